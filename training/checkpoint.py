@@ -1,0 +1,70 @@
+"""Atomic file writes and the resume state.
+
+Every file is written to a temporary name in the same directory, flushed to disk and renamed
+over the target, so a run killed at any moment leaves either the old or the new file, never half
+of one. The resume state holds only tensors and plain values, so it loads with
+``torch.load(weights_only=True)``: nothing is unpickled as code.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+RESUME_FILE = "resume.pt"
+_UMASK = os.umask(0); os.umask(_UMASK)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file ordinary permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def safetensors_bytes(tensors: dict) -> bytes:
+    from safetensors.torch import save
+    return save(tensors)
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> None:
+    """Temporary files left by a run killed mid-write are garbage; the real files are intact."""
+    for p in Path(directory).glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def save_resume_state(directory, state: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(Path(directory) / RESUME_FILE, buf.getvalue())
+
+
+def load_resume_state(directory) -> dict:
+    path = Path(directory) / RESUME_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no resume state — was this run started with this tool?")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt file or a pickle that wants to run code
+        raise ValueError(f"{path}: cannot be loaded safely ({str(e).splitlines()[0][:200]})") from None

@@ -1,0 +1,132 @@
+"""``python -m training <command>``: train, embed. Bad input ends with one line and exit code 2;
+a failure while working ends with one line and exit code 1."""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from .losses import LIKELIHOODS
+from .presets import COMMON_DEFAULTS, PRESETS
+
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number ≥ 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python -m training",
+                    description="Train, resume and embed the Fashion-MNIST convolutional VAE.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a model (or --resume one) into a run directory",
+                       description="Train the paper's conv VAE. Every epoch writes model.safetensors, "
+                                   "model.json, resume.pt and metrics.jsonl into --out, atomically.")
+    t.add_argument("--config", choices=sorted(PRESETS), default="default",
+                   help="preset of likelihood, β and optimiser settings (default: %(default)s)")
+    t.add_argument("--out", required=True, help="run directory to write")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch (--epochs may be raised)")
+    t.add_argument("--epochs", type=_positive(int))
+    t.add_argument("--batch-size", type=_positive(int))
+    t.add_argument("--lr", type=_positive(float))
+    t.add_argument("--schedule", choices=("constant", "cosine"))
+    t.add_argument("--latent-dim", type=_positive(int))
+    t.add_argument("--likelihood", choices=LIKELIHOODS)
+    t.add_argument("--beta", type=_non_negative_float, help="weight of the KL term (1 = the ELBO)")
+    t.add_argument("--sigma", type=_positive(float), help="σ of the fixed 'gaussian' likelihood (default √½)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--limit", type=_positive(int), help="train on the first N training images only")
+    t.add_argument("--eval-limit", type=_positive(int), help="evaluate on the first N test images only")
+    t.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+                   help="training arithmetic; auto = bfloat16 autocast where the CPU has AMX")
+    t.add_argument("--threads", type=_positive(int), help="torch threads (default: all cores)")
+    t.add_argument("--data-dir", help="directory with the four IDX .gz files (else $FASHION_MNIST_DIR, "
+                                      "/usr/share/datasets/fashion-mnist, or a download into the user cache)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("embed", help="latents, category statistics and 2-D maps for the explorer",
+                       description="Encode the test images (or all 70k) and write latents, per-category "
+                                   "statistics and t-SNE / UMAP / PCA maps into --out.")
+    e.add_argument("--checkpoint", required=True, help="model directory (model.safetensors + model.json)")
+    e.add_argument("--out", required=True, help="directory for embeddings.npz and embeddings.json")
+    e.add_argument("--split", choices=("test", "all"), default="test",
+                   help="map the 10k test images, or all 70k (default: %(default)s)")
+    e.add_argument("--maps", default="tsne,umap,pca,pixel-tsne",
+                   help="comma-separated maps to compute (default: %(default)s)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--limit", type=_positive(int), help="first N images of each split only (quick runs)")
+    e.add_argument("--data-dir")
+    e.add_argument("--threads", type=_positive(int))
+    return parser
+
+
+TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
+               "seed", "limit", "eval_limit", "precision")
+
+
+def training_args(ns: argparse.Namespace) -> dict:
+    """Preset values, overridden by the flags given on the command line."""
+    args = {"config": ns.config, **COMMON_DEFAULTS, **PRESETS[ns.config]}
+    for name in TRAIN_FLAGS:
+        if getattr(ns, name) is not None:
+            args[name] = getattr(ns, name)
+    args["threads"] = ns.threads
+    return args
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ns = build_parser().parse_args(argv)
+    prog = f"python -m training {ns.command}"
+    from .data import DataError
+    from .model import ModelLoadError
+    from .train import TrainingError
+    try:
+        if ns.command == "train":
+            from .train import run
+            args = training_args(ns)
+            if ns.resume:
+                given = [f"--{n.replace('_', '-')}" for n in TRAIN_FLAGS if n != "epochs" and getattr(ns, n) is not None]
+                if given:
+                    raise TrainingError(f"{' '.join(given)}: a resumed run keeps its own arguments; only --epochs may change")
+            command = "python -m training " + " ".join(map(shlex.quote, argv))
+            run(args, ns.out, resume=ns.resume, data_dir=ns.data_dir, command=command, progress=not ns.quiet)
+        elif ns.command == "embed":
+            from .embed import run_embed
+            run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
+                      data_dir=ns.data_dir, threads=ns.threads)
+    except (DataError, ModelLoadError, TrainingError, FileNotFoundError, ValueError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; completed epochs are saved (continue with --resume)", file=sys.stderr)
+        return 130
+    return 0

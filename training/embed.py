@@ -1,0 +1,198 @@
+"""Latent embeddings and 2-D maps for the explorer (``python -m training embed``).
+
+Writes ``embeddings.npz`` (or ``embeddings_all.npz`` for ``--split all``) and a JSON sidecar:
+  mu, logvar           N×k latent means and log-variances of q(z|x) (float16, see below)
+  labels, index, split N   category, index within its split, 0 = test / 1 = train
+  recon_mse            N   per-image squared error of the reconstruction from μ (outlier finding)
+  map_<name>           N×2 2-D map of μ (tsne, umap, pca) or of raw pixels (pixel_tsne)
+  category_mean        10×k mean of μ over every training image of the category
+  category_cov         10×k×k covariance of z over the category: Cov(μ) + mean diag σ²
+                       (the moment-matched Gaussian of the category's aggregate posterior)
+  category_logvar_mean 10×k the paper's per-category mean log σ²
+  category_count       10
+  kl_per_dim           k   KL(q(z_j|x) || N(0,1)) averaged over the mapped images
+float16 is used for the per-image arrays only when decoding float16 μ changes no pixel by
+more than half a grey level (checked and recorded); statistics stay float32.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data as fmnist
+from .checkpoint import atomic_write_bytes, atomic_write_text
+from .losses import kl_standard_normal
+from .model import load_model, read_config
+
+MAPS = ("tsne", "umap", "pca", "pixel-tsne")
+# Measured by bench/tsne_speed.py on this project's 2-core machines (README, "Embeddings"):
+# scikit-learn's Barnes-Hut is faster at 10k points, openTSNE's FFT interpolation beyond.
+OPENTSNE_ABOVE = 20_000
+HALF_GREY_LEVEL = 0.5 / 255
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@torch.no_grad()
+def encode_all(model, images: np.ndarray, batch_size: int = 1000):
+    """μ, log σ² and reconstruction MSE (from μ) for uint8 images, in float32."""
+    mus, logvars, errors = [], [], []
+    for i in range(0, len(images), batch_size):
+        x = fmnist.to_tensor(images[i:i + batch_size])
+        mu, logvar = model.encode(x)
+        mus.append(mu); logvars.append(logvar)
+        errors.append((model.decode(mu) - x).pow(2).flatten(1).mean(1))
+    return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), torch.cat(errors).numpy()
+
+
+def category_statistics(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray, n_categories: int = 10):
+    k = mu.shape[1]
+    mean = np.zeros((n_categories, k), np.float32)
+    cov = np.zeros((n_categories, k, k), np.float32)
+    logvar_mean = np.zeros((n_categories, k), np.float32)
+    count = np.zeros(n_categories, np.int64)
+    for c in range(n_categories):
+        sel = labels == c
+        count[c] = sel.sum()
+        if count[c] == 0:
+            continue
+        m, lv = mu[sel].astype(np.float64), logvar[sel].astype(np.float64)
+        mean[c] = m.mean(0)
+        spread = np.cov(m, rowvar=False) if count[c] > 1 else np.zeros((k, k))
+        cov[c] = spread + np.diag(np.exp(lv).mean(0))
+        logvar_mean[c] = lv.mean(0)
+    return mean, cov, logvar_mean, count
+
+
+def pca_2d(x: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+    return PCA(n_components=2, random_state=seed).fit_transform(x)
+
+
+def reduce_for_tsne(x: np.ndarray, seed: int, dims: int = 50) -> np.ndarray:
+    """PCA to 50 dimensions first, as is standard for t-SNE: faster, and removes noise."""
+    from sklearn.decomposition import PCA
+    if x.shape[1] <= dims:
+        return x.astype(np.float32)
+    return PCA(n_components=dims, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def tsne_2d(x: np.ndarray, seed: int, threads: int, backend: str | None = None) -> tuple[np.ndarray, str]:
+    x = reduce_for_tsne(x, seed)
+    backend = backend or ("opentsne" if len(x) > OPENTSNE_ABOVE else "sklearn")
+    perplexity = min(30.0, max(2.0, (len(x) - 1) / 3.5))
+    if backend == "opentsne":
+        from openTSNE import TSNE
+        emb = TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed,
+                   n_jobs=threads, verbose=False).fit(x)
+        return np.asarray(emb), "openTSNE"
+    from sklearn.manifold import TSNE
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                n_jobs=threads).fit_transform(x), "scikit-learn"
+
+
+def umap_2d(x: np.ndarray, seed: int) -> np.ndarray:
+    import warnings
+    with warnings.catch_warnings():  # "n_jobs overridden by random_state": determinism wins
+        warnings.simplefilter("ignore")
+        import umap
+        n_neighbors = min(15, len(x) - 1)
+        return umap.UMAP(n_neighbors=n_neighbors, min_dist=0.1, random_state=seed).fit_transform(x)
+
+
+@torch.no_grad()
+def float16_is_lossless(model, mu: np.ndarray, sample: int = 1000) -> float:
+    """Largest pixel change from decoding float16-rounded μ instead of float32 μ."""
+    m = torch.from_numpy(mu[:sample])
+    return float((model.decode(m) - model.decode(m.half().float())).abs().max())
+
+
+def embeddings_name(split: str) -> str:
+    return "embeddings.npz" if split == "test" else "embeddings_all.npz"
+
+
+def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, seed: int = 0,
+              limit: int | None = None, data_dir=None, threads: int | None = None) -> Path:
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    maps = tuple(m.strip() for m in maps.split(",") if m.strip()) if isinstance(maps, str) else tuple(maps)
+    unknown = set(maps) - set(MAPS)
+    if unknown:
+        raise ValueError(f"--maps: unknown map(s) {', '.join(sorted(unknown))}; expected some of {', '.join(MAPS)}")
+    model = load_model(checkpoint)
+    meta = read_config(checkpoint)
+    data = fmnist.load(data_dir)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings = {}
+
+    t0 = time.perf_counter()
+    train_images, train_labels = data.train_images[:limit], data.train_labels[:limit]
+    test_images, test_labels = data.test_images[:limit], data.test_labels[:limit]
+    log(f"encoding {len(train_images)} training and {len(test_images)} test images …")
+    tr_mu, tr_logvar, tr_err = encode_all(model, train_images)
+    te_mu, te_logvar, te_err = encode_all(model, test_images)
+    timings["encode_s"] = round(time.perf_counter() - t0, 2)
+    cat_mean, cat_cov, cat_logvar, cat_count = category_statistics(tr_mu, tr_logvar, train_labels)
+
+    if split == "test":
+        mu, logvar, err, labels, images = te_mu, te_logvar, te_err, test_labels, test_images
+        index = np.arange(len(te_mu)); which = np.zeros(len(te_mu), np.uint8)
+    else:
+        mu, logvar, err = (np.concatenate([te_mu, tr_mu]), np.concatenate([te_logvar, tr_logvar]),
+                           np.concatenate([te_err, tr_err]))
+        labels, images = np.concatenate([test_labels, train_labels]), np.concatenate([test_images, train_images])
+        index = np.concatenate([np.arange(len(te_mu)), np.arange(len(tr_mu))])
+        which = np.concatenate([np.zeros(len(te_mu), np.uint8), np.ones(len(tr_mu), np.uint8)])
+
+    arrays, implementations = {}, {}
+    for name in maps:
+        t = time.perf_counter()
+        log(f"map {name} of {len(mu)} points …")
+        if name == "pca":
+            xy, implementations[name] = pca_2d(mu, seed), "scikit-learn PCA"
+        elif name == "umap":
+            xy, implementations[name] = umap_2d(mu, seed), "umap-learn"
+        elif name == "tsne":
+            xy, impl = tsne_2d(mu, seed, threads)
+            implementations[name] = f"{impl} t-SNE of μ (PCA to 50 dims first)"
+        else:
+            xy, impl = tsne_2d(images.reshape(len(images), -1).astype(np.float32) / 255.0, seed, threads)
+            implementations[name] = f"{impl} t-SNE of raw pixels (PCA to 50 dims first)"
+        arrays["map_" + name.replace("-", "_")] = np.asarray(xy, np.float32).astype(np.float16)
+        timings[f"{name}_s"] = round(time.perf_counter() - t, 2)
+        log(f"  {name}: {timings[f'{name}_s']:.1f} s")
+
+    max_change = float16_is_lossless(model, mu)
+    per_image = np.float16 if max_change <= HALF_GREY_LEVEL else np.float32
+    kl = kl_standard_normal(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
+    arrays.update(
+        mu=mu.astype(per_image), logvar=logvar.astype(per_image), recon_mse=err.astype(np.float16),
+        labels=labels.astype(np.uint8), index=index.astype(np.int32), split=which,
+        category_mean=cat_mean, category_cov=cat_cov, category_logvar_mean=cat_logvar,
+        category_count=cat_count, kl_per_dim=kl.astype(np.float32),
+    )
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    name = embeddings_name(split)
+    atomic_write_bytes(out / name, buf.getvalue())
+    info = {
+        "file": name, "split": split, "points": int(len(mu)), "latent_dim": int(mu.shape[1]),
+        "seed": seed, "limit": limit, "maps": list(maps), "implementations": implementations,
+        "timings": timings, "model_weights_sha256": meta.get("weights_sha256"),
+        "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",
+        "per_image_dtype": np.dtype(per_image).name, "float16_max_pixel_change": max_change,
+        "threads": threads, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_text(out / name.replace(".npz", ".json"), json.dumps(info, indent=2) + "\n")
+    log(f"wrote {out / name} ({(out / name).stat().st_size / 1e6:.1f} MB)")
+    return out / name

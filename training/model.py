@@ -1,0 +1,185 @@
+"""The paper's convolutional VAE (section 3.3), one readable definition.
+
+Encoder: 4 stride-2 convs (kernels 3,3,3,2) take 28×28 to a 1×1×512 volume; two linear heads give
+the mean and log-variance of q(z|x). Decoder: linear to 512, unflatten to 1×1×512, 4 stride-2
+transposed convs (kernels 2,3,4,5). Those kernels give 1→2→5→12→27; the last layer's
+``output_padding=1`` makes it 28×28 from the layers themselves (the published code padded a zero
+row and column onto a 27×27 output instead).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "model.json"
+IMAGE_SIZE = 28
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = 128
+    encoder_channels: tuple = (64, 128, 256, 512)
+    encoder_kernels: tuple = (3, 3, 3, 2)
+    decoder_channels: tuple = (256, 128, 64)   # then 1 output channel
+    decoder_kernels: tuple = (2, 3, 4, 5)
+
+    def __post_init__(self):
+        self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
+        self.encoder_kernels = tuple(int(k) for k in self.encoder_kernels)
+        self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
+        self.decoder_kernels = tuple(int(k) for k in self.decoder_kernels)
+        if len(self.encoder_channels) != len(self.encoder_kernels):
+            raise ValueError("encoder_channels and encoder_kernels must have the same length")
+        if len(self.decoder_channels) + 1 != len(self.decoder_kernels):
+            raise ValueError("decoder_kernels needs one more entry than decoder_channels")
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be ≥ 1, got {self.latent_dim}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VAEConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown architecture fields {sorted(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _conv_out(size: int, kernel: int, stride: int = 2) -> int:
+    return (size - kernel) // stride + 1
+
+
+class VAE(nn.Module):
+    def __init__(self, config: VAEConfig | None = None):
+        super().__init__()
+        self.config = config = config or VAEConfig()
+        layers, in_ch, size = [], 1, IMAGE_SIZE
+        for i, (ch, k) in enumerate(zip(config.encoder_channels, config.encoder_kernels)):
+            layers.append(nn.Conv2d(in_ch, ch, k, stride=2))
+            if i < len(config.encoder_channels) - 1:
+                layers.append(nn.ReLU())
+            in_ch, size = ch, _conv_out(size, k)
+        if size != 1:
+            raise ValueError(f"encoder kernels {config.encoder_kernels} leave a {size}×{size} map, expected 1×1")
+        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        feat = config.encoder_channels[-1]
+        self.to_mu = nn.Linear(feat, config.latent_dim)
+        self.to_logvar = nn.Linear(feat, config.latent_dim)
+
+        self.from_latent = nn.Linear(config.latent_dim, feat)
+        layers, in_ch, size = [], feat, 1
+        out_channels = config.decoder_channels + (1,)
+        for i, (ch, k) in enumerate(zip(out_channels, config.decoder_kernels)):
+            natural = (size - 1) * 2 + k
+            last = i == len(out_channels) - 1
+            pad = IMAGE_SIZE - natural if last else 0
+            if not 0 <= pad < 2:  # output_padding must be smaller than the stride
+                raise ValueError(f"decoder kernels {config.decoder_kernels} give {natural}×{natural}, "
+                                 f"cannot reach {IMAGE_SIZE}×{IMAGE_SIZE}")
+            layers.append(nn.ConvTranspose2d(in_ch, ch, k, stride=2, output_padding=pad))
+            if not last:
+                layers.append(nn.ReLU())
+            in_ch, size = ch, natural + pad
+        self.decoder = nn.Sequential(*layers)
+
+    # --- the contract: encode(x) -> (mu, logvar), decode(z) -> x_hat in [0, 1] -------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return self.to_mu(h), self.to_logvar(h)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_latent(z).view(-1, self.config.encoder_channels[-1], 1, 1)
+        return self.decoder(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    @staticmethod
+    def reparameterize(mu, logvar, generator: torch.Generator | None = None):
+        """z = μ + exp(½ log σ²)·ε, ε ~ N(0, I) (paper, appendix 6.4)."""
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def forward(self, x, generator: torch.Generator | None = None):
+        """Returns decoder logits, mu, logvar for a reparameterised sample of z."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return self.decode_logits(z), mu, logvar
+
+    # --- save_pretrained / from_pretrained: safetensors weights beside a JSON config --------
+    def save_pretrained(self, directory: str | os.PathLike, info: dict | None = None) -> None:
+        from .checkpoint import atomic_write_bytes, safetensors_bytes
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = safetensors_bytes({k: v.detach().float().contiguous() for k, v in self.state_dict().items()})
+        meta = {"format": "fashion-mnist-vae", "architecture": self.config.to_dict(), **(info or {}),
+                "weights_sha256": hashlib.sha256(payload).hexdigest(),
+                "parameters": sum(p.numel() for p in self.parameters())}
+        atomic_write_bytes(directory / WEIGHTS_FILE, payload)
+        atomic_write_bytes(directory / CONFIG_FILE, (json.dumps(meta, indent=2) + "\n").encode())
+
+
+class ModelLoadError(Exception):
+    """A model directory is missing, corrupt, unsafe or inconsistent; the message is one line."""
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: not found — is {directory} a model directory?")
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or "architecture" not in meta:
+        raise ModelLoadError(f"{path}: has no 'architecture' entry")
+    return meta
+
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".torch", ".bin", ".ckpt")
+
+
+def load_model(directory: str | os.PathLike, check_hash: bool = True) -> VAE:
+    """Load a model directory (model.safetensors + model.json), never unpickling anything."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelLoadError(f"{directory}: not a directory")
+    meta = read_config(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        stray = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        hint = f" (found {', '.join(stray)}: pickle files are refused, they can run code)" if stray else ""
+        raise ModelLoadError(f"{weights}: not found{hint}")
+    payload = weights.read_bytes()
+    if check_hash and "weights_sha256" in meta and hashlib.sha256(payload).hexdigest() != meta["weights_sha256"]:
+        raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE} (corrupt or replaced)")
+    try:
+        config = VAEConfig.from_dict(meta["architecture"])
+        model = VAE(config)
+    except (TypeError, ValueError) as e:
+        raise ModelLoadError(f"{directory / CONFIG_FILE}: invalid architecture ({e})") from None
+    try:
+        state = load_safetensors(payload)
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise ModelLoadError(f"{weights}: not a valid safetensors file ({e})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = next((l.strip() for l in first[1:] if l.strip()), first[0] if first else "mismatch")
+        raise ModelLoadError(f"{weights}: weights do not match the architecture in {CONFIG_FILE} ({detail})") from None
+    model.eval()
+    model.info = meta
+    return model
