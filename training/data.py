@@ -97,15 +97,17 @@ def parse_idx(raw: bytes, spec: IdxFile, source: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(spec.shape)
 
 
-def read_idx_gz(path: Path, spec: IdxFile) -> np.ndarray:
+def read_idx_gz(path: Path, spec: IdxFile, source: str | None = None) -> np.ndarray:
+    """Read and check one file; ``source`` names it in errors (default: its path)."""
+    source = source or str(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{source}: file not found")
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: not a valid gzip file ({e})") from None
-    return parse_idx(raw, spec, str(path))
+        raise DataError(f"{source}: not a valid gzip file ({e})") from None
+    return parse_idx(raw, spec, source)
 
 
 def has_all_files(directory: Path) -> bool:
@@ -132,7 +134,7 @@ def download(directory: Path, base_url: str | None = None, timeout: float = 30.0
                     reason = getattr(e, "reason", e)
                     raise DataError(f"{url}: download failed ({reason}); install the data with "
                                     f"'apt-get install dataset-fashion-mnist' or pass --data-dir") from None
-            read_idx_gz(Path(tmp), spec)  # refuse anything that is not the real file
+            read_idx_gz(Path(tmp), spec, source=url)  # refuse anything that is not the real file
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):

@@ -103,7 +103,6 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         command: str | None = None, progress: bool = True) -> Path:
     """Train (or resume) a model into ``out``. ``args`` holds every training argument."""
     out = Path(out)
-    torch.set_num_threads(args.get("threads") or os.cpu_count() or 1)
     command = command or "python -m training train " + " ".join(map(shlex.quote, sys.argv[1:]))
 
     start_epoch, history, seconds = 0, [], 0.0
@@ -112,12 +111,15 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         state = load_resume_state(out)
         saved = json.loads(state["args_json"])
         saved["epochs"] = args["epochs"]  # the one thing a resumed run may change
+        saved["threads"] = args.get("threads") or saved.get("threads")  # same threads, same arithmetic
         args = saved
         start_epoch, history, seconds = state["epoch"], json.loads(state["history_json"]), state["seconds"]
         remove_stale_temporaries(out)
     elif (out / RESUME_FILE).exists():
         raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    args["threads"] = args.get("threads") or torch.get_num_threads()
+    torch.set_num_threads(args["threads"])
 
     data = fmnist.load(data_dir)
     x_train = fmnist.to_tensor(data.train_images[: args["limit"]])

@@ -1,0 +1,93 @@
+"""Architecture, the encode/decode contract, and save/load round trips."""
+import json
+
+import pytest
+import torch
+
+from training import ModelLoadError, VAE, VAEConfig, load_model
+
+
+def test_paper_architecture_shapes():
+    m = VAE()
+    convs = [l for l in m.encoder if isinstance(l, torch.nn.Conv2d)]
+    assert [c.kernel_size[0] for c in convs] == [3, 3, 3, 2]
+    assert [c.out_channels for c in convs] == [64, 128, 256, 512]
+    deconvs = [l for l in m.decoder if isinstance(l, torch.nn.ConvTranspose2d)]
+    assert [d.kernel_size[0] for d in deconvs] == [2, 3, 4, 5] and all(d.stride == (2, 2) for d in deconvs)
+    x = torch.rand(4, 1, 28, 28)
+    assert m.encoder(x).shape == (4, 512)  # the 1×1×512 volume, flattened
+    mu, logvar = m.encode(x)
+    assert mu.shape == logvar.shape == (4, 128)
+    assert sum(p.numel() for p in m.parameters()) == 2_044_161
+
+
+def test_decoder_output_shape_and_range():
+    m = VAE()
+    out = m.decode(torch.randn(6, 128) * 10)
+    assert out.shape == (6, 1, 28, 28)
+    assert out.min() >= 0 and out.max() <= 1
+    # 28×28 comes from the layers: the bottom-right pixels are computed, not padding
+    h = m.from_latent(torch.randn(2, 128)).view(-1, 512, 1, 1)
+    for layer in m.decoder:
+        h = layer(h)
+    assert h.shape[-2:] == (28, 28)
+
+
+def test_configurable_latent_and_widths():
+    m = VAE(VAEConfig(latent_dim=8, encoder_channels=(8, 16, 32, 64), decoder_channels=(32, 16, 8)))
+    mu, _ = m.encode(torch.rand(2, 1, 28, 28))
+    assert mu.shape == (2, 8) and m.decode(mu).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="cannot reach 28"):
+        VAE(VAEConfig(decoder_kernels=(2, 3, 4, 7)))
+
+
+def test_reparameterization_statistics():
+    mu, logvar = torch.full((20000, 2), 1.5), torch.full((20000, 2), 2 * torch.log(torch.tensor(0.5)))
+    z = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(0))
+    assert abs(z.mean() - 1.5) < 0.02 and abs(z.std() - 0.5) < 0.02
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    m = VAE().eval()
+    m.save_pretrained(tmp_path, {"likelihood": "bernoulli"})
+    loaded = load_model(tmp_path)
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(m.encode(x)[0], loaded.encode(x)[0])
+        assert torch.equal(m.decode(torch.ones(2, 128)), loaded.decode(torch.ones(2, 128)))
+    assert loaded.info["likelihood"] == "bernoulli"
+
+
+def test_load_rejects_bad_directories(tmp_path):
+    with pytest.raises(ModelLoadError, match="not a directory"):
+        load_model(tmp_path / "nope")
+    with pytest.raises(ModelLoadError, match="model.json: not found"):
+        load_model(tmp_path)
+    VAE().save_pretrained(tmp_path)
+    # corrupt weights
+    w = tmp_path / "model.safetensors"
+    good = w.read_bytes()
+    w.write_bytes(good[:1000])
+    with pytest.raises(ModelLoadError, match="does not match the weights_sha256"):
+        load_model(tmp_path)
+    with pytest.raises(ModelLoadError, match="not a valid safetensors"):
+        load_model(tmp_path, check_hash=False)
+    # JSON that does not describe the weights
+    w.write_bytes(good)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    meta["architecture"]["latent_dim"] = 64
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="do not match the architecture"):
+        load_model(tmp_path)
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        load_model(tmp_path)
+
+
+def test_pickle_only_directory_is_refused(tmp_path):
+    VAE().save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    torch.save(VAE().state_dict(), tmp_path / "vae.torch")
+    with pytest.raises(ModelLoadError, match="pickle files are refused"):
+        load_model(tmp_path)

@@ -1,0 +1,133 @@
+"""The training loop on real data: it learns, checkpoints atomically, resumes exactly, stops on NaN."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import ROOT, run_cli
+from training import load_model
+from training import train as train_mod
+from training.presets import COMMON_DEFAULTS, PRESETS
+
+QUICK = ["--limit", "2048", "--eval-limit", "256", "--batch-size", "64", "--precision", "fp32",
+         "--threads", "1", "--seed", "3", "--quiet"]
+
+
+def _args(**over):
+    a = {"config": "default", **COMMON_DEFAULTS, **PRESETS["default"], "threads": 1}
+    a.update(limit=1024, eval_limit=256, batch_size=64, precision="fp32", epochs=2)
+    a.update(over)
+    return a
+
+
+def test_short_training_lowers_the_loss_and_writes_a_checkpoint(tmp_path):
+    out = train_mod.run(_args(epochs=3), tmp_path / "run", progress=False, command="test")
+    history = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    first, last = history[0]["test"], history[-1]["test"]
+    assert last["neg_elbo"] < first["neg_elbo"] - 5
+    assert last["recon_mse"] < first["recon_mse"]
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["epoch"] == 3 and meta["likelihood"] == "bernoulli" and meta["command"] == "test"
+    assert meta["training"]["lr"] == PRESETS["default"]["lr"] and len(meta["dataset"]["checksum"]) == 64
+    assert meta["metrics"] == last
+    # the checkpoint really is the trained model: its test metrics reproduce
+    again = train_mod.test_metrics(load_model(out), train_mod.fmnist.to_tensor(
+        train_mod.fmnist.load(allow_download=False).test_images[:256]), "bernoulli", None, seed=3)
+    assert again["recon_mse"] == pytest.approx(last["recon_mse"], rel=1e-4)
+    # resume state loads without unpickling code
+    state = torch.load(out / "resume.pt", weights_only=True)
+    assert state["epoch"] == 3
+    assert not list(out.glob(".*.tmp"))
+
+
+def _weights(d):
+    return load_file(str(d / "model.safetensors"))
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    r = run_cli("train", "--out", full, "--epochs", "3", *QUICK)
+    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "training", "train", "--out", str(killed), "--epochs", "3", *QUICK],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert "epoch 1:" in p.stdout.readline()  # epoch 1 is checkpointed before this line is printed
+    time.sleep(0.8)                          # now somewhere inside epoch 2
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert json.loads((killed / "model.json").read_text())["epoch"] == 1, "kill came too late to test resume"
+    assert load_model(killed) is not None  # the surviving checkpoint loads
+    r = run_cli("train", "--out", killed, "--resume", "--epochs", "3", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a, b = _weights(full), _weights(killed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((killed / "model.json").read_text())["epoch"] == 3
+    assert len((killed / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_resume_can_extend_but_not_change_arguments(tmp_path):
+    out = tmp_path / "run"
+    train_mod.run(_args(epochs=1), out, progress=False)
+    r = run_cli("train", "--out", out, "--resume", "--lr", "0.5")
+    assert r.returncode == 1 and "--lr" in r.stderr and "keeps its own arguments" in r.stderr
+    r = run_cli("train", "--out", out, "--epochs", "1")
+    assert r.returncode == 1 and "already holds a run" in r.stderr
+    train_mod.run(_args(epochs=2), out, resume=True, progress=False)
+    assert json.loads((out / "model.json").read_text())["epoch"] == 2
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = train_mod.vae_loss
+
+    def poisoned(*a, **k):
+        t = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] > 1024 // 64 + 3:  # a few batches into epoch 2
+            t.loss = t.loss * float("nan")
+        return t
+
+    monkeypatch.setattr(train_mod, "vae_loss", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(train_mod.TrainingError) as e:
+        train_mod.run(_args(epochs=3), out, progress=False)
+    msg = str(e.value)
+    assert "nan" in msg and "epoch 2" in msg and "epoch 1) is kept" in msg
+    assert json.loads((out / "model.json").read_text())["epoch"] == 1
+    load_model(out)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--out", "x", "--epochs", "0"], "--epochs: '0' must be a finite number > 0"),
+    (["train", "--out", "x", "--lr", "fast"], "--lr: 'fast' is not a float"),
+    (["train", "--out", "x", "--likelihood", "poisson"], "invalid choice: 'poisson'"),
+    (["train", "--out", "x", "--beta", "-1"], "must be a finite number ≥ 0"),
+    (["train"], "--out"),
+    (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
+])
+def test_cli_rejects_bad_arguments(argv, needle):
+    r = run_cli(*argv)
+    assert r.returncode == 2
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_cli_reports_missing_data_and_model(tmp_path):
+    r = run_cli("train", "--out", tmp_path / "r", "--data-dir", tmp_path / "empty", "--epochs", "1")
+    assert r.returncode == 1 and "file not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("embed", "--checkpoint", tmp_path, "--out", tmp_path / "e")
+    assert r.returncode == 1 and "model.json: not found" in r.stderr
+    r = run_cli("train", "--out", tmp_path / "r2", "--resume")
+    assert r.returncode == 1 and "no resume state" in r.stderr
+
+
+def test_help_for_every_command():
+    for cmd in ("train", "embed"):
+        r = run_cli(cmd, "--help")
+        assert r.returncode == 0 and "--out" in r.stdout
