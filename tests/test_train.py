@@ -99,7 +99,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(train_mod.TrainingError) as e:
         train_mod.run(_args(epochs=3), out, progress=False)
     msg = str(e.value)
-    assert "nan" in msg and "epoch 2" in msg and "epoch 1) is kept" in msg
+    assert "non-finite" in msg and "epoch 2" in msg and "epoch 1) is kept" in msg
     assert json.loads((out / "model.json").read_text())["epoch"] == 1
     load_model(out)
 
@@ -128,6 +128,6 @@ def test_cli_reports_missing_data_and_model(tmp_path):
 
 
 def test_help_for_every_command():
-    for cmd in ("train", "embed"):
+    for cmd in ("train", "embed", "figure"):
         r = run_cli(cmd, "--help")
         assert r.returncode == 0 and "--out" in r.stdout

@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive(int), help="first N images of each split only (quick runs)")
     e.add_argument("--data-dir")
     e.add_argument("--threads", type=_positive(int))
+    f = sub.add_parser("figure", help="draw a sheet of reconstructions and samples as PNG",
+                       description="Originals, reconstructions, prior samples, category means and samples "
+                                   "around them, for one model directory.")
+    f.add_argument("--checkpoint", required=True)
+    f.add_argument("--out", required=True, help="PNG file to write")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--data-dir")
     return parser
 
 
@@ -123,6 +130,14 @@ def main(argv=None) -> int:
             from .embed import run_embed
             run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
                       data_dir=ns.data_dir, threads=ns.threads)
+        elif ns.command == "figure":
+            from .data import load
+            from .figures import sample_sheet
+            from .model import load_model
+            if not ns.out.lower().endswith(".png"):
+                raise ValueError(f"--out {ns.out}: expected a .png file name")
+            sample_sheet(load_model(ns.checkpoint), load(ns.data_dir), seed=ns.seed).save(ns.out)
+            print(f"wrote {ns.out}")
     except (DataError, ModelLoadError, TrainingError, FileNotFoundError, ValueError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_FAILURE

@@ -79,6 +79,22 @@ def test_metrics(model: VAE, x: torch.Tensor, likelihood: str, log_sigma: float 
     return {k: v / len(x) for k, v in sums.items()}
 
 
+def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None):
+    """One optimiser step on a batch. Returns the loss terms, or None if the loss is not finite
+    (then the weights are left untouched)."""
+    if bf16:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits, mu, logvar = model(xb, generator=generator)
+    t = vae_loss(xb, logits, mu, logvar, args["likelihood"], args["beta"], log_sigma)
+    if not torch.isfinite(t.loss):
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    t.loss.backward()
+    optimizer.step()
+    return t
+
+
 def _write_metrics_log(out: Path, history: list) -> None:
     atomic_write_text(out / METRICS_FILE, "".join(json.dumps(h) + "\n" for h in history))
 
@@ -155,20 +171,12 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{args['epochs']}", disable=not progress,
                    leave=True, mininterval=0.5 if sys.stderr.isatty() else 15, file=sys.stderr)
         for step in bar:
-            xb = x_train[perm[step * bs:(step + 1) * bs]]
-            if bf16:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits, mu, logvar = model(xb, generator=g)
-            t = vae_loss(xb, logits, mu, logvar, args["likelihood"], args["beta"], log_sigma)
-            if not torch.isfinite(t.loss):
+            t = train_step(model, optimizer, x_train[perm[step * bs:(step + 1) * bs]], args, log_sigma, bf16, g)
+            if t is None:
                 kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept in {out}"
                         if history else "no checkpoint had been written yet")
-                raise TrainingError(f"loss became {t.loss.item()} at epoch {epoch + 1}, batch {step + 1}: "
+                raise TrainingError(f"loss became non-finite at epoch {epoch + 1}, batch {step + 1}: "
                                     f"training stopped; {kept}. Try a lower --lr.")
-            optimizer.zero_grad(set_to_none=True)
-            t.loss.backward()
-            optimizer.step()
             totals["loss"] += t.loss.item(); totals["recon"] += t.recon_nll.item()
             totals["kl"] += t.kl.item(); totals["mse"] += t.mse.item()
             if step % 20 == 0:
