@@ -182,7 +182,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             if step % 20 == 0:
                 k = step + 1
                 bar.set_postfix(nelbo=f"{(totals['recon'] + totals['kl']) / k:.1f}",
-                                recon=f"{totals['recon'] / k:.1f}", kl=f"{totals['kl'] / k:.1f}")
+                                recon=f"{totals['recon'] / k:.1f}", kl=f"{totals['kl'] / k:.1f}", refresh=False)
         bar.close()
         train_mse = totals["mse"] / steps
         if args["likelihood"] == "gaussian-learned":

@@ -1,0 +1,1 @@
+"""The latent explorer's computations: plain functions, testable without Streamlit."""

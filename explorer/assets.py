@@ -1,0 +1,130 @@
+"""Loading a model directory and its precomputed embeddings for the explorer.
+
+Everything that can be wrong with a directory becomes an ``AssetError`` with one line saying what
+is wrong and the command that rebuilds it; the app shows that instead of a traceback.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from training import CATEGORIES, ModelLoadError, load_model
+
+EMBEDDINGS = "embeddings.npz"
+MAP_LABELS = {
+    "tsne": "t-SNE of latent means",
+    "umap": "UMAP of latent means",
+    "pca": "PCA of latent means",
+    "pixel_tsne": "t-SNE of raw pixels (paper fig. 1)",
+}
+REQUIRED = ("mu", "logvar", "labels", "index", "recon_mse", "category_mean", "category_cov", "kl_per_dim")
+TRAIN_COMMAND = "python -m training train --config default --out runs/default"
+
+
+class AssetError(Exception):
+    def __init__(self, problem: str, fix: str):
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
+@dataclass
+class Bundle:
+    directory: Path
+    model: object
+    meta: dict                 # model.json
+    info: dict                 # embeddings.json
+    mu: np.ndarray             # N×k float32
+    logvar: np.ndarray
+    labels: np.ndarray         # N int
+    index: np.ndarray          # N, index within the test split
+    recon_mse: np.ndarray      # N float32
+    category_mean: np.ndarray  # 10×k
+    category_cov: np.ndarray   # 10×k×k
+    kl_per_dim: np.ndarray     # k
+    maps: dict = field(default_factory=dict)   # name -> N×2 float32
+    metrics: dict | None = None                # metrics.json (evaluation), when present
+    history: list = field(default_factory=list)  # metrics.jsonl (training curve), when present
+
+    @property
+    def latent_dim(self) -> int:
+        return self.mu.shape[1]
+
+    @property
+    def key(self) -> str:
+        """Identifies this model, so a selection made on another one can be recognised as stale."""
+        return f"{self.directory.resolve()}:{self.meta.get('weights_sha256', '')}"
+
+
+def embed_command(directory) -> str:
+    return f"python -m training embed --checkpoint {directory} --out {directory}"
+
+
+def load_bundle(directory: str | Path) -> Bundle:
+    directory = Path(directory)
+    try:
+        model = load_model(directory)
+    except ModelLoadError as e:
+        raise AssetError(str(e), f"train a model with `{TRAIN_COMMAND}`, then `{embed_command('runs/default')}`, "
+                                 "and load runs/default — or restore the shipped assets with `git checkout assets`") from None
+    path = directory / EMBEDDINGS
+    if not path.is_file():
+        raise AssetError(f"{path}: not found — this model has no precomputed maps", f"`{embed_command(directory)}`")
+    try:
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise AssetError(f"{path}: unreadable ({str(e).splitlines()[0][:160]})", f"`{embed_command(directory)}`") from None
+    missing = [k for k in REQUIRED if k not in arrays]
+    if missing:
+        raise AssetError(f"{path}: missing arrays {', '.join(missing)}", f"`{embed_command(directory)}`")
+    n, k = arrays["mu"].shape
+    if k != model.config.latent_dim:
+        raise AssetError(f"{path}: latents have {k} dimensions but the model has {model.config.latent_dim}",
+                         f"`{embed_command(directory)}`")
+    info = {}
+    info_path = directory / EMBEDDINGS.replace(".npz", ".json")
+    if info_path.is_file():
+        try:
+            info = json.loads(info_path.read_text())
+        except json.JSONDecodeError:
+            info = {}
+    if info.get("model_weights_sha256") not in (None, model.info.get("weights_sha256")):
+        raise AssetError(f"{path}: made from different weights than {directory / 'model.safetensors'}",
+                         f"`{embed_command(directory)}`")
+    maps = {name: arrays[f"map_{name}"].astype(np.float32) for name in MAP_LABELS if f"map_{name}" in arrays}
+    if not maps:
+        raise AssetError(f"{path}: contains no 2-D map", f"`{embed_command(directory)}`")
+    bad = [name for name, xy in maps.items() if xy.shape != (n, 2) or not np.isfinite(xy).all()]
+    if bad:
+        raise AssetError(f"{path}: map(s) {', '.join(bad)} are malformed", f"`{embed_command(directory)}`")
+    metrics = _read_json(directory / "metrics.json")
+    history = _read_jsonl(directory / "metrics.jsonl")
+    return Bundle(directory=directory, model=model, meta=model.info, info=info,
+                  mu=arrays["mu"].astype(np.float32), logvar=arrays["logvar"].astype(np.float32),
+                  labels=arrays["labels"].astype(np.int64), index=arrays["index"].astype(np.int64),
+                  recon_mse=arrays["recon_mse"].astype(np.float32),
+                  category_mean=arrays["category_mean"].astype(np.float32),
+                  category_cov=arrays["category_cov"].astype(np.float32),
+                  kl_per_dim=arrays["kl_per_dim"].astype(np.float32), maps=maps, metrics=metrics, history=history)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _read_jsonl(path: Path) -> list:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    except (OSError, json.JSONDecodeError):
+        return []
+
+
+def category_name(label: int) -> str:
+    return CATEGORIES[int(label)]

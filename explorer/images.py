@@ -1,0 +1,46 @@
+"""Decoding latents to pictures, and pictures to bytes. No Streamlit here either."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from training.figures import image_grid
+
+
+@torch.inference_mode()
+def decode(model, z: np.ndarray) -> np.ndarray:
+    """Latent(s) k or N×k → images N×28×28 float32 in [0, 1]."""
+    z = np.atleast_2d(np.asarray(z, np.float32))
+    return model.decode(torch.from_numpy(z)).squeeze(1).numpy()
+
+
+@torch.inference_mode()
+def encode(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Images N×28×28 in [0, 1] (or uint8) → μ, log σ², each N×k."""
+    x = np.asarray(images)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    mu, logvar = model.encode(torch.from_numpy(x).unsqueeze(1))
+    return mu.numpy(), logvar.numpy()
+
+
+def upscale(image: np.ndarray, size: int = 224) -> np.ndarray:
+    """One 28×28 image in [0, 1] → uint8 size×size with nearest-neighbour pixels: crisp, not blurred."""
+    img = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    factor = max(1, size // img.shape[0])
+    return np.kron(img, np.ones((factor, factor), np.uint8))
+
+
+def grid_png(images: np.ndarray, ncol: int, scale: int = 3) -> bytes:
+    buf = io.BytesIO()
+    image_grid(images, ncol=ncol, scale=scale).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def rows_png(rows: list[np.ndarray], scale: int = 3) -> bytes:
+    """Rows of equal length stacked into one PNG (e.g. pixel blend over latent interpolation)."""
+    ncol = max(len(r) for r in rows)
+    padded = [np.concatenate([r, np.zeros((ncol - len(r), 28, 28), np.float32)]) for r in rows]
+    return grid_png(np.concatenate(padded), ncol=ncol, scale=scale)

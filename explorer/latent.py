@@ -1,0 +1,108 @@
+"""Latent-space maths for the explorer: pure functions on numpy arrays, no Streamlit, no model."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def nearest_neighbours(latents: np.ndarray, query: np.ndarray, k: int = 8,
+                       exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the k latents nearest to ``query``, closest first,
+    leaving out index ``exclude`` (the query point itself)."""
+    d = np.linalg.norm(latents.astype(np.float32) - np.asarray(query, np.float32), axis=1)
+    if exclude is not None:
+        d[exclude] = np.inf
+    k = min(k, len(d) - (exclude is not None))
+    idx = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+    idx = idx[np.argsort(d[idx], kind="stable")]
+    return idx, d[idx]
+
+
+def interpolate_linear(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points from a to b inclusive, evenly spaced on the straight line."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    return (1 - t) * a[None] + t * b[None]
+
+
+def interpolate_spherical(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Spherical interpolation (slerp) of the directions, with the norm interpolated linearly, so
+    intermediate points keep a typical-set norm instead of shrinking toward the origin."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if na == 0 or nb == 0:
+        return interpolate_linear(a, b, steps)
+    ua, ub = a / na, b / nb
+    omega = np.arccos(np.clip(ua @ ub, -1.0, 1.0))
+    if omega < 1e-6:  # (anti)parallel-free, nearly identical directions: the line is the arc
+        return interpolate_linear(a, b, steps)
+    direction = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / np.sin(omega)
+    return direction * ((1 - t) * na + t * nb)
+
+
+def interpolate(a, b, steps: int, method: str = "linear") -> np.ndarray:
+    if method == "linear":
+        return interpolate_linear(np.asarray(a, np.float64), np.asarray(b, np.float64), steps)
+    if method == "spherical":
+        return interpolate_spherical(a, b, steps)
+    raise ValueError(f"unknown interpolation {method!r}; expected 'linear' or 'spherical'")
+
+
+def blend_pixels(img_a: np.ndarray, img_b: np.ndarray, steps: int) -> np.ndarray:
+    """The pixel-space cross-fade the paper contrasts with latent interpolation (figure 7)."""
+    t = np.linspace(0.0, 1.0, steps)[:, None, None]
+    return (1 - t) * img_a[None] + t * img_b[None]
+
+
+def set_coordinate(z: np.ndarray, dim: int, value: float) -> np.ndarray:
+    """A copy of z with one latent coordinate replaced (what one slider does)."""
+    out = np.array(z, copy=True)
+    out[dim] = value
+    return out
+
+
+def traversal(z: np.ndarray, dim: int, values: np.ndarray) -> np.ndarray:
+    """One latent per value, all equal to z except along ``dim``."""
+    out = np.repeat(np.asarray(z)[None], len(values), axis=0).astype(np.float64)
+    out[:, dim] = values
+    return out
+
+
+def rank_dimensions(kl_per_dim: np.ndarray) -> np.ndarray:
+    """Latent dimensions, most used (highest average KL) first."""
+    return np.argsort(-np.asarray(kl_per_dim), kind="stable")
+
+
+def sample_around(mean: np.ndarray, n: int, noise: float, seed: int, cov: np.ndarray | None = None) -> np.ndarray:
+    """n latents around a category mean: mean + noise·ε with ε ~ N(0, I) (isotropic, in prior
+    units) or ε ~ N(0, cov) (the category's fitted Gaussian). noise = 0 gives the mean itself."""
+    rng = np.random.default_rng(seed)
+    k = len(mean)
+    eps = rng.standard_normal((n, k))
+    if cov is not None:
+        eps = eps @ np.linalg.cholesky(_psd(cov)).T
+    return np.asarray(mean, np.float64)[None] + noise * eps
+
+
+def _psd(cov: np.ndarray, jitter: float = 1e-6) -> np.ndarray:
+    cov = 0.5 * (np.asarray(cov, np.float64) + np.asarray(cov, np.float64).T)
+    return cov + jitter * np.eye(len(cov))
+
+
+def mix_from_map(map_xy: np.ndarray, latents: np.ndarray, point: tuple[float, float], k: int = 5):
+    """What a click on empty map space can honestly decode: an inverse-distance-weighted mix of
+    the latents of the k nearest map points (t-SNE and UMAP have no inverse). Returns the latent,
+    the neighbour indices and their map distances, so the UI can say how far they are."""
+    d = np.linalg.norm(map_xy.astype(np.float64) - np.asarray(point, np.float64), axis=1)
+    idx = np.argsort(d, kind="stable")[:k]
+    w = 1.0 / np.maximum(d[idx], 1e-9)
+    w /= w.sum()
+    return (w[:, None] * latents[idx].astype(np.float64)).sum(0), idx, d[idx]
+
+
+def hybrid_pairs(labels: np.ndarray, cat_a: int, cat_b: int, n: int, seed: int) -> list[tuple[int, int]]:
+    """n random (index of category a, index of category b) pairs, reproducible for a seed."""
+    rng = np.random.default_rng(seed)
+    ia, ib = np.flatnonzero(labels == cat_a), np.flatnonzero(labels == cat_b)
+    if len(ia) == 0 or len(ib) == 0:
+        return []
+    return list(zip(rng.choice(ia, n).tolist(), rng.choice(ib, n).tolist()))

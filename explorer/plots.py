@@ -1,0 +1,102 @@
+"""Plotly figures for the explorer, as pure functions of arrays."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from training import CATEGORIES
+
+# One colour per category, the same in every view (Tableau 10, colour-blind friendlier than default).
+CATEGORY_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+GRID_STEPS = 48  # invisible points that make empty map space clickable
+
+
+def _empty_space_grid(xy: np.ndarray):
+    lo, hi = xy.min(0), xy.max(0)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], GRID_STEPS), np.linspace(lo[1], hi[1], GRID_STEPS))
+    return gx.ravel(), gy.ravel()
+
+
+def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
+               recon_mse: np.ndarray | None = None, selected: int | None = None,
+               selected_xy: tuple | None = None, extra: dict | None = None, height: int = 560) -> go.Figure:
+    """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories).
+    ``customdata`` is the global point index; the invisible grid trace has customdata −1."""
+    fig = go.Figure()
+    gx, gy = _empty_space_grid(xy)
+    fig.add_trace(go.Scattergl(x=gx, y=gy, mode="markers", name="empty space", showlegend=False,
+                               marker=dict(size=6, opacity=0), customdata=np.full(len(gx), -1),
+                               hovertemplate="empty space: click to decode a mix of the nearest points<extra></extra>"))
+    by_error = colour_by == "reconstruction error" and recon_mse is not None
+    if by_error:
+        lo, hi = np.percentile(recon_mse, [1, 99])
+    for c, name in enumerate(CATEGORIES):
+        sel = np.flatnonzero(labels == c)
+        marker = dict(size=4, color=CATEGORY_COLOURS[c], opacity=0.75)
+        if by_error:
+            marker = dict(size=4, color=recon_mse[sel], colorscale="Viridis", cmin=lo, cmax=hi,
+                          showscale=c == 0, colorbar=dict(title="recon MSE", thickness=12) if c == 0 else None)
+        fig.add_trace(go.Scattergl(
+            x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=name, customdata=sel, marker=marker,
+            text=np.full(len(sel), name),
+            hovertemplate="<b>%{text}</b><br>test image %{customdata}<extra></extra>" if not by_error else
+                          "<b>%{text}</b><br>test image %{customdata}<br>recon MSE %{marker.color:.4f}<extra></extra>"))
+    if extra:  # generated samples or uploaded images placed on the map
+        fig.add_trace(go.Scattergl(x=extra["x"], y=extra["y"], mode="markers", name=extra.get("name", "generated"),
+                                   customdata=np.full(len(extra["x"]), -2),
+                                   marker=dict(symbol="star", size=13, color="#111", line=dict(width=1, color="white")),
+                                   hovertemplate=extra.get("name", "generated") + "<extra></extra>"))
+    if selected_xy is not None:
+        fig.add_trace(go.Scatter(x=[selected_xy[0]], y=[selected_xy[1]], mode="markers", name="selected",
+                                 showlegend=False, hoverinfo="skip",
+                                 marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=3, color="#d62728"))))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), dragmode="pan",
+                      legend=dict(itemsizing="constant", orientation="h", y=-0.02, yanchor="top"),
+                      xaxis=dict(showticklabels=False, title=None, zeroline=False),
+                      yaxis=dict(showticklabels=False, title=None, zeroline=False, scaleanchor="x"),
+                      plot_bgcolor="white", hovermode="closest", uirevision="map")
+    fig.update_xaxes(showgrid=False)
+    fig.update_yaxes(showgrid=False)
+    return fig
+
+
+def kl_bars(kl_per_dim: np.ndarray, highlight: int | None = None) -> go.Figure:
+    order = np.argsort(-kl_per_dim, kind="stable")
+    colours = ["#d62728" if d == highlight else "#4e79a7" for d in order]
+    fig = go.Figure(go.Bar(x=[str(d) for d in order], y=kl_per_dim[order], marker_color=colours,
+                           hovertemplate="dimension %{x}<br>KL %{y:.3f} nats<extra></extra>"))
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Average KL per latent dimension (nats), sorted",
+                      xaxis=dict(title="latent dimension", type="category", showticklabels=len(order) <= 32),
+                      yaxis=dict(title="KL"))
+    return fig
+
+
+def latent_pair(mu: np.ndarray, dim_x: int, dim_y: int, category: int, prior: np.ndarray) -> go.Figure:
+    """Figure 4 of the paper, generalised: two latent coordinates of one category vs the prior."""
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=prior[:, 0], y=prior[:, 1], mode="markers", name="prior N(0, 1) samples",
+                               marker=dict(size=3, color="#999", opacity=0.35)))
+    fig.add_trace(go.Scattergl(x=mu[:, dim_x], y=mu[:, dim_y], mode="markers", name=f"{CATEGORIES[category]} (μ)",
+                               marker=dict(size=4, color=CATEGORY_COLOURS[category], opacity=0.7)))
+    t = np.linspace(0, 2 * np.pi, 100)
+    for r in (1, 2, 3):
+        fig.add_trace(go.Scatter(x=r * np.cos(t), y=r * np.sin(t), mode="lines", showlegend=r == 1,
+                                 name="prior 1σ/2σ/3σ", line=dict(color="#555", width=1, dash="dot"), hoverinfo="skip"))
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+                      xaxis=dict(title=f"μ[{dim_x}]", zeroline=True, zerolinecolor="#ddd"),
+                      yaxis=dict(title=f"μ[{dim_y}]", zeroline=True, zerolinecolor="#ddd", scaleanchor="x"))
+    return fig
+
+
+def training_curve(history: list) -> go.Figure:
+    epochs = [h["epoch"] for h in history]
+    fig = go.Figure()
+    for key, name in (("neg_elbo", "test −ELBO"), ("recon_nll", "test reconstruction NLL")):
+        fig.add_trace(go.Scatter(x=epochs, y=[h["test"][key] for h in history], name=name, mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=epochs, y=[h["test"]["kl"] for h in history], name="test KL", yaxis="y2",
+                             mode="lines+markers"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch",
+                      yaxis_title="nats per image", yaxis2=dict(overlaying="y", side="right", title="KL (nats)"),
+                      legend=dict(orientation="h", y=1.1))
+    return fig

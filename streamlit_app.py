@@ -1,0 +1,446 @@
+"""Fashion-MNIST VAE latent explorer — the Streamlit UI.
+
+Run with ``streamlit run streamlit_app.py``. Layout and widgets only: every number comes from
+``explorer/`` (pure functions) and the model and maps that ``training`` wrote into ``assets/``.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent as lat
+from explorer import plots, selection
+from explorer.assets import MAP_LABELS, AssetError, category_name, load_bundle
+from explorer.images import decode, grid_png, rows_png, upscale
+from training import CATEGORIES
+from training.data import try_load_test_images
+
+DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
+VIEWS = ("Latent map", "Latent sliders", "Category sampling", "Interpolation & hybrids",
+         "Reconstructions", "Latent statistics", "Model card")
+SLIDER_RANGE = 3.0  # ± prior standard deviations
+
+st.set_page_config(page_title="Fashion-MNIST VAE explorer", page_icon="👗", layout="wide")
+# Pixels stay square when the browser scales an image; less empty space above the title.
+st.html("""<style>
+[data-testid="stImage"] img, [data-testid="stImageContainer"] img { image-rendering: pixelated; }
+.block-container { padding-top: 2.2rem; }
+h1 { padding-top: 0; }
+</style>""")
+
+
+# --- loading (once per server process) --------------------------------------------------------
+def _stamp(directory: str) -> tuple:
+    """Changes when the directory's files change, so a retrained model is picked up."""
+    d = Path(directory)
+    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*")) if p.is_file()) if d.is_dir() else ()
+
+
+@st.cache_resource(show_spinner="Loading the model and its maps…", max_entries=4)
+def get_bundle(directory: str, stamp: tuple):
+    return load_bundle(directory)
+
+
+@st.cache_resource(show_spinner=False)
+def get_test_images():
+    """The real test images when the dataset is installed (never downloaded by the app)."""
+    return try_load_test_images()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def map_download(_bundle, key: str, projection: str, fmt: str) -> bytes:
+    b = _bundle
+    xy = b.maps[projection]
+    if fmt == "npz":
+        buf = io.BytesIO()
+        np.savez_compressed(buf, index=b.index, label=b.labels, x=xy[:, 0], y=xy[:, 1], mu=b.mu)
+        return buf.getvalue()
+    header = "index,label,category,x,y," + ",".join(f"mu_{j}" for j in range(b.latent_dim))
+    lines = [header] + [
+        f"{b.index[i]},{b.labels[i]},{CATEGORIES[b.labels[i]]},{xy[i, 0]:.4f},{xy[i, 1]:.4f}," +
+        ",".join(f"{v:.5f}" for v in b.mu[i]) for i in range(len(b.labels))]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@st.cache_data(show_spinner=False)
+def typical_nn_distance(_bundle, key: str) -> float:
+    """Median latent distance from a real test item to its nearest other item: the yardstick for
+    the novelty check (is a generated item as far from the data as real items are from each other?)."""
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(_bundle.mu), size=min(500, len(_bundle.mu)), replace=False)
+    return float(np.median([lat.nearest_neighbours(_bundle.mu, _bundle.mu[i], 1, exclude=i)[1][0] for i in sample]))
+
+
+# --- small UI helpers -------------------------------------------------------------------------
+def swatch(label: int) -> str:
+    return (f"<span style='display:inline-block;width:0.8em;height:0.8em;border-radius:2px;"
+            f"background:{plots.CATEGORY_COLOURS[label]};margin-right:0.35em'></span>{CATEGORIES[label]}")
+
+
+def big_image(image: np.ndarray, caption: str, size: int | None = None):
+    """A large, crisp image: fixed ``size`` in pixels, or the column's width."""
+    st.image(upscale(image, 224), caption=caption, width=size or "stretch")
+
+
+def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: int = 84):
+    for start in range(0, len(images), per_row):
+        cols = st.columns(per_row)
+        for col, img, cap in zip(cols, images[start:start + per_row], captions[start:start + per_row]):
+            col.image(upscale(img, size), caption=cap, width=size)
+
+
+def original_image(bundle, i: int):
+    test = get_test_images()
+    if test is None or bundle.index[i] >= len(test[0]):
+        return None
+    return test[0][bundle.index[i]].astype(np.float32) / 255.0
+
+
+def current_selection(bundle, projection: str | None = None):
+    sel = st.session_state.get("selection")
+    if sel is not None and not selection.is_valid(sel, bundle, projection if sel.get("kind") == "mix" else None):
+        st.session_state.pop("selection", None)  # stale: made on another model
+        return None
+    return sel
+
+
+def novelty_check(bundle, latents: np.ndarray, label: str):
+    """Nearest shipped item of each generated latent, with its distance next to the yardstick."""
+    typical = typical_nn_distance(bundle, bundle.key)
+    idx, dist = zip(*[lat.nearest_neighbours(bundle.mu, z, 1) for z in latents])
+    idx, dist = np.concatenate(idx), np.concatenate(dist)
+    st.caption(f"Novelty check for the {label}: the nearest real test item of each, in latent space. "
+               f"For reference, a real item's nearest other item is typically {typical:.2f} away; "
+               f"a generated item much closer than that is close to a copy.")
+    images = [original_image(bundle, i) for i in idx]
+    images = np.stack([im if im is not None else decode(bundle.model, bundle.mu[i])[0] for im, i in zip(images, idx)])
+    thumbnails(images, [f"{CATEGORIES[bundle.labels[i]]} · d={d:.2f}" for i, d in zip(idx, dist)],
+               per_row=min(8, len(images)))
+
+
+# --- views ------------------------------------------------------------------------------------
+def view_map(bundle, projection: str, colour_by: str):
+    sel = current_selection(bundle, projection)
+    generated = st.session_state.get("on_map")
+    extra = None
+    if generated is not None and generated.get("model") == bundle.key:
+        pos = selection.place_on_map(np.asarray(generated["latents"]), bundle, projection)
+        extra = {"x": pos[:, 0], "y": pos[:, 1], "name": generated["name"]}
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        fig = plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
+                               selected_xy=selection.map_position(sel, bundle, projection) if sel else None,
+                               extra=extra)
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
+                                config={"displaylogo": False, "scrollZoom": True})
+        new = selection.from_plotly_event(event, bundle, projection)
+        last = st.session_state.get(f"last_event_{projection}")
+        if new is not None and new != last:
+            st.session_state[f"last_event_{projection}"] = new
+            st.session_state["selection"] = sel = new
+            st.rerun()  # redraw the map with the new highlight
+        st.caption(f"{MAP_LABELS[projection]} of {len(bundle.labels):,} test images. Click a point to decode it; "
+                   "click empty space to decode a mix of its nearest points. Legend entries hide/show categories; "
+                   "scroll to zoom, double-click to reset.")
+        fmt = st.radio("Download the shown points", ("CSV", "npz"), horizontal=True, key="dl_fmt")
+        st.download_button(f"Download map coordinates and latent means ({fmt})",
+                           map_download(bundle, bundle.key, projection, fmt.lower()),
+                           file_name=f"latent_map_{projection}.{fmt.lower()}",
+                           mime="text/csv" if fmt == "CSV" else "application/octet-stream")
+    with right:
+        if sel is None:
+            st.info("Click a point on the map to decode its latent mean and see its nearest neighbours.")
+            return
+        z = selection.latent_of(sel, bundle)
+        image = decode(bundle.model, z)[0]
+        if sel["kind"] == "point":
+            i = sel["index"]
+            st.markdown(f"#### {swatch(bundle.labels[i])} · test image {bundle.index[i]}", unsafe_allow_html=True)
+            a, b = st.columns(2)
+            with a:
+                big_image(image, "decoded from its latent mean")
+            with b:
+                orig = original_image(bundle, i)
+                if orig is not None:
+                    big_image(orig, "original test image")
+                else:
+                    st.caption("Install the dataset (`apt-get install dataset-fashion-mnist`) to see the original.")
+            st.caption(f"Reconstruction MSE {bundle.recon_mse[i]:.4f}")
+            idx, dist = lat.nearest_neighbours(bundle.mu, z, 8, exclude=i)
+        else:
+            st.markdown("#### Empty space: a mix of nearby points")
+            big_image(image, "decoded inverse-distance-weighted mix of latent means", 220)
+            far = ", ".join(f"{d:.2f}" for d in sel["map_distances"])
+            st.warning(f"Maps like t-SNE and UMAP cannot be inverted. This is a weighted mix of the "
+                       f"{len(sel['neighbours'])} nearest map points (map distances {far}; "
+                       "the farther they are, the less this image belongs to this spot).")
+            idx, dist = lat.nearest_neighbours(bundle.mu, z, 8)
+        c1, c2 = st.columns(2)
+        if c1.button("Mark as A", width="stretch", help="use as endpoint A in Interpolation & hybrids"):
+            st.session_state["A"] = sel
+            st.toast("Marked as A")
+        if c2.button("Mark as B", width="stretch", help="use as endpoint B in Interpolation & hybrids"):
+            st.session_state["B"] = sel
+            st.toast("Marked as B")
+        st.markdown("**8 nearest neighbours in latent space** (decoded)")
+        thumbnails(decode(bundle.model, bundle.mu[idx]),
+                   [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist)], per_row=4, size=84)
+
+
+def _slider_base(bundle):
+    sel = current_selection(bundle)
+    options = (["selected point"] if sel else []) + ["category mean", "origin"]
+    c1, c2 = st.columns([1, 1])
+    start = c1.radio("Start from", options, horizontal=True, key="slider_start")
+    if start == "selected point":
+        return selection.latent_of(sel, bundle), "the selected point", ("sel", json.dumps(sel, sort_keys=True))
+    if start == "category mean":
+        c = c2.selectbox("Category", range(10), format_func=category_name, key="slider_cat")
+        return bundle.category_mean[c], f"the {CATEGORIES[c]} mean", ("cat", c)
+    return np.zeros(bundle.latent_dim, np.float32), "the origin", ("origin",)
+
+
+def view_sliders(bundle):
+    st.markdown("Move along single latent dimensions. Dimensions are ranked by how much the model uses "
+                "them (average KL); each slider spans ±3 prior standard deviations.")
+    base, base_name, signature = _slider_base(bundle)
+    ranked = lat.rank_dimensions(bundle.kl_per_dim)
+    if st.session_state.get("slider_signature") != (bundle.key, signature):
+        st.session_state["slider_signature"] = (bundle.key, signature)
+        for d in range(bundle.latent_dim):
+            st.session_state[f"z_{d}"] = float(np.clip(base[d], -SLIDER_RANGE, SLIDER_RANGE))
+    shown = st.number_input("Dimensions shown", 4, bundle.latent_dim, 16, step=4, key="slider_count")
+    left, right = st.columns([3, 2], gap="medium")
+    with right:
+        if st.button("Reset to " + base_name, width="stretch"):
+            for d in range(bundle.latent_dim):
+                st.session_state[f"z_{d}"] = float(np.clip(base[d], -SLIDER_RANGE, SLIDER_RANGE))
+    with left:
+        cols = st.columns(4)
+        for n, d in enumerate(ranked[:shown]):
+            cols[n % 4].slider(f"dim {d} · KL {bundle.kl_per_dim[d]:.2f}", -SLIDER_RANGE, SLIDER_RANGE,
+                               step=0.05, key=f"z_{d}")
+    z = np.array(base, np.float32)
+    for d in ranked[:shown]:
+        z[d] = st.session_state[f"z_{d}"]
+    moved = [int(d) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-6]
+    with right:
+        big_image(decode(bundle.model, z)[0], f"decoded · {len(moved)} dimension(s) moved from {base_name}", 260)
+    st.markdown("**Traversal strip**: one dimension swept from −3 to +3, all others as set above.")
+    d = st.selectbox("Dimension to sweep", ranked[:shown], key="sweep_dim",
+                     format_func=lambda d: f"dim {d} (KL {bundle.kl_per_dim[d]:.2f})")
+    values = np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11)
+    strip = decode(bundle.model, lat.traversal(z, int(d), values))
+    st.image(grid_png(strip, ncol=len(values), scale=3), caption="  ".join(f"{v:+.1f}" for v in values))
+
+
+def view_sampling(bundle):
+    st.markdown("Decode a category's mean latent (paper fig. 5) and draw new items around it (fig. 6).")
+    c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
+    c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key="sample_cat")
+    n = c2.number_input("Items", 4, 64, 16, step=4, key="sample_n")
+    noise = c3.slider("Noise scale", 0.0, 2.0, 0.5, 0.05, key="sample_noise",
+                      help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
+    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
+    kind = c5.radio("Noise", ("isotropic", "category covariance"), key="sample_kind",
+                    help="isotropic: N(0, I) in prior units; category covariance: the category's fitted Gaussian")
+    cov = bundle.category_cov[c] if kind == "category covariance" else None
+    z = lat.sample_around(bundle.category_mean[c], n, noise, seed, cov)
+    samples = decode(bundle.model, z)
+    left, right = st.columns([1, 4], gap="medium")
+    with left:
+        st.markdown(swatch(c), unsafe_allow_html=True)
+        big_image(decode(bundle.model, bundle.category_mean[c])[0], "category mean, decoded", 168)
+    with right:
+        png = grid_png(samples, ncol=8)
+        st.image(png, caption=f"{n} samples around the {CATEGORIES[c]} mean, noise {noise}, seed {seed}")
+        d1, d2, d3 = st.columns(3)
+        d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png")
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=(samples * 255).round().astype(np.uint8), labels=np.full(n, c, np.uint8), z=z)
+        d2.download_button("Download .npz (images, labels, z)", buf.getvalue(), file_name=f"samples_{c}_{seed}.npz")
+        if d3.toggle("Show on the latent map", key="sample_on_map"):
+            st.session_state["on_map"] = {"model": bundle.key, "latents": z.tolist(),
+                                          "name": f"generated {CATEGORIES[c]}"}
+        elif st.session_state.get("on_map", {}).get("name", "").startswith("generated"):
+            st.session_state.pop("on_map", None)
+    if st.toggle("Novelty check", key="sample_novelty"):
+        novelty_check(bundle, z, "samples")
+
+
+def _pick_endpoint(bundle, name: str, col, default_cat: int):
+    marked = st.session_state.get(name)
+    valid = marked is not None and selection.is_valid(marked, bundle)
+    options = (["marked on the map"] if valid else []) + ["pick by category"]
+    source = col.radio(f"{name} from", options, horizontal=True, key=f"{name}_source")
+    if source == "marked on the map":
+        z = selection.latent_of(marked, bundle)
+        i = marked.get("index") if marked["kind"] == "point" else None
+    else:
+        c = col.selectbox(f"{name}: category", range(10), index=default_cat, format_func=category_name,
+                          key=f"{name}_cat")
+        members = np.flatnonzero(bundle.labels == c)
+        k = col.number_input(f"{name}: item of the category", 0, len(members) - 1, 0, key=f"{name}_item")
+        i = int(members[k])
+        z = bundle.mu[i]
+    pixels = original_image(bundle, i) if i is not None else None
+    return z, pixels
+
+
+def view_interpolation(bundle):
+    st.markdown("Interpolating pixels overlays two products; interpolating latents morphs one into the "
+                "other (paper fig. 7). Mark A and B on the map, or pick them here.")
+    ca, cb, cs = st.columns([2, 2, 2])
+    za, pa = _pick_endpoint(bundle, "A", ca, 0)
+    zb, pb = _pick_endpoint(bundle, "B", cb, 9)
+    steps = cs.slider("Steps", 3, 15, 7, key="interp_steps")
+    method = cs.radio("Latent path", ("linear", "spherical"), horizontal=True, key="interp_method")
+    path = lat.interpolate(za, zb, steps, method)
+    latent_row = decode(bundle.model, path)
+    if pa is None or pb is None:
+        pa, pb = latent_row[0], latent_row[-1]
+        note = "(the dataset is not installed, so the pixel blend uses the decoded endpoints)"
+    else:
+        note = "(real test images)"
+    pixel_row = lat.blend_pixels(pa, pb, steps)
+    png = rows_png([pixel_row, latent_row])
+    st.image(png, caption=f"top: pixel-space blend {note} · bottom: {method} latent interpolation")
+    st.download_button("Download interpolation PNG", png, file_name="interpolation.png", mime="image/png")
+    if st.toggle("Novelty check of the interpolation frames", key="interp_novelty"):
+        novelty_check(bundle, path[1:-1], "in-between frames")
+
+    st.divider()
+    st.markdown("#### Hybrids gallery")
+    st.caption("Cross random pairs from two categories: similar ones (e.g. Sneaker × Ankle boot, paper fig. 8) "
+               "or dissimilar ones (e.g. Bag × Trouser, fig. 9).")
+    h1, h2, h3, h4, h5 = st.columns(5)
+    cat_a = h1.selectbox("First category", range(10), index=7, format_func=category_name, key="hyb_a")
+    cat_b = h2.selectbox("Second category", range(10), index=9, format_func=category_name, key="hyb_b")
+    n = h3.slider("Pairs", 2, 10, 6, key="hyb_n")
+    mix = h4.slider("Mix (0 = first, 1 = second)", 0.0, 1.0, 0.5, 0.05, key="hyb_mix")
+    seed = h5.number_input("Seed", 0, 2**31 - 1, 0, key="hyb_seed")
+    pairs = lat.hybrid_pairs(bundle.labels, cat_a, cat_b, n, seed)
+    ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    hz = (1 - mix) * bundle.mu[ia] + mix * bundle.mu[ib]
+    png = rows_png([decode(bundle.model, bundle.mu[ia]), decode(bundle.model, bundle.mu[ib]), decode(bundle.model, hz)])
+    st.image(png, caption=f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
+    st.download_button("Download hybrids PNG", png, file_name="hybrids.png", mime="image/png")
+    if st.toggle("Novelty check of the hybrids", key="hyb_novelty"):
+        novelty_check(bundle, hz, "hybrids")
+
+
+def view_reconstructions(bundle):
+    test = get_test_images()
+    if test is None:
+        st.info("Reconstructions need the real test images, which are not installed here. "
+                "Install them with `apt-get install dataset-fashion-mnist` (or set FASHION_MNIST_DIR) and reload.")
+        return
+    c1, c2 = st.columns([1, 4])
+    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
+    n = c1.slider("Images", 4, 16, 10, key="recon_n")
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(bundle.labels), n, replace=False)
+    originals = np.stack([original_image(bundle, i) for i in idx])
+    recons = decode(bundle.model, bundle.mu[idx])
+    errors = ((recons - originals) ** 2).mean((1, 2))
+    with c2:
+        st.image(rows_png([originals, recons]), caption="top: test images · bottom: reconstructions from μ (paper fig. 2)")
+        st.caption("  ·  ".join(f"{CATEGORIES[bundle.labels[i]]}: MSE {e:.4f}" for i, e in zip(idx, errors)))
+        st.caption(f"Mean reconstruction MSE over all {len(bundle.labels):,} test images: {bundle.recon_mse.mean():.4f}")
+
+
+def view_statistics(bundle):
+    ranked = lat.rank_dimensions(bundle.kl_per_dim)
+    c1, c2, c3 = st.columns(3)
+    c = c1.selectbox("Category", range(10), format_func=category_name, key="stat_cat")
+    dx = c2.selectbox("x: latent dimension", range(bundle.latent_dim), index=int(ranked[0]), key="stat_x")
+    dy = c3.selectbox("y: latent dimension", range(bundle.latent_dim), index=int(ranked[1]), key="stat_y")
+    prior = np.random.default_rng(0).standard_normal((2000, 2))
+    st.plotly_chart(plots.latent_pair(bundle.mu[bundle.labels == c], dx, dy, c, prior), key="stat_pair")
+    st.caption("The paper's figure 4 plots dimensions 0 and 1 of T-shirts; here any pair and category. "
+               "Used dimensions spread categories apart; unused ones collapse onto the prior.")
+    st.plotly_chart(plots.kl_bars(bundle.kl_per_dim), key="stat_kl")
+    active = int((bundle.kl_per_dim > 0.01).sum())
+    st.caption(f"{active} of {bundle.latent_dim} dimensions carry more than 0.01 nats of KL on average.")
+
+
+def view_model_card(bundle):
+    m = bundle.meta
+    test = m.get("metrics", {})
+    st.markdown(f"**Model directory** `{bundle.directory}` · {m.get('parameters', 0):,} parameters · "
+                f"latent dimension {bundle.latent_dim}")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Test −ELBO (nats/image)", f"{test.get('neg_elbo', float('nan')):.1f}")
+    c2.metric("Reconstruction NLL", f"{test.get('recon_nll', float('nan')):.1f}")
+    c3.metric("KL (nats/image)", f"{test.get('kl', float('nan')):.1f}")
+    c4.metric("Reconstruction MSE", f"{test.get('recon_mse', float('nan')):.4f}")
+    t = m.get("training", {})
+    st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
+                f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed {t.get('seed')}, "
+                f"trained in {m.get('train_seconds', 0) / 60:.1f} min on {t.get('threads')} CPU threads.")
+    st.markdown("Trained with:")
+    st.code(m.get("command", "?"), language="bash")
+    if bundle.history:
+        st.plotly_chart(plots.training_curve(bundle.history), key="history")
+    if bundle.metrics:
+        st.markdown("**Evaluation** (`assets/metrics.json`)")
+        st.json(bundle.metrics, expanded=False)
+    with st.expander("model.json and embeddings.json"):
+        st.json(m, expanded=False)
+        st.json(bundle.info, expanded=False)
+
+
+# --- page ---------------------------------------------------------------------------------------
+def sidebar():
+    st.sidebar.markdown("### Model")
+    directory = st.sidebar.text_input("Model directory", DEFAULT_MODEL_DIR, key="model_dir",
+                                      help="A directory with model.safetensors, model.json and embeddings.npz, "
+                                           "e.g. a run you trained and embedded.")
+    try:
+        bundle = get_bundle(directory, _stamp(directory))
+    except AssetError as e:
+        return None, e
+    st.sidebar.caption(f"{bundle.meta.get('likelihood')} likelihood · {bundle.meta.get('epoch')} epochs · "
+                       f"{len(bundle.labels):,} mapped test images")
+    return bundle, None
+
+
+def main():
+    st.title("Fashion-MNIST VAE explorer")
+    st.markdown("A convolutional variational autoencoder maps every 28×28 product photo to a 128-dimensional "
+                "latent code and back. Explore that space: click the map, move latent sliders, sample new items "
+                "of a category, and cross products into hybrids.")
+    bundle, error = sidebar()
+    if error is not None:
+        st.error(f"Cannot load the model: {error.problem}")
+        st.info(f"To rebuild: {error.fix}")
+        st.stop()
+    view = st.sidebar.radio("View", VIEWS, key="view")
+    projections = list(bundle.maps)
+    projection = st.sidebar.selectbox("Map projection", projections, key="projection",
+                                      format_func=lambda p: MAP_LABELS[p])
+    colour_by = st.sidebar.radio("Colour points by", ("category", "reconstruction error"), key="colour_by")
+    st.sidebar.markdown("### Categories")
+    st.sidebar.markdown("<br>".join(swatch(c) for c in range(10)), unsafe_allow_html=True)
+    if view == "Latent map":
+        view_map(bundle, projection, colour_by)
+    elif view == "Latent sliders":
+        view_sliders(bundle)
+    elif view == "Category sampling":
+        view_sampling(bundle)
+    elif view == "Interpolation & hybrids":
+        view_interpolation(bundle)
+    elif view == "Reconstructions":
+        view_reconstructions(bundle)
+    elif view == "Latent statistics":
+        view_statistics(bundle)
+    else:
+        view_model_card(bundle)
+
+
+main()

@@ -1,0 +1,123 @@
+"""Drive the real app in headless Chromium (shared by the end-to-end tests and bench/app_latency.py).
+
+Facts this relies on (../shared/reference/browser-testing.md): Debian's /usr/bin/chromium, no
+browser download; --server.address 127.0.0.1 (no external-IP lookup); Plotly selects from its
+hover data, so hover a point until ``gd._hoverdata`` holds it, then click; two clicks within
+500 ms are a double-click.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-quic"]
+PLOT = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(model_dir: str | None = None, env: dict | None = None, timeout: float = 60):
+    """Start ``streamlit run streamlit_app.py`` on a free localhost port; yield its URL."""
+    port = free_port()
+    full_env = {**os.environ, **(env or {})}
+    if model_dir:
+        full_env["EXPLORER_MODEL_DIR"] = str(model_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"app did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def browser(width=1280, height=800):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = b.new_context(viewport={"width": width, "height": height})
+            yield context.new_page()
+        finally:
+            b.close()
+
+
+def wait_for_map(page, timeout_ms=60000):
+    page.wait_for_function(f"""() => {{
+        const gd = document.querySelector('{PLOT}');
+        return gd && gd._fullLayout && gd._fullData && gd._fullData.length > 1 && gd.querySelector('canvas');
+    }}""", timeout=timeout_ms)
+
+
+def point_position(page, trace_name: str, n: int):
+    """Page coordinates of the n-th point of the named trace, and its customdata (global index)."""
+    return page.evaluate(f"""([name, n]) => {{
+        const gd = document.querySelector('{PLOT}');
+        const t = gd._fullData.findIndex(d => d.name === name);
+        const d = gd._fullData[t], L = gd._fullLayout, r = gd.getBoundingClientRect();
+        return {{x: r.left + L.xaxis._offset + L.xaxis.l2p(d.x[n]),
+                 y: r.top + L.yaxis._offset + L.yaxis.l2p(d.y[n]),
+                 curve: t, custom: d.customdata[n]}};
+    }}""", [trace_name, n])
+
+
+def hover_and_click(page, pos, curve: int | None = None, tries: int = 20):
+    """Hover until Plotly's hover data holds a point of ``curve`` at this spot, then click it."""
+    for _ in range(tries):
+        page.mouse.move(pos["x"] + 3, pos["y"] + 3)
+        page.mouse.move(pos["x"], pos["y"])
+        ok = page.evaluate(f"""(curve) => {{
+            const gd = document.querySelector('{PLOT}');
+            const h = gd && gd._hoverdata;
+            return !!(h && h.length && (curve === null || h.some(p => p.curveNumber === curve)));
+        }}""", curve)
+        if ok:
+            page.mouse.click(pos["x"], pos["y"])
+            return True
+        page.wait_for_timeout(150)
+    return False
+
+
+def image_with_caption(page, caption: str):
+    """The first loaded <img> whose Streamlit caption contains ``caption``."""
+    return page.evaluate("""(caption) => {
+        for (const fig of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
+            const cap = fig.parentElement ? fig.parentElement.innerText : '';
+            const img = fig.querySelector('img');
+            if (img && cap.includes(caption) && img.complete && img.naturalWidth > 0) return img.src;
+        }
+        return null;
+    }""", caption)

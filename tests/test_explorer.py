@@ -1,0 +1,164 @@
+"""Unit tests for the explorer's maths and selection handling (no Streamlit)."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import latent as lat
+from explorer import selection
+from explorer.images import decode, upscale
+from training import VAE
+
+K = 128
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return VAE().eval()
+
+
+def _z(seed):
+    return np.random.default_rng(seed).standard_normal(K).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", ["linear", "spherical"])
+def test_interpolation_endpoints_equal_decodings_of_a_and_b(model, method):
+    a, b = _z(1), _z(2)
+    path = lat.interpolate(a, b, 7, method)
+    frames = decode(model, path)
+    assert frames.shape == (7, 28, 28)
+    np.testing.assert_allclose(frames[0], decode(model, a)[0], atol=1e-6)
+    np.testing.assert_allclose(frames[-1], decode(model, b)[0], atol=1e-6)
+
+
+def test_linear_interpolation_is_evenly_spaced():
+    a, b = _z(1), _z(2)
+    path = lat.interpolate(a, b, 5, "linear")
+    np.testing.assert_allclose(np.diff(path, axis=0), np.repeat(((b - a) / 4)[None], 4, 0), atol=1e-6)
+
+
+def test_slerp_keeps_norms_between_the_endpoints():
+    a, b = 2.0 * _z(3), 0.7 * _z(4)
+    norms = np.linalg.norm(lat.interpolate_spherical(a, b, 21), axis=1)
+    lo, hi = sorted([np.linalg.norm(a), np.linalg.norm(b)])
+    assert (norms >= lo - 1e-6).all() and (norms <= hi + 1e-6).all()
+    # whereas the straight line dips well inside (toward the origin) for near-orthogonal endpoints
+    assert np.linalg.norm(lat.interpolate_linear(a, b, 21), axis=1).min() < lo - 0.1
+
+
+def test_slerp_of_identical_directions_is_the_line():
+    a = _z(5)
+    np.testing.assert_allclose(lat.interpolate_spherical(a, 2 * a, 5), lat.interpolate_linear(a, 2 * a, 5), atol=1e-6)
+
+
+def test_category_sampling_with_noise_zero_returns_the_decoded_mean(model):
+    mean = _z(6)
+    cov = np.cov(np.random.default_rng(0).standard_normal((500, K)), rowvar=False)
+    for c in (None, cov):
+        z = lat.sample_around(mean, 4, 0.0, seed=1, cov=c)
+        np.testing.assert_allclose(decode(model, z), np.repeat(decode(model, mean), 4, 0), atol=1e-6)
+
+
+def test_category_sampling_spread_follows_noise_and_covariance():
+    mean = np.zeros(3)
+    cov = np.diag([4.0, 1.0, 0.25])
+    z = lat.sample_around(mean, 20000, 0.5, seed=0, cov=cov)
+    np.testing.assert_allclose(z.std(0), 0.5 * np.sqrt(np.diag(cov)), rtol=0.03)
+    z = lat.sample_around(mean, 20000, 2.0, seed=0)
+    np.testing.assert_allclose(z.std(0), [2, 2, 2], rtol=0.03)
+    assert np.array_equal(lat.sample_around(mean, 5, 1, seed=7), lat.sample_around(mean, 5, 1, seed=7))
+
+
+def test_a_slider_change_moves_exactly_one_coordinate():
+    z = _z(7)
+    moved = lat.set_coordinate(z, 17, 2.5)
+    changed = np.flatnonzero(moved != z)
+    assert changed.tolist() == [17] and moved[17] == 2.5 and z[17] != 2.5  # and the input is untouched
+
+
+def test_traversal_varies_one_dimension():
+    z = _z(8)
+    t = lat.traversal(z, 3, np.linspace(-3, 3, 5))
+    assert t.shape == (5, K) and np.allclose(t[:, 3], np.linspace(-3, 3, 5))
+    assert np.allclose(np.delete(t, 3, axis=1), np.delete(z, 3)[None])
+
+
+def test_neighbours_sorted_by_distance_and_exclude_the_point_itself():
+    pts = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
+    idx, dist = lat.nearest_neighbours(pts, pts[42], 8, exclude=42)
+    assert len(idx) == 8 and 42 not in idx
+    assert (np.diff(dist) >= 0).all()
+    brute = np.argsort(np.linalg.norm(pts - pts[42], axis=1))[1:9]
+    assert idx.tolist() == brute.tolist()
+
+
+def test_rank_dimensions_most_used_first():
+    assert lat.rank_dimensions(np.array([0.1, 3.0, 0.0, 1.5])).tolist() == [1, 3, 0, 2]
+
+
+def test_mix_from_map_is_inverse_distance_weighted():
+    xy = np.array([[0, 0], [1, 0], [10, 10]], np.float32)
+    lat_ = np.array([[1, 0], [0, 1], [5, 5]], np.float32)
+    z, idx, d = lat.mix_from_map(xy, lat_, (0.25, 0), k=2)
+    assert idx.tolist() == [0, 1] and np.allclose(d, [0.25, 0.75])
+    np.testing.assert_allclose(z, [0.75, 0.25])  # weights 1/0.25 : 1/0.75 = 3 : 1
+    z, _, _ = lat.mix_from_map(xy, lat_, (1, 0), k=2)  # on a point: that point's latent
+    np.testing.assert_allclose(z, [0, 1], atol=1e-6)
+
+
+def test_pixel_blend_endpoints():
+    a, b = np.zeros((28, 28)), np.ones((28, 28))
+    blend = lat.blend_pixels(a, b, 5)
+    assert blend[0].max() == 0 and blend[-1].min() == 1 and np.allclose(blend[2], 0.5)
+
+
+def test_hybrid_pairs_come_from_the_two_categories():
+    labels = np.array([0, 1, 0, 1, 2, 2])
+    pairs = lat.hybrid_pairs(labels, 0, 2, 10, seed=0)
+    assert len(pairs) == 10 and all(labels[a] == 0 and labels[b] == 2 for a, b in pairs)
+    assert lat.hybrid_pairs(labels, 0, 7, 3, seed=0) == []
+
+
+def test_upscale_is_nearest_neighbour():
+    img = np.zeros((28, 28)); img[0, 0] = 1
+    up = upscale(img, 224)
+    assert up.shape == (224, 224) and up.dtype == np.uint8
+    assert (up[:8, :8] == 255).all() and up[8:, :].max() == 0 and up[:, 8:].max() == 0
+
+
+def _bundle(n=50):
+    rng = np.random.default_rng(0)
+    return SimpleNamespace(key="m1", labels=rng.integers(0, 10, n), mu=rng.standard_normal((n, 4)).astype(np.float32),
+                           maps={"tsne": rng.standard_normal((n, 2)).astype(np.float32),
+                                 "pca": rng.standard_normal((n, 2)).astype(np.float32)})
+
+
+def test_selection_from_a_point_click_and_from_empty_space():
+    b = _bundle()
+    ev = {"selection": {"points": [{"curve_number": 3, "point_index": 1, "x": 0.1, "y": 0.2, "customdata": 7}]}}
+    sel = selection.from_plotly_event(ev, b, "tsne")
+    assert sel == {"kind": "point", "index": 7, "model": "m1"}
+    np.testing.assert_array_equal(selection.latent_of(sel, b), b.mu[7])
+    ev = {"selection": {"points": [{"curve_number": 0, "x": 0.3, "y": -0.1, "customdata": -1}]}}
+    mix = selection.from_plotly_event(ev, b, "tsne")
+    assert mix["kind"] == "mix" and len(mix["neighbours"]) == selection.MIX_NEIGHBOURS
+    assert selection.from_plotly_event({"selection": {"points": []}}, b, "tsne") is None
+    assert selection.from_plotly_event(None, b, "tsne") is None
+
+
+def test_stale_selections_are_recognised():
+    b = _bundle()
+    point = {"kind": "point", "index": 3, "model": "m1"}
+    mix = selection.mix_selection(b, "tsne", (0, 0))
+    assert selection.is_valid(point, b, "pca")            # a point is valid in every projection
+    assert selection.is_valid(mix, b, "tsne") and not selection.is_valid(mix, b, "pca")
+    assert not selection.is_valid({**point, "model": "other"}, b)
+    assert not selection.is_valid({**point, "index": 10_000}, b)
+
+
+def test_place_on_map_uses_latent_neighbours():
+    b = _bundle()
+    pos = selection.place_on_map(b.mu[[4]], b, "tsne", k=1)
+    np.testing.assert_allclose(pos[0], b.maps["tsne"][4])
