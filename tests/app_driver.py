@@ -31,14 +31,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(model_dir: str | None = None, env: dict | None = None, timeout: float = 60):
-    """Start ``streamlit run streamlit_app.py`` on a free localhost port; yield its URL."""
+def running_app(model_dir: str | None = None, env: dict | None = None, timeout: float = 60, script=None):
+    """Start ``streamlit run streamlit_app.py`` (or another ``script``) on a free localhost port;
+    yield its URL and process."""
     port = free_port()
     full_env = {**os.environ, **(env or {})}
     if model_dir:
         full_env["EXPLORER_MODEL_DIR"] = str(model_dir)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "streamlit_app.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,132 @@
+"""Latency of the explorer in a real headless Chromium, against the running app.
+
+Measures, in one run: page open → map visible (cold server start, then warm reloads);
+click a map point → its decoded image loaded, p50/p95 over --clicks clicks; server-side time
+per click (decode + 8 neighbours); decode of one image. For comparison it also measures the
+same click → image round trip on a do-nothing Streamlit page (10k-point WebGL scatter + one
+st.image), Streamlit's and the browser's own floor on this machine.
+
+    .venv/bin/python bench/app_latency.py [--clicks 25] [--model-dir assets]
+"""
+import argparse
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from app_driver import browser, hover_and_click, point_position, running_app, wait_for_map  # noqa: E402
+
+FLOOR_APP = textwrap.dedent('''
+    import numpy as np, plotly.graph_objects as go, streamlit as st
+    rng = np.random.default_rng(0); xy = rng.standard_normal((10000, 2))
+    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=np.arange(10000), name="p"))
+    left, right = st.columns([3, 2])
+    ev = left.plotly_chart(fig, on_select="rerun", selection_mode="points", key="m")
+    pts = ev["selection"]["points"] if ev else []
+    if pts:
+        i = int(pts[-1]["customdata"]); img = (rng.random((224, 224)) * 255).astype(np.uint8)
+        right.image(img, caption=f"decoded from its latent mean {i}")
+''')
+
+
+def pct(xs, q):
+    return float(np.percentile(xs, q)) * 1000
+
+
+def click_latencies(page, trace_names, clicks, marker_js):
+    """Click ``clicks`` different points; time from the click to the new image being loaded."""
+    times, misses = [], 0
+    rng = np.random.default_rng(1)
+    for k in range(clicks):
+        name = trace_names[k % len(trace_names)]
+        for _ in range(3):
+            pos = point_position(page, name, int(rng.integers(0, 200)))
+            page.wait_for_timeout(600)  # > 500 ms since the last click: not a double-click
+            t0 = time.perf_counter()
+            if not hover_and_click(page, pos, pos["curve"]):
+                misses += 1
+                continue
+            t_click = time.perf_counter()
+            try:
+                page.wait_for_function(marker_js, arg=int(pos["custom"]), timeout=10000)
+            except Exception:
+                misses += 1
+                continue
+            times.append(time.perf_counter() - t_click)
+            break
+    return times, misses
+
+
+def server_side(model_dir):
+    from explorer import latent as lat
+    from explorer.assets import load_bundle
+    from explorer.images import decode
+    b = load_bundle(model_dir)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(b.mu), 200)
+    decode(b.model, b.mu[0])
+    t = time.perf_counter()
+    for i in idx:
+        decode(b.model, b.mu[i])
+    one = (time.perf_counter() - t) / len(idx)
+    t = time.perf_counter()
+    for i in idx:
+        z = b.mu[i]
+        decode(b.model, z)
+        n, _ = lat.nearest_neighbours(b.mu, z, 8, exclude=int(i))
+        decode(b.model, b.mu[n])
+    per_click = (time.perf_counter() - t) / len(idx)
+    return one, per_click
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clicks", type=int, default=25)
+    p.add_argument("--model-dir", default=str(ROOT / "assets"))
+    a = p.parse_args()
+
+    one, per_click = server_side(a.model_dir)
+    print(f"server: decode one image {one * 1000:.2f} ms; per click (decode + 8 neighbours + their decode) {per_click * 1000:.2f} ms")
+
+    app_marker = ("(i) => { const h = [...document.querySelectorAll('h4')].find(e => e.innerText.includes('test image ' + i + ''));"
+                  " if (!h) return false; const imgs = [...document.querySelectorAll('img')].filter(x => x.complete && x.naturalWidth > 0);"
+                  " return document.body.innerText.includes('decoded from its latent mean') && imgs.length > 0; }")
+    floor_marker = ("(i) => { const f = [...document.querySelectorAll('[data-testid=\"stImage\"], [data-testid=\"stImageContainer\"]')]"
+                    ".find(e => e.parentElement.innerText.includes('latent mean ' + i)); if (!f) return false;"
+                    " const img = f.querySelector('img'); return img && img.complete && img.naturalWidth > 0; }")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        floor_path = Path(tmp) / "floor_app.py"
+        floor_path.write_text(FLOOR_APP)
+        results = {}
+        for label, script, traces, marker in (("explorer", None, None, app_marker),
+                                              ("floor (do-nothing app)", floor_path, ["p"], floor_marker)):
+            t_start = time.perf_counter()
+            with running_app(a.model_dir, script=script) as (url, _), browser(1280, 800) as page:
+                page.goto(url)
+                wait_for_map(page)
+                cold = time.perf_counter() - t_start
+                warm = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    page.reload()
+                    wait_for_map(page)
+                    warm.append(time.perf_counter() - t)
+                page.wait_for_timeout(1500)
+                names = traces or page.evaluate("() => document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+                                                "._fullData.map(d => d.name).filter(n => n !== 'empty space' && n !== 'selected')")
+                times, misses = click_latencies(page, names, a.clicks, marker)
+            results[label] = (cold, warm, times, misses)
+    print(f"{'':24s} {'server start→map':>16s} {'page→map warm':>14s} {'click→image p50':>16s} {'p95':>7s} {'n':>3s}")
+    for label, (cold, warm, times, misses) in results.items():
+        print(f"{label:24s} {cold:15.2f}s {np.median(warm):13.2f}s {pct(times, 50):14.0f}ms {pct(times, 95):5.0f}ms "
+              f"{len(times):3d}" + (f" ({misses} missed)" if misses else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Streamlit AppTest: every view renders with the shipped assets, and problems become messages."""
+import shutil
+
+import numpy as np
+import pytest
+from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+APP = str(ROOT / "streamlit_app.py")
+ASSETS = ROOT / "assets"
+VIEWS = ["Latent map", "Latent sliders", "Category sampling", "Interpolation & hybrids",
+         "Reconstructions", "Latent statistics", "Model card"]
+
+
+def _app(model_dir, monkeypatch):
+    monkeypatch.setenv("EXPLORER_MODEL_DIR", str(model_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    return at
+
+
+def _errors(at):
+    return [e.value for e in at.error]
+
+
+@pytest.fixture
+def app(monkeypatch):
+    at = _app(ASSETS, monkeypatch)
+    assert not at.exception and not _errors(at)
+    return at
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_view_renders_with_shipped_assets(app, view):
+    app.sidebar.radio(key="view").set_value(view).run()
+    assert not app.exception, app.exception
+    assert not _errors(app)
+
+
+def test_each_projection_renders(app):
+    for p in app.sidebar.selectbox(key="projection").options:
+        app.sidebar.selectbox(key="projection").set_value(p).run()
+        assert not app.exception
+    app.sidebar.radio(key="colour_by").set_value("reconstruction error").run()
+    assert not app.exception
+
+
+def _click(at, projection, custom, x=0.0, y=0.0):
+    at.session_state[f"map_{projection}"] = PlotlyState(selection=PlotlySelectionState(
+        points=[{"curve_number": 1, "point_number": 0, "point_index": 0, "x": x, "y": y, "customdata": custom}],
+        point_indices=[0], box=[], lasso=[]))
+    at.run()
+
+
+def test_selecting_a_point_shows_its_category_and_neighbours(app):
+    import numpy as np
+    labels = np.load(ASSETS / "embeddings.npz")["labels"]
+    projection = app.sidebar.selectbox(key="projection").value
+    i = int(np.flatnonzero(labels == 8)[3])  # a bag
+    _click(app, projection, i)
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "Bag" in text and f"test image {i}" in text
+    assert app.session_state["selection"] == {"kind": "point", "index": i, "model": app.session_state["selection"]["model"]}
+    # the sliders start from the selection
+    app.sidebar.radio(key="view").set_value("Latent sliders").run()
+    assert app.radio(key="slider_start").value == "selected point"
+    mu = np.load(ASSETS / "embeddings.npz")["mu"][i].astype(np.float32)
+    top = int(np.argmax(np.load(ASSETS / "embeddings.npz")["kl_per_dim"]))
+    assert app.session_state[f"z_{top}"] == pytest.approx(float(np.clip(mu[top], -3, 3)), abs=1e-3)
+
+
+def test_clicking_empty_space_shows_the_honest_note(app):
+    projection = app.sidebar.selectbox(key="projection").value
+    _click(app, projection, -1, 0.0, 0.0)
+    assert not app.exception
+    assert any("cannot be inverted" in w.value for w in app.warning)
+
+
+def test_stale_selection_is_dropped(app):
+    app.session_state["selection"] = {"kind": "point", "index": 5, "model": "another model"}
+    app.run()
+    assert not app.exception and "selection" not in app.session_state
+
+
+def test_missing_assets_show_a_message(tmp_path, monkeypatch):
+    at = _app(tmp_path / "nowhere", monkeypatch)
+    assert not at.exception
+    assert any("Cannot load the model" in e for e in _errors(at))
+    assert any("python -m training train" in i.value for i in at.info)
+
+
+def test_directory_without_embeddings_shows_the_embed_command(tmp_path, monkeypatch):
+    for f in ("model.safetensors", "model.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    at = _app(tmp_path, monkeypatch)
+    assert not at.exception and any("embeddings.npz: not found" in e for e in _errors(at))
+    assert any("python -m training embed" in i.value for i in at.info)
+
+
+def test_truncated_embeddings_show_a_message(tmp_path, monkeypatch):
+    for f in ("model.safetensors", "model.json", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    raw = (ASSETS / "embeddings.npz").read_bytes()
+    (tmp_path / "embeddings.npz").write_bytes(raw[: len(raw) // 3])
+    at = _app(tmp_path, monkeypatch)
+    assert not at.exception and any("unreadable" in e for e in _errors(at))
+
+
+def test_corrupt_weights_show_a_message(tmp_path, monkeypatch):
+    for f in ("model.json", "embeddings.npz", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 100)
+    at = _app(tmp_path, monkeypatch)
+    assert not at.exception and any("model.safetensors" in e for e in _errors(at))
