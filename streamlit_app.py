@@ -247,8 +247,9 @@ def view_sampling(bundle):
     noise = c3.slider("Noise scale", 0.0, 2.0, 0.5, 0.05, key="sample_noise",
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
-    kind = c5.radio("Noise", ("isotropic", "category covariance"), key="sample_kind",
-                    help="isotropic: N(0, I) in prior units; category covariance: the category's fitted Gaussian")
+    kind = c5.radio("Noise", ("category covariance", "isotropic"), key="sample_kind",
+                    help="category covariance: the category's fitted Gaussian (stays in the category); "
+                         "isotropic: N(0, I) in prior units, the same in every direction")
     cov = bundle.category_cov[c] if kind == "category covariance" else None
     z = lat.sample_around(bundle.category_mean[c], n, noise, seed, cov)
     samples = decode(bundle.model, z)

@@ -74,3 +74,14 @@ def test_category_statistics_closed_form():
 def test_unknown_map_is_rejected(embedded):
     r = run_cli("embed", "--checkpoint", embedded / "model", "--out", embedded / "x", "--maps", "isomap")
     assert r.returncode == 1 and "unknown map(s) isomap" in r.stderr
+
+
+def test_split_all_maps_test_and_training_images(embedded, dataset):
+    r = run_cli("embed", "--checkpoint", embedded / "model", "--out", embedded / "all", "--limit", 150,
+                "--split", "all", "--maps", "pca", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    e = np.load(embedded / "all" / "embeddings_all.npz")
+    assert e["mu"].shape == (300, 128) and e["map_pca"].shape == (300, 2)
+    assert e["split"].tolist() == [0] * 150 + [1] * 150
+    assert e["labels"][150:].tolist() == dataset.train_labels[:150].tolist()
+    assert json.loads((embedded / "all" / "embeddings_all.json").read_text())["split"] == "all"
