@@ -124,7 +124,18 @@ def novelty_check(bundle, latents: np.ndarray, label: str):
 
 
 # --- views ------------------------------------------------------------------------------------
+def _take_map_click(bundle, projection: str):
+    """The chart's selection is in session_state before the chart is drawn: handle a new click
+    first, so the map is drawn once, already highlighting it (no second script run)."""
+    chart_key = f"map_{projection}"
+    new = selection.from_plotly_event(st.session_state.get(chart_key), bundle, projection)
+    if new is not None and new != st.session_state.get(f"last_event_{projection}"):
+        st.session_state[f"last_event_{projection}"] = new
+        st.session_state["selection"] = new
+
+
 def view_map(bundle, projection: str, colour_by: str):
+    _take_map_click(bundle, projection)
     sel = current_selection(bundle, projection)
     generated = st.session_state.get("on_map")
     extra = None
@@ -136,14 +147,8 @@ def view_map(bundle, projection: str, colour_by: str):
         fig = plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
                                selected_xy=selection.map_position(sel, bundle, projection) if sel else None,
                                extra=extra)
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
-                                config={"displaylogo": False, "scrollZoom": True})
-        new = selection.from_plotly_event(event, bundle, projection)
-        last = st.session_state.get(f"last_event_{projection}")
-        if new is not None and new != last:
-            st.session_state[f"last_event_{projection}"] = new
-            st.session_state["selection"] = sel = new
-            st.rerun()  # redraw the map with the new highlight
+        st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
+                        config={"displaylogo": False, "scrollZoom": True})
         st.caption(f"{MAP_LABELS[projection]} of {len(bundle.labels):,} test images. Click a point to decode it; "
                    "click empty space to decode a mix of its nearest points. Legend entries hide/show categories; "
                    "scroll to zoom, double-click to reset.")

@@ -48,12 +48,13 @@ def click_latencies(page, trace_names, clicks, marker_js):
             pos = point_position(page, name, int(rng.integers(0, 200)))
             page.wait_for_timeout(600)  # > 500 ms since the last click: not a double-click
             t0 = time.perf_counter()
-            if not hover_and_click(page, pos, pos["curve"]):
+            clicked = hover_and_click(page, pos, pos["curve"])
+            if clicked is None:
                 misses += 1
                 continue
             t_click = time.perf_counter()
             try:
-                page.wait_for_function(marker_js, arg=int(pos["custom"]), timeout=10000)
+                page.wait_for_function(marker_js, arg=int(clicked), timeout=10000)
             except Exception:
                 misses += 1
                 continue

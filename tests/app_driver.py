@@ -96,20 +96,23 @@ def point_position(page, trace_name: str, n: int):
 
 
 def hover_and_click(page, pos, curve: int | None = None, tries: int = 20):
-    """Hover until Plotly's hover data holds a point of ``curve`` at this spot, then click it."""
+    """Hover until Plotly's hover data holds a point of ``curve`` at this spot, then click it.
+    Returns the customdata of the point Plotly will select (in a dense cluster the nearest point
+    may be a neighbour of the one aimed at), or None if the hover never registered."""
     for _ in range(tries):
         page.mouse.move(pos["x"] + 3, pos["y"] + 3)
         page.mouse.move(pos["x"], pos["y"])
-        ok = page.evaluate(f"""(curve) => {{
+        hovered = page.evaluate(f"""(curve) => {{
             const gd = document.querySelector('{PLOT}');
-            const h = gd && gd._hoverdata;
-            return !!(h && h.length && (curve === null || h.some(p => p.curveNumber === curve)));
+            const h = (gd && gd._hoverdata) || [];
+            const p = h.find(p => curve === null || p.curveNumber === curve);
+            return p ? (p.customdata === undefined ? null : p.customdata) : undefined;
         }}""", curve)
-        if ok:
+        if hovered is not None:
             page.mouse.click(pos["x"], pos["y"])
-            return True
+            return hovered
         page.wait_for_timeout(150)
-    return False
+    return None
 
 
 def image_with_caption(page, caption: str):

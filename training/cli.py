@@ -129,7 +129,8 @@ def main(argv=None) -> int:
         elif ns.command == "embed":
             from .embed import run_embed
             run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
-                      data_dir=ns.data_dir, threads=ns.threads)
+                      data_dir=ns.data_dir, threads=ns.threads,
+                      command="python -m training " + " ".join(map(shlex.quote, argv)))
         elif ns.command == "figure":
             from .data import load
             from .figures import sample_sheet

@@ -121,7 +121,8 @@ def embeddings_name(split: str) -> str:
 
 
 def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, seed: int = 0,
-              limit: int | None = None, data_dir=None, threads: int | None = None) -> Path:
+              limit: int | None = None, data_dir=None, threads: int | None = None,
+              command: str | None = None) -> Path:
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     maps = tuple(m.strip() for m in maps.split(",") if m.strip()) if isinstance(maps, str) else tuple(maps)
@@ -191,7 +192,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         "timings": timings, "model_weights_sha256": meta.get("weights_sha256"),
         "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",
         "per_image_dtype": np.dtype(per_image).name, "float16_max_pixel_change": max_change,
-        "threads": threads, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "threads": threads, "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     atomic_write_text(out / name.replace(".npz", ".json"), json.dumps(info, indent=2) + "\n")
     log(f"wrote {out / name} ({(out / name).stat().st_size / 1e6:.1f} MB)")
