@@ -34,12 +34,12 @@ def test_short_training_lowers_the_loss_and_writes_a_checkpoint(tmp_path):
     assert last["neg_elbo"] < first["neg_elbo"] - 5
     assert last["recon_mse"] < first["recon_mse"]
     meta = json.loads((out / "model.json").read_text())
-    assert meta["epoch"] == 3 and meta["likelihood"] == "bernoulli" and meta["command"] == "test"
+    assert meta["epoch"] == 3 and meta["likelihood"] == PRESETS["default"]["likelihood"] and meta["command"] == "test"
     assert meta["training"]["lr"] == PRESETS["default"]["lr"] and len(meta["dataset"]["checksum"]) == 64
     assert meta["metrics"] == last
     # the checkpoint really is the trained model: its test metrics reproduce
     again = train_mod.test_metrics(load_model(out), train_mod.fmnist.to_tensor(
-        train_mod.fmnist.load(allow_download=False).test_images[:256]), "bernoulli", None, seed=3)
+        train_mod.fmnist.load(allow_download=False).test_images[:256]), meta["likelihood"], meta["log_sigma"], seed=3)
     assert again["recon_mse"] == pytest.approx(last["recon_mse"], rel=1e-4)
     # resume state loads without unpickling code
     state = torch.load(out / "resume.pt", weights_only=True)
