@@ -215,25 +215,27 @@ def view_sliders(bundle):
                 "them (average KL); each slider spans ±3 prior standard deviations.")
     base, base_name, signature = _slider_base(bundle)
     ranked = lat.rank_dimensions(bundle.kl_per_dim)
+    base = np.round(np.asarray(base, np.float64), 2)  # on the sliders' 0.01 grid
     if st.session_state.get("slider_signature") != (bundle.key, signature):
         st.session_state["slider_signature"] = (bundle.key, signature)
         for d in range(bundle.latent_dim):
-            st.session_state[f"z_{d}"] = float(np.clip(base[d], -SLIDER_RANGE, SLIDER_RANGE))
+            st.session_state[f"z_{d}"] = float(base[d])
     shown = st.number_input("Dimensions shown", 4, bundle.latent_dim, 16, step=4, key="slider_count")
     left, right = st.columns([3, 2], gap="medium")
     with right:
         if st.button("Reset to " + base_name, width="stretch"):
             for d in range(bundle.latent_dim):
-                st.session_state[f"z_{d}"] = float(np.clip(base[d], -SLIDER_RANGE, SLIDER_RANGE))
+                st.session_state[f"z_{d}"] = float(base[d])
     with left:
         cols = st.columns(4)
         for n, d in enumerate(ranked[:shown]):
-            cols[n % 4].slider(f"dim {d} · KL {bundle.kl_per_dim[d]:.2f}", -SLIDER_RANGE, SLIDER_RANGE,
-                               step=0.05, key=f"z_{d}")
+            # ±3 prior σ, widened where the starting point lies outside it
+            lo, hi = min(-SLIDER_RANGE, float(base[d])), max(SLIDER_RANGE, float(base[d]))
+            cols[n % 4].slider(f"dim {d} · KL {bundle.kl_per_dim[d]:.2f}", lo, hi, step=0.01, key=f"z_{d}")
     z = np.array(base, np.float32)
     for d in ranked[:shown]:
         z[d] = st.session_state[f"z_{d}"]
-    moved = [int(d) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-6]
+    moved = [int(d) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-3]
     with right:
         big_image(decode(bundle.model, z)[0], f"decoded · {len(moved)} dimension(s) moved from {base_name}", 260)
     st.markdown("**Traversal strip**: one dimension swept from −3 to +3, all others as set above.")

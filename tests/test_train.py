@@ -68,7 +68,8 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert r.returncode == 0, r.stderr
     a, b = _weights(full), _weights(killed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((killed / "model.json").read_text())["epoch"] == 3
+    meta = json.loads((killed / "model.json").read_text())
+    assert meta["epoch"] == 3 and "--resume" not in meta["command"] and "--resume" in meta["resumed_with"][0]
     assert len((killed / "metrics.jsonl").read_text().splitlines()) == 3
 
 
@@ -79,6 +80,8 @@ def test_resume_can_extend_but_not_change_arguments(tmp_path):
     assert r.returncode == 1 and "--lr" in r.stderr and "keeps its own arguments" in r.stderr
     r = run_cli("train", "--out", out, "--epochs", "1")
     assert r.returncode == 1 and "already holds a run" in r.stderr
+    r = run_cli("train", "--out", out, "--resume", "--quiet")  # no --epochs: the run's own 1 epoch, done
+    assert r.returncode == 0 and "already trained for 1 epochs" in r.stdout, r.stdout + r.stderr
     train_mod.run(_args(epochs=2), out, resume=True, progress=False)
     assert json.loads((out / "model.json").read_text())["epoch"] == 2
 

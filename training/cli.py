@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="preset of likelihood, β and optimiser settings (default: %(default)s)")
     t.add_argument("--out", required=True, help="run directory to write")
     t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last completed epoch (--epochs may be raised)")
+                   help="continue the run in --out from its last completed epoch with its own arguments; "
+                        "--epochs may raise the total (a cosine schedule then stretches to the new total)")
     t.add_argument("--epochs", type=_positive(int))
     t.add_argument("--batch-size", type=_positive(int))
     t.add_argument("--lr", type=_positive(float))
@@ -124,6 +125,7 @@ def main(argv=None) -> int:
                 given = [f"--{n.replace('_', '-')}" for n in TRAIN_FLAGS if n != "epochs" and getattr(ns, n) is not None]
                 if given:
                     raise TrainingError(f"{' '.join(given)}: a resumed run keeps its own arguments; only --epochs may change")
+                args["epochs"] = ns.epochs  # None: keep the run's own
             command = "python -m training " + " ".join(map(shlex.quote, argv))
             run(args, ns.out, resume=ns.resume, data_dir=ns.data_dir, command=command, progress=not ns.quiet)
         elif ns.command == "embed":

@@ -99,10 +99,10 @@ def _write_metrics_log(out: Path, history: list) -> None:
     atomic_write_text(out / METRICS_FILE, "".join(json.dumps(h) + "\n" for h in history))
 
 
-def _checkpoint(out, model, optimizer, args, epoch, history, dataset, command, log_sigma, seconds):
+def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, log_sigma, seconds):
     info = {
         "likelihood": args["likelihood"], "beta": args["beta"], "log_sigma": log_sigma,
-        "epoch": epoch, "training": args, "command": command,
+        "epoch": epoch, "training": args, "command": commands[0], "resumed_with": commands[1:],
         "dataset": dataset, "metrics": history[-1]["test"], "train_seconds": round(seconds, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -110,7 +110,7 @@ def _checkpoint(out, model, optimizer, args, epoch, history, dataset, command, l
     save_resume_state(out, {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
         "torch_rng": torch.get_rng_state(), "args_json": json.dumps(args),
-        "history_json": json.dumps(history), "seconds": seconds,
+        "history_json": json.dumps(history), "seconds": seconds, "commands_json": json.dumps(commands),
     })
     _write_metrics_log(out, history)
 
@@ -122,14 +122,17 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     command = command or "python -m training train " + " ".join(map(shlex.quote, sys.argv[1:]))
 
     start_epoch, history, seconds = 0, [], 0.0
+    commands = [command]  # the original command first, then any that resumed it
     state = None
     if resume:
         state = load_resume_state(out)
         saved = json.loads(state["args_json"])
-        saved["epochs"] = args["epochs"]  # the one thing a resumed run may change
+        if args.get("epochs"):
+            saved["epochs"] = args["epochs"]  # the one thing a resumed run may change
         saved["threads"] = args.get("threads") or saved.get("threads")  # same threads, same arithmetic
         args = saved
         start_epoch, history, seconds = state["epoch"], json.loads(state["history_json"]), state["seconds"]
+        commands = json.loads(state.get("commands_json", "[]")) + [command]
         remove_stale_temporaries(out)
     elif (out / RESUME_FILE).exists():
         raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
@@ -194,7 +197,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
                                   "recon_nll": totals["recon"] / steps, "kl": totals["kl"] / steps,
                                   "mse": train_mse, "images_per_s": round(n / (time.perf_counter() - t0), 1)},
                         "test": test})
-        _checkpoint(out, model, optimizer, args, epoch + 1, history, dataset, command, log_sigma, seconds)
+        _checkpoint(out, model, optimizer, args, epoch + 1, history, dataset, commands, log_sigma, seconds)
         print(f"epoch {epoch + 1}: test neg-ELBO {test['neg_elbo']:.2f} nats "
               f"(recon {test['recon_nll']:.2f} + KL {test['kl']:.2f}), recon MSE {test['recon_mse']:.5f}, "
               f"{seconds:.0f} s", flush=True)
