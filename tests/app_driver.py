@@ -76,11 +76,13 @@ def browser(width=1280, height=800):
             b.close()
 
 
-def wait_for_map(page, timeout_ms=60000):
-    page.wait_for_function(f"""() => {{
+def wait_for_map(page, timeout_ms=60000, min_traces=2):
+    """Until the Plotly chart has drawn its WebGL canvas with at least ``min_traces`` traces
+    (the explorer's map: the empty-space grid plus the categories)."""
+    page.wait_for_function(f"""(n) => {{
         const gd = document.querySelector('{PLOT}');
-        return gd && gd._fullLayout && gd._fullData && gd._fullData.length > 1 && gd.querySelector('canvas');
-    }}""", timeout=timeout_ms)
+        return gd && gd._fullLayout && gd._fullData && gd._fullData.length >= n && gd.querySelector('canvas');
+    }}""", arg=min_traces, timeout=timeout_ms)
 
 
 def point_position(page, trace_name: str, n: int):

@@ -91,3 +91,21 @@ def test_pickle_only_directory_is_refused(tmp_path):
     torch.save(VAE().state_dict(), tmp_path / "vae.torch")
     with pytest.raises(ModelLoadError, match="pickle files are refused"):
         load_model(tmp_path)
+
+
+def test_gemm_layers_equal_the_ordinary_convolutions():
+    """The matmul path of the 1×1-output conv and the 1×1-input transposed conv changes nothing."""
+    from training.model import GemmConv2d, GemmConvTranspose2d
+    torch.manual_seed(0)
+    conv, convt = GemmConv2d(16, 32, 2, stride=2), GemmConvTranspose2d(32, 8, 2, stride=2)
+    ref, reft = torch.nn.Conv2d(16, 32, 2, stride=2), torch.nn.ConvTranspose2d(32, 8, 2, stride=2)
+    ref.load_state_dict(conv.state_dict()); reft.load_state_dict(convt.state_dict())
+    x = torch.randn(5, 16, 2, 2, requires_grad=True)
+    torch.testing.assert_close(conv(x), ref(x))
+    z = torch.randn(5, 32, 1, 1)
+    torch.testing.assert_close(convt(z), reft(z))
+    g1, = torch.autograd.grad(conv(x).sum(), x)
+    g2, = torch.autograd.grad(ref(x).sum(), x)
+    torch.testing.assert_close(g1, g2)
+    # other shapes take the ordinary path
+    torch.testing.assert_close(conv(torch.randn(2, 16, 6, 6)).shape, torch.Size([2, 32, 3, 3]))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 WEIGHTS_FILE = "model.safetensors"
@@ -55,6 +56,31 @@ class VAEConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
+class GemmConv2d(nn.Conv2d):
+    """A convolution whose kernel covers its whole input (k×k kernel, k×k map, one output
+    position) is a matrix multiply; evaluated as one it runs ~5× faster on CPU than oneDNN's
+    convolution for this shape. Same parameters, same result; other shapes are ordinary convs."""
+
+    def forward(self, x):
+        if tuple(x.shape[-2:]) == self.kernel_size and self.padding == (0, 0):
+            return F.linear(x.flatten(1), self.weight.flatten(1), self.bias)[..., None, None]
+        return super().forward(x)
+
+
+class GemmConvTranspose2d(nn.ConvTranspose2d):
+    """A transposed convolution of a 1×1 map is a matrix multiply (each input channel paints one
+    k×k kernel); evaluated as one, as in ``GemmConv2d``. Same parameters, same result."""
+
+    def forward(self, x, output_size=None):
+        if tuple(x.shape[-2:]) == (1, 1) and self.padding == (0, 0) and self.output_padding == (0, 0):
+            kh, kw = self.kernel_size
+            w = self.weight.flatten(1)  # in × (out·kh·kw)
+            y = (torch.mm(x.flatten(1), w) if self.bias is None else
+                 torch.addmm(self.bias.repeat_interleave(kh * kw), x.flatten(1), w))
+            return y.view(len(x), self.out_channels, kh, kw)
+        return super().forward(x, output_size)
+
+
 def _conv_out(size: int, kernel: int, stride: int = 2) -> int:
     return (size - kernel) // stride + 1
 
@@ -65,7 +91,7 @@ class VAE(nn.Module):
         self.config = config = config or VAEConfig()
         layers, in_ch, size = [], 1, IMAGE_SIZE
         for i, (ch, k) in enumerate(zip(config.encoder_channels, config.encoder_kernels)):
-            layers.append(nn.Conv2d(in_ch, ch, k, stride=2))
+            layers.append(GemmConv2d(in_ch, ch, k, stride=2))
             if i < len(config.encoder_channels) - 1:
                 layers.append(nn.ReLU())
             in_ch, size = ch, _conv_out(size, k)
@@ -86,7 +112,7 @@ class VAE(nn.Module):
             if not 0 <= pad < 2:  # output_padding must be smaller than the stride
                 raise ValueError(f"decoder kernels {config.decoder_kernels} give {natural}×{natural}, "
                                  f"cannot reach {IMAGE_SIZE}×{IMAGE_SIZE}")
-            layers.append(nn.ConvTranspose2d(in_ch, ch, k, stride=2, output_padding=pad))
+            layers.append(GemmConvTranspose2d(in_ch, ch, k, stride=2, output_padding=pad))
             if not last:
                 layers.append(nn.ReLU())
             in_ch, size = ch, natural + pad
