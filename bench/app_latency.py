@@ -19,7 +19,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from app_driver import browser, hover_and_click, point_position, running_app, wait_for_map  # noqa: E402
+from app_driver import (browser, hover_and_click, isolated_points, point_position, running_app,  # noqa: E402
+                        wait_for_map)
 
 FLOOR_APP = textwrap.dedent('''
     import numpy as np, plotly.graph_objects as go, streamlit as st
@@ -41,11 +42,12 @@ def pct(xs, q):
 def click_latencies(page, trace_names, clicks, marker_js):
     """Click ``clicks`` different points; time from the click to the new image being loaded."""
     times, misses = [], 0
-    rng = np.random.default_rng(1)
+    per_trace = -(-clicks // len(trace_names))
+    targets = {name: isolated_points(page, name, per_trace) for name in trace_names}
     for k in range(clicks):
         name = trace_names[k % len(trace_names)]
         for _ in range(3):
-            pos = point_position(page, name, int(rng.integers(0, 200)))
+            pos = point_position(page, name, targets[name][(k // len(trace_names)) % len(targets[name])])
             page.wait_for_timeout(600)  # > 500 ms since the last click: not a double-click
             t0 = time.perf_counter()
             clicked = hover_and_click(page, pos, pos["curve"])

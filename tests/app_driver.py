@@ -85,6 +85,30 @@ def wait_for_map(page, timeout_ms=60000, min_traces=2):
     }}""", arg=min_traces, timeout=timeout_ms)
 
 
+def isolated_points(page, trace_name: str, count: int = 1, candidates: int = 300):
+    """Indices (within the trace) of the ``count`` points among its first ``candidates`` that lie
+    farthest, on screen, from any other point: hovering them cannot land on a neighbour."""
+    return page.evaluate(f"""([name, count, candidates]) => {{
+        const gd = document.querySelector('{PLOT}');
+        const L = gd._fullLayout, X = L.xaxis, Y = L.yaxis;
+        const all = [];
+        gd._fullData.forEach(d => {{ if (d.name !== 'empty space' && d.x)
+            for (let i = 0; i < d.x.length; i++) all.push([X.l2p(d.x[i]), Y.l2p(d.y[i])]); }});
+        const d = gd._fullData.find(t => t.name === name);
+        const gaps = [];
+        for (let i = 0; i < Math.min(candidates, d.x.length); i++) {{
+            const px = X.l2p(d.x[i]), py = Y.l2p(d.y[i]);
+            let best = Infinity;
+            for (const [qx, qy] of all) {{
+                const g = (qx - px) ** 2 + (qy - py) ** 2;
+                if (g > 0 && g < best) best = g;
+            }}
+            gaps.push([best, i]);
+        }}
+        return gaps.sort((a, b) => b[0] - a[0]).slice(0, count).map(g => g[1]);
+    }}""", [trace_name, count, candidates])
+
+
 def point_position(page, trace_name: str, n: int):
     """Page coordinates of the n-th point of the named trace, and its customdata (global index)."""
     return page.evaluate(f"""([name, n]) => {{
@@ -104,6 +128,7 @@ def hover_and_click(page, pos, curve: int | None = None, tries: int = 20):
     for _ in range(tries):
         page.mouse.move(pos["x"] + 3, pos["y"] + 3)
         page.mouse.move(pos["x"], pos["y"])
+        page.wait_for_timeout(120)  # Plotly throttles hover: let it describe this position, not the last
         hovered = page.evaluate(f"""(curve) => {{
             const gd = document.querySelector('{PLOT}');
             const h = (gd && gd._hoverdata) || [];
@@ -117,13 +142,20 @@ def hover_and_click(page, pos, curve: int | None = None, tries: int = 20):
     return None
 
 
-def image_with_caption(page, caption: str):
-    """The first loaded <img> whose Streamlit caption contains ``caption``."""
-    return page.evaluate("""(caption) => {
-        for (const fig of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
-            const cap = fig.parentElement ? fig.parentElement.innerText : '';
-            const img = fig.querySelector('img');
-            if (img && cap.includes(caption) && img.complete && img.naturalWidth > 0) return img.src;
-        }
-        return null;
-    }""", caption)
+FIND_IMAGE = """(caption) => {
+    for (const fig of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
+        const cap = fig.parentElement ? fig.parentElement.innerText : '';
+        const img = fig.querySelector('img');
+        if (img && cap.includes(caption) && img.complete && img.naturalWidth > 0) return img.src;
+    }
+    return null;
+}"""
+
+
+def image_with_caption(page, caption: str, timeout_ms: int = 10000):
+    """The src of the first loaded <img> whose Streamlit caption contains ``caption``, waiting
+    until it has loaded; None if it never does."""
+    try:
+        return page.wait_for_function(FIND_IMAGE, arg=caption, timeout=timeout_ms).json_value()
+    except Exception:
+        return None

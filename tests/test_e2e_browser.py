@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from app_driver import (CHROMIUM, browser, hover_and_click, image_with_caption, point_position,
-                        running_app, wait_for_map)
+from app_driver import (CHROMIUM, browser, hover_and_click, image_with_caption, isolated_points,
+                        point_position, running_app, wait_for_map)
 from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
@@ -18,26 +18,25 @@ def test_click_decodes_point_then_slider_changes_image():
     with running_app(ROOT / "assets") as (url, _), browser(1280, 800) as page:
         page.goto(url)
         wait_for_map(page)
-        pos = point_position(page, "Ankle boot", 10)
+        page.wait_for_timeout(1000)
+        target = isolated_points(page, "Ankle boot")[0]
+        pos = point_position(page, "Ankle boot", target)
         # the chart redraws once or twice after it appears: retry the hover-click until it registers
         for attempt in range(5):
             clicked = hover_and_click(page, pos, pos["curve"])
-            assert clicked is not None and labels[clicked] == 9
+            assert clicked == pos["custom"] and labels[clicked] == 9
             try:
                 page.wait_for_function(
                     "() => document.body.innerText.includes('decoded from its latent mean')", timeout=8000)
                 break
             except Exception:
                 page.wait_for_timeout(700)
-                pos = point_position(page, "Ankle boot", 10)
+                pos = point_position(page, "Ankle boot", target)
         else:
             pytest.fail("clicking a map point never showed its decoded image")
         page.wait_for_function("() => document.body.innerText.includes('test image %d')" % clicked, timeout=10000)
         heading = page.locator("h4", has_text="test image").first.inner_text()
         assert "Ankle boot" in heading and str(clicked) in heading
-        page.wait_for_function("(c) => { for (const i of document.querySelectorAll('img')) "
-                               "{ if (i.complete && i.naturalWidth > 0 && i.closest('[data-testid=\"stElementContainer\"]')) return true; } return false; }",
-                               arg=None, timeout=10000)
         assert image_with_caption(page, "decoded from its latent mean")
 
         # latent sliders start from the selected point; moving one re-decodes the image
