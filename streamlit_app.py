@@ -142,11 +142,15 @@ def view_map(bundle, projection: str, colour_by: str):
     if generated is not None and generated.get("model") == bundle.key:
         pos = selection.place_on_map(np.asarray(generated["latents"]), bundle, projection)
         extra = {"x": pos[:, 0], "y": pos[:, 1], "name": generated["name"]}
+    # A click on this chart is already highlighted by Plotly itself (selected/unselected styles),
+    # so the figure stays identical between clicks and the browser does not redraw 10k points.
+    # Only a selection made elsewhere (another projection, another view) needs the ring.
+    from_this_chart = sel is not None and sel == st.session_state.get(f"last_event_{projection}")
     left, right = st.columns([3, 2], gap="medium")
     with left:
         fig = plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
-                               selected_xy=selection.map_position(sel, bundle, projection) if sel else None,
-                               extra=extra)
+                               selected_xy=selection.map_position(sel, bundle, projection)
+                               if sel and not from_this_chart else None, extra=extra)
         st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
                         config={"displaylogo": False, "scrollZoom": True})
         st.caption(f"{MAP_LABELS[projection]} of {len(bundle.labels):,} test images. Click a point to decode it; "

@@ -39,6 +39,8 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                           showscale=c == 0, colorbar=dict(title="recon MSE", thickness=12) if c == 0 else None)
         fig.add_trace(go.Scattergl(
             x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=name, customdata=sel, marker=marker,
+            selected=dict(marker=dict(size=14, color="#d62728", opacity=1)),
+            unselected=dict(marker=dict(opacity=0.35)),
             text=np.full(len(sel), name),
             hovertemplate="<b>%{text}</b><br>test image %{customdata}<extra></extra>" if not by_error else
                           "<b>%{text}</b><br>test image %{customdata}<br>recon MSE %{marker.color:.4f}<extra></extra>"))
