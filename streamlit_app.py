@@ -142,15 +142,17 @@ def view_map(bundle, projection: str, colour_by: str):
     if generated is not None and generated.get("model") == bundle.key:
         pos = selection.place_on_map(np.asarray(generated["latents"]), bundle, projection)
         extra = {"x": pos[:, 0], "y": pos[:, 1], "name": generated["name"]}
-    # A click on this chart is already highlighted by Plotly itself (selected/unselected styles),
-    # so the figure stays identical between clicks and the browser does not redraw 10k points.
-    # Only a selection made elsewhere (another projection, another view) needs the ring.
-    from_this_chart = sel is not None and sel == st.session_state.get(f"last_event_{projection}")
+    # A point selected by clicking this chart is highlighted by Plotly itself (selected/unselected
+    # styles), so the figure stays identical between clicks and the browser does not redraw 10k
+    # points. The ring is drawn only when the chart's own state does not show the selection
+    # (made on another projection, a deselecting click, or widget state dropped by a view change).
+    shown_by_chart = sel is not None and sel == selection.from_plotly_event(
+        st.session_state.get(f"map_{projection}"), bundle, projection)
     left, right = st.columns([3, 2], gap="medium")
     with left:
         fig = plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
                                selected_xy=selection.map_position(sel, bundle, projection)
-                               if sel and not from_this_chart else None, extra=extra)
+                               if sel and not shown_by_chart else None, extra=extra)
         st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
                         config={"displaylogo": False, "scrollZoom": True})
         st.caption(f"{MAP_LABELS[projection]} of {len(bundle.labels):,} test images. Click a point to decode it; "

@@ -40,7 +40,7 @@ def test_each_view_renders_with_shipped_assets(app, view):
 
 
 def test_each_projection_renders(app):
-    for p in app.sidebar.selectbox(key="projection").options:
+    for p in ("tsne", "umap", "pca", "pixel_tsne"):
         app.sidebar.selectbox(key="projection").set_value(p).run()
         assert not app.exception
     app.sidebar.radio(key="colour_by").set_value("reconstruction error").run()
@@ -115,3 +115,17 @@ def test_corrupt_weights_show_a_message(tmp_path, monkeypatch):
     (tmp_path / "model.safetensors").write_bytes(b"\x00" * 100)
     at = _app(tmp_path, monkeypatch)
     assert not at.exception and any("model.safetensors" in e for e in _errors(at))
+
+
+def _ring_drawn(at) -> bool:
+    import json
+    chart = at.get("plotly_chart")[0]
+    return any(t.get("name") == "selected" for t in json.loads(chart.proto.spec)["data"])
+
+
+def test_highlight_ring_only_when_the_chart_does_not_show_the_selection(app):
+    projections = ["tsne", "umap"]  # .options would give the formatted labels
+    _click(app, projections[0], 11)
+    assert not app.exception and not _ring_drawn(app)  # Plotly's own selection styling shows it
+    app.sidebar.selectbox(key="projection").set_value(projections[1]).run()
+    assert app.session_state["selection"]["index"] == 11 and _ring_drawn(app)  # same point, new map
