@@ -68,6 +68,15 @@ def map_download(_bundle, key: str, projection: str, fmt: str) -> bytes:
 
 
 @st.cache_data(show_spinner=False)
+def typical_map_spacing(_bundle, key: str, projection: str) -> float:
+    """Median distance between a map point and its nearest other point: the scale against which
+    an empty-space click's distances to its neighbours are judged."""
+    xy = _bundle.maps[projection]
+    sample = np.random.default_rng(0).choice(len(xy), size=min(500, len(xy)), replace=False)
+    return float(np.median([lat.nearest_neighbours(xy, xy[i], 1, exclude=i)[1][0] for i in sample]))
+
+
+@st.cache_data(show_spinner=False)
 def typical_nn_distance(_bundle, key: str) -> float:
     """Median latent distance from a real test item to its nearest other item: the yardstick for
     the novelty check (is a generated item as far from the data as real items are from each other?)."""
@@ -145,8 +154,9 @@ def view_map(bundle, projection: str, colour_by: str):
     # A point selected by clicking this chart is highlighted by Plotly itself (selected/unselected
     # styles), so the figure stays identical between clicks and the browser does not redraw 10k
     # points. The ring is drawn only when the chart's own state does not show the selection
-    # (made on another projection, a deselecting click, or widget state dropped by a view change).
-    shown_by_chart = sel is not None and sel == selection.from_plotly_event(
+    # (made on another projection, a deselecting click, widget state dropped by a view change, or
+    # a click on empty space, whose invisible grid point Plotly cannot highlight).
+    shown_by_chart = sel is not None and sel["kind"] == "point" and sel == selection.from_plotly_event(
         st.session_state.get(f"map_{projection}"), bundle, projection)
     left, right = st.columns([3, 2], gap="medium")
     with left:
@@ -186,10 +196,12 @@ def view_map(bundle, projection: str, colour_by: str):
         else:
             st.markdown("#### Empty space: a mix of nearby points")
             big_image(image, "decoded inverse-distance-weighted mix of latent means", 220)
-            far = ", ".join(f"{d:.2f}" for d in sel["map_distances"])
+            spacing = typical_map_spacing(bundle, bundle.key, projection)
+            far = ", ".join(f"{d / spacing:.1f}" for d in sel["map_distances"])
             st.warning(f"Maps like t-SNE and UMAP cannot be inverted. This is a weighted mix of the "
-                       f"{len(sel['neighbours'])} nearest map points (map distances {far}; "
-                       "the farther they are, the less this image belongs to this spot).")
+                       f"{len(sel['neighbours'])} nearest map points, which lie {far} × the map's typical "
+                       "spacing between neighbouring points away: the farther they are, the less this "
+                       "image belongs to this spot.")
             idx, dist = lat.nearest_neighbours(bundle.mu, z, 8)
         c1, c2 = st.columns(2)
         if c1.button("Mark as A", width="stretch", help="use as endpoint A in Interpolation & hybrids"):

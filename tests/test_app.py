@@ -76,7 +76,8 @@ def test_clicking_empty_space_shows_the_honest_note(app):
     projection = app.sidebar.selectbox(key="projection").value
     _click(app, projection, -1, 0.0, 0.0)
     assert not app.exception
-    assert any("cannot be inverted" in w.value for w in app.warning)
+    assert any("cannot be inverted" in w.value and "typical spacing" in w.value for w in app.warning)
+    assert _ring_drawn(app)  # the clicked grid point is invisible, so the ring marks the spot
 
 
 def test_stale_selection_is_dropped(app):
