@@ -40,7 +40,7 @@ def test_arrays_are_consistent(embedded, dataset):
     assert info["points"] == N and info["float16_max_pixel_change"] < 0.5 / 255
     # the stored μ are the model's, to float16 precision
     model = load_model(embedded / "model")
-    x = torch.from_numpy(dataset.test_images[:5]).float().div(255).unsqueeze(1)
+    x = torch.from_numpy(dataset.test_images[:5].copy()).float().div(255).unsqueeze(1)
     with torch.no_grad():
         mu, _ = model.encode(x)
     np.testing.assert_allclose(e["mu"][:5].astype(np.float32), mu.numpy(), atol=2e-3, rtol=2e-3)
