@@ -71,18 +71,14 @@ def map_download(_bundle, key: str, projection: str, fmt: str) -> bytes:
 def typical_map_spacing(_bundle, key: str, projection: str) -> float:
     """Median distance between a map point and its nearest other point: the scale against which
     an empty-space click's distances to its neighbours are judged."""
-    xy = _bundle.maps[projection]
-    sample = np.random.default_rng(0).choice(len(xy), size=min(500, len(xy)), replace=False)
-    return float(np.median([lat.nearest_neighbours(xy, xy[i], 1, exclude=i)[1][0] for i in sample]))
+    return lat.median_nearest_distance(_bundle.maps[projection])
 
 
 @st.cache_data(show_spinner=False)
 def typical_nn_distance(_bundle, key: str) -> float:
     """Median latent distance from a real test item to its nearest other item: the yardstick for
     the novelty check (is a generated item as far from the data as real items are from each other?)."""
-    rng = np.random.default_rng(0)
-    sample = rng.choice(len(_bundle.mu), size=min(500, len(_bundle.mu)), replace=False)
-    return float(np.median([lat.nearest_neighbours(_bundle.mu, _bundle.mu[i], 1, exclude=i)[1][0] for i in sample]))
+    return lat.median_nearest_distance(_bundle.mu)
 
 
 # --- small UI helpers -------------------------------------------------------------------------
@@ -252,7 +248,7 @@ def view_sliders(bundle):
             cols[n % 4].slider(f"dim {d} · KL {bundle.kl_per_dim[d]:.2f}", lo, hi, step=0.01, key=f"z_{d}")
     z = np.array(base, np.float32)
     for d in ranked[:shown]:
-        z[d] = st.session_state[f"z_{d}"]
+        z = lat.set_coordinate(z, d, st.session_state[f"z_{d}"])
     moved = [int(d) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-3]
     with right:
         big_image(decode(bundle.model, z)[0], f"decoded · {len(moved)} dimension(s) moved from {base_name}", 260)

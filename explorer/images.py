@@ -17,15 +17,6 @@ def decode(model, z: np.ndarray) -> np.ndarray:
     return model.decode(torch.from_numpy(z)).squeeze(1).numpy()
 
 
-@torch.inference_mode()
-def encode(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Images N×28×28 in [0, 1] (or uint8) → μ, log σ², each N×k."""
-    x = np.asarray(images)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    mu, logvar = model.encode(torch.from_numpy(x).unsqueeze(1))
-    return mu.numpy(), logvar.numpy()
-
-
 def upscale(image: np.ndarray, size: int = 224) -> np.ndarray:
     """One 28×28 image in [0, 1] → uint8 size×size with nearest-neighbour pixels: crisp, not blurred."""
     img = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)

@@ -17,6 +17,13 @@ def nearest_neighbours(latents: np.ndarray, query: np.ndarray, k: int = 8,
     return idx, d[idx]
 
 
+def median_nearest_distance(points: np.ndarray, sample: int = 500, seed: int = 0) -> float:
+    """Median distance from a point to its nearest other point, over a fixed random sample: the
+    yardstick for 'how far is far' in a latent space or on a map."""
+    idx = np.random.default_rng(seed).choice(len(points), size=min(sample, len(points)), replace=False)
+    return float(np.median([nearest_neighbours(points, points[i], 1, exclude=int(i))[1][0] for i in idx]))
+
+
 def interpolate_linear(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` points from a to b inclusive, evenly spaced on the straight line."""
     t = np.linspace(0.0, 1.0, steps)[:, None]

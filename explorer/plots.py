@@ -19,7 +19,7 @@ def _empty_space_grid(xy: np.ndarray):
 
 
 def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
-               recon_mse: np.ndarray | None = None, selected: int | None = None,
+               recon_mse: np.ndarray | None = None,
                selected_xy: tuple | None = None, extra: dict | None = None, height: int = 560) -> go.Figure:
     """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories).
     ``customdata`` is the global point index; the invisible grid trace has customdata −1."""
@@ -63,10 +63,9 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
     return fig
 
 
-def kl_bars(kl_per_dim: np.ndarray, highlight: int | None = None) -> go.Figure:
+def kl_bars(kl_per_dim: np.ndarray) -> go.Figure:
     order = np.argsort(-kl_per_dim, kind="stable")
-    colours = ["#d62728" if d == highlight else "#4e79a7" for d in order]
-    fig = go.Figure(go.Bar(x=[str(d) for d in order], y=kl_per_dim[order], marker_color=colours,
+    fig = go.Figure(go.Bar(x=[str(d) for d in order], y=kl_per_dim[order], marker_color=CATEGORY_COLOURS[0],
                            hovertemplate="dimension %{x}<br>KL %{y:.3f} nats<extra></extra>"))
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Average KL per latent dimension (nats), sorted",
                       xaxis=dict(title="latent dimension", type="category", showticklabels=len(order) <= 32),

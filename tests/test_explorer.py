@@ -162,3 +162,8 @@ def test_place_on_map_uses_latent_neighbours():
     b = _bundle()
     pos = selection.place_on_map(b.mu[[4]], b, "tsne", k=1)
     np.testing.assert_allclose(pos[0], b.maps["tsne"][4])
+
+
+def test_median_nearest_distance_on_a_grid():
+    g = np.stack(np.meshgrid(np.arange(20.0), np.arange(20.0)), -1).reshape(-1, 2) * 0.5
+    assert lat.median_nearest_distance(g) == pytest.approx(0.5)
