@@ -385,7 +385,8 @@ def view_statistics(bundle):
     prior = np.random.default_rng(0).standard_normal((2000, 2))
     st.plotly_chart(plots.latent_pair(bundle.mu[bundle.labels == c], dx, dy, c, prior), key="stat_pair")
     st.caption("The paper's figure 4 plots dimensions 0 and 1 of T-shirts; here any pair and category. "
-               "Used dimensions spread categories apart; unused ones collapse onto the prior.")
+               "Used dimensions spread the categories apart; in unused ones every μ sits at 0, because "
+               "their posterior is the prior itself.")
     st.plotly_chart(plots.kl_bars(bundle.kl_per_dim), key="stat_kl")
     active = int((bundle.kl_per_dim > 0.01).sum())
     st.caption(f"{active} of {bundle.latent_dim} dimensions carry more than 0.01 nats of KL on average.")
