@@ -131,6 +131,6 @@ def test_cli_reports_missing_data_and_model(tmp_path):
 
 
 def test_help_for_every_command():
-    for cmd in ("train", "embed", "figure"):
+    for cmd in ("train", "embed", "figure", "classifier"):
         r = run_cli(cmd, "--help")
         assert r.returncode == 0 and "--out" in r.stdout

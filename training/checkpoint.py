@@ -48,6 +48,20 @@ def safetensors_bytes(tensors: dict) -> bytes:
     return save(tensors)
 
 
+def save_weights_and_config(module, weights_path, config_path, meta: dict) -> dict:
+    """Write a module's weights (safetensors, float32) and a JSON config that records their
+    SHA-256, each atomically, weights first. Returns the config written."""
+    import hashlib
+    import json
+    payload = safetensors_bytes({k: v.detach().float().contiguous() for k, v in module.state_dict().items()})
+    meta = {**meta, "weights_sha256": hashlib.sha256(payload).hexdigest(),
+            "parameters": sum(p.numel() for p in module.parameters())}
+    Path(weights_path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(weights_path, payload)
+    atomic_write_bytes(config_path, (json.dumps(meta, indent=2) + "\n").encode())
+    return meta
+
+
 def remove_stale_temporaries(directory: str | os.PathLike) -> None:
     """Temporary files left by a run killed mid-write are garbage; the real files are intact."""
     for p in Path(directory).glob(".*.tmp"):

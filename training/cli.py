@@ -1,4 +1,4 @@
-"""``python -m training <command>``: train, embed. Bad input ends with one line and exit code 2;
+"""``python -m training <command>``: train, embed, figure, classifier. Bad input ends with one line and exit code 2;
 a failure while working ends with one line and exit code 1."""
 from __future__ import annotations
 
@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="PNG file to write")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--data-dir")
+    c = sub.add_parser("classifier", help="train the CNN classifier that judges generated images",
+                       description="Train a Fashion-MNIST CNN (used by the evaluation for sample quality) and "
+                                   "write classifier.safetensors + classifier.json into --out.")
+    c.add_argument("--out", required=True, help="directory (e.g. assets)")
+    c.add_argument("--epochs", type=_positive(int), default=10)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--limit", type=_positive(int), help="first N training images only (quick runs)")
+    c.add_argument("--data-dir")
+    c.add_argument("--threads", type=_positive(int))
+    c.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -133,6 +143,11 @@ def main(argv=None) -> int:
             run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
                       data_dir=ns.data_dir, threads=ns.threads,
                       command="python -m training " + " ".join(map(shlex.quote, argv)))
+        elif ns.command == "classifier":
+            from .classifier import train_classifier
+            train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, data_dir=ns.data_dir,
+                             threads=ns.threads, progress=not ns.quiet,
+                             command="python -m training " + " ".join(map(shlex.quote, argv)))
         elif ns.command == "figure":
             from .data import load
             from .figures import sample_sheet

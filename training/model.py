@@ -144,15 +144,10 @@ class VAE(nn.Module):
 
     # --- save_pretrained / from_pretrained: safetensors weights beside a JSON config --------
     def save_pretrained(self, directory: str | os.PathLike, info: dict | None = None) -> None:
-        from .checkpoint import atomic_write_bytes, safetensors_bytes
+        from .checkpoint import save_weights_and_config
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        payload = safetensors_bytes({k: v.detach().float().contiguous() for k, v in self.state_dict().items()})
-        meta = {"format": "fashion-mnist-vae", "architecture": self.config.to_dict(), **(info or {}),
-                "weights_sha256": hashlib.sha256(payload).hexdigest(),
-                "parameters": sum(p.numel() for p in self.parameters())}
-        atomic_write_bytes(directory / WEIGHTS_FILE, payload)
-        atomic_write_bytes(directory / CONFIG_FILE, (json.dumps(meta, indent=2) + "\n").encode())
+        save_weights_and_config(self, directory / WEIGHTS_FILE, directory / CONFIG_FILE,
+                                {"format": "fashion-mnist-vae", "architecture": self.config.to_dict(), **(info or {})})
 
 
 class ModelLoadError(Exception):

@@ -1,0 +1,58 @@
+"""The classifier that judges generated images: it learns, round-trips, and refuses bad files."""
+import json
+
+import pytest
+import torch
+
+from conftest import run_cli
+from training import ModelLoadError
+from training.classifier import FEATURE_DIM, FashionClassifier, augment, load_classifier, train_classifier
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clf")
+    last = train_classifier(out, epochs=2, limit=4000, threads=1, progress=False, command="test")
+    return out, last
+
+
+def test_short_training_learns_and_writes_files(trained):
+    out, last = trained
+    assert last["test_accuracy"] > 0.6  # 10 categories: chance is 0.1
+    meta = json.loads((out / "classifier.json").read_text())
+    assert meta["epoch"] == 2 and meta["command"] == "test" and len(meta["history"]) == 2
+
+
+def test_round_trip_and_features(trained, dataset):
+    out, last = trained
+    model = load_classifier(out)
+    x = torch.from_numpy(dataset.test_images[:8].copy()).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        assert model.features(x).shape == (8, FEATURE_DIM)
+        assert model(x).shape == (8, 10)
+        assert torch.equal(model(x), load_classifier(out)(x))
+    assert model.info["test_accuracy"] == last["test_accuracy"]
+
+
+def test_corrupt_or_missing_classifier_is_refused(trained, tmp_path):
+    with pytest.raises(ModelLoadError, match="no classifier"):
+        load_classifier(tmp_path)
+    out, _ = trained
+    for f in ("classifier.json", "classifier.safetensors"):
+        (tmp_path / f).write_bytes((out / f).read_bytes())
+    (tmp_path / "classifier.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(ModelLoadError, match="does not match"):
+        load_classifier(tmp_path)
+
+
+def test_augmentation_keeps_shape_and_range():
+    x = torch.rand(16, 1, 28, 28)
+    y = augment(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert not torch.equal(x, y)
+
+
+def test_cli_help_and_bad_arguments():
+    assert run_cli("classifier", "--help").returncode == 0
+    r = run_cli("classifier", "--out", "x", "--epochs", "0")
+    assert r.returncode == 2 and "--epochs" in r.stderr

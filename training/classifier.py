@@ -1,0 +1,126 @@
+"""A Fashion-MNIST CNN classifier: the judge of generated images (``python -m training classifier``).
+
+Its penultimate features serve the Fréchet distances of the evaluation and its predictions the
+category agreement of samples. Weights in ``classifier.safetensors`` beside ``classifier.json``,
+written atomically each epoch, loaded without unpickling.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import data as fmnist
+from .checkpoint import save_weights_and_config
+from .model import ModelLoadError
+
+WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "classifier.json"
+FEATURE_DIM = 256
+
+
+class FashionClassifier(nn.Module):
+    """Three conv blocks (32, 64, 128 channels, batch norm, max-pooling) → 256-d features → 10."""
+
+    def __init__(self, dropout: float = 0.3):
+        super().__init__()
+        def block(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
+                    nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
+        self.body = nn.Sequential(*block(1, 32), *block(32, 64), *block(64, 128),   # 28 → 14 → 7 → 3
+                                  nn.Flatten(), nn.Dropout(dropout), nn.Linear(128 * 3 * 3, FEATURE_DIM), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURE_DIM, len(fmnist.CATEGORIES)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """N×1×28×28 in [0, 1] → N×256, the representation the Fréchet distances use."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips and shifts of up to 2 pixels (clothes stay clothes)."""
+    flip = torch.rand(len(x), generator=g) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    padded = F.pad(x, (2, 2, 2, 2))
+    dx, dy = torch.randint(0, 5, (2,), generator=g).tolist()  # one shift per batch: cheap, enough
+    return padded[..., dy:dy + 28, dx:dx + 28]
+
+
+@torch.no_grad()
+def accuracy(model: FashionClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                  for i in range(0, len(x), batch_size))
+    return correct / len(x)
+
+
+def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
+                     limit: int | None = None, data_dir=None, threads: int | None = None,
+                     command: str = "", progress: bool = True) -> dict:
+    torch.set_num_threads(threads or torch.get_num_threads())
+    data = fmnist.load(data_dir)
+    x, y = fmnist.to_tensor(data.train_images[:limit]), torch.from_numpy(data.train_labels[:limit])
+    xt, yt = fmnist.to_tensor(data.test_images), torch.from_numpy(data.test_labels)
+    torch.manual_seed(seed)
+    model = FashionClassifier()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = math.ceil(len(x) / batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps)
+    history, t0 = [], time.perf_counter()
+    for epoch in range(epochs):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        perm = torch.randperm(len(x), generator=g)
+        model.train()
+        for step in tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, file=sys.stderr,
+                         mininterval=0.5 if sys.stderr.isatty() else 15):
+            idx = perm[step * batch_size:(step + 1) * batch_size]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = F.cross_entropy(model(augment(x[idx], g)), y[idx], label_smoothing=0.05)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        acc = accuracy(model, xt, yt)
+        history.append({"epoch": epoch + 1, "test_accuracy": acc, "seconds": round(time.perf_counter() - t0, 1)})
+        save_weights_and_config(model, Path(out) / WEIGHTS_FILE, Path(out) / CONFIG_FILE, {
+            "format": "fashion-mnist-classifier", "feature_dim": FEATURE_DIM, "epoch": epoch + 1,
+            "test_accuracy": acc, "history": history, "dataset_checksum": data.checksum, "command": command,
+            "training": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit}})
+        print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({history[-1]['seconds']:.0f} s)", flush=True)
+    return history[-1]
+
+
+def load_classifier(directory: str | os.PathLike) -> FashionClassifier:
+    """Load ``classifier.safetensors`` + ``classifier.json`` from a directory, checked, no pickle."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+    directory = Path(directory)
+    cfg, weights = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    if not cfg.is_file() or not weights.is_file():
+        raise ModelLoadError(f"{directory}: no classifier (expected {WEIGHTS_FILE} and {CONFIG_FILE}); "
+                             f"train one with `python -m training classifier --out {directory}`")
+    try:
+        meta = json.loads(cfg.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelLoadError(f"{cfg}: not valid JSON ({e})") from None
+    payload = weights.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != meta.get("weights_sha256"):
+        raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE}")
+    model = FashionClassifier()
+    try:
+        model.load_state_dict(load_safetensors(payload))
+    except (SafetensorError, RuntimeError) as e:
+        raise ModelLoadError(f"{weights}: not a valid classifier ({str(e).splitlines()[0][:160]})") from None
+    model.eval()
+    model.info = meta
+    return model
