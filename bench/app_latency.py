@@ -49,7 +49,6 @@ def click_latencies(page, trace_names, clicks, marker_js):
         for _ in range(3):
             pos = point_position(page, name, targets[name][(k // len(trace_names)) % len(targets[name])])
             page.wait_for_timeout(600)  # > 500 ms since the last click: not a double-click
-            t0 = time.perf_counter()
             clicked = hover_and_click(page, pos, pos["curve"])
             if clicked is None:
                 misses += 1

@@ -5,7 +5,6 @@ import io
 
 import numpy as np
 import torch
-from PIL import Image
 
 from training.figures import image_grid
 

@@ -55,7 +55,6 @@ def _click(at, projection, custom, x=0.0, y=0.0):
 
 
 def test_selecting_a_point_shows_its_category_and_neighbours(app):
-    import numpy as np
     labels = np.load(ASSETS / "embeddings.npz")["labels"]
     projection = app.sidebar.selectbox(key="projection").value
     i = int(np.flatnonzero(labels == 8)[3])  # a bag

@@ -6,7 +6,7 @@ import torch
 
 from conftest import run_cli
 from training import ModelLoadError
-from training.classifier import FEATURE_DIM, FashionClassifier, augment, load_classifier, train_classifier
+from training.classifier import FEATURE_DIM, augment, load_classifier, train_classifier
 
 
 @pytest.fixture(scope="module")

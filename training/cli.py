@@ -3,7 +3,6 @@ a failure while working ends with one line and exit code 1."""
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 

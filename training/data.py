@@ -171,10 +171,12 @@ def load(data_dir: str | os.PathLike | None = None, allow_download: bool = True)
 def try_load_test_images(data_dir=None) -> tuple[np.ndarray, np.ndarray] | None:
     """The test split when it is installed locally (no download); None otherwise. For the app."""
     try:
-        data = load(data_dir, allow_download=False)
+        directory = locate(data_dir, allow_download=False)
+        images = read_idx_gz(directory / FILES["test_images"].name, FILES["test_images"])
+        labels = read_idx_gz(directory / FILES["test_labels"].name, FILES["test_labels"])
     except DataError:
         return None
-    return data.test_images, data.test_labels
+    return images, labels.astype(np.int64)
 
 
 def to_tensor(images: np.ndarray):

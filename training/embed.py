@@ -29,7 +29,7 @@ import torch
 from . import data as fmnist
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .losses import kl_standard_normal
-from .model import load_model, read_config
+from .model import load_model
 
 MAPS = ("tsne", "umap", "pca", "pixel-tsne")
 # Measured by bench/tsne_speed.py on this project's 2-core machines (README, "Embeddings"):
@@ -130,7 +130,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     if unknown:
         raise ValueError(f"--maps: unknown map(s) {', '.join(sorted(unknown))}; expected some of {', '.join(MAPS)}")
     model = load_model(checkpoint)
-    meta = read_config(checkpoint)
+    meta = model.info  # model.json, as load_model read it
     data = fmnist.load(data_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
