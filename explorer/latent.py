@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from training.sampling import sample_around  # noqa: F401  (re-exported for the app)
+
 
 def nearest_neighbours(latents: np.ndarray, query: np.ndarray, k: int = 8,
                        exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -77,22 +79,6 @@ def traversal(z: np.ndarray, dim: int, values: np.ndarray) -> np.ndarray:
 def rank_dimensions(kl_per_dim: np.ndarray) -> np.ndarray:
     """Latent dimensions, most used (highest average KL) first."""
     return np.argsort(-np.asarray(kl_per_dim), kind="stable")
-
-
-def sample_around(mean: np.ndarray, n: int, noise: float, seed: int, cov: np.ndarray | None = None) -> np.ndarray:
-    """n latents around a category mean: mean + noise·ε with ε ~ N(0, I) (isotropic, in prior
-    units) or ε ~ N(0, cov) (the category's fitted Gaussian). noise = 0 gives the mean itself."""
-    rng = np.random.default_rng(seed)
-    k = len(mean)
-    eps = rng.standard_normal((n, k))
-    if cov is not None:
-        eps = eps @ np.linalg.cholesky(_psd(cov)).T
-    return np.asarray(mean, np.float64)[None] + noise * eps
-
-
-def _psd(cov: np.ndarray, jitter: float = 1e-6) -> np.ndarray:
-    cov = 0.5 * (np.asarray(cov, np.float64) + np.asarray(cov, np.float64).T)
-    return cov + jitter * np.eye(len(cov))
 
 
 def mix_from_map(map_xy: np.ndarray, latents: np.ndarray, point: tuple[float, float], k: int = 5):

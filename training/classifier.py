@@ -64,24 +64,25 @@ def accuracy(model: FashionClassifier, x: torch.Tensor, y: torch.Tensor, batch_s
     return correct / len(x)
 
 
-def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                     limit: int | None = None, data_dir=None, threads: int | None = None,
-                     command: str = "", progress: bool = True) -> dict:
-    torch.set_num_threads(threads or torch.get_num_threads())
-    data = fmnist.load(data_dir)
-    x, y = fmnist.to_tensor(data.train_images[:limit]), torch.from_numpy(data.train_labels[:limit])
-    xt, yt = fmnist.to_tensor(data.test_images), torch.from_numpy(data.test_labels)
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3,
+                   seed: int = 0, steps: int | None = None, progress: bool = False, on_epoch=None) -> FashionClassifier:
+    """Train a FashionClassifier on N×1×28×28 images in [0, 1]: AdamW, one-cycle schedule, flips and
+    shifts, bfloat16 autocast. ``steps`` caps the total number of batches (so runs on sets of different
+    sizes can get the same budget); ``on_epoch(model, epoch)`` is called after every epoch."""
     torch.manual_seed(seed)
     model = FashionClassifier()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = math.ceil(len(x) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps)
-    history, t0 = [], time.perf_counter()
+    per_epoch = math.ceil(len(x) / batch_size)
+    total = steps if steps is not None else epochs * per_epoch
+    epochs = math.ceil(total / per_epoch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total)
+    done = 0
     for epoch in range(epochs):
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         perm = torch.randperm(len(x), generator=g)
         model.train()
-        for step in tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, file=sys.stderr,
+        n = min(per_epoch, total - done)
+        for step in tqdm(range(n), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, file=sys.stderr,
                          mininterval=0.5 if sys.stderr.isatty() else 15):
             idx = perm[step * batch_size:(step + 1) * batch_size]
             with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -90,6 +91,23 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
             loss.backward()
             optimizer.step()
             schedule.step()
+        done += n
+        if on_epoch is not None:
+            on_epoch(model, epoch)
+    model.eval()
+    return model
+
+
+def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
+                     limit: int | None = None, data_dir=None, threads: int | None = None,
+                     command: str = "", progress: bool = True) -> dict:
+    torch.set_num_threads(threads or torch.get_num_threads())
+    data = fmnist.load(data_dir)
+    x, y = fmnist.to_tensor(data.train_images[:limit]), torch.from_numpy(data.train_labels[:limit])
+    xt, yt = fmnist.to_tensor(data.test_images), torch.from_numpy(data.test_labels)
+    history, t0 = [], time.perf_counter()
+
+    def checkpoint(model, epoch):
         acc = accuracy(model, xt, yt)
         history.append({"epoch": epoch + 1, "test_accuracy": acc, "seconds": round(time.perf_counter() - t0, 1)})
         save_weights_and_config(model, Path(out) / WEIGHTS_FILE, Path(out) / CONFIG_FILE, {
@@ -97,6 +115,9 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
             "test_accuracy": acc, "history": history, "dataset_checksum": data.checksum, "command": command,
             "training": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit}})
         print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({history[-1]['seconds']:.0f} s)", flush=True)
+        model.train()
+
+    fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint)
     return history[-1]
 
 

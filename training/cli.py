@@ -1,4 +1,4 @@
-"""``python -m training <command>``: train, embed, figure, classifier. Bad input ends with one line and exit code 2;
+"""``python -m training <command>``: train, embed, figure, classifier, evaluate. Bad input ends with one line and exit code 2;
 a failure while working ends with one line and exit code 1."""
 from __future__ import annotations
 
@@ -102,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data-dir")
     c.add_argument("--threads", type=_positive(int))
     c.add_argument("--quiet", action="store_true")
+    v = sub.add_parser("evaluate", help="measure a model: likelihood bounds, latent probes, sample quality, maps",
+                       description="Evaluate a model directory on the test set and write every metric as JSON "
+                                   "(default <checkpoint>/metrics.json, which the explorer's model card shows).")
+    v.add_argument("--checkpoint", required=True, help="model directory (model.safetensors + model.json)")
+    v.add_argument("--out", help="JSON file to write (default: <checkpoint>/metrics.json)")
+    v.add_argument("--quick", action="store_true", help="small fixed subsets: seconds, not minutes; noisy numbers")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--classifier", help="directory with classifier.safetensors (default: the checkpoint's, else assets/)")
+    v.add_argument("--data-dir")
+    v.add_argument("--threads", type=_positive(int))
+    v.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -142,6 +153,11 @@ def main(argv=None) -> int:
             run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
                       data_dir=ns.data_dir, threads=ns.threads,
                       command="python -m training " + " ".join(map(shlex.quote, argv)))
+        elif ns.command == "evaluate":
+            from .evaluate import evaluate
+            evaluate(ns.checkpoint, ns.out, quick=ns.quick, seed=ns.seed, classifier_dir=ns.classifier,
+                     data_dir=ns.data_dir, threads=ns.threads, progress=not ns.quiet,
+                     command="python -m training " + " ".join(map(shlex.quote, argv)))
         elif ns.command == "classifier":
             from .classifier import train_classifier
             train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, data_dir=ns.data_dir,

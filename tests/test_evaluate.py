@@ -1,0 +1,238 @@
+"""The evaluation: every metric on a small case with a known answer, and `evaluate --quick` on the
+shipped model writing every key."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, run_cli
+from training import load_model
+from training import metrics as M
+from training.evaluate import QUICK, log_weights, map_quality, stratified_subset
+from training.model import VAE, VAEConfig
+from training.sampling import sample_categories
+
+ASSETS = ROOT / "assets"
+
+
+# --- Fréchet distance ----------------------------------------------------------------------------
+
+def test_frechet_distance_of_a_set_to_itself_is_zero_and_to_a_shifted_copy_is_the_shift_squared():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2000, 16)) @ rng.standard_normal((16, 16))
+    assert M.frechet_distance_of(a, a) == pytest.approx(0, abs=1e-6)
+    shift = rng.standard_normal(16)
+    assert M.frechet_distance_of(a, a + shift) == pytest.approx(float(shift @ shift), rel=1e-6)
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    # tr(C1 + C2 − 2(C1 C2)^½) = Σ (√c1 − √c2)² when both are diagonal.
+    c1, c2 = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
+    m1, m2 = np.zeros(3), np.array([1.0, 2.0, 0.0])
+    expected = 5.0 + np.sum((np.sqrt(c1) - np.sqrt(c2)) ** 2)
+    assert M.frechet_distance(m1, np.diag(c1), m2, np.diag(c2)) == pytest.approx(expected, rel=1e-9)
+    # and it is symmetric for full covariances
+    rng = np.random.default_rng(1)
+    A, B = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    C1, C2 = A @ A.T, B @ B.T
+    assert M.frechet_distance(m1[:1].repeat(4), C1, np.ones(4), C2) == pytest.approx(
+        M.frechet_distance(np.ones(4), C2, m1[:1].repeat(4), C1), rel=1e-7)
+
+
+# --- latent space ---------------------------------------------------------------------------------
+
+def test_active_units_of_a_model_whose_mean_ignores_the_input_is_zero(dataset):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig()).eval()
+    mu_layer = model.to_mu
+    with torch.no_grad():
+        mu_layer.weight.zero_()
+        mu_layer.bias.normal_()          # a constant, non-zero mean
+        x = torch.from_numpy(dataset.test_images[:200].copy()).float().unsqueeze(1) / 255
+        mu, _ = model.encode(x)
+    count, var = M.active_units(mu.numpy())
+    assert count == 0 and var.max() < 1e-10
+    # …and dims that do vary by more than 0.01 are counted
+    varied = np.random.default_rng(0).standard_normal((500, 4)) * np.array([1.0, 0.5, 0.05, 0.0])
+    assert M.active_units(varied)[0] == 2
+
+
+def test_kl_per_dimension_closed_form():
+    mu = np.array([[1.0, 0.0], [1.0, 0.0]])
+    logvar = np.array([[0.0, math.log(4.0)], [0.0, math.log(4.0)]])
+    # ½(σ² + μ² − 1 − log σ²): dim 0 → ½, dim 1 → ½(4 − 1 − log 4)
+    assert np.allclose(M.kl_per_dimension(mu, logvar), [0.5, 0.5 * (3 - math.log(4))])
+
+
+# --- likelihood bounds ----------------------------------------------------------------------------
+
+def test_log_mean_exp_and_iwae_with_one_sample_is_the_log_weight():
+    a = torch.tensor([[0.0, math.log(3.0)], [1000.0, 1000.0]])
+    assert torch.allclose(M.log_mean_exp(a), torch.tensor([math.log(2.0), 1000.0]))
+    lw = torch.randn(7, 1)
+    assert torch.equal(M.iwae_bound(lw), lw[:, 0])
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model(ASSETS)
+
+
+@pytest.fixture(scope="module")
+def weights(shipped, dataset):
+    """2000 importance log weights for each of 8 test images under the shipped model."""
+    raw = torch.from_numpy(dataset.test_images[:8].copy()).unsqueeze(1)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        mu, logvar = shipped.encode(raw.float() / 255)
+    own, common = log_weights(shipped, raw, shipped.info["likelihood"], shipped.info["log_sigma"], math.log(0.1), 2000, g)
+    return own.double(), common.double(), mu.double(), logvar.double()
+
+
+def test_one_sample_iwae_is_the_elbo_in_expectation(weights, shipped, dataset):
+    own, _, mu, logvar = weights
+    # E_q[log p(x|z)] − KL: the Monte Carlo mean of the K = 1 bounds, against the ELBO computed
+    # with the closed-form KL and the same reconstruction samples, within 4 standard errors.
+    k1 = own.mean(1)
+    se = own.std(1) / math.sqrt(own.shape[1])
+    x = torch.from_numpy(dataset.test_images[:8].copy()).float().unsqueeze(1) / 255
+    g = torch.Generator().manual_seed(1)
+    from training.losses import reconstruction_nll
+    with torch.no_grad():
+        z = mu.float()[:, None] + torch.exp(0.5 * logvar.float())[:, None] * torch.randn((8, 2000, mu.shape[1]), generator=g)
+        nll, _ = reconstruction_nll(x.repeat_interleave(2000, 0), shipped.decode_logits(z.reshape(-1, mu.shape[1])),
+                                    "gaussian", shipped.info["log_sigma"])
+    kl = 0.5 * (logvar.exp() + mu.pow(2) - 1 - logvar).sum(1)
+    elbo = -nll.double().reshape(8, 2000).mean(1) - kl
+    assert torch.all((k1 - elbo).abs() < 4 * se + 0.5), (k1, elbo, se)
+
+
+def test_more_importance_samples_never_lower_the_bound_on_average(weights):
+    own, common, _, _ = weights
+    for lw in (own, common):
+        means = [M.log_mean_exp(lw.reshape(8, -1, k), dim=-1).mean().item() for k in (1, 10, 100, 1000)]
+        assert all(b >= a - 1e-6 for a, b in zip(means, means[1:])), means
+        assert means[-1] > means[0]  # and with a real posterior gap it strictly helps
+
+
+def test_dequantisation_stays_in_the_grey_level_bin():
+    v = torch.arange(256, dtype=torch.uint8).repeat(200)
+    x = M.dequantise(v, torch.Generator().manual_seed(0))
+    assert torch.all(x >= v.float() / 256) and torch.all(x < (v.float() + 1) / 256)
+    assert abs((x * 256 - v.float()).mean().item() - 0.5) < 0.01
+
+
+def test_discrete_likelihood_and_bits_per_dim_closed_form():
+    # A uniform density on [0, 1]^784 (NLL 0 nats) gives each 8-bit image probability 256^-784: 8 bits/dim.
+    nll = M.discrete_nll_nats(0.0, 784)
+    assert nll == pytest.approx(784 * math.log(256))
+    assert M.bits_per_dim(nll, 784) == pytest.approx(8.0)
+
+
+def test_fitted_sigma_and_psnr_closed_forms():
+    residuals = np.random.default_rng(0).normal(0, 0.2, 200_000)
+    assert math.exp(M.fitted_log_sigma(float((residuals ** 2).sum()), residuals.size)) == pytest.approx(0.2, rel=0.01)
+    assert M.psnr_db(0.01) == pytest.approx(20.0)
+    assert M.psnr_db(1e-4) == pytest.approx(40.0)
+
+
+def test_gaussian_nll_sum_closed_form():
+    x = torch.zeros(2, 1, 2, 2)
+    mean = torch.full_like(x, 0.1)
+    # per pixel ½(0.1/σ)² + log σ + ½ log 2π with σ = 0.1 → ½ + log 0.1 + ½ log 2π, × 4 pixels
+    expected = 4 * (0.5 + math.log(0.1) + 0.5 * math.log(2 * math.pi))
+    assert torch.allclose(M.gaussian_nll_sum(x, mean, math.log(0.1)), torch.full((2,), expected))
+
+
+# --- probes and maps -------------------------------------------------------------------------------
+
+def test_linear_probe_agrees_with_scikit_learn(dataset):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255
+    x, y = flat(dataset.train_images[:1500]), dataset.train_labels[:1500]
+    xt, yt = flat(dataset.test_images[:1000]), dataset.test_labels[:1000]
+    ours = M.linear_probe(x, y, xt, yt)
+    theirs = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(x, y).score(xt, yt)
+    assert abs(ours - theirs) <= 0.01 and ours > 0.7
+
+
+def test_knn_accuracies_on_separated_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3) * 20
+    labels = np.repeat(np.arange(3), 30)
+    x = centres[labels] + rng.standard_normal((90, 3))
+    assert M.leave_one_out_knn_accuracy(x, labels) == 1.0
+    assert M.knn_accuracy(x, labels, x + 0.1, labels) == 1.0
+    # a single point of category 1 inside category 0's cluster is outvoted by its neighbours
+    labels_noisy = labels.copy(); labels_noisy[0] = 1
+    assert M.leave_one_out_knn_accuracy(x, labels_noisy) == pytest.approx(89 / 90)
+
+
+def test_agreement_overall_and_per_category():
+    overall, per = M.agreement(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), n_categories=4)
+    assert overall == 0.75 and per[:3] == [1.0, 0.5, 1.0] and math.isnan(per[3])
+
+
+def test_map_quality_of_a_map_that_is_the_space_itself(tmp_path):
+    rng = np.random.default_rng(0)
+    mu = rng.standard_normal((300, 2)).astype(np.float32)
+    labels = (mu[:, 0] > 0).astype(np.int64)
+    np.savez(tmp_path / "embeddings.npz", map_pca=mu.astype(np.float16), map_tsne=rng.standard_normal((300, 2)))
+    q = map_quality(tmp_path / "embeddings.npz", mu, np.zeros((300, 4), np.float32), labels, QUICK)
+    assert q["pca"]["trustworthiness"] > 0.99
+    assert q["tsne"]["trustworthiness"] < 0.7   # a random map keeps few neighbourhoods
+    assert q["pca"]["knn_acc"] == pytest.approx(q["latent_knn_acc"], abs=0.02)
+
+
+def test_stratified_subset_and_category_sampling(dataset):
+    idx = stratified_subset(dataset.train_labels, 60, seed=3)
+    assert len(idx) == 600 and len(set(idx.tolist())) == 600
+    assert np.all(np.bincount(dataset.train_labels[idx], minlength=10) == 60)
+    assert np.array_equal(idx, stratified_subset(dataset.train_labels, 60, seed=3))
+    means = np.arange(30, dtype=float).reshape(3, 10)
+    z, y = sample_categories(means, None, [2, 0, 5], 0.0, seed=1)
+    assert z.shape == (7, 10) and y.tolist() == [0, 0, 2, 2, 2, 2, 2]
+    assert np.allclose(z, means[y])  # noise 0 gives the means
+    z1, _ = sample_categories(means, None, [2, 0, 5], 1.0, seed=1)
+    z2, _ = sample_categories(means, None, [9, 3, 5], 1.0, seed=1)
+    assert np.array_equal(z1[2:], z2[12:])  # a category's samples do not depend on the others' counts
+
+
+# --- the command --------------------------------------------------------------------------------
+
+EXPECTED_KEYS = {
+    "neg_elbo_nats", "recon_nll_nats", "kl_nats", "iwae_nats", "iwae_k", "iwae_subset", "nll_common_nats",
+    "bits_per_dim", "recon_mse", "recon_psnr_db", "active_units", "kl_per_dim", "linear_probe_acc", "knn_acc",
+    "raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "category_agreement", "category_agreement_per_category",
+    "fid_classifier_prior", "fid_classifier_category", "cas_acc", "augmentation", "map_trustworthiness", "seconds"}
+
+
+def test_evaluate_quick_on_the_shipped_model_writes_every_key(tmp_path, data_dir):
+    out = tmp_path / "m.json"
+    r = run_cli("evaluate", "--checkpoint", ASSETS, "--out", out, "--quick", "--quiet", "--data-dir", data_dir)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(out.read_text())
+    assert EXPECTED_KEYS <= set(m), EXPECTED_KEYS - set(m)
+    assert m["quick"] is True and m["iwae_k"] == QUICK.iwae_k and len(m["kl_per_dim"]) == 128
+    assert m["iwae_nats"] <= m["iwae_subset_neg_elbo_nats"] + 1e-3   # the IWAE bound is tighter
+    assert m["nll_common_nats"] > 0 and 0 < m["bits_per_dim"] < 8
+    assert 0 <= m["active_units"] <= 128 and abs(sum(m["kl_per_dim"]) - m["kl_nats"]) < 2.0
+    for key in ("linear_probe_acc", "knn_acc", "category_agreement", "cas_acc"):
+        assert 0.0 <= m[key] <= 1.0
+    assert m["linear_probe_acc"] > 0.7 and m["knn_acc"] > 0.7       # far above chance (0.1)
+    assert m["fid_classifier_real_train"] < m["fid_classifier_prior"]  # real images are closer to real ones
+    maps = m["map_trustworthiness"]
+    assert set(maps) >= {"tsne", "umap", "pca", "pixel-tsne"} and maps["tsne"]["trustworthiness"] > 0.8
+    aug = m["augmentation"]
+    assert len(aug["real_only_acc"]) == len(aug["with_synthetic_acc"]) == QUICK.augmentation_seeds
+
+
+def test_evaluate_bad_input_is_one_line(tmp_path):
+    r = run_cli("evaluate", "--checkpoint", tmp_path / "nowhere")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "nowhere" in r.stderr
+    r = run_cli("evaluate", "--checkpoint", ASSETS, "--out", tmp_path / "m.txt")
+    assert r.returncode == 1 and "expected a .json" in r.stderr

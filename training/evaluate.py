@@ -1,0 +1,304 @@
+"""Measure a trained VAE (``python -m training evaluate``): likelihood bounds, reconstructions, the
+latent space, sample quality judged by the project's classifier, synthetic-data usefulness and the
+shipped 2-D maps. Writes one JSON file (default ``<checkpoint>/metrics.json``, which the explorer's
+model card shows). The maths is in ``metrics.py``; this module feeds it the model and the data.
+
+Every random draw comes from a generator seeded by ``--seed``, so a run is repeatable.
+``--quick`` uses small fixed subsets (first N images) for tests and CI; the numbers are then noisy.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import data as fmnist
+from . import metrics as M
+from .checkpoint import atomic_write_text
+from .classifier import CONFIG_FILE as CLASSIFIER_CONFIG, accuracy, fit_classifier, load_classifier
+from .embed import category_statistics, encode_all
+from .losses import reconstruction_nll
+from .model import VAE, load_model
+from .sampling import DEFAULT_NOISE, sample_categories, sample_prior
+from .train import test_metrics
+
+PIXELS = 28 * 28
+REPO_ASSETS = Path(__file__).resolve().parents[1] / "assets"
+MAP_KEYS = {"tsne": "map_tsne", "umap": "map_umap", "pca": "map_pca", "pixel-tsne": "map_pixel_tsne"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    test_images: int | None = None    # None: all 10k
+    train_images: int | None = None   # None: all 60k (probes, σ fit, category statistics)
+    iwae_images: int = 1000           # the first N test images
+    iwae_k: int = 1000
+    samples: int = 10_000             # generated images for each FID (and the agreement)
+    cas_per_category: int = 6000
+    cas_epochs: int = 3
+    cas_noise: float = 1.0            # the category's full fitted Gaussian: CAS asks for coverage
+    augmentation_seeds: int = 3
+    augmentation_per_category: int = 60     # 1% of the 60k training images, stratified
+    augmentation_synthetic_per_category: int = 600
+    augmentation_steps: int = 500     # same number of batches with and without synthetic images
+    map_points: int | None = None     # None: every point of the shipped map
+    trust_k: int = 10
+
+
+FULL = Settings()
+QUICK = Settings(test_images=500, train_images=3000, iwae_images=40, iwae_k=64, samples=500,
+                 cas_per_category=100, cas_epochs=1, augmentation_seeds=1, augmentation_per_category=20,
+                 augmentation_synthetic_per_category=40, augmentation_steps=20, map_points=500)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@torch.no_grad()
+def decode_batches(model: VAE, z: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
+    zt = torch.from_numpy(np.asarray(z, np.float32))
+    return torch.cat([model.decode(zt[i:i + batch_size]) for i in range(0, len(zt), batch_size)])
+
+
+@torch.no_grad()
+def classify(classifier, images: torch.Tensor, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Classifier features (N×256) and predicted categories for N×1×28×28 images in [0, 1]."""
+    feats, preds = [], []
+    for i in range(0, len(images), batch_size):
+        f = classifier.features(images[i:i + batch_size])
+        feats.append(f); preds.append(classifier.head(f).argmax(1))
+    return torch.cat(feats).numpy(), torch.cat(preds).numpy()
+
+
+@torch.no_grad()
+def fit_common_sigma(model: VAE, pixels: np.ndarray, g: torch.Generator, batch_size: int = 1000) -> float:
+    """log σ of the common Gaussian likelihood: the σ that maximises the expected log-likelihood of the
+    dequantised training images given one z ~ q(z|x) each (σ² = mean squared residual)."""
+    total, count = 0.0, 0
+    for i in range(0, len(pixels), batch_size):
+        x = M.dequantise(torch.from_numpy(np.array(pixels[i:i + batch_size])).unsqueeze(1), g)
+        mu, logvar = model.encode(x)
+        mean = model.decode(VAE.reparameterize(mu, logvar, g))
+        total += float((x - mean).pow(2).sum()); count += x.numel()
+    return M.fitted_log_sigma(total, count)
+
+
+@torch.no_grad()
+def log_weights(model: VAE, raw: torch.Tensor, likelihood: str, own_log_sigma, common_log_sigma: float, k: int,
+                g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """N×K importance log weights log p(x, z_k) − log q(z_k|x), z_k ~ q(z|x), for N×1×28×28 uint8
+    images: under the model's own likelihood (x = pixels/255, as trained) and under the common
+    Gaussian likelihood (dequantised x), from the same z samples."""
+    x, x_deq = raw.float() / 255, M.dequantise(raw, g)
+    b = len(x)
+    mu, logvar = model.encode(x)
+    eps = torch.randn((b, k, mu.shape[1]), generator=g)
+    z = mu[:, None] + torch.exp(0.5 * logvar)[:, None] * eps
+    log_prior_minus_q = M.log_standard_normal(z) - M.log_normal_diag(z, mu[:, None], logvar[:, None])
+    logits = model.decode_logits(z.reshape(b * k, -1))
+    nll_own, _ = reconstruction_nll(x.repeat_interleave(k, 0), logits, likelihood, own_log_sigma)
+    nll_common = M.gaussian_nll_sum(x_deq.repeat_interleave(k, 0), torch.sigmoid(logits), common_log_sigma)
+    return log_prior_minus_q - nll_own.reshape(b, k), log_prior_minus_q - nll_common.reshape(b, k)
+
+
+def importance_weighted(model: VAE, pixels: np.ndarray, likelihood: str, own_log_sigma, common_log_sigma: float,
+                        k: int, g: torch.Generator, progress: bool = True, decodes_per_batch: int = 8000):
+    """Per image: the K-sample IWAE bound under the model's own likelihood and under the common one,
+    and the one-sample ELBO (the first sample's own log weight)."""
+    per = max(1, decodes_per_batch // k)
+    own, common, elbo = [], [], []
+    for i in tqdm(range(0, len(pixels), per), desc=f"IWAE K={k}", disable=not progress, file=sys.stderr,
+                  mininterval=0.5 if sys.stderr.isatty() else 30):
+        raw = torch.from_numpy(np.array(pixels[i:i + per])).unsqueeze(1)
+        lw_own, lw_common = log_weights(model, raw, likelihood, own_log_sigma, common_log_sigma, k, g)
+        own.append(M.iwae_bound(lw_own)); common.append(M.iwae_bound(lw_common)); elbo.append(lw_own[:, 0])
+    return torch.cat(own).numpy(), torch.cat(common).numpy(), torch.cat(elbo).numpy()
+
+
+def stratified_subset(labels: np.ndarray, per_category: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), per_category, replace=False)
+                                   for c in range(len(fmnist.CATEGORIES))]))
+
+
+def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, test_x, test_y, s: Settings):
+    """1% labelled real images, with and without synthetic images drawn from category statistics of
+    that subset only; the same number of training batches for both; accuracy on the real test set."""
+    idx = stratified_subset(train_labels, s.augmentation_per_category, classifier_seed)
+    x_real, y_real = fmnist.to_tensor(train_pixels[idx]), torch.from_numpy(train_labels[idx].astype(np.int64))
+    mu, logvar, _ = encode_all(model, train_pixels[idx])
+    mean, cov, _, _ = category_statistics(mu, logvar, train_labels[idx])
+    z, y_syn = sample_categories(mean, cov, [s.augmentation_synthetic_per_category] * len(mean), s.cas_noise,
+                                 seed=10_000 + classifier_seed)
+    x_syn = decode_batches(model, z)
+    fit = dict(steps=s.augmentation_steps, batch_size=64, seed=classifier_seed)
+    real_only = accuracy(fit_classifier(x_real, y_real, **fit), test_x, test_y)
+    with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]), torch.cat([y_real, torch.from_numpy(y_syn)]), **fit),
+                        test_x, test_y)
+    return real_only, with_syn
+
+
+def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.ndarray, labels: np.ndarray,
+                s: Settings) -> dict:
+    from sklearn.manifold import trustworthiness
+    npz = np.load(embeddings)
+    n = len(labels) if s.map_points is None else min(s.map_points, len(labels))
+    out = {"points": n, "k": s.trust_k, "file": embeddings.name,
+           "latent_knn_acc": M.leave_one_out_knn_accuracy(mu_by_point[:n], labels[:n])}
+    for name, key in MAP_KEYS.items():
+        if key not in npz.files:
+            continue
+        xy = npz[key][:n].astype(np.float32)
+        high = pixels_by_point[:n] if name == "pixel-tsne" else mu_by_point[:n]
+        out[name] = {"trustworthiness": float(trustworthiness(high, xy, n_neighbors=s.trust_k)),
+                     "knn_acc": M.leave_one_out_knn_accuracy(xy, labels[:n])}
+    return out
+
+
+def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifier_dir=None, data_dir=None,
+             threads: int | None = None, progress: bool = True, command: str = "") -> dict:
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    s = QUICK if quick else FULL
+    checkpoint = Path(checkpoint)
+    out = Path(out) if out else checkpoint / "metrics.json"
+    if out.suffix != ".json":
+        raise ValueError(f"--out {out}: expected a .json file name")
+    model = load_model(checkpoint)
+    model.eval()
+    info = model.info
+    if classifier_dir is None:
+        classifier_dir = checkpoint if (checkpoint / CLASSIFIER_CONFIG).is_file() else REPO_ASSETS
+    classifier = load_classifier(classifier_dir)
+    data = fmnist.load(data_dir)
+    test_pix, test_lab = data.test_images[:s.test_images], data.test_labels[:s.test_images]
+    train_pix, train_lab = data.train_images[:s.train_images], data.train_labels[:s.train_images]
+    x_test, y_test = fmnist.to_tensor(test_pix), torch.from_numpy(test_lab.astype(np.int64))
+    likelihood, own_log_sigma = info.get("likelihood", "bernoulli"), info.get("log_sigma")
+    result: dict = {"checkpoint": str(checkpoint), "weights_sha256": info.get("weights_sha256"),
+                    "likelihood": likelihood, "beta": info.get("beta"), "epoch": info.get("epoch"),
+                    "quick": quick, "seed": seed}
+    timings: dict = {}
+    t_start = time.perf_counter()
+
+    def stage(name):
+        timings[name] = round(time.perf_counter() - stage.t, 1)
+        log(f"  {name}: {timings[name]:.1f} s")
+        stage.t = time.perf_counter()
+    stage.t = t_start
+    log(f"evaluating {checkpoint} on {len(test_pix)} test images ({'quick' if quick else 'full'}, {threads} threads)")
+
+    # 1. The ELBO under the model's own likelihood, reconstructions, the latent space.
+    elbo = test_metrics(model, x_test, likelihood, own_log_sigma, seed=seed)
+    te_mu, te_logvar, te_mse = encode_all(model, test_pix)
+    tr_mu, tr_logvar, _ = encode_all(model, train_pix)
+    au, au_var = M.active_units(te_mu)
+    kl_dims = M.kl_per_dimension(te_mu, te_logvar)
+    result.update(neg_elbo_nats=elbo["neg_elbo"], recon_nll_nats=elbo["recon_nll"], kl_nats=elbo["kl"],
+                  recon_mse=float(te_mse.mean()), recon_psnr_db=float(M.psnr_db(te_mse).mean()),
+                  active_units=au, active_unit_threshold=0.01,
+                  kl_per_dim=[round(float(v), 5) for v in kl_dims],
+                  mu_variance_per_dim=[round(float(v), 5) for v in au_var])
+    stage("elbo_and_latents")
+
+    # 2. Importance-weighted bounds, own and common likelihood, on a fixed subset.
+    g = torch.Generator().manual_seed(seed)
+    common_log_sigma = fit_common_sigma(model, train_pix, g)
+    n_iw = min(s.iwae_images, len(data.test_images))
+    own, common, elbo_subset = importance_weighted(model, data.test_images[:n_iw], likelihood, own_log_sigma,
+                                                   common_log_sigma, s.iwae_k, g, progress)
+    nll_common = M.discrete_nll_nats(-float(common.mean()), PIXELS)
+    result.update(iwae_nats=-float(own.mean()), iwae_k=s.iwae_k, iwae_subset=f"test images 0–{n_iw - 1}",
+                  iwae_subset_neg_elbo_nats=-float(elbo_subset.mean()),
+                  iwae_standard_error_nats=float(own.std(ddof=1) / math.sqrt(len(own))) if len(own) > 1 else None,
+                  nll_common_nats=nll_common, bits_per_dim=M.bits_per_dim(nll_common, PIXELS),
+                  common_sigma=math.exp(common_log_sigma),
+                  common_likelihood="Gaussian, one σ fitted on the training images, data uniformly dequantised to 8 bits")
+    stage("iwae")
+
+    # 3. What the latent space knows: probes on μ and, for reference, on pixels.
+    flat = lambda p: p.reshape(len(p), -1).astype(np.float32) / 255
+    result.update(linear_probe_acc=M.linear_probe(tr_mu, train_lab, te_mu, test_lab),
+                  knn_acc=M.knn_accuracy(tr_mu, train_lab, te_mu, test_lab),
+                  raw_pixel_linear_probe_acc=M.linear_probe(flat(train_pix), train_lab, flat(test_pix), test_lab),
+                  raw_pixel_knn_acc=M.knn_accuracy(flat(train_pix), train_lab, flat(test_pix), test_lab),
+                  probe_train_images=len(train_pix),
+                  probes="logistic regression (standardised μ, C = 1) and 5-NN (Euclidean), train → test")
+    stage("probes")
+
+    # 4. Sample quality, judged by the classifier.
+    cat_mean, cat_cov, _, _ = category_statistics(tr_mu, tr_logvar, train_lab)
+    test_feats, test_pred = classify(classifier, x_test)
+    n_samples = min(s.samples, len(test_pix))
+    counts = np.bincount(test_lab[:n_samples], minlength=len(fmnist.CATEGORIES))  # test-set proportions
+    z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, seed)
+    cat_feats, cat_pred = classify(classifier, decode_batches(model, z_cat))
+    prior_feats, _ = classify(classifier, decode_batches(model, sample_prior(n_samples, cat_mean.shape[1], seed)))
+    overall, per_category = M.agreement(cat_pred, y_cat)
+    real_train_feats, _ = classify(classifier, fmnist.to_tensor(data.train_images[:n_samples]))
+    result.update(category_agreement=overall,
+                  category_agreement_per_category=dict(zip(fmnist.CATEGORIES, per_category)),
+                  category_sampler={"noise": DEFAULT_NOISE, "covariance": "category", "samples": int(len(y_cat))},
+                  fid_classifier_prior=M.frechet_distance_of(prior_feats, test_feats[:n_samples]),
+                  fid_classifier_category=M.frechet_distance_of(cat_feats, test_feats[:n_samples]),
+                  fid_classifier_real_train=M.frechet_distance_of(real_train_feats, test_feats[:n_samples]),
+                  fid_samples=n_samples, classifier_test_acc=float((test_pred == test_lab).mean()),
+                  classifier=str(classifier_dir))
+    stage("sample_quality")
+
+    # 5. Classification accuracy score: a classifier that only ever sees generated images.
+    z, y = sample_categories(cat_mean, cat_cov, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1)
+    cas_model = fit_classifier(decode_batches(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
+                               progress=progress)
+    result.update(cas_acc=accuracy(cas_model, x_test, y_test), cas_images=int(len(y)), cas_epochs=s.cas_epochs,
+                  cas_noise=s.cas_noise)
+    stage("cas")
+
+    # 6. Does synthetic data help a classifier with 1% of the labels?
+    trials = [augmentation_trial(model, seed + i, data.train_images[:s.train_images], train_lab, x_test, y_test, s)
+              for i in range(s.augmentation_seeds)]
+    real_only, with_syn = np.array(trials).T
+    result["augmentation"] = {
+        "labelled_images": s.augmentation_per_category * len(cat_mean),
+        "synthetic_images": s.augmentation_synthetic_per_category * len(cat_mean),
+        "noise": s.cas_noise, "training_batches": s.augmentation_steps, "seeds": s.augmentation_seeds,
+        "real_only_acc": real_only.tolist(), "with_synthetic_acc": with_syn.tolist(),
+        "real_only_mean": float(real_only.mean()), "with_synthetic_mean": float(with_syn.mean()),
+        "real_only_std": float(real_only.std(ddof=1)) if len(trials) > 1 else 0.0,
+        "with_synthetic_std": float(with_syn.std(ddof=1)) if len(trials) > 1 else 0.0,
+        "gain_mean": float((with_syn - real_only).mean())}
+    stage("augmentation")
+
+    # 7. The shipped 2-D maps: do neighbours on the map stay neighbours in the latent space?
+    emb = checkpoint / "embeddings.npz"
+    emb_meta = checkpoint / "embeddings.json"
+    made_for = json.loads(emb_meta.read_text()).get("model_weights_sha256") if emb_meta.is_file() else None
+    if emb.is_file() and made_for == info.get("weights_sha256"):
+        npz = np.load(emb)
+        split, index = npz["split"], npz["index"]
+        pix = np.empty((len(index), 28, 28), np.uint8)
+        pix[split == 0] = data.test_images[index[split == 0]]
+        pix[split == 1] = data.train_images[index[split == 1]]
+        result["map_trustworthiness"] = map_quality(emb, npz["mu"].astype(np.float32), flat(pix), npz["labels"], s)
+    else:
+        result["map_trustworthiness"] = None
+        log(f"  no maps of this model in {checkpoint}: map_trustworthiness skipped "
+            f"(`python -m training embed --checkpoint {checkpoint} --out {checkpoint}` makes them)")
+    stage("maps")
+
+    result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
+                  settings=asdict(s), dataset_checksum=data.checksum, command=command,
+                  created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    log(f"wrote {out} ({result['seconds']:.0f} s)")
+    return result
