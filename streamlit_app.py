@@ -17,13 +17,17 @@ from explorer import latent as lat
 from explorer import plots, selection
 from explorer.assets import MAP_LABELS, AssetError, category_name, load_bundle
 from explorer.images import decode, grid_png, rows_png, upscale
-from training import CATEGORIES
+from training import CATEGORIES, metric_labels
+from training.sampling import DEFAULT_NOISE
 from training.data import try_load_test_images
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
 VIEWS = ("Latent map", "Latent sliders", "Category sampling", "Interpolation & hybrids",
          "Reconstructions", "Latent statistics", "Model card")
 SLIDER_RANGE = 3.0  # ± prior standard deviations
+REFERENCE_REPORT = "reports/benchmark.md"
+REFERENCE_FILE = Path(__file__).resolve().parent / "reports" / "benchmark.json"
+REFERENCE_MODEL = "seed-code"
 
 st.set_page_config(page_title="Fashion-MNIST VAE explorer", page_icon="👗", layout="wide")
 # Pixels stay square when the browser scales an image; less empty space above the title.
@@ -265,7 +269,7 @@ def view_sampling(bundle):
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
     c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key="sample_cat")
     n = c2.number_input("Items", 4, 64, 16, step=4, key="sample_n")
-    noise = c3.slider("Noise scale", 0.0, 2.0, 0.5, 0.05, key="sample_noise",
+    noise = c3.slider("Noise scale", 0.0, 2.0, DEFAULT_NOISE, 0.05, key="sample_noise",
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
     kind = c5.radio("Noise", ("category covariance", "isotropic"), key="sample_kind",
@@ -392,6 +396,51 @@ def view_statistics(bundle):
     st.caption(f"{active} of {bundle.latent_dim} dimensions carry more than 0.01 nats of KL on average.")
 
 
+def evaluation_card(bundle):
+    st.subheader("Evaluation")
+    m = bundle.metrics
+    if not m:
+        st.info(f"No evaluation yet. `python -m training evaluate --checkpoint {bundle.directory}` measures this "
+                "model (about 10 minutes on 2 cores) and writes metrics.json, shown here.")
+        return
+    if m.get("weights_sha256") not in (None, bundle.meta.get("weights_sha256")):
+        st.warning("metrics.json was measured on different weights than this model's; re-run the evaluation.")
+    if m.get("quick"):
+        st.warning("This is a --quick evaluation on small subsets: the numbers are noisy.")
+    reference, ref_name = load_reference()
+    st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}` in {m.get('seconds', 0) / 60:.1f} "
+               f"min. The reference column is the {ref_name} configuration (the published loss and learning rate), "
+               f"trained and evaluated the same way ({REFERENCE_REPORT}).")
+    for title, group in metric_labels.GROUPS:
+        rows = ["| | this model | seed-code | what it measures |", "|---|---:|---:|---|"]
+        for metric in group:
+            value, ref = metric_labels.lookup(m, metric.key), metric_labels.lookup(reference, metric.key)
+            verdict = metric_labels.compare(value, ref, metric.better)
+            mark = {"better": " ✓", "worse": " ✗"}.get(verdict, "")
+            hint = f" ({metric.better} is better)" if metric.better else ""
+            rows.append(f"| {metric.label} | **{metric_labels.formatted(m, metric)}**{mark} | "
+                        f"{metric_labels.formatted(reference, metric)} | {metric.explanation}{hint} |")
+        st.markdown(f"**{title}**\n\n" + "\n".join(rows))
+    per = m.get("category_agreement_per_category")
+    if per:
+        st.markdown("**Category agreement per category** (app defaults: category covariance, noise "
+                    f"{m.get('category_sampler', {}).get('noise')})")
+        st.markdown("| " + " | ".join(per) + " |\n|" + "---:|" * len(per) + "\n| "
+                    + " | ".join(f"{v:.2f}" for v in per.values()) + " |")
+    with st.expander("metrics.json"):
+        st.json(m, expanded=False)
+
+
+@st.cache_data(show_spinner=False)
+def load_reference():
+    """The seed-code configuration's metrics from the benchmark report, when it is there."""
+    try:
+        models = json.loads(REFERENCE_FILE.read_text())["models"]
+        return models[REFERENCE_MODEL], REFERENCE_MODEL
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, REFERENCE_MODEL
+
+
 def view_model_card(bundle):
     m = bundle.meta
     test = m.get("metrics", {})
@@ -410,9 +459,7 @@ def view_model_card(bundle):
     st.code(m.get("command", "?"), language="bash")
     if bundle.history:
         st.plotly_chart(plots.training_curve(bundle.history), key="history")
-    if bundle.metrics:
-        st.markdown("**Evaluation** (`assets/metrics.json`)")
-        st.json(bundle.metrics, expanded=False)
+    evaluation_card(bundle)
     with st.expander("model.json and embeddings.json"):
         st.json(m, expanded=False)
         st.json(bundle.info, expanded=False)

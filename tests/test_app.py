@@ -129,3 +129,30 @@ def test_highlight_ring_only_when_the_chart_does_not_show_the_selection(app):
     assert not app.exception and not _ring_drawn(app)  # Plotly's own selection styling shows it
     app.sidebar.selectbox(key="projection").set_value(projections[1]).run()
     assert app.session_state["selection"]["index"] == 11 and _ring_drawn(app)  # same point, new map
+
+
+def _card_markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
+    import json
+    from training import metric_labels
+    app.sidebar.radio(key="view").set_value("Model card").run()
+    assert not app.exception
+    text = _card_markdown(app)
+    ours = json.loads((ASSETS / "metrics.json").read_text())
+    ref = json.loads((ROOT / "reports" / "benchmark.json").read_text())["models"]["seed-code"]
+    for key in ("linear_probe_acc", "fid_classifier_prior", "category_agreement", "nll_common_nats"):
+        metric = next(m for m in metric_labels.ALL if m.key == key)
+        row = next(line for line in text.splitlines() if line.startswith(f"| {metric.label} |"))
+        assert metric_labels.formatted(ours, metric) in row and metric_labels.formatted(ref, metric) in row
+        assert metric.explanation in row
+
+
+def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatch):
+    for f in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    at = _app(tmp_path, monkeypatch)
+    at.sidebar.radio(key="view").set_value("Model card").run()
+    assert not at.exception and any("python -m training evaluate" in i.value for i in at.info)

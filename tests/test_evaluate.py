@@ -211,11 +211,20 @@ EXPECTED_KEYS = {
     "fid_classifier_prior", "fid_classifier_category", "cas_acc", "augmentation", "map_trustworthiness", "seconds"}
 
 
-def test_evaluate_quick_on_the_shipped_model_writes_every_key(tmp_path, data_dir):
-    out = tmp_path / "m.json"
-    r = run_cli("evaluate", "--checkpoint", ASSETS, "--out", out, "--quick", "--quiet", "--data-dir", data_dir)
+@pytest.fixture(scope="module")
+def quick_evaluated(tmp_path_factory, data_dir):
+    """A copy of the shipped model directory, evaluated with --quick into its own metrics.json."""
+    import shutil
+    d = tmp_path_factory.mktemp("shipped")
+    for name in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
+        shutil.copy(ASSETS / name, d / name)
+    r = run_cli("evaluate", "--checkpoint", d, "--quick", "--quiet", "--data-dir", data_dir)
     assert r.returncode == 0, r.stderr
-    m = json.loads(out.read_text())
+    return d
+
+
+def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
+    m = json.loads((quick_evaluated / "metrics.json").read_text())
     assert EXPECTED_KEYS <= set(m), EXPECTED_KEYS - set(m)
     assert m["quick"] is True and m["iwae_k"] == QUICK.iwae_k and len(m["kl_per_dim"]) == 128
     assert m["iwae_nats"] <= m["iwae_subset_neg_elbo_nats"] + 1e-3   # the IWAE bound is tighter
@@ -236,3 +245,24 @@ def test_evaluate_bad_input_is_one_line(tmp_path):
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "nowhere" in r.stderr
     r = run_cli("evaluate", "--checkpoint", ASSETS, "--out", tmp_path / "m.txt")
     assert r.returncode == 1 and "expected a .json" in r.stderr
+
+
+def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, data_dir):
+    notes = tmp_path / "notes.md"
+    notes.write_text("The default wins on every sample-quality number.")
+    out = tmp_path / "report" / "benchmark.md"
+    r = run_cli("report", "--model", f"default={quick_evaluated}", "--model", f"again={quick_evaluated}",
+                "--out", out, "--notes", notes, "--data-dir", data_dir)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert "| metric | default | again | better |" in text and "Category agreement" in text
+    assert "The default wins on every sample-quality number." in text and "--quick" in text
+    from PIL import Image
+    sheet = Image.open(out.parent / "grids" / "default.png")
+    assert sheet.height > 8 * 28 * 3  # eight rows of 3× upscaled images
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert set(summary["models"]) == {"default", "again"} and "kl_per_dim" not in summary["models"]["default"]
+    r = run_cli("report", "--model", "nonsense", "--out", tmp_path / "x.md")
+    assert r.returncode == 1 and "NAME=DIRECTORY" in r.stderr
+    r = run_cli("report", "--model", f"x={tmp_path}", "--out", tmp_path / "x.md")
+    assert r.returncode == 1 and "evaluate --checkpoint" in r.stderr

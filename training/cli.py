@@ -1,5 +1,6 @@
-"""``python -m training <command>``: train, embed, figure, classifier, evaluate. Bad input ends with one line and exit code 2;
-a failure while working ends with one line and exit code 1."""
+"""``python -m training <command>``: train, embed, figure, classifier, evaluate, report, generate,
+encode. Bad arguments end with one line and exit code 2; a failure while working (a bad file, a
+missing model) ends with one line and exit code 1."""
 from __future__ import annotations
 
 import argparse
@@ -113,6 +114,44 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data-dir")
     v.add_argument("--threads", type=_positive(int))
     v.add_argument("--quiet", action="store_true", help="no progress bars")
+    r = sub.add_parser("report", help="side-by-side benchmark report of evaluated models",
+                       description="Write a Markdown report (and benchmark.json) comparing model directories that "
+                                   "`evaluate` has measured, with a sample sheet for each.")
+    r.add_argument("--model", action="append", required=True, metavar="NAME=DIR",
+                   help="a model to include, e.g. default=assets (repeat; the order is the column order)")
+    r.add_argument("--out", default="reports/benchmark.md", help="Markdown file (default: %(default)s)")
+    r.add_argument("--notes", help="Markdown file with the written conclusions, included verbatim")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--data-dir")
+    g = sub.add_parser("generate", help="write synthetic images with their intended labels (.npz or IDX)",
+                       description="Generate images around category means (or from the prior) and write them with "
+                                   "their intended labels as .npz, or as gzipped IDX files any Fashion-MNIST "
+                                   "reader loads. The same seed writes the same bytes.")
+    g.add_argument("--checkpoint", default="assets", help="model directory (default: %(default)s)")
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--category", help="one category, e.g. Sneaker or 'Ankle boot'")
+    which.add_argument("--all", action="store_true", help="every category")
+    g.add_argument("--n", type=_positive(int), required=True, help="images per category")
+    g.add_argument("--noise", type=_non_negative_float, default=None,
+                   help="noise scale (default: the app's 0.5; 1.0 for --sampler prior)")
+    g.add_argument("--sampler", choices=("covariance", "isotropic", "prior"), default="covariance",
+                   help="covariance: the category's fitted Gaussian; isotropic: N(0, I) around the mean; "
+                        "prior: N(0, I), labelled by the classifier (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, help="a .npz file, or with --format idx a directory or DIR/PREFIX")
+    g.add_argument("--format", choices=("npz", "idx"), default="npz")
+    g.add_argument("--min-confidence", type=float, metavar="P",
+                   help="keep only samples the classifier assigns to the intended category with probability ≥ P")
+    g.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+    g.add_argument("--data-dir")
+    n = sub.add_parser("encode", help="put your own pictures into the latent space",
+                       description="Prepare each image as a Fashion-MNIST input (greyscale, dark background, "
+                                   "cropped, 28×28), encode and decode it, print its nearest categories and "
+                                   "write IMAGE.recon.png (prepared input | reconstruction).")
+    n.add_argument("images", nargs="+", metavar="IMAGE")
+    n.add_argument("--checkpoint", default="assets", help="model directory (default: %(default)s)")
+    n.add_argument("--out", help="directory for the reconstructions (default: next to each image)")
+    n.add_argument("--classifier")
     return parser
 
 
@@ -158,6 +197,29 @@ def main(argv=None) -> int:
             evaluate(ns.checkpoint, ns.out, quick=ns.quick, seed=ns.seed, classifier_dir=ns.classifier,
                      data_dir=ns.data_dir, threads=ns.threads, progress=not ns.quiet,
                      command="python -m training " + " ".join(map(shlex.quote, argv)))
+        elif ns.command == "report":
+            from .report import parse_models, write_report
+            write_report(parse_models(ns.model), ns.out, notes=ns.notes, data_dir=ns.data_dir, seed=ns.seed,
+                         command="python -m training " + " ".join(map(shlex.quote, argv)))
+        elif ns.command == "generate":
+            from .generate import category_name_to_index, generate
+            from .data import CATEGORIES
+            cats = list(range(len(CATEGORIES))) if ns.all else [category_name_to_index(ns.category)]
+            noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else 0.5)
+            summary = generate(ns.checkpoint, ns.out, cats, ns.n, noise, ns.sampler, ns.seed, ns.format,
+                               ns.min_confidence, ns.classifier, ns.data_dir)
+            if "min_confidence" in summary:
+                print(f"kept {summary['kept']} of {summary['drawn']} samples with classifier confidence ≥ "
+                      f"{summary['min_confidence']} (" + ", ".join(f"{c} {n}" for c, n in
+                                                              summary["kept_per_category"].items()) + ")")
+            print("wrote " + " and ".join(summary["files"]) + f" ({summary['kept']} images)")
+        elif ns.command == "encode":
+            from .encode_images import encode_files
+            lines, failed = encode_files(ns.images, ns.checkpoint, ns.out, ns.classifier)
+            for line in lines:
+                print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
+            if failed:
+                return EXIT_FAILURE
         elif ns.command == "classifier":
             from .classifier import train_classifier
             train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, data_dir=ns.data_dir,

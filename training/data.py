@@ -77,24 +77,68 @@ def user_cache_dir() -> Path:
     return Path(base) / "fashion-mnist-vae" / "fashion-mnist"
 
 
+def decode_idx(raw: bytes, source: str) -> np.ndarray:
+    """Decode any unsigned-byte IDX payload (magic 0x0801 + number of dimensions), checking that
+    the header and the length agree."""
+    if len(raw) < 8:
+        raise DataError(f"{source}: too short for an IDX header ({len(raw)} bytes)")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08 or ndim < 1:
+        raise DataError(f"{source}: wrong magic number {struct.unpack('>I', raw[:4])[0]}, "
+                        "expected an unsigned-byte IDX file (2049 labels, 2051 images)")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{source}: too short for an IDX header ({len(raw)} bytes)")
+    dims = struct.unpack(">" + "I" * ndim, raw[4:header])
+    expected_len = header + int(np.prod(dims))
+    if len(raw) != expected_len:
+        raise DataError(f"{source}: {len(raw)} bytes after decompression, expected {expected_len}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
 def parse_idx(raw: bytes, spec: IdxFile, source: str) -> np.ndarray:
-    """Decode one decompressed IDX payload, checking header, size and checksum."""
+    """Decode one decompressed IDX payload of the release, checking header, size and checksum."""
     if len(raw) < 8:
         raise DataError(f"{source}: too short for an IDX header ({len(raw)} bytes)")
     magic, count = struct.unpack(">II", raw[:8])
     if magic != spec.magic:
         raise DataError(f"{source}: wrong magic number {magic}, expected {spec.magic}")
-    header = 8 + 4 * (len(spec.shape) - 1)
-    dims = (count,) + struct.unpack(">" + "I" * (len(spec.shape) - 1), raw[8:header])
-    if dims != spec.shape:
-        raise DataError(f"{source}: shape {dims}, expected {spec.shape}")
-    expected_len = header + int(np.prod(spec.shape))
-    if len(raw) != expected_len:
-        raise DataError(f"{source}: {len(raw)} bytes after decompression, expected {expected_len}")
+    array = decode_idx(raw, source)
+    if array.shape != spec.shape:
+        raise DataError(f"{source}: shape {array.shape}, expected {spec.shape}")
     digest = hashlib.sha256(raw).hexdigest()
     if digest != spec.sha256:
         raise DataError(f"{source}: checksum mismatch (sha256 {digest[:12]}…, expected {spec.sha256[:12]}…)")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(spec.shape)
+    return array
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """uint8 array → IDX bytes (2049 for 1-D labels, 2051 for N×28×28 images)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    return struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.tobytes()
+
+
+def gzip_bytes(raw: bytes) -> bytes:
+    """gzip with mtime 0 and no file name: the same input always gives the same bytes."""
+    import io
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as f:
+        f.write(raw)
+    return buf.getvalue()
+
+
+def read_idx_file(path: str | os.PathLike) -> np.ndarray:
+    """Any gzipped (or plain) unsigned-byte IDX file, e.g. one written by ``generate --format idx``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: not a valid gzip file ({e})") from None
+    return decode_idx(raw, str(path))
 
 
 def read_idx_gz(path: Path, spec: IdxFile, source: str | None = None) -> np.ndarray:

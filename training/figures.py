@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from . import data as fmnist
 from .embed import category_statistics, encode_all
+from .sampling import DEFAULT_NOISE, sample_categories
 
 
 def image_grid(images: np.ndarray, ncol: int, scale: int = 3, pad: int = 2) -> Image.Image:
@@ -39,26 +40,35 @@ def labelled_rows(rows: list[tuple[str, np.ndarray]], ncol: int, scale: int = 3,
 
 
 @torch.no_grad()
-def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float = 0.5) -> Image.Image:
+def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float = DEFAULT_NOISE,
+                 interpolate: tuple[int, int] = (0, 9), stats: tuple[np.ndarray, np.ndarray] | None = None) -> Image.Image:
     """Row by row: one test image per category, its reconstruction from μ, two rows of prior
-    samples, the decoded category means (paper fig. 5), and samples around them (fig. 6)."""
+    samples, the decoded category means (paper fig. 5), two rows of samples around them with the
+    app's sampler (fig. 6), and a latent interpolation between test images of two categories.
+    ``stats`` = (category means, covariances) saves encoding the training set when known."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     picks = [rng.choice(np.flatnonzero(data.test_labels == c)) for c in range(10)]
     x = fmnist.to_tensor(data.test_images[picks])
-    recon = model.decode(model.encode(x)[0])
+    mu_picks = model.encode(x)[0]
+    recon = model.decode(mu_picks)
     k = model.config.latent_dim
     prior = model.decode(torch.randn(20, k, generator=g))
-    mu, logvar, _ = encode_all(model, data.train_images)
-    mean, cov, _, _ = category_statistics(mu, logvar, data.train_labels)
-    means = torch.from_numpy(mean)
-    chol = torch.linalg.cholesky(torch.from_numpy(cov).double() + 1e-6 * torch.eye(k, dtype=torch.float64)).float()
-    eps = torch.randn(10, k, 1, generator=g)
-    around = model.decode(means + noise * (chol @ eps).squeeze(-1))
+    if stats is None:
+        mu, logvar, _ = encode_all(model, data.train_images)
+        stats = category_statistics(mu, logvar, data.train_labels)[:2]
+    mean, cov = stats
+    z, _ = sample_categories(mean, cov, [2] * 10, noise, seed)
+    around = model.decode(torch.from_numpy(z.reshape(10, 2, k).transpose(1, 0, 2).reshape(20, k)).float())
+    a, b = mu_picks[interpolate[0]], mu_picks[interpolate[1]]
+    t = torch.linspace(0, 1, 10)[:, None]
+    path = model.decode((1 - t) * a + t * b)
     sq = lambda t: t.squeeze(1).numpy()
+    names = fmnist.CATEGORIES
     return labelled_rows([
         ("test images", sq(x)), ("reconstructions", sq(recon)),
         ("prior samples z ~ N(0, I)", sq(prior[:10])), ("prior samples", sq(prior[10:])),
-        ("category means", sq(model.decode(means))),
-        (f"around means, noise {noise}", sq(around)),
+        ("category means", sq(model.decode(torch.from_numpy(mean)))),
+        (f"category samples, noise {noise}", sq(around[:10])), ("category samples", sq(around[10:])),
+        (f"{names[interpolate[0]]} to {names[interpolate[1]]}"[:26], sq(path)),
     ], ncol=10)

@@ -1,0 +1,83 @@
+"""Synthetic data export: `python -m training generate` as .npz and as IDX files."""
+import gzip
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+from training import data as fmnist
+from training.generate import category_name_to_index, idx_paths, npz_bytes
+
+ASSETS = ROOT / "assets"
+
+
+def test_idx_files_read_back_with_the_projects_loader(tmp_path):
+    r = run_cli("generate", "--checkpoint", ASSETS, "--all", "--n", "7", "--seed", "3", "--format", "idx",
+                "--out", tmp_path / "synthetic" / "train")
+    assert r.returncode == 0, r.stderr
+    images = fmnist.read_idx_file(tmp_path / "synthetic" / "train-images-idx3-ubyte.gz")
+    labels = fmnist.read_idx_file(tmp_path / "synthetic" / "train-labels-idx1-ubyte.gz")
+    assert images.shape == (70, 28, 28) and images.dtype == np.uint8 and labels.shape == (70,)
+    assert np.array_equal(np.bincount(labels, minlength=10), np.full(10, 7))
+    assert images.max() > 200 and images[:, 0, :].mean() < 40   # light items on a dark background
+    # the header is the standard one: magic 2051 and 2049, big-endian counts
+    raw = gzip.decompress((tmp_path / "synthetic" / "train-images-idx3-ubyte.gz").read_bytes())
+    assert raw[:16] == bytes.fromhex("00000803") + (70).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+
+
+def test_the_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
+    outs = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        r = run_cli("generate", "--checkpoint", ASSETS, "--category", "ankle boot", "--n", "12", "--seed", seed,
+                    "--out", tmp_path / f"{name}.npz")
+        assert r.returncode == 0, r.stderr
+        outs.append((tmp_path / f"{name}.npz").read_bytes())
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+    with np.load(tmp_path / "a.npz") as f:
+        assert f["images"].shape == (12, 28, 28) and f["images"].dtype == np.uint8
+        assert set(f["labels"].tolist()) == {9} and f["z"].shape == (12, 128)
+
+
+def test_min_confidence_keeps_only_confident_samples_and_reports_it(tmp_path):
+    r = run_cli("generate", "--checkpoint", ASSETS, "--all", "--n", "30", "--noise", "1.0",
+                "--min-confidence", "0.8", "--out", tmp_path / "s.npz")
+    assert r.returncode == 0, r.stderr
+    with np.load(tmp_path / "s.npz") as f:
+        kept, conf, labels = len(f["labels"]), f["confidence"], f["labels"]
+    assert f"kept {kept} of 300" in r.stdout and 0 < kept < 300
+    assert conf.min() >= 0.8
+    # confidence is the classifier's probability of the intended label: recompute it
+    import torch
+    from training.classifier import load_classifier
+    clf = load_classifier(ASSETS)
+    with torch.no_grad(), np.load(tmp_path / "s.npz") as f:
+        p = torch.softmax(clf(torch.from_numpy(f["images"]).float().unsqueeze(1) / 255), 1).numpy()
+    assert np.all(p[np.arange(kept), labels] > 0.75)  # (uint8 rounding moves it a little)
+
+
+def test_prior_sampler_labels_by_the_classifier(tmp_path):
+    r = run_cli("generate", "--checkpoint", ASSETS, "--category", "Trouser", "--n", "5", "--sampler", "prior",
+                "--out", tmp_path / "p.npz")
+    assert r.returncode == 0, r.stderr
+    with np.load(tmp_path / "p.npz") as f:
+        assert f["labels"].tolist() == [1] * 5 and f["confidence"].min() > 0.3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--category", "shoe", "--n", "3", "--out", "x.npz"], "expected one of T-shirt/top"),
+    (["--all", "--n", "3", "--out", "x.txt"], "expected a .npz"),
+    (["--all", "--n", "3", "--out", "x.npz", "--min-confidence", "1.5"], "between 0 and 1"),
+    (["--all", "--n", "0", "--out", "x.npz"], "must be a finite number > 0"),
+])
+def test_bad_arguments_are_one_line(tmp_path, args, message):
+    r = run_cli("generate", "--checkpoint", ASSETS, *[str(tmp_path / a) if a.startswith("x.") else a for a in args])
+    assert r.returncode != 0 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_names_and_paths():
+    assert category_name_to_index("sneaker") == 7 and category_name_to_index("T-shirt") == 0
+    assert category_name_to_index("Ankle boot") == 9
+    from pathlib import Path
+    assert idx_paths(Path("out/train")) == (Path("out/train-images-idx3-ubyte.gz"), Path("out/train-labels-idx1-ubyte.gz"))
+    a = npz_bytes({"x": np.arange(5)})
+    assert a == npz_bytes({"x": np.arange(5)})

@@ -1,0 +1,178 @@
+"""Synthetic Fashion-MNIST (``python -m training generate``): images with their intended labels,
+as ``.npz`` or as gzipped IDX files any Fashion-MNIST reader loads.
+
+Samplers (the same code as the app's category sampling, ``sampling.py``):
+  covariance  z = mean_c + noise · ε, ε ~ N(0, Σ_c), the category's fitted Gaussian (default)
+  isotropic   z = mean_c + noise · ε, ε ~ N(0, I)
+  prior       z = noise · ε, ε ~ N(0, I), labelled by the classifier; drawn until each requested
+              category has N (rejection sampling), since the prior knows no categories
+With ``--min-confidence P`` the classifier keeps only samples it assigns to the intended category
+with probability ≥ P, and the command reports how many were kept.
+Every byte is a function of the seed: the same command writes the same files.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data as fmnist
+from .checkpoint import atomic_write_bytes
+from .embed import category_statistics, encode_all
+from .model import load_model
+from .sampling import SAMPLERS, sample_categories
+
+MAX_PRIOR_DRAWS = 200   # × N per category before the prior sampler gives up on a rare category
+
+
+def category_name_to_index(name: str) -> int:
+    names = {c.lower(): i for i, c in enumerate(fmnist.CATEGORIES)}
+    key = name.strip().lower()
+    if key in names:
+        return names[key]
+    matches = [i for n, i in names.items() if n.startswith(key) or key in n.split("/")]
+    if len(matches) == 1:
+        return matches[0]
+    raise ValueError(f"--category {name!r}: expected one of {', '.join(fmnist.CATEGORIES)}")
+
+
+def category_stats(model, directory: Path, data_dir=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Category means and covariances: from the directory's embeddings when they were made for
+    these weights, otherwise by encoding the 60k training images (needs the dataset)."""
+    meta_file = directory / "embeddings.json"
+    try:
+        meta = json.loads(meta_file.read_text())
+        if meta.get("model_weights_sha256") == model.info.get("weights_sha256"):
+            with np.load(directory / "embeddings.npz") as npz:
+                return npz["category_mean"].astype(np.float64), npz["category_cov"].astype(np.float64), \
+                    f"{directory / 'embeddings.npz'}"
+    except (OSError, ValueError, KeyError):
+        pass
+    data = fmnist.load(data_dir)
+    mu, logvar, _ = encode_all(model, data.train_images)
+    mean, cov, _, _ = category_statistics(mu, logvar, data.train_labels)
+    return mean.astype(np.float64), cov.astype(np.float64), "the 60k training images (encoded now)"
+
+
+@torch.no_grad()
+def decode(model, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    zt = torch.from_numpy(np.asarray(z, np.float32))
+    out = [model.decode(zt[i:i + batch_size]) for i in range(0, len(zt), batch_size)]
+    return torch.cat(out).squeeze(1).numpy() if out else np.zeros((0, 28, 28), np.float32)
+
+
+@torch.no_grad()
+def probabilities(classifier, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    x = torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)
+    out = [torch.softmax(classifier(x[i:i + batch_size]), 1) for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, 10), np.float32)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A compressed .npz whose bytes depend only on the arrays (numpy's own writer stamps the time)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def idx_paths(out: Path) -> tuple[Path, Path]:
+    """``--out DIR/`` or an existing directory → DIR/train-…; ``--out DIR/PREFIX`` → DIR/PREFIX-…,
+    the names Fashion-MNIST readers look for (``load_mnist(DIR, kind=PREFIX)``)."""
+    if out.is_dir() or str(out).endswith(("/", "\\")):
+        out = out / "train"
+    return out.parent / f"{out.name}-images-idx3-ubyte.gz", out.parent / f"{out.name}-labels-idx1-ubyte.gz"
+
+
+def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = "covariance",
+             seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
+             data_dir=None) -> dict:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise ValueError(f"--min-confidence {min_confidence}: expected a probability between 0 and 1")
+    out = Path(out)
+    if fmt == "npz" and out.suffix != ".npz":
+        raise ValueError(f"--out {out}: expected a .npz file name (or --format idx)")
+    checkpoint = Path(checkpoint)
+    model = load_model(checkpoint)
+    classifier = None
+    if min_confidence is not None or sampler == "prior":
+        from .classifier import load_classifier
+        from .evaluate import REPO_ASSETS
+        classifier = load_classifier(classifier_dir or (checkpoint if (checkpoint / "classifier.json").is_file()
+                                                        else REPO_ASSETS))
+    k = model.config.latent_dim
+    counts = np.zeros(len(fmnist.CATEGORIES), np.int64)
+    counts[categories] = n
+    summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed}
+
+    if sampler == "prior":
+        z, labels, probs = _prior_until_full(model, classifier, counts, noise, seed, k)
+        summary["statistics"] = "none (prior)"
+    else:
+        mean, cov, source = category_stats(model, checkpoint, data_dir)
+        z, labels = sample_categories(mean, cov if sampler == "covariance" else None, counts, noise, seed)
+        probs = None
+        summary["statistics"] = source
+    images = decode(model, z)
+    if classifier is not None and probs is None:
+        probs = probabilities(classifier, images)
+    confidence = probs[np.arange(len(labels)), labels] if probs is not None else None
+    drawn = len(labels)
+    if min_confidence is not None:
+        keep = confidence >= min_confidence
+        z, labels, images, confidence = z[keep], labels[keep], images[keep], confidence[keep]
+        summary["min_confidence"] = min_confidence
+    summary.update(drawn=int(drawn), kept=int(len(labels)),
+                   kept_per_category={fmnist.CATEGORIES[c]: int((labels == c).sum()) for c in categories})
+
+    pixels, label_bytes = to_uint8(images), labels.astype(np.uint8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "idx":
+        image_path, label_path = idx_paths(out)
+        atomic_write_bytes(image_path, fmnist.gzip_bytes(fmnist.encode_idx(pixels)))
+        atomic_write_bytes(label_path, fmnist.gzip_bytes(fmnist.encode_idx(label_bytes)))
+        summary["files"] = [str(image_path), str(label_path)]
+    else:
+        arrays = {"images": pixels, "labels": label_bytes, "z": z.astype(np.float32)}
+        if confidence is not None:
+            arrays["confidence"] = confidence.astype(np.float32)
+        atomic_write_bytes(out, npz_bytes(arrays))
+        summary["files"] = [str(out)]
+    return summary
+
+
+def _prior_until_full(model, classifier, counts, noise, seed, k):
+    rng = np.random.default_rng(seed)
+    want = counts.copy()
+    zs, labels, probs = [], [], []
+    drawn, limit = 0, MAX_PRIOR_DRAWS * max(1, int(counts.max()))
+    while want.sum() > 0 and drawn < limit * max(1, int((counts > 0).sum())):
+        z = noise * rng.standard_normal((1000, k))
+        drawn += len(z)
+        p = probabilities(classifier, decode(model, z))
+        pred = p.argmax(1)
+        for i in range(len(z)):
+            if want[pred[i]] > 0:
+                want[pred[i]] -= 1
+                zs.append(z[i]); labels.append(pred[i]); probs.append(p[i])
+    if want.sum() > 0:
+        short = ", ".join(f"{fmnist.CATEGORIES[c]} {counts[c] - want[c]} of {counts[c]}" for c in np.flatnonzero(want))
+        raise ValueError(f"--sampler prior: after {drawn} prior draws the classifier found too few of: {short}; "
+                         "use --sampler covariance for rare categories")
+    order = np.argsort(np.asarray(labels), kind="stable")  # grouped by category, like the other samplers
+    return np.asarray(zs)[order], np.asarray(labels, np.int64)[order], np.asarray(probs)[order]

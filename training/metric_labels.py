@@ -1,0 +1,103 @@
+"""What each number in ``metrics.json`` means: one catalogue for the app's model card and the
+benchmark report, so both say the same thing."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str          # key in metrics.json; dots reach into nested objects ("augmentation.gain_mean")
+    label: str
+    explanation: str  # one line
+    better: str       # "lower", "higher" or "" (context, not a score)
+    fmt: str = ".3f"
+
+
+GROUPS: list[tuple[str, list[Metric]]] = [
+    ("Likelihood", [
+        Metric("nll_common_nats", "NLL, common likelihood (nats)",
+               "−log p(x) bound for 8-bit test images under one Gaussian σ fitted per model: comparable across losses",
+               "lower", ".1f"),
+        Metric("bits_per_dim", "Bits per dimension", "the same, per pixel in bits (8 = no better than uniform)",
+               "lower", ".3f"),
+        Metric("iwae_nats", "IWAE bound, own likelihood (nats)",
+               "tighter bound on −log p(x) with K = 1000 importance samples, 1000 test images", "lower", ".1f"),
+        Metric("neg_elbo_nats", "−ELBO, own likelihood (nats)",
+               "the training objective per test image; compare only between models with the same likelihood",
+               "lower", ".1f"),
+        Metric("recon_nll_nats", "Reconstruction NLL (nats)", "−E_q log p(x|z), first part of the −ELBO", "lower", ".1f"),
+        Metric("kl_nats", "KL (nats)", "KL(q(z|x) ‖ N(0, I)): information the code keeps about the image", "", ".1f"),
+    ]),
+    ("Reconstruction", [
+        Metric("recon_mse", "Reconstruction MSE", "per pixel, decoding the latent mean μ", "lower", ".4f"),
+        Metric("recon_psnr_db", "Reconstruction PSNR (dB)", "10·log10(1/MSE), averaged over test images", "higher", ".2f"),
+    ]),
+    ("Latent space", [
+        Metric("active_units", "Active units", "of 128 dims, those whose μ varies with the image (Var > 0.01)", "higher", "d"),
+        Metric("linear_probe_acc", "Linear probe accuracy", "logistic regression on μ, trained on 60k, tested on 10k",
+               "higher", ".4f"),
+        Metric("knn_acc", "5-NN accuracy", "5 nearest training μ vote on each test image", "higher", ".4f"),
+        Metric("raw_pixel_linear_probe_acc", "Linear probe on pixels", "the same probe on raw pixels: the baseline",
+               "", ".4f"),
+        Metric("raw_pixel_knn_acc", "5-NN on pixels", "the same vote on raw pixels: the baseline", "", ".4f"),
+    ]),
+    ("Generated images", [
+        Metric("category_agreement", "Category agreement",
+               "share of samples around a category mean (app defaults) the classifier puts in that category",
+               "higher", ".4f"),
+        Metric("fid_classifier_prior", "FID, prior samples",
+               "Fréchet distance of classifier features: 10k z ~ N(0, I) samples vs 10k test images", "lower", ".2f"),
+        Metric("fid_classifier_category", "FID, category samples",
+               "the same for 10k category samples in test-set proportions", "lower", ".2f"),
+        Metric("fid_classifier_real_train", "FID, real training images",
+               "the same for 10k real training images: the floor", "", ".2f"),
+        Metric("cas_acc", "Classification accuracy score",
+               "a classifier trained only on 60k generated images, tested on real ones", "higher", ".4f"),
+    ]),
+    ("Synthetic data with 1% of the labels", [
+        Metric("augmentation.real_only_mean", "600 real images only", "classifier test accuracy, mean over seeds",
+               "", ".4f"),
+        Metric("augmentation.with_synthetic_mean", "+ 6000 generated",
+               "the same, with images generated from those 600 images' category statistics", "higher", ".4f"),
+        Metric("augmentation.gain_mean", "Gain from generated images", "difference of the two, mean over seeds",
+               "higher", "+.4f"),
+    ]),
+    ("2-D maps (trustworthiness k = 10 / 5-NN inside the map)", [
+        Metric("map_trustworthiness.tsne.trustworthiness", "t-SNE trustworthiness",
+               "how far map neighbours are true latent neighbours (1 = all)", "higher", ".4f"),
+        Metric("map_trustworthiness.umap.trustworthiness", "UMAP trustworthiness", "the same for UMAP", "higher", ".4f"),
+        Metric("map_trustworthiness.pca.trustworthiness", "PCA trustworthiness", "the same for PCA", "higher", ".4f"),
+        Metric("map_trustworthiness.tsne.knn_acc", "t-SNE 5-NN accuracy",
+               "categories of a point's 5 map neighbours vote for its category", "higher", ".4f"),
+        Metric("map_trustworthiness.umap.knn_acc", "UMAP 5-NN accuracy", "the same for UMAP", "higher", ".4f"),
+        Metric("map_trustworthiness.latent_knn_acc", "5-NN in μ itself",
+               "the same vote in the 128-d latent space: what a map can at best keep", "", ".4f"),
+    ]),
+]
+ALL = [m for _, group in GROUPS for m in group]
+
+
+def lookup(metrics: dict | None, key: str):
+    """metrics["a"]["b"] for key "a.b"; None where anything is missing."""
+    value = metrics
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def formatted(metrics: dict | None, metric: Metric) -> str:
+    value = lookup(metrics, metric.key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return format(int(value) if metric.fmt == "d" else float(value), metric.fmt)
+
+
+def compare(value, reference, better: str) -> str:
+    """'better' / 'worse' / '' for a value against a reference, given which direction is better."""
+    if value is None or reference is None or not better or value == reference:
+        return ""
+    return "better" if (value < reference) == (better == "lower") else "worse"

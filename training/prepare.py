@@ -1,0 +1,104 @@
+"""Turn any picture into a Fashion-MNIST-like input: what the app's upload box and
+``python -m training encode`` feed the model.
+
+Fashion-MNIST items are light on black, greyscale, trimmed to the object and resized so the longer
+side fills all 28 pixels, centred (Xiao et al. 2017, and measured: the median item's longer side
+is 28 px). The steps here do the same to a product photo: first frame, alpha over white, greyscale,
+a light background made dark, contrast stretched from the background level to the brightest
+object pixel, cropped to the object's bounding box, padded to a square, resized to 28×28.
+
+Bad files raise ``ImageError`` with one line saying what is wrong; nothing here crashes on input.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SIZE = 28
+MAX_PIXELS = 25_000_000        # width × height; larger files are refused before decoding (bombs)
+MAX_BYTES = 20 * 1024 * 1024   # the app's upload limit (server.maxUploadSize = 20 in .streamlit/config.toml)
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+OBJECT_THRESHOLD = 0.15        # of the stretched contrast: what counts as the object for the bounding box
+MIN_CONTRAST = 0.04            # below this, the picture is one colour: nothing to find
+
+
+class ImageError(ValueError):
+    """A file that cannot be turned into a model input; the message is one line."""
+
+
+def open_image(payload: bytes, name: str = "image") -> tuple[Image.Image, list[str]]:
+    """Decode the first frame of an image file, refusing empty, unknown, truncated and huge files.
+    Returns the image and notes for the user (e.g. that only the first frame of an animation is used)."""
+    if not payload:
+        raise ImageError(f"{name}: the file is empty")
+    if len(payload) > MAX_BYTES:
+        raise ImageError(f"{name}: {len(payload) / 2**20:.1f} MB, more than the {MAX_BYTES // 2**20} MB limit")
+    notes = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(payload))
+            if img.format not in FORMATS:
+                raise ImageError(f"{name}: {img.format} images are not supported; expected one of "
+                                 f"{', '.join(FORMATS)}")
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"{name}: {w}×{h} pixels, more than the {MAX_PIXELS // 10**6} megapixel limit "
+                                 "(a decompression bomb, or a photo to scale down first)")
+            if getattr(img, "n_frames", 1) > 1:
+                notes.append(f"{name}: an animated {img.format} with {img.n_frames} frames; the first frame is used")
+                img.seek(0)
+            img.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise ImageError(f"{name}: refused as a possible decompression bomb ({e})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file PIL can read (expected {', '.join(FORMATS)})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{name}: the image data is broken or truncated ({str(e).splitlines()[0][:120]})") from None
+    return img, notes
+
+
+def greyscale(img: Image.Image) -> np.ndarray:
+    """Any mode → H×W float in [0, 1]; transparency is composited over white (a product on a page)."""
+    img = ImageOps.exif_transpose(img) if hasattr(img, "getexif") else img
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("L"), np.float32) / 255.0
+
+
+def to_fashion_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
+    """H×W greyscale in [0, 1] → 28×28 float32 in [0, 1], light object on black, as in the dataset."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    background = float(np.median(border))
+    x = 1.0 - grey if background > 0.5 else grey.copy()   # dark background, light object
+    background = min(background, 1 - background)
+    peak = float(x.max())
+    if peak - background < MIN_CONTRAST:
+        raise ImageError(f"{name}: a single colour (contrast {peak - background:.3f}); there is no object to find")
+    x = np.clip((x - background) / (peak - background), 0.0, 1.0)
+    rows, cols = np.flatnonzero((x > OBJECT_THRESHOLD).any(1)), np.flatnonzero((x > OBJECT_THRESHOLD).any(0))
+    x = x[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = x.shape
+    side = max(h, w)
+    square = np.zeros((side, side), np.float32)
+    top, left = (side - h) // 2, (side - w) // 2
+    square[top:top + h, left:left + w] = x
+    small = Image.fromarray((square * 255).round().astype(np.uint8), "L").resize((SIZE, SIZE), Image.LANCZOS)
+    return np.asarray(small, np.float32) / 255.0
+
+
+def prepare(payload: bytes, name: str = "image") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """File bytes → (the original as greyscale for display, the 28×28 model input, notes)."""
+    img, notes = open_image(payload, name)
+    try:
+        grey = greyscale(img)
+    except (OSError, ValueError) as e:
+        raise ImageError(f"{name}: the image data is broken or truncated ({str(e).splitlines()[0][:120]})") from None
+    return grey, to_fashion_mnist(grey, name), notes

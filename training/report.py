@@ -1,0 +1,181 @@
+"""The side-by-side benchmark (``python -m training report``): reads each model directory's
+``metrics.json`` (written by ``evaluate``), draws one sample sheet per model, and writes a Markdown
+report plus ``benchmark.json`` with every model's metrics (the app's model card reads the reference
+column from it). Notes written by a person (what the numbers show) come from ``--notes`` and are
+kept verbatim, so regenerating the report never loses them."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import data as fmnist
+from . import metric_labels as L
+from .checkpoint import atomic_write_bytes, atomic_write_text
+from .figures import sample_sheet
+from .model import load_model
+
+LONG_LISTS = ("kl_per_dim", "mu_variance_per_dim")
+
+
+def parse_models(specs: list[str]) -> dict[str, Path]:
+    models = {}
+    for spec in specs:
+        name, sep, directory = spec.partition("=")
+        if not sep or not name or not directory:
+            raise ValueError(f"--model {spec!r}: expected NAME=DIRECTORY, e.g. default=assets")
+        models[name] = Path(directory)
+    return models
+
+
+def read_metrics(directory: Path) -> dict:
+    path = directory / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no evaluation; run `python -m training evaluate --checkpoint {directory}` "
+                                "first") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    return metrics
+
+
+def shipped_statistics(directory: Path, model) -> tuple | None:
+    """Category means and covariances from the directory's embeddings.npz, when made for these weights."""
+    import numpy as np
+    try:
+        meta = json.loads((directory / "embeddings.json").read_text())
+        if meta.get("model_weights_sha256") != model.info.get("weights_sha256"):
+            return None
+        with np.load(directory / "embeddings.npz") as npz:
+            return npz["category_mean"], npz["category_cov"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _png_bytes(image) -> bytes:
+    import io
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def metrics_table(metrics: dict[str, dict]) -> list[str]:
+    names = list(metrics)
+    lines = []
+    for title, group in L.GROUPS:
+        lines += [f"**{title}**", "", "| metric | " + " | ".join(names) + " | better |",
+                  "|---|" + "---:|" * len(names) + "---|"]
+        for metric in group:
+            values = [L.lookup(metrics[n], metric.key) for n in names]
+            numeric = [v for v in values if isinstance(v, (int, float))]
+            best = None
+            if metric.better and len(numeric) > 1:
+                best = min(numeric) if metric.better == "lower" else max(numeric)
+            cells = [f"**{L.formatted(metrics[n], metric)}**" if v is not None and v == best
+                     else L.formatted(metrics[n], metric) for n, v in zip(names, values)]
+            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {metric.better or '—'} |")
+        lines.append("")
+    return lines
+
+
+def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
+    names = list(metrics)
+    row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
+    t = lambda n: infos[n].get("training", {})
+    return ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
+            row("likelihood", lambda n: infos[n].get("likelihood")),
+            row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
+                else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),
+            row("β", lambda n: infos[n].get("beta")),
+            row("learning rate, schedule", lambda n: f"{t(n).get('lr')}, {t(n).get('schedule')}"),
+            row("batch size", lambda n: t(n).get("batch_size")),
+            row("epochs", lambda n: infos[n].get("epoch")),
+            row("training time (min)", lambda n: f"{infos[n].get('train_seconds', 0) / 60:.1f}"),
+            row("evaluation", lambda n: "**--quick (small subsets, noisy)**" if metrics[n].get("quick")
+                else f"full, {metrics[n].get('seconds', 0) / 60:.1f} min on {metrics[n].get('threads')} threads"),
+            row("trained with", lambda n: f"`{infos[n].get('command', '?')}`"),
+            ""]
+
+
+def agreement_table(metrics: dict[str, dict]) -> list[str]:
+    names = [n for n in metrics if metrics[n].get("category_agreement_per_category")]
+    if not names:
+        return []
+    cats = list(metrics[names[0]]["category_agreement_per_category"])
+    lines = ["| category | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for c in cats:
+        lines.append(f"| {c} | " + " | ".join(f"{metrics[n]['category_agreement_per_category'][c]:.3f}"
+                                             for n in names) + " |")
+    return lines + [""]
+
+
+def augmentation_table(metrics: dict[str, dict]) -> list[str]:
+    lines = ["| model | real only (per seed) | with generated (per seed) | mean gain ± sd |", "|---|---|---|---|"]
+    for name, m in metrics.items():
+        a = m.get("augmentation") or {}
+        if not a:
+            continue
+        gains = [w - r for r, w in zip(a["real_only_acc"], a["with_synthetic_acc"])]
+        sd = (sum((g - a["gain_mean"]) ** 2 for g in gains) / max(1, len(gains) - 1)) ** 0.5
+        lines.append(f"| {name} | {', '.join(f'{v:.4f}' for v in a['real_only_acc'])} | "
+                     f"{', '.join(f'{v:.4f}' for v in a['with_synthetic_acc'])} | {a['gain_mean']:+.4f} ± {sd:.4f} |")
+    return lines + [""]
+
+
+def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, data_dir=None, seed: int = 0,
+                 command: str = "") -> Path:
+    out = Path(out)
+    if out.suffix != ".md":
+        raise ValueError(f"--out {out}: expected a .md file name")
+    metrics = {name: read_metrics(d) for name, d in models.items()}
+    loaded = {name: load_model(d) for name, d in models.items()}
+    infos = {name: m.info for name, m in loaded.items()}
+    note_text = Path(notes).read_text().strip() if notes else ""
+    data = fmnist.load(data_dir)
+    grid_dir = out.parent / "grids"
+    grid_dir.mkdir(parents=True, exist_ok=True)
+    images = []
+    for name, model in loaded.items():
+        png = grid_dir / f"{name}.png"
+        stats = shipped_statistics(models[name], model)
+        atomic_write_bytes(png, _png_bytes(sample_sheet(model, data, seed=seed, stats=stats)))
+        images.append((name, png.relative_to(out.parent)))
+        print(f"drew {png}", flush=True)
+
+    first = next(iter(metrics.values()))
+    lines = [
+        "# Benchmark: the shipped model beside the paper's published configurations", "",
+        "Regenerate (each model trained and evaluated the same way first; the commands are in the table below):", "",
+        "```bash",
+        *[f"python -m training evaluate --checkpoint {d}" for d in models.values()],
+        command or "python -m training report …",
+        "```", "",
+        f"Every model: the same 60k training images, the same epoch budget, evaluated on the 10k test images. "
+        f"IWAE with K = {first.get('iwae_k')} on {first.get('iwae_subset')}; sample quality judged by the project's "
+        f"classifier ({first.get('classifier_test_acc', 0):.2%} test accuracy, `python -m training classifier`); "
+        f"category samples use the app's defaults (category covariance, noise "
+        f"{first.get('category_sampler', {}).get('noise')}). Best value per row in bold.", "",
+        "## Models", "", *model_table(metrics, infos),
+        "## Metrics", "", *metrics_table(metrics),
+        "## Category agreement per category", "", *agreement_table(metrics),
+        "## Synthetic data with 1% of the labels", "",
+        f"A classifier trained on {first['augmentation']['labelled_images']} labelled training images (stratified), "
+        f"with and without {first['augmentation']['synthetic_images']} images generated from the category statistics "
+        f"of those images only (noise {first['augmentation']['noise']}), {first['augmentation']['training_batches']} "
+        "batches of 64 each, tested on the 10k test images.", "",
+        *augmentation_table(metrics),
+        "## Samples", "",
+        "Rows: one test image per category, reconstructions from μ, prior samples, decoded category means, samples "
+        "around the means (app defaults), and a latent interpolation.", "",
+        *[f"**{name}**\n\n![{name}]({path.as_posix()})\n" for name, path in images],
+    ]
+    if note_text:
+        lines += ["## What the numbers show", "", note_text, ""]
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    summary = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "models": {name: {k: v for k, v in m.items() if k not in LONG_LISTS} for name, m in metrics.items()},
+               "directories": {name: str(d) for name, d in models.items()}}
+    atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {out} and {out.with_suffix('.json')}", flush=True)
+    return out
