@@ -19,10 +19,14 @@ from explorer.assets import MAP_LABELS, AssetError, category_name, load_bundle
 from explorer.images import decode, grid_png, rows_png, upscale
 from training import CATEGORIES, metric_labels
 from training.sampling import DEFAULT_NOISE
+from training.classifier import load_classifier
 from training.data import try_load_test_images
+from training.encode_images import encode_prepared
+from training.model import ModelLoadError
+from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
-VIEWS = ("Latent map", "Latent sliders", "Category sampling", "Interpolation & hybrids",
+VIEWS = ("Latent map", "Your image", "Latent sliders", "Category sampling", "Interpolation & hybrids",
          "Reconstructions", "Latent statistics", "Model card")
 SLIDER_RANGE = 3.0  # ± prior standard deviations
 REFERENCE_REPORT = "reports/benchmark.md"
@@ -48,6 +52,17 @@ def _stamp(directory: str) -> tuple:
 @st.cache_resource(show_spinner="Loading the model and its maps…", max_entries=4)
 def get_bundle(directory: str, stamp: tuple):
     return load_bundle(directory)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_classifier(directory: str):
+    """The project's Fashion-MNIST classifier: the model directory's own, else the shipped one."""
+    for d in (Path(directory), Path(__file__).resolve().parent / "assets"):
+        try:
+            return load_classifier(d)
+        except ModelLoadError:
+            continue
+    return None
 
 
 @st.cache_resource(show_spinner=False)
@@ -147,10 +162,15 @@ def view_map(bundle, projection: str, colour_by: str):
     _take_map_click(bundle, projection)
     sel = current_selection(bundle, projection)
     generated = st.session_state.get("on_map")
-    extra = None
+    extra = []
     if generated is not None and generated.get("model") == bundle.key:
         pos = selection.place_on_map(np.asarray(generated["latents"]), bundle, projection)
-        extra = {"x": pos[:, 0], "y": pos[:, 1], "name": generated["name"]}
+        extra.append({"x": pos[:, 0], "y": pos[:, 1], "name": generated["name"]})
+    uploaded = st.session_state.get("upload_on_map")
+    if uploaded is not None and selection.is_valid(uploaded, bundle):
+        x, y = selection.map_position(uploaded, bundle, projection)
+        extra.append({"x": [x], "y": [y], "name": f"your image: {uploaded['name']}", "symbol": "diamond",
+                      "size": 16, "color": "#d62728"})
     # A point selected by clicking this chart is highlighted by Plotly itself (selected/unselected
     # styles), so the figure stays identical between clicks and the browser does not redraw 10k
     # points. The ring is drawn only when the chart's own state does not show the selection
@@ -193,6 +213,18 @@ def view_map(bundle, projection: str, colour_by: str):
                     st.caption("Install the dataset (`apt-get install dataset-fashion-mnist`) to see the original.")
             st.caption(f"Reconstruction MSE {bundle.recon_mse[i]:.4f}")
             idx, dist = lat.nearest_neighbours(bundle.mu, z, 8, exclude=i)
+        elif sel["kind"] == "upload":
+            st.markdown(f"#### Your image · {sel['name']}")
+            up = st.session_state.get("upload")
+            a, b = st.columns(2)
+            with a:
+                big_image(image, "decoded from its latent mean")
+            with b:
+                if up is not None and up.get("name") == sel["name"]:
+                    big_image(up["prepared"], "what the model sees (28×28)")
+            st.caption("Placed at the mean map position of its 5 nearest test latents (t-SNE and UMAP have no "
+                       "exact out-of-sample map).")
+            idx, dist = lat.nearest_neighbours(bundle.mu, z, 8)
         else:
             st.markdown("#### Empty space: a mix of nearby points")
             big_image(image, "decoded inverse-distance-weighted mix of latent means", 220)
@@ -215,13 +247,90 @@ def view_map(bundle, projection: str, colour_by: str):
                    [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist)], per_row=4, size=84)
 
 
+UPLOAD_TYPES = sorted({f.lower() for f in FORMATS} | {"jpg"})
+
+
+def view_upload(bundle):
+    st.markdown("Put your own picture into the latent space. It is prepared the way Fashion-MNIST was made — "
+                "greyscale, a light background turned dark, cropped to the object, padded to a square and "
+                "resized to 28×28 — then encoded, decoded and placed on the map.")
+    file = st.file_uploader(f"A product photo ({', '.join(f.upper() for f in FORMATS)}; up to "
+                            f"{MAX_BYTES // 2**20} MB)", type=UPLOAD_TYPES, key="upload_file")
+    if file is not None:
+        payload = file.getvalue()
+        signature = (bundle.key, file.name, len(payload), hash(payload))
+        if st.session_state.get("upload", {}).get("signature") != signature:
+            try:
+                original, prepared, notes = prepare(payload, file.name)
+            except ImageError as e:
+                st.session_state.pop("upload", None)
+                st.error(str(e))
+                return
+            st.session_state["upload"] = {"signature": signature, "name": file.name, "original": original,
+                                          "prepared": prepared, "notes": notes}
+    up = st.session_state.get("upload")
+    if up is None or up["signature"][0] != bundle.key:
+        st.info("Drop an image above. Photos of a single item on a plain background work best.")
+        return
+    r = encode_prepared(bundle.model, up["prepared"], get_classifier(bundle.directory), bundle.mu, k=8,
+                        name=up["name"], original=up["original"])
+    for note in up["notes"]:
+        st.caption(note)
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 2], gap="medium")
+    with c1:
+        st.image(np.clip(r.original, 0, 1), caption=f"{up['name']} ({r.original.shape[1]}×{r.original.shape[0]}, "
+                 "greyscale)", width="stretch")
+    with c2:
+        big_image(r.prepared, "what the model sees (28×28)")
+    with c3:
+        big_image(r.reconstruction, "decoded from its latent mean")
+    with c4:
+        if r.top3:
+            st.markdown("**The classifier says**")
+            for name, p in r.top3:
+                st.progress(p, text=f"{name} · {p:.0%}")
+        typical = typical_nn_distance(bundle, bundle.key)
+        st.caption(f"Its nearest test item is {r.neighbour_distances[0]:.2f} away in latent space; real items are "
+                   f"typically {typical:.2f} from their nearest neighbour"
+                   + (" — far from anything in the data, so treat the map position with care." if
+                      r.neighbour_distances[0] > 2 * typical else "."))
+    sel = selection.upload_selection(bundle, up["name"], r.z)
+    b1, b2, b3, b4 = st.columns(4)
+    if b1.button("Show on the latent map", width="stretch"):
+        st.session_state["selection"] = sel
+        st.session_state["upload_on_map"] = sel
+        st.session_state["goto_view"] = "Latent map"
+        st.rerun()
+    if b2.button("Use as A", width="stretch", help="endpoint A in Interpolation & hybrids"):
+        st.session_state["A"] = sel
+        st.toast("Your image is A")
+    if b3.button("Use as B", width="stretch", help="endpoint B in Interpolation & hybrids"):
+        st.session_state["B"] = sel
+        st.toast("Your image is B")
+    if b4.button("Start the sliders here", width="stretch"):
+        st.session_state["selection"] = sel
+        st.session_state["slider_start"] = "selected point"
+        st.session_state["goto_view"] = "Latent sliders"
+        st.rerun()
+    st.markdown("**8 nearest test items in latent space**")
+    thumbnails(_originals_or_decoded(bundle, r.neighbours),
+               [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}" for j, d in zip(r.neighbours, r.neighbour_distances)],
+               per_row=8, size=84)
+
+
+def _originals_or_decoded(bundle, idx) -> np.ndarray:
+    images = [original_image(bundle, i) for i in idx]
+    return np.stack([im if im is not None else decode(bundle.model, bundle.mu[i])[0] for im, i in zip(images, idx)])
+
+
 def _slider_base(bundle):
     sel = current_selection(bundle)
     options = (["selected point"] if sel else []) + ["category mean", "origin"]
     c1, c2 = st.columns([1, 1])
     start = c1.radio("Start from", options, horizontal=True, key="slider_start")
     if start == "selected point":
-        return selection.latent_of(sel, bundle), "the selected point", ("sel", json.dumps(sel, sort_keys=True))
+        name = f"your image ({sel['name']})" if sel["kind"] == "upload" else "the selected point"
+        return selection.latent_of(sel, bundle), name, ("sel", json.dumps(sel, sort_keys=True))
     if start == "category mean":
         c = c2.selectbox("Category", range(10), format_func=category_name, key="slider_cat")
         return bundle.category_mean[c], f"the {CATEGORIES[c]} mean", ("cat", c)
@@ -302,10 +411,14 @@ def view_sampling(bundle):
 def _pick_endpoint(bundle, name: str, col, default_cat: int):
     marked = st.session_state.get(name)
     valid = marked is not None and selection.is_valid(marked, bundle)
-    options = (["marked on the map"] if valid else []) + ["pick by category"]
+    mark_label = "your image" if valid and marked["kind"] == "upload" else "marked on the map"
+    options = ([mark_label] if valid else []) + ["pick by category"]
     source = col.radio(f"{name} from", options, horizontal=True, key=f"{name}_source")
-    if source == "marked on the map":
+    if source == mark_label:
         z = selection.latent_of(marked, bundle)
+        up = st.session_state.get("upload")
+        if marked["kind"] == "upload" and up is not None and up.get("name") == marked["name"]:
+            return z, up["prepared"]
         i = marked.get("index") if marked["kind"] == "point" else None
     else:
         c = col.selectbox(f"{name}: category", range(10), index=default_cat, format_func=category_name,
@@ -490,6 +603,8 @@ def main():
         st.error(f"Cannot load the model: {error.problem}")
         st.info(f"To rebuild: {error.fix}")
         st.stop()
+    if "goto_view" in st.session_state:  # a button asked for another view; set before the radio exists
+        st.session_state["view"] = st.session_state.pop("goto_view")
     view = st.sidebar.radio("View", VIEWS, key="view")
     projections = list(bundle.maps)
     projection = st.sidebar.selectbox("Map projection", projections, key="projection",
@@ -499,6 +614,8 @@ def main():
     st.sidebar.markdown("<br>".join(swatch(c) for c in range(10)), unsafe_allow_html=True)
     if view == "Latent map":
         view_map(bundle, projection, colour_by)
+    elif view == "Your image":
+        view_upload(bundle)
     elif view == "Latent sliders":
         view_sliders(bundle)
     elif view == "Category sampling":

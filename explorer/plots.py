@@ -20,7 +20,7 @@ def _empty_space_grid(xy: np.ndarray):
 
 def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                recon_mse: np.ndarray | None = None,
-               selected_xy: tuple | None = None, extra: dict | None = None, height: int = 560) -> go.Figure:
+               selected_xy: tuple | None = None, extra: dict | list | None = None, height: int = 560) -> go.Figure:
     """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories).
     ``customdata`` is the global point index; the invisible grid trace has customdata −1."""
     fig = go.Figure()
@@ -44,11 +44,13 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
             text=np.full(len(sel), name),
             hovertemplate="<b>%{text}</b><br>test image %{customdata}<extra></extra>" if not by_error else
                           "<b>%{text}</b><br>test image %{customdata}<br>recon MSE %{marker.color:.4f}<extra></extra>"))
-    if extra:  # generated samples or uploaded images placed on the map
-        fig.add_trace(go.Scattergl(x=extra["x"], y=extra["y"], mode="markers", name=extra.get("name", "generated"),
-                                   customdata=np.full(len(extra["x"]), -2),
-                                   marker=dict(symbol="star", size=13, color="#111", line=dict(width=1, color="white")),
-                                   hovertemplate=extra.get("name", "generated") + "<extra></extra>"))
+    for layer in ([extra] if isinstance(extra, dict) else extra or []):  # generated samples, uploaded images
+        name = layer.get("name", "generated")
+        fig.add_trace(go.Scattergl(x=layer["x"], y=layer["y"], mode="markers", name=name,
+                                   customdata=np.full(len(layer["x"]), -2),
+                                   marker=dict(symbol=layer.get("symbol", "star"), size=layer.get("size", 13),
+                                               color=layer.get("color", "#111"), line=dict(width=1.5, color="white")),
+                                   hovertemplate=name + "<extra></extra>"))
     if selected_xy is not None:
         fig.add_trace(go.Scatter(x=[selected_xy[0]], y=[selected_xy[1]], mode="markers", name="selected",
                                  showlegend=False, hoverinfo="skip",

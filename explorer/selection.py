@@ -1,7 +1,8 @@
 """What the user has selected, as plain data kept in ``st.session_state``.
 
 A selection is a dict: ``{"kind": "point", "index": i, "model": key}`` for a map point, or
-``{"kind": "mix", "xy": [x, y], "projection": p, "model": key, ...}`` for a click on empty space.
+``{"kind": "mix", "xy": [x, y], "projection": p, "model": key, ...}`` for a click on empty space,
+``{"kind": "upload", "name": file, "latent": [...], "model": key}`` for the user's own image.
 A point is valid in every projection (indices are global); a mix belongs to the map it was made
 on. Anything made on another model is stale and is dropped, never crashed on.
 """
@@ -51,7 +52,13 @@ def is_valid(selection: dict | None, bundle, projection: str | None = None) -> b
         return 0 <= selection["index"] < len(bundle.labels)
     if selection["kind"] == "mix":
         return projection is None or selection.get("projection") == projection
+    if selection["kind"] == "upload":
+        return len(selection.get("latent", ())) == bundle.latent_dim
     return False
+
+
+def upload_selection(bundle, name: str, latent: np.ndarray) -> dict:
+    return {"kind": "upload", "name": name, "latent": np.asarray(latent, np.float32).tolist(), "model": bundle.key}
 
 
 def latent_of(selection: dict, bundle) -> np.ndarray:
@@ -63,6 +70,8 @@ def latent_of(selection: dict, bundle) -> np.ndarray:
 def map_position(selection: dict, bundle, projection: str):
     if selection["kind"] == "point":
         return tuple(bundle.maps[projection][selection["index"]].tolist())
+    if selection["kind"] == "upload":
+        return tuple(place_on_map(np.asarray(selection["latent"]), bundle, projection)[0].tolist())
     return tuple(selection["xy"])
 
 

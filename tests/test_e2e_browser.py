@@ -55,3 +55,45 @@ def test_click_decodes_point_then_slider_changes_image():
                                " const img = f.querySelector('img'); const cap = f.parentElement.innerText;"
                                " if (img && cap.includes('moved from') && img.complete && img.naturalWidth > 0 && img.src !== before) return true; }"
                                " return false; }", arg=before, timeout=15000)
+
+
+def _photo(tmp_path, item: np.ndarray, name: str) -> str:
+    """A dataset item as a product photo: dark on a light page, bigger, off-centre, in colour."""
+    from PIL import Image
+    dark = Image.fromarray(255 - item).resize((240, 240), Image.BICUBIC)
+    page = Image.new("RGB", (480, 360), (246, 242, 236))
+    page.paste(Image.merge("RGB", [dark] * 3), (150, 50))
+    path = tmp_path / name
+    page.save(path, quality=92)
+    return str(path)
+
+
+def test_upload_an_image_see_what_the_model_sees_and_place_it_on_the_map(tmp_path, dataset):
+    sneaker = dataset.test_images[int(np.flatnonzero(dataset.test_labels == 7)[0])]
+    photo = _photo(tmp_path, sneaker, "my-sneaker.jpg")
+    (tmp_path / "notes.png").write_bytes(b"not an image")
+    with running_app(ROOT / "assets") as (url, _), browser(1280, 900) as page:
+        page.goto(url)
+        wait_for_map(page)
+        page.get_by_text("Your image", exact=True).click()
+        page.wait_for_selector('[data-testid="stFileUploader"] input[type="file"]', state="attached", timeout=15000)
+        # a broken file: one line, the page keeps working
+        page.set_input_files('[data-testid="stFileUploader"] input[type="file"]', str(tmp_path / "notes.png"))
+        page.wait_for_function("() => document.body.innerText.includes('not an image file')", timeout=15000)
+        assert not page.locator('[data-testid="stException"]').count()
+        page.set_input_files('[data-testid="stFileUploader"] input[type="file"]', photo)
+        page.wait_for_function("() => document.body.innerText.includes('what the model sees (28×28)')", timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('8 nearest test items')", timeout=20000)
+        assert image_with_caption(page, "what the model sees (28×28)")
+        assert image_with_caption(page, "decoded from its latent mean")
+        page.wait_for_timeout(500)
+        text = page.inner_text("body")
+        assert "The classifier says" in text and "Sneaker" in text.split("The classifier says")[1][:200]
+        assert "8 nearest test items" in text
+        page.screenshot(path=os.environ.get("UPLOAD_SCREENSHOT", str(tmp_path / "upload.png")), full_page=True)
+        page.get_by_role("button", name="Show on the latent map").click()
+        page.wait_for_function("() => document.body.innerText.includes('Your image · my-sneaker.jpg')", timeout=20000)
+        wait_for_map(page)
+        page.wait_for_function("""() => { const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+            return gd && gd._fullData.some(d => d.name === 'your image: my-sneaker.jpg' && d.marker.symbol === 'diamond'); }""",
+                               timeout=15000)
