@@ -156,3 +156,27 @@ def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatc
     at = _app(tmp_path, monkeypatch)
     at.sidebar.radio(key="view").set_value("Model card").run()
     assert not at.exception and any("python -m training evaluate" in i.value for i in at.info)
+
+
+def test_config_that_does_not_match_the_weights_shows_a_message(tmp_path, monkeypatch):
+    import json
+    for f in ("model.safetensors", "embeddings.npz", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    meta = json.loads((ASSETS / "model.json").read_text())
+    meta["weights_sha256"] = "0" * 64                      # a config written for other weights
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    at = _app(tmp_path, monkeypatch)
+    assert not at.exception and any("does not match the weights_sha256" in e for e in _errors(at))
+    meta["weights_sha256"] = json.loads((ASSETS / "model.json").read_text())["weights_sha256"]
+    meta["architecture"]["latent_dim"] = 64                # …or for another architecture
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    at = _app(tmp_path, monkeypatch)
+    assert not at.exception and any("do not match the architecture" in e for e in _errors(at))
+
+
+def test_pickle_only_model_directory_is_refused(tmp_path, monkeypatch):
+    import torch
+    shutil.copy(ASSETS / "model.json", tmp_path / "model.json")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "model.pt")
+    at = _app(tmp_path, monkeypatch)
+    assert not at.exception and any("pickle files are refused" in e for e in _errors(at))

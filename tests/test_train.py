@@ -73,6 +73,47 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert len((killed / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+# Runs the training CLI with os.replace wrapped: at the chosen rename of epoch 2's checkpoint the
+# process announces itself and hangs, so the test can SIGKILL it exactly mid-write.
+_PAUSING_LAUNCHER = """
+import os, sys, time
+real_replace, seen = os.replace, {}
+def replace(src, dst, *a, **k):
+    name = os.path.basename(str(dst))
+    seen[name] = seen.get(name, 0) + 1
+    if name == os.environ["PAUSE_AT"] and seen[name] == 2:  # the second epoch's write of that file
+        open(os.environ["PAUSE_MARKER"], "w").close()
+        time.sleep(120)
+    return real_replace(src, dst, *a, **k)
+os.replace = replace
+from training.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("pause_at, surviving_epoch", [("model.safetensors", 1), ("model.json", 2)])
+def test_sigkill_during_a_checkpoint_write_leaves_a_loadable_checkpoint(tmp_path, pause_at, surviving_epoch):
+    run, marker = tmp_path / "run", tmp_path / "paused"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAUSE_AT": pause_at, "PAUSE_MARKER": str(marker)}
+    p = subprocess.Popen([sys.executable, "-c", _PAUSING_LAUNCHER, "train", "--out", str(run), "--epochs", "3", *QUICK],
+                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not marker.exists():
+        assert p.poll() is None and time.time() < deadline, "training never reached epoch 2's checkpoint"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    # Killed before the new weights replaced the old ones: epoch 1 survives. Killed after, but
+    # before the new config replaced the old one: the pending config matches the new weights.
+    model = load_model(run)
+    assert model.info["epoch"] == surviving_epoch
+    torch.testing.assert_close(model.state_dict()["to_mu.weight"], _weights(run)["to_mu.weight"])
+    r = run_cli("train", "--out", run, "--resume", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "model.json").read_text())["epoch"] == 3 and load_model(run).info["epoch"] == 3
+    assert not (run / "model.json.next").exists() and not list(run.glob(".*.tmp"))
+
+
 def test_resume_can_extend_but_not_change_arguments(tmp_path):
     out = tmp_path / "run"
     train_mod.run(_args(epochs=1), out, progress=False)

@@ -32,7 +32,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
@@ -48,18 +52,64 @@ def safetensors_bytes(tensors: dict) -> bytes:
     return save(tensors)
 
 
+PENDING = ".next"  # suffix of a config whose weights may already be in place (see below)
+
+
+def pending_config(config_path) -> Path:
+    return Path(str(config_path) + PENDING)
+
+
 def save_weights_and_config(module, weights_path, config_path, meta: dict) -> dict:
     """Write a module's weights (safetensors, float32) and a JSON config that records their
-    SHA-256, each atomically, weights first. Returns the config written."""
+    SHA-256. Two files cannot be replaced in one step, so the config goes first to a pending name,
+    then the weights replace the old ones, then the pending config replaces the old config. A kill
+    at any moment leaves a loadable pair: old weights + old config, or new weights + the pending
+    config that matches them (``matching_config`` finds it; the next run completes the rename).
+    Returns the config written."""
     import hashlib
     import json
     payload = safetensors_bytes({k: v.detach().float().contiguous() for k, v in module.state_dict().items()})
     meta = {**meta, "weights_sha256": hashlib.sha256(payload).hexdigest(),
             "parameters": sum(p.numel() for p in module.parameters())}
     Path(weights_path).parent.mkdir(parents=True, exist_ok=True)
+    pending = pending_config(config_path)
+    atomic_write_bytes(pending, (json.dumps(meta, indent=2) + "\n").encode())
     atomic_write_bytes(weights_path, payload)
-    atomic_write_bytes(config_path, (json.dumps(meta, indent=2) + "\n").encode())
+    os.replace(pending, config_path)
+    _fsync_dir(Path(config_path).parent)
     return meta
+
+
+def matching_config(config_path, payload: bytes, meta: dict) -> dict | None:
+    """The config that describes these weights: ``meta`` if its SHA-256 matches, else a pending
+    config left by a write interrupted between the weights and the config (None: neither)."""
+    import hashlib
+    import json
+    digest = hashlib.sha256(payload).hexdigest()
+    if meta.get("weights_sha256") in (None, digest):
+        return meta
+    try:
+        pending = json.loads(pending_config(config_path).read_text())
+    except (OSError, ValueError):
+        return None
+    return pending if isinstance(pending, dict) and pending.get("weights_sha256") == digest else None
+
+
+def complete_interrupted_write(weights_path, config_path) -> None:
+    """Finish (or drop) a config write that a kill interrupted: called when a run resumes."""
+    pending = pending_config(config_path)
+    if not pending.is_file():
+        return
+    import json
+    try:
+        current = json.loads(Path(config_path).read_text())
+    except (OSError, ValueError):
+        current = {}
+    if Path(weights_path).is_file() and matching_config(config_path, Path(weights_path).read_bytes(), current) \
+            is not current:
+        os.replace(pending, config_path)
+    else:
+        pending.unlink(missing_ok=True)
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> None:

@@ -6,7 +6,6 @@ written atomically each epoch, loaded without unpickling.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -20,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import data as fmnist
-from .checkpoint import save_weights_and_config
+from .checkpoint import matching_config, save_weights_and_config
 from .model import ModelLoadError
 
 WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "classifier.json"
@@ -135,7 +134,8 @@ def load_classifier(directory: str | os.PathLike) -> FashionClassifier:
     except json.JSONDecodeError as e:
         raise ModelLoadError(f"{cfg}: not valid JSON ({e})") from None
     payload = weights.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != meta.get("weights_sha256"):
+    meta = matching_config(cfg, payload, meta) if "weights_sha256" in meta else None
+    if meta is None:
         raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE}")
     model = FashionClassifier()
     try:

@@ -144,17 +144,17 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
                  c: float = 1.0, max_iter: int = 500, n_classes: int = 10) -> float:
     """Test accuracy of multinomial logistic regression on standardised features: the objective of
     scikit-learn's LogisticRegression(C=c) (½‖W‖² + C·Σ cross-entropy, intercept unpenalised),
-    minimised by full-batch L-BFGS in float64 with torch, which uses every core (scikit-learn's
-    lbfgs takes minutes on 60k × 784 pixels here). tests/test_evaluate.py checks it against
-    scikit-learn."""
+    minimised by full-batch L-BFGS with torch, which uses every core (scikit-learn's lbfgs takes
+    minutes on 60k × 784 pixels here). float32: each step streams the whole design matrix twice, so
+    memory traffic sets the speed. tests/test_evaluate.py checks it against scikit-learn."""
     mean, std = train_x.mean(0), train_x.std(0)
     std = np.where(std > 1e-8, std, 1.0)  # constant features (corner pixels, dead latents) stay 0
-    xs = torch.from_numpy(((train_x - mean) / std).astype(np.float64))
+    xs = torch.from_numpy(((train_x - mean) / std).astype(np.float32))
     ys = torch.from_numpy(np.asarray(train_y, np.int64))
-    w = torch.zeros(xs.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20, tolerance_grad=1e-7,
-                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+    w = torch.zeros(xs.shape[1], n_classes, requires_grad=True)
+    b = torch.zeros(n_classes, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20, tolerance_grad=1e-6,
+                            tolerance_change=1e-10, line_search_fn="strong_wolfe")
     n = len(xs)
 
     def closure():
@@ -165,7 +165,7 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
 
     opt.step(closure)
     with torch.no_grad():
-        xt = torch.from_numpy(((test_x - mean) / std).astype(np.float64))
+        xt = torch.from_numpy(((test_x - mean) / std).astype(np.float32))
         predicted = (xt @ w + b).argmax(1).numpy()
     return float((predicted == np.asarray(test_y)).mean())
 

@@ -184,8 +184,12 @@ def load_model(directory: str | os.PathLike, check_hash: bool = True) -> VAE:
         hint = f" (found {', '.join(stray)}: pickle files are refused, they can run code)" if stray else ""
         raise ModelLoadError(f"{weights}: not found{hint}")
     payload = weights.read_bytes()
-    if check_hash and "weights_sha256" in meta and hashlib.sha256(payload).hexdigest() != meta["weights_sha256"]:
-        raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE} (corrupt or replaced)")
+    if check_hash:
+        from .checkpoint import matching_config
+        matched = matching_config(directory / CONFIG_FILE, payload, meta)
+        if matched is None:
+            raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE} (corrupt or replaced)")
+        meta = matched  # the pending config, when a kill interrupted a checkpoint write
     try:
         config = VAEConfig.from_dict(meta["architecture"])
         model = VAE(config)

@@ -19,10 +19,10 @@ import torch
 from tqdm import tqdm
 
 from . import data as fmnist
-from .checkpoint import (atomic_write_text, load_resume_state, remove_stale_temporaries,
+from .checkpoint import (atomic_write_text, complete_interrupted_write, load_resume_state, remove_stale_temporaries,
                          save_resume_state, RESUME_FILE)
 from .losses import PAPER_SIGMA, vae_loss
-from .model import VAE, VAEConfig
+from .model import CONFIG_FILE, VAE, VAEConfig, WEIGHTS_FILE
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -133,6 +133,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         start_epoch, history, seconds = state["epoch"], json.loads(state["history_json"]), state["seconds"]
         commands = json.loads(state.get("commands_json", "[]")) + [command]
         remove_stale_temporaries(out)
+        complete_interrupted_write(out / WEIGHTS_FILE, out / CONFIG_FILE)
     elif (out / RESUME_FILE).exists():
         raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
