@@ -118,6 +118,14 @@ def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: 
             col.image(upscale(img, size), caption=cap, width=size)
 
 
+def mark_buttons(sel: dict, col_a, col_b):
+    """Buttons that make a selection endpoint A or B of the interpolation view."""
+    for name, col in (("A", col_a), ("B", col_b)):
+        if col.button(f"Use as {name}", width="stretch", help=f"endpoint {name} in Interpolation & hybrids"):
+            st.session_state[name] = sel
+            st.toast(f"{'Your image' if sel['kind'] == 'upload' else 'This point'} is {name}")
+
+
 def original_image(bundle, i: int):
     test = get_test_images()
     if test is None or bundle.index[i] >= len(test[0]):
@@ -235,13 +243,7 @@ def view_map(bundle, projection: str, colour_by: str):
                        "spacing between neighbouring points away: the farther they are, the less this "
                        "image belongs to this spot.")
             idx, dist = lat.nearest_neighbours(bundle.mu, z, 8)
-        c1, c2 = st.columns(2)
-        if c1.button("Mark as A", width="stretch", help="use as endpoint A in Interpolation & hybrids"):
-            st.session_state["A"] = sel
-            st.toast("Marked as A")
-        if c2.button("Mark as B", width="stretch", help="use as endpoint B in Interpolation & hybrids"):
-            st.session_state["B"] = sel
-            st.toast("Marked as B")
+        mark_buttons(sel, *st.columns(2))
         st.markdown("**8 nearest neighbours in latent space** (decoded)")
         thumbnails(decode(bundle.model, bundle.mu[idx]),
                    [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist)], per_row=4, size=84)
@@ -301,12 +303,7 @@ def view_upload(bundle):
         st.session_state["upload_on_map"] = sel
         st.session_state["goto_view"] = "Latent map"
         st.rerun()
-    if b2.button("Use as A", width="stretch", help="endpoint A in Interpolation & hybrids"):
-        st.session_state["A"] = sel
-        st.toast("Your image is A")
-    if b3.button("Use as B", width="stretch", help="endpoint B in Interpolation & hybrids"):
-        st.session_state["B"] = sel
-        st.toast("Your image is B")
+    mark_buttons(sel, b2, b3)
     if b4.button("Start the sliders here", width="stretch"):
         st.session_state["selection"] = sel
         st.session_state["slider_start"] = "selected point"

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,6 +54,19 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     padded = F.pad(x, (2, 2, 2, 2))
     dx, dy = torch.randint(0, 5, (2,), generator=g).tolist()  # one shift per batch: cheap, enough
     return padded[..., dy:dy + 28, dx:dx + 28]
+
+
+@torch.no_grad()
+def predict(model: FashionClassifier, images: torch.Tensor, batch_size: int = 1000):
+    """Features (N×256) and class probabilities (N×10) for N×1×28×28 images in [0, 1], as numpy."""
+    model.eval()
+    feats, probs = [], []
+    for i in range(0, len(images), batch_size):
+        f = model.features(images[i:i + batch_size])
+        feats.append(f); probs.append(torch.softmax(model.head(f), 1))
+    if not feats:
+        return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, len(fmnist.CATEGORIES)), np.float32)
+    return torch.cat(feats).numpy(), torch.cat(probs).numpy()
 
 
 @torch.no_grad()

@@ -23,10 +23,10 @@ from tqdm import tqdm
 from . import data as fmnist
 from . import metrics as M
 from .checkpoint import atomic_write_text
-from .classifier import CONFIG_FILE as CLASSIFIER_CONFIG, accuracy, fit_classifier, load_classifier
+from .classifier import CONFIG_FILE as CLASSIFIER_CONFIG, accuracy, fit_classifier, load_classifier, predict
 from .embed import category_statistics, encode_all
 from .losses import reconstruction_nll
-from .model import VAE, load_model
+from .model import VAE, decode_batched, load_model
 from .sampling import DEFAULT_NOISE, sample_categories, sample_prior
 from .train import test_metrics
 
@@ -63,20 +63,10 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-@torch.no_grad()
-def decode_batches(model: VAE, z: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
-    zt = torch.from_numpy(np.asarray(z, np.float32))
-    return torch.cat([model.decode(zt[i:i + batch_size]) for i in range(0, len(zt), batch_size)])
-
-
-@torch.no_grad()
-def classify(classifier, images: torch.Tensor, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Classifier features (N×256) and predicted categories for N×1×28×28 images in [0, 1]."""
-    feats, preds = [], []
-    for i in range(0, len(images), batch_size):
-        f = classifier.features(images[i:i + batch_size])
-        feats.append(f); preds.append(classifier.head(f).argmax(1))
-    return torch.cat(feats).numpy(), torch.cat(preds).numpy()
+def classify(classifier, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Classifier features (N×256) and predicted categories."""
+    feats, probs = predict(classifier, images)
+    return feats, probs.argmax(1)
 
 
 @torch.no_grad()
@@ -139,7 +129,7 @@ def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, 
     mean, cov, _, _ = category_statistics(mu, logvar, train_labels[idx])
     z, y_syn = sample_categories(mean, cov, [s.augmentation_synthetic_per_category] * len(mean), s.cas_noise,
                                  seed=10_000 + classifier_seed)
-    x_syn = decode_batches(model, z)
+    x_syn = decode_batched(model, z)
     fit = dict(steps=s.augmentation_steps, batch_size=64, seed=classifier_seed)
     real_only = accuracy(fit_classifier(x_real, y_real, **fit), test_x, test_y)
     with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]), torch.cat([y_real, torch.from_numpy(y_syn)]), **fit),
@@ -241,8 +231,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     n_samples = min(s.samples, len(test_pix))
     counts = np.bincount(test_lab[:n_samples], minlength=len(fmnist.CATEGORIES))  # test-set proportions
     z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, seed)
-    cat_feats, cat_pred = classify(classifier, decode_batches(model, z_cat))
-    prior_feats, _ = classify(classifier, decode_batches(model, sample_prior(n_samples, cat_mean.shape[1], seed)))
+    cat_feats, cat_pred = classify(classifier, decode_batched(model, z_cat))
+    prior_feats, _ = classify(classifier, decode_batched(model, sample_prior(n_samples, cat_mean.shape[1], seed)))
     overall, per_category = M.agreement(cat_pred, y_cat)
     real_train_feats, _ = classify(classifier, fmnist.to_tensor(data.train_images[:n_samples]))
     result.update(category_agreement=overall,
@@ -257,7 +247,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
 
     # 5. Classification accuracy score: a classifier that only ever sees generated images.
     z, y = sample_categories(cat_mean, cat_cov, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1)
-    cas_model = fit_classifier(decode_batches(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
+    cas_model = fit_classifier(decode_batched(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
                                progress=progress)
     result.update(cas_acc=accuracy(cas_model, x_test, y_test), cas_images=int(len(y)), cas_epochs=s.cas_epochs,
                   cas_noise=s.cas_noise)

@@ -22,8 +22,9 @@ import torch
 
 from . import data as fmnist
 from .checkpoint import atomic_write_bytes
+from .classifier import load_classifier, predict
 from .embed import category_statistics, encode_all
-from .model import load_model
+from .model import decode_batched, load_model
 from .sampling import SAMPLERS, sample_categories
 
 MAX_PRIOR_DRAWS = 200   # × N per category before the prior sampler gives up on a rare category
@@ -58,18 +59,12 @@ def category_stats(model, directory: Path, data_dir=None) -> tuple[np.ndarray, n
     return mean.astype(np.float64), cov.astype(np.float64), "the 60k training images (encoded now)"
 
 
-@torch.no_grad()
-def decode(model, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    zt = torch.from_numpy(np.asarray(z, np.float32))
-    out = [model.decode(zt[i:i + batch_size]) for i in range(0, len(zt), batch_size)]
-    return torch.cat(out).squeeze(1).numpy() if out else np.zeros((0, 28, 28), np.float32)
+def decode(model, z: np.ndarray) -> np.ndarray:
+    return decode_batched(model, z).squeeze(1).numpy()
 
 
-@torch.no_grad()
-def probabilities(classifier, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    x = torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)
-    out = [torch.softmax(classifier(x[i:i + batch_size]), 1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, 10), np.float32)
+def probabilities(classifier, images: np.ndarray) -> np.ndarray:
+    return predict(classifier, torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1))[1]
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -111,7 +106,6 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
     model = load_model(checkpoint)
     classifier = None
     if min_confidence is not None or sampler == "prior":
-        from .classifier import load_classifier
         from .evaluate import REPO_ASSETS
         classifier = load_classifier(classifier_dir or (checkpoint if (checkpoint / "classifier.json").is_file()
                                                         else REPO_ASSETS))

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -148,6 +149,14 @@ class VAE(nn.Module):
         directory = Path(directory)
         save_weights_and_config(self, directory / WEIGHTS_FILE, directory / CONFIG_FILE,
                                 {"format": "fashion-mnist-vae", "architecture": self.config.to_dict(), **(info or {})})
+
+
+@torch.no_grad()
+def decode_batched(model: "VAE", z, batch_size: int = 1000) -> torch.Tensor:
+    """Decode N×k latents (numpy or tensor) in batches: N×1×28×28 float32 in [0, 1]."""
+    zt = torch.as_tensor(np.asarray(z, np.float32))
+    parts = [model.decode(zt[i:i + batch_size]) for i in range(0, len(zt), batch_size)]
+    return torch.cat(parts) if parts else torch.zeros((0, 1, 28, 28))
 
 
 class ModelLoadError(Exception):
