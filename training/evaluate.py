@@ -176,7 +176,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     likelihood, own_log_sigma = info.get("likelihood", "bernoulli"), info.get("log_sigma")
     result: dict = {"checkpoint": str(checkpoint), "weights_sha256": info.get("weights_sha256"),
                     "likelihood": likelihood, "beta": info.get("beta"), "epoch": info.get("epoch"),
-                    "quick": quick, "seed": seed}
+                    "quick": quick, "seed": seed, "test_images": len(test_pix)}
     timings: dict = {}
     t_start = time.perf_counter()
 
@@ -228,6 +228,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     # 4. Sample quality, judged by the classifier.
     cat_mean, cat_cov, _, _ = category_statistics(tr_mu, tr_logvar, train_lab)
     test_feats, test_pred = classify(classifier, x_test)
+    _, recon_pred = classify(classifier, decode_batched(model, te_mu))
     n_samples = min(s.samples, len(test_pix))
     counts = np.bincount(test_lab[:n_samples], minlength=len(fmnist.CATEGORIES))  # test-set proportions
     z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, seed)
@@ -242,6 +243,11 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                   fid_classifier_category=M.frechet_distance_of(cat_feats, test_feats[:n_samples]),
                   fid_classifier_real_train=M.frechet_distance_of(real_train_feats, test_feats[:n_samples]),
                   fid_samples=n_samples, classifier_test_acc=float((test_pred == test_lab).mean()),
+                  # the same judge on reconstructions of real test images: how far decoder blur alone
+                  # lowers agreement (a ceiling for category_agreement with real-like variety)
+                  reconstruction_agreement=float((recon_pred == test_lab).mean()),
+                  reconstruction_agreement_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(recon_pred, test_lab)[1])),
+                  classifier_recall_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(test_pred, test_lab)[1])),
                   classifier=str(classifier_dir))
     stage("sample_quality")
 

@@ -79,6 +79,13 @@ def metrics_table(metrics: dict[str, dict]) -> list[str]:
     return lines
 
 
+def epoch_budget(infos: dict[str, dict]) -> str:
+    epochs = {n: i.get("epoch") for n, i in infos.items()}
+    if len(set(epochs.values())) == 1:
+        return f"the same epoch budget ({next(iter(epochs.values()))} epochs)"
+    return "different epoch budgets (" + ", ".join(f"{n} {e}" for n, e in epochs.items()) + ")"
+
+
 def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     names = list(metrics)
     row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
@@ -99,14 +106,25 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
 
 
 def agreement_table(metrics: dict[str, dict]) -> list[str]:
+    """Per category: samples around the mean (category_agreement), reconstructions of real test
+    images, and the classifier on the real images themselves (the same for every model)."""
     names = [n for n in metrics if metrics[n].get("category_agreement_per_category")]
     if not names:
         return []
-    cats = list(metrics[names[0]]["category_agreement_per_category"])
-    lines = ["| category | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    first = metrics[names[0]]
+    cats = list(first["category_agreement_per_category"])
+    has_recon = all(metrics[n].get("reconstruction_agreement_per_category") for n in names)
+    header = [f"{n}: samples" for n in names] + ([f"{n}: reconstructions" for n in names] if has_recon else [])
+    real = first.get("classifier_recall_per_category")
+    header += ["real test images"] if real else []
+    lines = ["| category | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
     for c in cats:
-        lines.append(f"| {c} | " + " | ".join(f"{metrics[n]['category_agreement_per_category'][c]:.3f}"
-                                             for n in names) + " |")
+        cells = [metrics[n]["category_agreement_per_category"][c] for n in names]
+        if has_recon:
+            cells += [metrics[n]["reconstruction_agreement_per_category"][c] for n in names]
+        if real:
+            cells.append(real[c])
+        lines.append(f"| {c} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
     return lines + [""]
 
 
@@ -151,7 +169,8 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
         *[f"python -m training evaluate --checkpoint {d}" for d in models.values()],
         command or "python -m training report …",
         "```", "",
-        f"Every model: the same 60k training images, the same epoch budget, evaluated on the 10k test images. "
+        f"Every model: the same {first.get('probe_train_images', 60000):,} training images, "
+        f"{epoch_budget(infos)}, evaluated on {first.get('test_images', 10000):,} test images. "
         f"IWAE with K = {first.get('iwae_k')} on {first.get('iwae_subset')}; sample quality judged by the project's "
         f"classifier ({first.get('classifier_test_acc', 0):.2%} test accuracy, `python -m training classifier`); "
         f"category samples use the app's defaults (category covariance, noise "
