@@ -23,11 +23,12 @@ GROUPS: list[tuple[str, list[Metric]]] = [
         Metric("bits_per_dim", "Bits per dimension", "the same, per pixel in bits (8 = no better than uniform)",
                "lower", ".3f"),
         Metric("iwae_nats", "IWAE bound, own likelihood (nats)",
-               "tighter bound on −log p(x) with K = 1000 importance samples, 1000 test images", "lower", ".1f"),
+               "tighter bound on −log p(x) with K = 1000 importance samples, 1000 test images; "
+               "compare only between models with the same likelihood", "", ".1f"),
         Metric("neg_elbo_nats", "−ELBO, own likelihood (nats)",
                "the training objective per test image; compare only between models with the same likelihood",
-               "lower", ".1f"),
-        Metric("recon_nll_nats", "Reconstruction NLL (nats)", "−E_q log p(x|z), first part of the −ELBO", "lower", ".1f"),
+               "", ".1f"),
+        Metric("recon_nll_nats", "Reconstruction NLL (nats)", "−E_q log p(x|z), first part of the −ELBO", "", ".1f"),
         Metric("kl_nats", "KL (nats)", "KL(q(z|x) ‖ N(0, I)): information the code keeps about the image", "", ".1f"),
     ]),
     ("Reconstruction", [
