@@ -529,7 +529,7 @@ def evaluation_card(bundle):
             mark = {"better": " ✓", "worse": " ✗"}.get(verdict, "")
             hint = f" ({metric.better} is better)" if metric.better else ""
             rows.append(f"| {metric.label} | **{metric_labels.formatted(m, metric)}**{mark} | "
-                        f"{metric_labels.formatted(reference, metric)} | {metric.explanation}{hint} |")
+                        f"{metric_labels.formatted(reference, metric)} | {metric.explanation.replace('|', '&#124;')}{hint} |")
         st.markdown(f"**{title}**\n\n" + "\n".join(rows))
     per = m.get("category_agreement_per_category")
     if per:
