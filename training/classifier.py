@@ -24,6 +24,7 @@ from .checkpoint import matching_config, save_weights_and_config
 from .model import ModelLoadError
 
 WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "classifier.json"
+REPO_ASSETS = Path(__file__).resolve().parents[1] / "assets"
 FEATURE_DIM = 256
 
 
@@ -132,6 +133,14 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
 
     fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint)
     return history[-1]
+
+
+def classifier_dir_for(checkpoint, given=None) -> Path:
+    """Where a model's judge lives: ``given``, else the model directory's own, else the shipped one."""
+    if given:
+        return Path(given)
+    checkpoint = Path(checkpoint)
+    return checkpoint if (checkpoint / CONFIG_FILE).is_file() else REPO_ASSETS
 
 
 def load_classifier(directory: str | os.PathLike) -> FashionClassifier:

@@ -9,6 +9,7 @@ import sys
 
 from .losses import LIKELIHOODS
 from .presets import COMMON_DEFAULTS, PRESETS
+from .sampling import SAMPLERS
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=_positive(int), required=True, help="images per category")
     g.add_argument("--noise", type=_non_negative_float, default=None,
                    help="noise scale (default: the app's 0.5; 1.0 for --sampler prior)")
-    g.add_argument("--sampler", choices=("covariance", "isotropic", "prior"), default="covariance",
+    g.add_argument("--sampler", choices=SAMPLERS, default="covariance",
                    help="covariance: the category's fitted Gaussian; isotropic: N(0, I) around the mean; "
                         "prior: N(0, I), labelled by the classifier (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0)

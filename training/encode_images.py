@@ -60,14 +60,12 @@ def neighbour_categories(labels: np.ndarray, neighbours: np.ndarray) -> list[tup
 def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None) -> tuple[list[str], int]:
     """The CLI: one block of lines per image; bad files get one line each and do not stop the rest.
     Returns the lines and the number of files that failed."""
-    from .classifier import load_classifier
-    from .evaluate import REPO_ASSETS
+    from .classifier import classifier_dir_for, load_classifier
     from .model import ModelLoadError, load_model
     checkpoint = Path(checkpoint)
     model = load_model(checkpoint)
     try:
-        classifier = load_classifier(classifier_dir or (checkpoint if (checkpoint / "classifier.json").is_file()
-                                                        else REPO_ASSETS))
+        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir))
     except ModelLoadError:
         classifier = None
     latents = labels = None

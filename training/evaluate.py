@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import data as fmnist
 from . import metrics as M
 from .checkpoint import atomic_write_text
-from .classifier import CONFIG_FILE as CLASSIFIER_CONFIG, accuracy, fit_classifier, load_classifier, predict
+from .classifier import accuracy, classifier_dir_for, fit_classifier, load_classifier, predict
 from .embed import category_statistics, encode_all
 from .losses import reconstruction_nll
 from .model import VAE, decode_batched, load_model
@@ -31,7 +31,6 @@ from .sampling import DEFAULT_NOISE, sample_categories, sample_prior
 from .train import test_metrics
 
 PIXELS = 28 * 28
-REPO_ASSETS = Path(__file__).resolve().parents[1] / "assets"
 MAP_KEYS = {"tsne": "map_tsne", "umap": "map_umap", "pca": "map_pca", "pixel-tsne": "map_pixel_tsne"}
 
 
@@ -166,8 +165,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     model = load_model(checkpoint)
     model.eval()
     info = model.info
-    if classifier_dir is None:
-        classifier_dir = checkpoint if (checkpoint / CLASSIFIER_CONFIG).is_file() else REPO_ASSETS
+    classifier_dir = classifier_dir_for(checkpoint, classifier_dir)
     classifier = load_classifier(classifier_dir)
     data = fmnist.load(data_dir)
     test_pix, test_lab = data.test_images[:s.test_images], data.test_labels[:s.test_images]

@@ -68,7 +68,7 @@ def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float =
     return labelled_rows([
         ("test images", sq(x)), ("reconstructions", sq(recon)),
         ("prior samples z ~ N(0, I)", sq(prior[:10])), ("prior samples", sq(prior[10:])),
-        ("category means", sq(model.decode(torch.from_numpy(mean)))),
+        ("category means", sq(model.decode(torch.from_numpy(np.asarray(mean, np.float32))))),
         (f"category samples, noise {noise}", sq(around[:10])), ("category samples", sq(around[10:])),
         (f"{names[interpolate[0]]} to {names[interpolate[1]]}"[:26], sq(path)),
     ], ncol=10)

@@ -22,7 +22,7 @@ import torch
 
 from . import data as fmnist
 from .checkpoint import atomic_write_bytes
-from .classifier import load_classifier, predict
+from .classifier import classifier_dir_for, load_classifier, predict
 from .embed import category_statistics, encode_all
 from .model import decode_batched, load_model
 from .sampling import SAMPLERS, sample_categories
@@ -106,9 +106,7 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
     model = load_model(checkpoint)
     classifier = None
     if min_confidence is not None or sampler == "prior":
-        from .evaluate import REPO_ASSETS
-        classifier = load_classifier(classifier_dir or (checkpoint if (checkpoint / "classifier.json").is_file()
-                                                        else REPO_ASSETS))
+        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir))
     k = model.config.latent_dim
     counts = np.zeros(len(fmnist.CATEGORIES), np.int64)
     counts[categories] = n

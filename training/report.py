@@ -13,6 +13,7 @@ from . import data as fmnist
 from . import metric_labels as L
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .figures import sample_sheet
+from .generate import category_stats
 from .model import load_model
 
 LONG_LISTS = ("kl_per_dim", "mu_variance_per_dim")
@@ -38,19 +39,6 @@ def read_metrics(directory: Path) -> dict:
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     return metrics
-
-
-def shipped_statistics(directory: Path, model) -> tuple | None:
-    """Category means and covariances from the directory's embeddings.npz, when made for these weights."""
-    import numpy as np
-    try:
-        meta = json.loads((directory / "embeddings.json").read_text())
-        if meta.get("model_weights_sha256") != model.info.get("weights_sha256"):
-            return None
-        with np.load(directory / "embeddings.npz") as npz:
-            return npz["category_mean"], npz["category_cov"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _png_bytes(image) -> bytes:
@@ -156,7 +144,7 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
     images = []
     for name, model in loaded.items():
         png = grid_dir / f"{name}.png"
-        stats = shipped_statistics(models[name], model)
+        stats = category_stats(model, models[name], data_dir)[:2]  # the shipped maps' statistics when they fit
         atomic_write_bytes(png, _png_bytes(sample_sheet(model, data, seed=seed, stats=stats)))
         images.append((name, png.relative_to(out.parent)))
         print(f"drew {png}", flush=True)
