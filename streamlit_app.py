@@ -71,6 +71,15 @@ def get_test_images():
     return try_load_test_images()
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def plain_map_figure(_bundle, key: str, projection: str, colour_by: str):
+    """The map without a ring or extra markers (the usual state: a point clicked on this chart is
+    highlighted by Plotly itself), built once and shared by every session. Building 10k points
+    through Plotly's validators is most of a map rerun's time (~0.2 s), and with many users at
+    once that time is the server's throughput. Shared, not copied: st.plotly_chart only reads it."""
+    return plots.latent_map(_bundle.maps[projection], _bundle.labels, colour_by, _bundle.recon_mse)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def map_download(_bundle, key: str, projection: str, fmt: str) -> bytes:
     b = _bundle
@@ -107,15 +116,16 @@ def swatch(label: int) -> str:
 
 
 def big_image(image: np.ndarray, caption: str, size: int | None = None):
-    """A large, crisp image: fixed ``size`` in pixels, or the column's width."""
-    st.image(upscale(image, 224), caption=caption, width=size or "stretch")
+    """A large, crisp image: fixed ``size`` in pixels, or the column's width. PNG, because
+    Streamlit sends arrays as JPEG by default, which rings around the enlarged pixels."""
+    st.image(upscale(image, 224), caption=caption, width=size or "stretch", output_format="PNG")
 
 
 def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: int = 84):
     for start in range(0, len(images), per_row):
         cols = st.columns(per_row)
         for col, img, cap in zip(cols, images[start:start + per_row], captions[start:start + per_row]):
-            col.image(upscale(img, size), caption=cap, width=size)
+            col.image(upscale(img, size), caption=cap, width=size, output_format="PNG")
 
 
 def mark_buttons(sel: dict, col_a, col_b):
@@ -188,9 +198,10 @@ def view_map(bundle, projection: str, colour_by: str):
         st.session_state.get(f"map_{projection}"), bundle, projection)
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        fig = plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
-                               selected_xy=selection.map_position(sel, bundle, projection)
-                               if sel and not shown_by_chart else None, extra=extra)
+        ring = selection.map_position(sel, bundle, projection) if sel and not shown_by_chart else None
+        fig = (plain_map_figure(bundle, bundle.key, projection, colour_by) if ring is None and not extra else
+               plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
+                                selected_xy=ring, extra=extra))
         st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
                         config={"displaylogo": False, "scrollZoom": True})
         st.caption(f"{MAP_LABELS[projection]} of {len(bundle.labels):,} test images. Click a point to decode it; "

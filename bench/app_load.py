@@ -1,16 +1,22 @@
-"""Many users at once: one explorer server, N concurrent real browser sessions on 127.0.0.1.
+"""Many users at once: one explorer server, N concurrent sessions on 127.0.0.1.
 
-Each session (its own browser context, so its own Streamlit session) loops for --seconds:
-click a map point and wait for its decoded image; move a latent slider and wait for the image to
-change; draw new category samples and wait for the grid to change. Reports errors (timeouts,
-exceptions shown on the page), the latency of each action under load (p50/p95), and the server
-process's peak resident memory, sampled every 0.2 s.
+Each session (its own Streamlit session) loops for --seconds: click a map point and wait for its
+decoded image; move a latent slider and wait for the new image; draw new category samples and
+wait for the grid. Reports errors (timeouts, tracebacks or error boxes on the page, images that
+do not load), the latency of each action under load (p50/p95) and the server process's peak
+resident memory, sampled every 0.2 s.
 
-    .venv/bin/python bench/app_load.py [--sessions 20] [--seconds 60] [--model-dir assets]
+    .venv/bin/python bench/app_load.py [--sessions 20] [--seconds 60] [--client ws|browser]
 
-All sessions share one headless Chromium (separate contexts), as a classroom on one machine would
-share one server; on a 2-core machine the browsers compete with the server for the CPU, so the
-latencies are an upper bound on what remote users would see.
+``--client ws`` (default): each session is a websocket client that speaks Streamlit's protocol
+(``bench/streamlit_client.py``): it sends the widget states a browser would send and fetches the
+images the page shows, but renders nothing, so the machine's CPU goes to the server, as it does
+when the users sit at their own computers. Latency runs from sending the input to the image's
+bytes having arrived.
+
+``--client browser``: each session is a real headless Chromium context that hovers and clicks
+the WebGL map. On a 2-core machine 20 software-rendered browsers take the whole CPU, so this
+measures the test rig more than the server; use it with a few sessions.
 """
 import argparse
 import asyncio
@@ -21,10 +27,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from app_driver import CHROMIUM, CHROMIUM_ARGS, FIND_IMAGE, PLOT, running_app  # noqa: E402
+from streamlit_client import AppSession, ProtocolError, plotly_click, plotly_traces  # noqa: E402
+
+CATEGORIES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+              "Ankle boot")
 
 TIMEOUT_MS = 30_000
 MAP_READY = f"""() => {{ const gd = document.querySelector('{PLOT}');
@@ -144,6 +155,108 @@ async def session(browser, url: str, k: int, deadline: float, stats: Stats):
     await context.close()
 
 
+# --- websocket sessions ---------------------------------------------------------------------
+class WsUser:
+    """One user's session over the websocket: the same three actions as the browser sessions."""
+
+    def __init__(self, url: str, rng: random.Random, stats: Stats):
+        self.s, self.rng, self.stats = AppSession(url, timeout=TIMEOUT_MS / 1000), rng, stats
+
+    async def start(self):
+        self.page = await self.s.connect()
+        self.view_id = self.page.widget("radio", "view").id
+        self.view = "Latent map"
+
+    async def goto(self, view: str):
+        if self.view != view:
+            self.page = await self.s.set(self.view_id, string_value=view)
+            self.view = view
+            self.check(self.page, f"opening {view}")
+
+    def check(self, run, what: str):
+        for problem in run.problems():
+            self.stats.errors.append(f"{what}: {problem}")
+
+    async def timed(self, kind: str, t0: float, run, caption: str):
+        urls = run.image_urls(caption)
+        if not urls:
+            shown = [k for k, _ in run.elements]
+            raise ProtocolError(f"no image captioned {caption!r} after the {kind} (page: {shown})")
+        await self.s.fetch(urls[0])
+        self.stats.latency[kind].append(time.perf_counter() - t0)
+        self.check(run, kind)
+
+    async def click_point(self):
+        await self.goto("Latent map")
+        charts = self.page.of_kind("plotly_chart")
+        if not charts:
+            raise ProtocolError("the Latent map view shows no map")
+        chart = charts[0]
+        traces = plotly_traces(chart)
+        curve = self.rng.choice([i for i, t in enumerate(traces) if t["name"] in CATEGORIES])
+        index = self.rng.randrange(len(traces[curve]["customdata"]))
+        t0 = time.perf_counter()
+        self.page = run = await self.s.set(chart.id, string_value=plotly_click(traces[curve], curve, index))
+        if f"test image {traces[curve]['customdata'][index]}" not in run.text():
+            charts = run.of_kind("plotly_chart")
+            same = bool(charts) and charts[0].id == chart.id
+            raise ProtocolError(f"the click on test image {traces[curve]['customdata'][index]} did not select it "
+                                f"(chart id {'unchanged' if same else 'changed'})")
+        await self.timed("click", t0, run, "decoded from its latent mean")
+
+    async def move_slider(self):
+        await self.goto("Latent sliders")
+        sliders = [w for w in self.page.of_kind("slider") if "-z_" in w.id][:8]
+        slider = self.rng.choice(sliders)
+        known = self.s.states.get(slider.id)
+        value = known.double_array_value.data[0] if known else (slider.value or slider.default)[0]
+        step = self.rng.choice([-0.03, 0.03])  # a random walk that stays inside the slider
+        value = min(slider.max, max(slider.min, round(value + step, 2)))
+        t0 = time.perf_counter()
+        self.page = run = await self.s.set(slider.id, double_array_value=[value])
+        await self.timed("slider", t0, run, "moved from")
+
+    async def new_samples(self):
+        await self.goto("Category sampling")
+        seed = self.page.widget("number_input", "sample_seed")
+        t0 = time.perf_counter()
+        self.page = run = await self.s.set(seed.id, double_value=float(self.rng.randrange(1, 10**6)))
+        await self.timed("sample", t0, run, "samples around the")
+
+
+async def ws_session(url: str, k: int, deadline: float, stats: Stats):
+    user = WsUser(url, random.Random(k), stats)
+    try:
+        await user.start()
+    except Exception as e:
+        stats.errors.append(f"session {k}: never connected ({type(e).__name__}: {e})")
+        return
+    actions = [user.click_point, user.move_slider, user.new_samples]
+    i = k
+    while time.time() < deadline:
+        action = actions[i % 3]
+        i += 1
+        try:
+            await action()
+            stats.actions += 1
+        except Exception as e:
+            stats.errors.append(f"session {k}: {action.__name__}: {type(e).__name__}: {str(e)[:120]}")
+            if isinstance(e, (TimeoutError, ConnectionError, websockets.ConnectionClosed)):
+                break  # a dead connection stays dead; a browser would show "connecting…"
+    await user.s.close()
+
+
+async def drive_ws(url, sessions, seconds, stats, baseline: Stats | None = None, baseline_seconds: float = 0):
+    if baseline is not None and baseline_seconds > 0:  # one user alone first: the same server, unloaded
+        await ws_session(url, sessions, time.time() + baseline_seconds, baseline)
+    deadline = time.time() + seconds
+    tasks = []
+    for k in range(sessions):  # staggered arrivals, as when a class opens the link
+        tasks.append(asyncio.create_task(ws_session(url, k, deadline, stats)))
+        await asyncio.sleep(0.5)
+    await asyncio.gather(*tasks)
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -154,7 +267,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def drive(url, sessions, seconds, stats):
+async def drive_browser(url, sessions, seconds, stats):
     from playwright.async_api import async_playwright
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -173,6 +286,10 @@ def main():
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--model-dir", default=str(ROOT / "assets"))
+    ap.add_argument("--baseline-seconds", type=float, default=15,
+                    help="websocket client: one session alone for this long first, as the unloaded reference")
+    ap.add_argument("--client", choices=("ws", "browser"), default="ws",
+                    help="websocket protocol clients (default) or real headless Chromium contexts")
     a = ap.parse_args()
     stats = Stats()
     with running_app(a.model_dir, timeout=120) as (url, proc):
@@ -187,19 +304,28 @@ def main():
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
         t0 = time.time()
-        asyncio.run(drive(url, a.sessions, a.seconds, stats))
+        baseline = Stats()
+        if a.client == "ws":
+            asyncio.run(drive_ws(url, a.sessions, a.seconds, stats, baseline, a.baseline_seconds))
+        else:
+            asyncio.run(drive_browser(url, a.sessions, a.seconds, stats))
         stop.set(); watcher.join()
         wall = time.time() - t0
         alive = proc.poll() is None
-    print(f"{a.sessions} concurrent sessions for {a.seconds:.0f} s ({wall:.0f} s wall), {stats.actions} actions, "
+    print(f"{a.sessions} concurrent {'websocket' if a.client == 'ws' else 'browser'} sessions for {a.seconds:.0f} s ({wall:.0f} s wall), {stats.actions} actions, "
           f"server {'still running' if alive else 'DIED'}")
     print(f"errors: {len(stats.errors)} (map clicks aimed again after a click did not register: {stats.retries})")
     for e in stats.errors[:20]:
         print(f"  {e}")
     for name, xs in stats.latency.items():
         if xs:
+            alone = baseline.latency[name]
+            ratio = (f"  ({np.percentile(xs, 50) / np.percentile(alone, 50):.1f}× the p50 of one session alone, "
+                     f"{np.percentile(alone, 50) * 1000:.0f} ms)" if alone else "")
             print(f"{name:>7s} → image: n={len(xs):4d}  p50 {np.percentile(xs, 50) * 1000:7.0f} ms  "
-                  f"p95 {np.percentile(xs, 95) * 1000:7.0f} ms")
+                  f"p95 {np.percentile(xs, 95) * 1000:7.0f} ms{ratio}")
+    if baseline.errors:
+        print(f"errors while alone: {len(baseline.errors)}: {baseline.errors[:3]}")
     print(f"server memory: {idle:.0f} MB idle after start, peak {peak[0]:.0f} MB (RSS)")
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas  # noqa: F401  imported before any figure is built: see _warm_up
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from training import CATEGORIES
 
@@ -103,3 +105,17 @@ def training_curve(history: list) -> go.Figure:
                       yaxis_title="nats per image", yaxis2=dict(overlaying="y", side="right", title="KL (nats)"),
                       legend=dict(orientation="h", y=1.1))
     return fig
+
+
+def _warm_up() -> None:
+    """Build and serialise one small map while this module is imported. Plotly loads its default
+    template, and narwhals looks pandas up in ``sys.modules``, on first use; when the first script
+    runs of several sessions do that at once (a class opening the link together), a thread can
+    see a half-initialised pandas ("partially initialized module 'pandas' has no attribute
+    'Series'") or template and fail or draw a different figure. Python's import lock runs a
+    module's body once while other importers wait, so doing it here does it before any session
+    draws (found by ``bench/app_load.py``)."""
+    pio.to_json(latent_map(np.zeros((2, 2)), np.zeros(2, int)), validate=False)
+
+
+_warm_up()

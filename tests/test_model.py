@@ -41,6 +41,38 @@ def test_configurable_latent_and_widths():
         VAE(VAEConfig(decoder_kernels=(2, 3, 4, 7)))
 
 
+def test_refinement_head_is_a_3x3_conv_at_full_resolution(tmp_path):
+    m = VAE(VAEConfig(decoder_refine=16))
+    deconvs = [l for l in m.decoder if isinstance(l, torch.nn.ConvTranspose2d)]
+    assert deconvs[-1].out_channels == 16
+    head = m.decoder[-1]
+    assert type(head) is torch.nn.Conv2d and (head.in_channels, head.out_channels, head.kernel_size) == (16, 1, (3, 3))
+    assert isinstance(m.decoder[-2], torch.nn.ReLU)
+    # one pixel of the logits depends on its 3×3 neighbourhood of features, and only on it
+    feats = torch.zeros(1, 16, 28, 28, requires_grad=True)
+    head(feats)[0, 0, 10, 10].backward()
+    touched = feats.grad[0].abs().sum(0).nonzero().tolist()
+    assert sorted(touched) == [[r, c] for r in (9, 10, 11) for c in (9, 10, 11)]
+    out = m.decode(torch.randn(3, 128))
+    assert out.shape == (3, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
+    m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    loaded = load_model(tmp_path)
+    assert loaded.config.decoder_refine == 16
+    z = torch.randn(2, 128)
+    with torch.no_grad():
+        assert torch.equal(m.decode(z), loaded.decode(z))
+    with pytest.raises(ValueError, match="decoder_refine"):
+        VAEConfig(decoder_refine=-1)
+
+
+def test_configs_written_before_the_refinement_head_still_load(tmp_path):
+    VAE().eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    meta = json.loads((tmp_path / "model.json").read_text())
+    del meta["architecture"]["decoder_refine"]  # as every model.json written before it existed
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    assert load_model(tmp_path).config.decoder_refine == 0
+
+
 def test_reparameterization_statistics():
     mu, logvar = torch.full((20000, 2), 1.5), torch.full((20000, 2), 2 * torch.log(torch.tensor(0.5)))
     z = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(0))

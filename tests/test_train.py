@@ -154,12 +154,25 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--likelihood", "poisson"], "invalid choice: 'poisson'"),
     (["train", "--out", "x", "--beta", "-1"], "must be a finite number ≥ 0"),
     (["train"], "--out"),
+    (["train", "--out", "x", "--decoder-channels", "256,128"], "expected three positive integers"),
+    (["train", "--out", "x", "--decoder-refine", "-4"], "--decoder-refine: '-4' must be ≥ 0"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
 def test_cli_rejects_bad_arguments(argv, needle):
     r = run_cli(*argv)
     assert r.returncode == 2
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_cli_decoder_capacity_flags_reach_the_saved_architecture(tmp_path):
+    r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--decoder-channels", "32,16,8",
+                "--decoder-refine", "8", *QUICK)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "r" / "model.json").read_text())
+    assert meta["architecture"]["decoder_channels"] == [32, 16, 8] and meta["architecture"]["decoder_refine"] == 8
+    assert "--decoder-refine 8" in meta["command"]
+    model = load_model(tmp_path / "r")
+    assert model.decoder[-1].in_channels == 8
 
 
 def test_cli_reports_missing_data_and_model(tmp_path):

@@ -42,6 +42,26 @@ def _non_negative_float(text):
     return value
 
 
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be ≥ 0")
+    return value
+
+
+def _channel_list(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected three integers like 256,128,64") from None
+    if len(values) != 3 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected three positive integers like 256,128,64")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m training",
                     description="Train, resume and embed the Fashion-MNIST convolutional VAE.")
@@ -61,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive(float))
     t.add_argument("--schedule", choices=("constant", "cosine"))
     t.add_argument("--latent-dim", type=_positive(int))
+    t.add_argument("--decoder-channels", type=_channel_list, metavar="C1,C2,C3",
+                   help="widths of the decoder's three hidden transposed convs (default 256,128,64)")
+    t.add_argument("--decoder-refine", type=_non_negative_int, metavar="C",
+                   help="C > 0: the decoder ends with C channels at 28×28 and a 3×3 conv (default 0, the paper's)")
     t.add_argument("--likelihood", choices=LIKELIHOODS)
     t.add_argument("--beta", type=_non_negative_float, help="weight of the KL term (1 = the ELBO)")
     t.add_argument("--sigma", type=_positive(float), help="σ of the fixed 'gaussian' likelihood (default √½)")
@@ -111,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", help="JSON file to write (default: <checkpoint>/metrics.json)")
     v.add_argument("--quick", action="store_true", help="small fixed subsets: seconds, not minutes; noisy numbers")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--parts", metavar="LIST",
+                   help="optional stages to run, comma-separated, from iwae,probes,samples,cas,augmentation,maps "
+                        "(default: all; the ELBO and latent statistics are always measured)")
     v.add_argument("--classifier", help="directory with classifier.safetensors (default: the checkpoint's, else assets/)")
     v.add_argument("--data-dir")
     v.add_argument("--threads", type=_positive(int))
@@ -157,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
-               "seed", "limit", "eval_limit", "precision")
+               "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine")
 
 
 def training_args(ns: argparse.Namespace) -> dict:
@@ -197,7 +224,8 @@ def main(argv=None) -> int:
             from .evaluate import evaluate
             evaluate(ns.checkpoint, ns.out, quick=ns.quick, seed=ns.seed, classifier_dir=ns.classifier,
                      data_dir=ns.data_dir, threads=ns.threads, progress=not ns.quiet,
-                     command="python -m training " + " ".join(map(shlex.quote, argv)))
+                     command="python -m training " + " ".join(map(shlex.quote, argv)),
+                     **({"parts": [p for p in ns.parts.split(",") if p]} if ns.parts is not None else {}))
         elif ns.command == "report":
             from .report import parse_models, write_report
             write_report(parse_models(ns.model), ns.out, notes=ns.notes, data_dir=ns.data_dir, seed=ns.seed,

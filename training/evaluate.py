@@ -31,6 +31,8 @@ from .sampling import DEFAULT_NOISE, sample_categories, sample_prior
 from .train import test_metrics
 
 PIXELS = 28 * 28
+# Optional stages; the ELBO, reconstructions and latent statistics are always measured.
+PARTS = ("iwae", "probes", "samples", "cas", "augmentation", "maps")
 MAP_KEYS = {"tsne": "map_tsne", "umap": "map_umap", "pca": "map_pca", "pixel-tsne": "map_pixel_tsne"}
 
 
@@ -154,7 +156,12 @@ def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.n
 
 
 def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifier_dir=None, data_dir=None,
-             threads: int | None = None, progress: bool = True, command: str = "") -> dict:
+             threads: int | None = None, progress: bool = True, command: str = "", parts=PARTS) -> dict:
+    """Measure a checkpoint and write the JSON; ``parts`` picks the optional stages (pilot runs skip
+    the slow ones; a shipped model's evaluation runs them all)."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"--parts {','.join(sorted(unknown))}: unknown; choose from {','.join(PARTS)}")
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     s = QUICK if quick else FULL
@@ -198,99 +205,105 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                   mu_variance_per_dim=[round(float(v), 5) for v in au_var])
     stage("elbo_and_latents")
 
-    # 2. Importance-weighted bounds, own and common likelihood, on a fixed subset.
-    g = torch.Generator().manual_seed(seed)
-    common_log_sigma = fit_common_sigma(model, train_pix, g)
-    n_iw = min(s.iwae_images, len(data.test_images))
-    own, common, elbo_subset = importance_weighted(model, data.test_images[:n_iw], likelihood, own_log_sigma,
-                                                   common_log_sigma, s.iwae_k, g, progress)
-    nll_common = M.discrete_nll_nats(-float(common.mean()), PIXELS)
-    result.update(iwae_nats=-float(own.mean()), iwae_k=s.iwae_k, iwae_subset=f"test images 0–{n_iw - 1}",
-                  iwae_subset_neg_elbo_nats=-float(elbo_subset.mean()),
-                  iwae_standard_error_nats=float(own.std(ddof=1) / math.sqrt(len(own))) if len(own) > 1 else None,
-                  nll_common_nats=nll_common, bits_per_dim=M.bits_per_dim(nll_common, PIXELS),
-                  common_sigma=math.exp(common_log_sigma),
-                  common_likelihood="Gaussian, one σ fitted on the training images, data uniformly dequantised to 8 bits")
-    stage("iwae")
+    if "iwae" in parts:
+        # 2. Importance-weighted bounds, own and common likelihood, on a fixed subset.
+        g = torch.Generator().manual_seed(seed)
+        common_log_sigma = fit_common_sigma(model, train_pix, g)
+        n_iw = min(s.iwae_images, len(data.test_images))
+        own, common, elbo_subset = importance_weighted(model, data.test_images[:n_iw], likelihood, own_log_sigma,
+                                                       common_log_sigma, s.iwae_k, g, progress)
+        nll_common = M.discrete_nll_nats(-float(common.mean()), PIXELS)
+        result.update(iwae_nats=-float(own.mean()), iwae_k=s.iwae_k, iwae_subset=f"test images 0–{n_iw - 1}",
+                      iwae_subset_neg_elbo_nats=-float(elbo_subset.mean()),
+                      iwae_standard_error_nats=float(own.std(ddof=1) / math.sqrt(len(own))) if len(own) > 1 else None,
+                      nll_common_nats=nll_common, bits_per_dim=M.bits_per_dim(nll_common, PIXELS),
+                      common_sigma=math.exp(common_log_sigma),
+                      common_likelihood="Gaussian, one σ fitted on the training images, data uniformly dequantised to 8 bits")
+        stage("iwae")
 
-    # 3. What the latent space knows: probes on μ and, for reference, on pixels.
-    flat = lambda p: p.reshape(len(p), -1).astype(np.float32) / 255
-    result.update(linear_probe_acc=M.linear_probe(tr_mu, train_lab, te_mu, test_lab),
-                  knn_acc=M.knn_accuracy(tr_mu, train_lab, te_mu, test_lab),
-                  raw_pixel_linear_probe_acc=M.linear_probe(flat(train_pix), train_lab, flat(test_pix), test_lab),
-                  raw_pixel_knn_acc=M.knn_accuracy(flat(train_pix), train_lab, flat(test_pix), test_lab),
-                  probe_train_images=len(train_pix),
-                  probes="logistic regression (standardised μ, C = 1) and 5-NN (Euclidean), train → test")
-    stage("probes")
+    if "probes" in parts:
+        # 3. What the latent space knows: probes on μ and, for reference, on pixels.
+        flat = lambda p: p.reshape(len(p), -1).astype(np.float32) / 255
+        result.update(linear_probe_acc=M.linear_probe(tr_mu, train_lab, te_mu, test_lab),
+                      knn_acc=M.knn_accuracy(tr_mu, train_lab, te_mu, test_lab),
+                      raw_pixel_linear_probe_acc=M.linear_probe(flat(train_pix), train_lab, flat(test_pix), test_lab),
+                      raw_pixel_knn_acc=M.knn_accuracy(flat(train_pix), train_lab, flat(test_pix), test_lab),
+                      probe_train_images=len(train_pix),
+                      probes="logistic regression (standardised μ, C = 1) and 5-NN (Euclidean), train → test")
+        stage("probes")
 
-    # 4. Sample quality, judged by the classifier.
     cat_mean, cat_cov, _, _ = category_statistics(tr_mu, tr_logvar, train_lab)
-    test_feats, test_pred = classify(classifier, x_test)
-    _, recon_pred = classify(classifier, decode_batched(model, te_mu))
-    n_samples = min(s.samples, len(test_pix))
-    counts = np.bincount(test_lab[:n_samples], minlength=len(fmnist.CATEGORIES))  # test-set proportions
-    z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, seed)
-    cat_feats, cat_pred = classify(classifier, decode_batched(model, z_cat))
-    prior_feats, _ = classify(classifier, decode_batched(model, sample_prior(n_samples, cat_mean.shape[1], seed)))
-    overall, per_category = M.agreement(cat_pred, y_cat)
-    real_train_feats, _ = classify(classifier, fmnist.to_tensor(data.train_images[:n_samples]))
-    result.update(category_agreement=overall,
-                  category_agreement_per_category=dict(zip(fmnist.CATEGORIES, per_category)),
-                  category_sampler={"noise": DEFAULT_NOISE, "covariance": "category", "samples": int(len(y_cat))},
-                  fid_classifier_prior=M.frechet_distance_of(prior_feats, test_feats[:n_samples]),
-                  fid_classifier_category=M.frechet_distance_of(cat_feats, test_feats[:n_samples]),
-                  fid_classifier_real_train=M.frechet_distance_of(real_train_feats, test_feats[:n_samples]),
-                  fid_samples=n_samples, classifier_test_acc=float((test_pred == test_lab).mean()),
-                  # the same judge on reconstructions of real test images: how far decoder blur alone
-                  # lowers agreement (a ceiling for category_agreement with real-like variety)
-                  reconstruction_agreement=float((recon_pred == test_lab).mean()),
-                  reconstruction_agreement_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(recon_pred, test_lab)[1])),
-                  classifier_recall_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(test_pred, test_lab)[1])),
-                  classifier=str(classifier_dir))
-    stage("sample_quality")
+    if "samples" in parts:
+        # 4. Sample quality, judged by the classifier.
+        test_feats, test_pred = classify(classifier, x_test)
+        _, recon_pred = classify(classifier, decode_batched(model, te_mu))
+        n_samples = min(s.samples, len(test_pix))
+        counts = np.bincount(test_lab[:n_samples], minlength=len(fmnist.CATEGORIES))  # test-set proportions
+        z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, seed)
+        cat_feats, cat_pred = classify(classifier, decode_batched(model, z_cat))
+        prior_feats, _ = classify(classifier, decode_batched(model, sample_prior(n_samples, cat_mean.shape[1], seed)))
+        overall, per_category = M.agreement(cat_pred, y_cat)
+        real_train_feats, _ = classify(classifier, fmnist.to_tensor(data.train_images[:n_samples]))
+        result.update(category_agreement=overall,
+                      category_agreement_per_category=dict(zip(fmnist.CATEGORIES, per_category)),
+                      category_sampler={"noise": DEFAULT_NOISE, "covariance": "category", "samples": int(len(y_cat))},
+                      fid_classifier_prior=M.frechet_distance_of(prior_feats, test_feats[:n_samples]),
+                      fid_classifier_category=M.frechet_distance_of(cat_feats, test_feats[:n_samples]),
+                      fid_classifier_real_train=M.frechet_distance_of(real_train_feats, test_feats[:n_samples]),
+                      fid_samples=n_samples, classifier_test_acc=float((test_pred == test_lab).mean()),
+                      # the same judge on reconstructions of real test images: how far decoder blur alone
+                      # lowers agreement (a ceiling for category_agreement with real-like variety)
+                      reconstruction_agreement=float((recon_pred == test_lab).mean()),
+                      reconstruction_agreement_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(recon_pred, test_lab)[1])),
+                      classifier_recall_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(test_pred, test_lab)[1])),
+                      classifier=str(classifier_dir))
+        stage("sample_quality")
 
-    # 5. Classification accuracy score: a classifier that only ever sees generated images.
-    z, y = sample_categories(cat_mean, cat_cov, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1)
-    cas_model = fit_classifier(decode_batched(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
-                               progress=progress)
-    result.update(cas_acc=accuracy(cas_model, x_test, y_test), cas_images=int(len(y)), cas_epochs=s.cas_epochs,
-                  cas_noise=s.cas_noise)
-    stage("cas")
+    if "cas" in parts:
+        # 5. Classification accuracy score: a classifier that only ever sees generated images.
+        z, y = sample_categories(cat_mean, cat_cov, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1)
+        cas_model = fit_classifier(decode_batched(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
+                                   progress=progress)
+        result.update(cas_acc=accuracy(cas_model, x_test, y_test), cas_images=int(len(y)), cas_epochs=s.cas_epochs,
+                      cas_noise=s.cas_noise)
+        stage("cas")
 
-    # 6. Does synthetic data help a classifier with 1% of the labels?
-    trials = [augmentation_trial(model, seed + i, data.train_images[:s.train_images], train_lab, x_test, y_test, s)
-              for i in range(s.augmentation_seeds)]
-    real_only, with_syn = np.array(trials).T
-    result["augmentation"] = {
-        "labelled_images": s.augmentation_per_category * len(cat_mean),
-        "synthetic_images": s.augmentation_synthetic_per_category * len(cat_mean),
-        "noise": s.cas_noise, "training_batches": s.augmentation_steps, "seeds": s.augmentation_seeds,
-        "real_only_acc": real_only.tolist(), "with_synthetic_acc": with_syn.tolist(),
-        "real_only_mean": float(real_only.mean()), "with_synthetic_mean": float(with_syn.mean()),
-        "real_only_std": float(real_only.std(ddof=1)) if len(trials) > 1 else 0.0,
-        "with_synthetic_std": float(with_syn.std(ddof=1)) if len(trials) > 1 else 0.0,
-        "gain_mean": float((with_syn - real_only).mean())}
-    stage("augmentation")
+    if "augmentation" in parts:
+        # 6. Does synthetic data help a classifier with 1% of the labels?
+        trials = [augmentation_trial(model, seed + i, data.train_images[:s.train_images], train_lab, x_test, y_test, s)
+                  for i in range(s.augmentation_seeds)]
+        real_only, with_syn = np.array(trials).T
+        result["augmentation"] = {
+            "labelled_images": s.augmentation_per_category * len(cat_mean),
+            "synthetic_images": s.augmentation_synthetic_per_category * len(cat_mean),
+            "noise": s.cas_noise, "training_batches": s.augmentation_steps, "seeds": s.augmentation_seeds,
+            "real_only_acc": real_only.tolist(), "with_synthetic_acc": with_syn.tolist(),
+            "real_only_mean": float(real_only.mean()), "with_synthetic_mean": float(with_syn.mean()),
+            "real_only_std": float(real_only.std(ddof=1)) if len(trials) > 1 else 0.0,
+            "with_synthetic_std": float(with_syn.std(ddof=1)) if len(trials) > 1 else 0.0,
+            "gain_mean": float((with_syn - real_only).mean())}
+        stage("augmentation")
 
-    # 7. The shipped 2-D maps: do neighbours on the map stay neighbours in the latent space?
-    emb = checkpoint / "embeddings.npz"
-    emb_meta = checkpoint / "embeddings.json"
-    made_for = json.loads(emb_meta.read_text()).get("model_weights_sha256") if emb_meta.is_file() else None
-    if emb.is_file() and made_for == info.get("weights_sha256"):
-        npz = np.load(emb)
-        split, index = npz["split"], npz["index"]
-        pix = np.empty((len(index), 28, 28), np.uint8)
-        pix[split == 0] = data.test_images[index[split == 0]]
-        pix[split == 1] = data.train_images[index[split == 1]]
-        result["map_trustworthiness"] = map_quality(emb, npz["mu"].astype(np.float32), flat(pix), npz["labels"], s)
-    else:
-        result["map_trustworthiness"] = None
-        log(f"  no maps of this model in {checkpoint}: map_trustworthiness skipped "
-            f"(`python -m training embed --checkpoint {checkpoint} --out {checkpoint}` makes them)")
-    stage("maps")
+    if "maps" in parts:
+        # 7. The shipped 2-D maps: do neighbours on the map stay neighbours in the latent space?
+        emb = checkpoint / "embeddings.npz"
+        emb_meta = checkpoint / "embeddings.json"
+        made_for = json.loads(emb_meta.read_text()).get("model_weights_sha256") if emb_meta.is_file() else None
+        if emb.is_file() and made_for == info.get("weights_sha256"):
+            npz = np.load(emb)
+            split, index = npz["split"], npz["index"]
+            pix = np.empty((len(index), 28, 28), np.uint8)
+            pix[split == 0] = data.test_images[index[split == 0]]
+            pix[split == 1] = data.train_images[index[split == 1]]
+            result["map_trustworthiness"] = map_quality(emb, npz["mu"].astype(np.float32), flat(pix), npz["labels"], s)
+        else:
+            result["map_trustworthiness"] = None
+            log(f"  no maps of this model in {checkpoint}: map_trustworthiness skipped "
+                f"(`python -m training embed --checkpoint {checkpoint} --out {checkpoint}` makes them)")
+        stage("maps")
 
     result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
-                  settings=asdict(s), dataset_checksum=data.checksum, command=command,
+                  settings=asdict(s), parts=list(parts), dataset_checksum=data.checksum, command=command,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -32,12 +32,19 @@ class VAEConfig:
     encoder_kernels: tuple = (3, 3, 3, 2)
     decoder_channels: tuple = (256, 128, 64)   # then 1 output channel
     decoder_kernels: tuple = (2, 3, 4, 5)
+    # > 0: the last transposed conv paints this many channels at 28×28 and a 3×3 conv mixes them
+    # into the image, so each pixel is a non-linear function of its neighbourhood (0 = the paper's
+    # decoder, where each pixel is one linear read-out of the 12×12 features).
+    decoder_refine: int = 0
 
     def __post_init__(self):
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
         self.encoder_kernels = tuple(int(k) for k in self.encoder_kernels)
         self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
         self.decoder_kernels = tuple(int(k) for k in self.decoder_kernels)
+        self.decoder_refine = int(self.decoder_refine)
+        if self.decoder_refine < 0:
+            raise ValueError(f"decoder_refine must be ≥ 0, got {self.decoder_refine}")
         if len(self.encoder_channels) != len(self.encoder_kernels):
             raise ValueError("encoder_channels and encoder_kernels must have the same length")
         if len(self.decoder_channels) + 1 != len(self.decoder_kernels):
@@ -105,7 +112,7 @@ class VAE(nn.Module):
 
         self.from_latent = nn.Linear(config.latent_dim, feat)
         layers, in_ch, size = [], feat, 1
-        out_channels = config.decoder_channels + (1,)
+        out_channels = config.decoder_channels + (config.decoder_refine or 1,)
         for i, (ch, k) in enumerate(zip(out_channels, config.decoder_kernels)):
             natural = (size - 1) * 2 + k
             last = i == len(out_channels) - 1
@@ -114,9 +121,11 @@ class VAE(nn.Module):
                 raise ValueError(f"decoder kernels {config.decoder_kernels} give {natural}×{natural}, "
                                  f"cannot reach {IMAGE_SIZE}×{IMAGE_SIZE}")
             layers.append(GemmConvTranspose2d(in_ch, ch, k, stride=2, output_padding=pad))
-            if not last:
+            if not last or config.decoder_refine:
                 layers.append(nn.ReLU())
             in_ch, size = ch, natural + pad
+        if config.decoder_refine:
+            layers.append(nn.Conv2d(config.decoder_refine, 1, 3, padding=1))
         self.decoder = nn.Sequential(*layers)
 
     # --- the contract: encode(x) -> (mu, logvar), decode(z) -> x_hat in [0, 1] -------------

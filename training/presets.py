@@ -16,4 +16,5 @@ PRESETS = {
                     schedule="cosine", latent_dim=128),
 }
 # Flags every run records; anything not set by the preset or the command line takes these.
-COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto")
+COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
+                       decoder_channels=(256, 128, 64), decoder_refine=0)

@@ -146,7 +146,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     dataset = {"checksum": data.checksum, "train_images": len(x_train), "test_images": len(x_test)}
 
     torch.manual_seed(args["seed"])
-    model = VAE(VAEConfig(latent_dim=args["latent_dim"]))
+    model = VAE(VAEConfig(latent_dim=args["latent_dim"],
+                          decoder_channels=args.get("decoder_channels", (256, 128, 64)),
+                          decoder_refine=args.get("decoder_refine", 0)))
     optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"], fused=True)  # one kernel per step
     if state is not None:
         model.load_state_dict(state["model"])

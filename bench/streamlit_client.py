@@ -1,0 +1,151 @@
+"""A Streamlit session without a browser: the websocket protocol the frontend speaks, no rendering.
+
+The frontend sends ``BackMsg.rerun_script`` with the state of every widget it has seen; the
+server runs the script and streams ``ForwardMsg`` deltas (one per element), then
+``script_finished``. Images arrive as URLs on the server's media endpoint, which the client
+fetches as a browser would. This lets one small machine drive many concurrent sessions and
+measure the server, not twenty software-rendered WebGL canvases.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+import numpy as np
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+DONE = {ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
+        ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
+
+
+class ProtocolError(RuntimeError):
+    """The server answered with something a browser would show as an error, or not at all."""
+
+
+@dataclass
+class Run:
+    """The elements one script run drew, in order."""
+    elements: list = field(default_factory=list)   # (kind, element proto)
+    seconds: float = 0.0
+
+    def of_kind(self, kind: str) -> list:
+        return [getattr(e, kind) for k, e in self.elements if k == kind]
+
+    def widget(self, kind: str, key: str):
+        """The widget of this kind whose user key is ``key`` (Streamlit ids end in ``-<key>``)."""
+        for w in self.of_kind(kind):
+            if w.id.endswith(f"-{key}"):
+                return w
+        raise ProtocolError(f"no {kind} with key {key!r} on the page")
+
+    def image_urls(self, caption: str) -> list[str]:
+        return [img.url for imgs in self.of_kind("imgs") for img in imgs.imgs if caption in img.caption]
+
+    def text(self) -> str:
+        return "\n".join(m.body for m in self.of_kind("markdown"))
+
+    def problems(self) -> list[str]:
+        """What a user would see as a failure: a traceback, or an error box."""
+        out = [f"exception: {e.type}: {e.message[:120]}" for e in self.of_kind("exception")]
+        out += [f"error: {a.body[:120]}" for a in self.of_kind("alert") if a.format == a.ERROR]
+        return out
+
+
+class AppSession:
+    """One user's session: ``await s.connect()``, then ``await s.set(...)`` per interaction."""
+
+    def __init__(self, url: str, timeout: float = 60):
+        self.url, self.timeout = url.rstrip("/"), timeout
+        self.states: dict[str, WidgetState] = {}   # every widget value this session has sent
+        self.ws = None
+        self.last: Run | None = None
+
+    async def connect(self) -> Run:
+        self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
+                                           subprotocols=["streamlit"], origin=self.url, max_size=None,
+                                           open_timeout=self.timeout)
+        return await self.rerun()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def rerun(self) -> Run:
+        msg = BackMsg()
+        msg.rerun_script.query_string = ""
+        msg.rerun_script.page_script_hash = ""
+        msg.rerun_script.widget_states.widgets.extend(self.states.values())
+        t0 = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        run, started = Run(), False
+        async with asyncio.timeout(self.timeout):
+            while True:
+                f = ForwardMsg()
+                f.ParseFromString(await self.ws.recv())
+                kind = f.WhichOneof("type")
+                if kind == "new_session":  # every script run starts with one
+                    run, started = Run(), True
+                elif not started:
+                    continue  # the tail of an earlier run
+                elif kind == "delta" and f.delta.WhichOneof("type") == "new_element":
+                    el = f.delta.new_element
+                    run.elements.append((el.WhichOneof("type"), el))
+                elif kind == "script_finished":
+                    if f.script_finished in DONE:
+                        break
+                    if f.script_finished == ForwardMsg.ScriptFinishedStatus.FINISHED_WITH_COMPILE_ERROR:
+                        raise ProtocolError("the script failed to compile")
+                    started = False  # stopped early for a rerun the app asked for: the next run is the page
+        run.seconds = time.perf_counter() - t0
+        self.last = run
+        return run
+
+    async def set(self, widget_id: str, **value) -> Run:
+        """Give one widget a value (e.g. ``string_value="Latent sliders"``) and rerun, as a user's
+        input does."""
+        state = WidgetState(id=widget_id)
+        (name, v), = value.items()
+        if name == "double_array_value":
+            state.double_array_value.data.extend(v)
+        else:
+            setattr(state, name, v)
+        self.states[widget_id] = state
+        return await self.rerun()
+
+    async def fetch(self, path: str) -> bytes:
+        """GET a media URL from the page, as the browser's <img> would."""
+        def get():
+            with urllib.request.urlopen(self.url + path, timeout=self.timeout) as r:
+                return r.read()
+        body = await asyncio.to_thread(get)
+        if not body:
+            raise ProtocolError(f"{path}: empty response")
+        return body
+
+
+def plotly_array(value) -> np.ndarray:
+    """A trace array from a figure's JSON: a list, or Plotly's typed-array form {dtype, bdata}."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def plotly_traces(chart) -> list[dict]:
+    """Each trace's name, x, y and customdata, decoded."""
+    return [{"name": t.get("name"), **{k: plotly_array(t[k]) for k in ("x", "y", "customdata") if k in t}}
+            for t in json.loads(chart.spec)["data"]]
+
+
+def plotly_click(trace: dict, curve: int, index: int) -> str:
+    """The selection state the frontend sends when a user clicks point ``index`` of trace ``curve``
+    (browser-testing.md, "The selection event")."""
+    point = {"curve_number": curve, "point_number": index, "point_index": index, "x": float(trace["x"][index]),
+             "y": float(trace["y"][index]), "customdata": trace["customdata"][index].item()}
+    return json.dumps({"selection": {"points": [point], "point_indices": [index], "box": [], "lasso": []}})

@@ -1,0 +1,78 @@
+"""The running app driven over Streamlit's websocket protocol (bench/streamlit_client.py): what the
+load benchmark relies on, and several sessions arriving at once (the first script runs of
+concurrent sessions once raced on Plotly's and pandas' lazy initialisation)."""
+import asyncio
+import random
+import sys
+
+import pytest
+
+from app_driver import running_app
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import app_load  # noqa: E402
+from streamlit_client import AppSession, plotly_traces  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def app():
+    with running_app(timeout=120) as (url, proc):
+        yield url
+
+
+def test_a_protocol_client_clicks_a_point_moves_a_slider_and_draws_samples(app):
+    async def scenario():
+        stats = app_load.Stats()
+        user = app_load.WsUser(app, random.Random(1), stats)
+        await user.start()
+        traces = plotly_traces(user.page.of_kind("plotly_chart")[0])
+        assert sum(len(t["customdata"]) for t in traces if t["name"] in app_load.CATEGORIES) == 10_000
+        await user.click_point()
+        assert "test image" in user.page.text()
+        png = await user.s.fetch(user.page.image_urls("decoded from its latent mean")[0])
+        assert png.startswith(PNG)
+        await user.move_slider()
+        await user.new_samples()
+        await user.s.close()
+        return stats
+    stats = asyncio.run(scenario())
+    assert stats.errors == []
+    assert [len(stats.latency[k]) for k in ("click", "slider", "sample")] == [1, 1, 1]
+
+
+def test_sessions_arriving_together_at_a_fresh_server_all_work():
+    """Their first script runs overlap, before anything is cached or imported: the case that once
+    failed with "partially initialized module 'pandas'" and with map clicks that did not register."""
+    async def scenario(url):
+        stats = app_load.Stats()
+        users = [app_load.WsUser(url, random.Random(k), stats) for k in range(6)]
+
+        async def arrive(k, user):
+            await asyncio.sleep(0.4 * k)  # staggered, as people opening a shared link
+            await user.start()
+            # half of them open another view first, so first-time work of different views overlaps
+            for action in ((user.new_samples, user.click_point) if k % 2 else (user.click_point, user.move_slider)):
+                await action()
+            await user.s.close()
+        await asyncio.gather(*(arrive(k, u) for k, u in enumerate(users)))
+        return stats
+    with running_app(timeout=120) as (url, _):
+        stats = asyncio.run(scenario(url))
+    assert stats.errors == [] and len(stats.latency["click"]) == 6
+
+
+def test_a_bad_widget_value_shows_an_error_not_a_dead_session(app):
+    async def scenario():
+        s = AppSession(app)
+        page = await s.connect()
+        chart = page.of_kind("plotly_chart")[0]
+        # a selection that names a point that does not exist: the app ignores it and stays usable
+        bad = '{"selection": {"points": [{"curve_number": 1, "point_index": 0, "customdata": 99999}], ' \
+              '"point_indices": [0], "box": [], "lasso": []}}'
+        run = await s.set(chart.id, string_value=bad)
+        assert run.problems() == [] and "Click a point on the map" in " ".join(a.body for a in run.of_kind("alert"))
+        await s.close()
+    asyncio.run(scenario())
