@@ -273,6 +273,19 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
     from PIL import Image
     sheet = Image.open(out.parent / "grids" / "default.png")
     assert sheet.height > 8 * 28 * 3  # eight rows of 3× upscaled images
+    # redraw for one model, keeping the other's numbers and sheet from the report just written
+    before = json.loads(out.with_suffix(".json").read_text())
+    (out.parent / "grids" / "again.png").write_bytes(b"kept")
+    r = run_cli("report", "--model", f"default={quick_evaluated}", "--keep", "again", "--out", out,
+                "--data-dir", data_dir)
+    assert r.returncode == 0, r.stderr
+    after = json.loads(out.with_suffix(".json").read_text())
+    assert after["models"]["again"] == before["models"]["again"] and after["infos"]["again"] == before["infos"]["again"]
+    assert "| metric | default | again | better |" in out.read_text()
+    assert (out.parent / "grids" / "again.png").read_bytes() == b"kept"
+    r = run_cli("report", "--model", f"default={quick_evaluated}", "--keep", "paper", "--out", out,
+                "--data-dir", data_dir)
+    assert r.returncode == 1 and "--keep paper: not in" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     summary = json.loads(out.with_suffix(".json").read_text())
     assert set(summary["models"]) == {"default", "again"} and "kl_per_dim" not in summary["models"]["default"]
     r = run_cli("report", "--model", "nonsense", "--out", tmp_path / "x.md")

@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model to include, e.g. default=assets (repeat; the order is the column order)")
     r.add_argument("--out", default="reports/benchmark.md", help="Markdown file (default: %(default)s)")
     r.add_argument("--notes", help="Markdown file with the written conclusions, included verbatim")
+    r.add_argument("--keep", action="append", default=[], metavar="NAME",
+                   help="keep model NAME's metrics and sample sheet from the earlier report next to --out "
+                        "(for redrawing a report without every run directory)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--data-dir")
     g = sub.add_parser("generate", help="write synthetic images with their intended labels (.npz or IDX)",
@@ -228,7 +231,7 @@ def main(argv=None) -> int:
                      **({"parts": [p for p in ns.parts.split(",") if p]} if ns.parts is not None else {}))
         elif ns.command == "report":
             from .report import parse_models, write_report
-            write_report(parse_models(ns.model), ns.out, notes=ns.notes, data_dir=ns.data_dir, seed=ns.seed,
+            write_report(parse_models(ns.model), ns.out, notes=ns.notes, data_dir=ns.data_dir, seed=ns.seed, keep=ns.keep,
                          command="python -m training " + " ".join(map(shlex.quote, argv)))
         elif ns.command == "generate":
             from .generate import category_name_to_index, generate

@@ -74,11 +74,18 @@ def epoch_budget(infos: dict[str, dict]) -> str:
     return "different epoch budgets (" + ", ".join(f"{n} {e}" for n, e in epochs.items()) + ")"
 
 
+def decoder_text(arch: dict) -> str:
+    channels = "×".join(str(c) for c in arch.get("decoder_channels", (256, 128, 64)))
+    refine = arch.get("decoder_refine", 0)
+    return f"paper's ({channels})" + (f" + 3×3 conv on {refine} channels at 28×28" if refine else "")
+
+
 def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     names = list(metrics)
     row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
     t = lambda n: infos[n].get("training", {})
     return ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
+            row("decoder", lambda n: decoder_text(infos[n].get("architecture") or {})),
             row("likelihood", lambda n: infos[n].get("likelihood")),
             row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
                 else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),
@@ -129,32 +136,64 @@ def augmentation_table(metrics: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
+INFO_KEYS = ("architecture", "likelihood", "log_sigma", "beta", "epoch", "train_seconds", "training", "command",
+             "weights_sha256")
+
+
+def kept_entries(summary_path: Path, names: list[str]) -> tuple[dict, dict, dict]:
+    """Metrics, model info and directory of models kept from an earlier report's benchmark.json
+    (``--keep NAME``): a report can be redrawn for one retrained model without the others' runs."""
+    try:
+        previous = json.loads(summary_path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{summary_path}: no earlier report to --keep models from") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{summary_path}: not valid JSON ({e})") from None
+    metrics, infos, dirs = {}, {}, {}
+    for name in names:
+        if name not in previous.get("models", {}):
+            raise ValueError(f"--keep {name}: not in {summary_path} (it has {', '.join(previous.get('models', {}))})")
+        if name not in previous.get("infos", {}):
+            raise ValueError(f"--keep {name}: {summary_path} has no model information for it")
+        if not (summary_path.parent / "grids" / f"{name}.png").is_file():
+            raise FileNotFoundError(f"--keep {name}: its sample sheet {summary_path.parent / 'grids' / name}.png is gone")
+        metrics[name], infos[name] = previous["models"][name], previous["infos"][name]
+        dirs[name] = Path(previous.get("directories", {}).get(name, "?"))
+    return metrics, infos, dirs
+
+
 def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, data_dir=None, seed: int = 0,
-                 command: str = "") -> Path:
+                 command: str = "", keep: list[str] | None = None) -> Path:
     out = Path(out)
     if out.suffix != ".md":
         raise ValueError(f"--out {out}: expected a .md file name")
+    clash = set(keep or []) & set(models)
+    if clash:
+        raise ValueError(f"--keep {', '.join(sorted(clash))}: also given with --model; choose one")
     metrics = {name: read_metrics(d) for name, d in models.items()}
     loaded = {name: load_model(d) for name, d in models.items()}
-    infos = {name: m.info for name, m in loaded.items()}
+    infos = {name: {k: m.info.get(k) for k in INFO_KEYS} for name, m in loaded.items()}
+    kept_metrics, kept_infos, kept_dirs = kept_entries(out.with_suffix(".json"), keep) if keep else ({}, {}, {})
+    metrics.update(kept_metrics)
+    infos.update(kept_infos)
     note_text = Path(notes).read_text().strip() if notes else ""
     data = fmnist.load(data_dir)
     grid_dir = out.parent / "grids"
     grid_dir.mkdir(parents=True, exist_ok=True)
-    images = []
     for name, model in loaded.items():
         png = grid_dir / f"{name}.png"
         stats = category_stats(model, models[name], data_dir)[:2]  # the shipped maps' statistics when they fit
         atomic_write_bytes(png, _png_bytes(sample_sheet(model, data, seed=seed, stats=stats)))
-        images.append((name, png.relative_to(out.parent)))
         print(f"drew {png}", flush=True)
+    images = [(name, (grid_dir / f"{name}.png").relative_to(out.parent)) for name in metrics]
+    directories = {**{n: str(d) for n, d in models.items()}, **{n: str(d) for n, d in kept_dirs.items()}}
 
     first = next(iter(metrics.values()))
     lines = [
         "# Benchmark: the shipped model beside the paper's published configurations", "",
         "Regenerate (each model trained and evaluated the same way first; the commands are in the table below):", "",
         "```bash",
-        *[f"python -m training evaluate --checkpoint {d}" for d in models.values()],
+        *[f"python -m training evaluate --checkpoint {d}" for d in directories.values()],
         command or "python -m training report …",
         "```", "",
         f"Every model: the same {first.get('probe_train_images', 60000):,} training images, "
@@ -182,7 +221,7 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
     atomic_write_text(out, "\n".join(lines) + "\n")
     summary = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "models": {name: {k: v for k, v in m.items() if k not in LONG_LISTS} for name, m in metrics.items()},
-               "directories": {name: str(d) for name, d in models.items()}}
+               "infos": infos, "directories": directories}
     atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')}", flush=True)
     return out
