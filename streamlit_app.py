@@ -335,7 +335,9 @@ def _slider_base(bundle):
     sel = current_selection(bundle)
     options = (["selected point"] if sel else []) + ["category mean", "origin"]
     c1, c2 = st.columns([1, 1])
-    start = c1.radio("Start from", options, horizontal=True, key="slider_start")
+    label = "your image" if sel and sel["kind"] == "upload" else "selected point"
+    start = c1.radio("Start from", options, horizontal=True, key="slider_start",
+                     format_func=lambda o: label if o == "selected point" else o)
     if start == "selected point":
         name = f"your image ({sel['name']})" if sel["kind"] == "upload" else "the selected point"
         return selection.latent_of(sel, bundle), name, ("sel", json.dumps(sel, sort_keys=True))

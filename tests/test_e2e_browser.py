@@ -97,3 +97,9 @@ def test_upload_an_image_see_what_the_model_sees_and_place_it_on_the_map(tmp_pat
         page.wait_for_function("""() => { const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
             return gd && gd._fullData.some(d => d.name === 'your image: my-sneaker.jpg' && d.marker.symbol === 'diamond'); }""",
                                timeout=15000)
+        # the sliders start from the image, and say so
+        page.get_by_text("Latent sliders", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('moved from your image (my-sneaker.jpg)')",
+                               timeout=20000)
+        start = page.locator('[data-testid="stRadio"]', has_text="Start from")
+        assert "your image" in start.inner_text() and "selected point" not in start.inner_text()
