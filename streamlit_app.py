@@ -577,7 +577,8 @@ def view_model_card(bundle):
     t = m.get("training", {})
     st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
                 f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed {t.get('seed')}, "
-                f"trained in {m.get('train_seconds', 0) / 60:.1f} min on {t.get('threads')} CPU threads.")
+                f"trained in {m.get('train_seconds', 0) / 60:.1f} min on {t.get('threads')} CPU threads. "
+                f"Decoder: {bundle.model.config.decoder_summary()}.")
     st.markdown("Trained with:")
     st.code(m.get("command", "?"), language="bash")
     if bundle.history:

@@ -60,6 +60,12 @@ class VAEConfig:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
         return cls(**d)
 
+    def decoder_summary(self) -> str:
+        """One line for reports and the model card, e.g. "paper's (256×128×64) + 3×3 conv on 16
+        channels at 28×28"."""
+        text = "paper's (" + "×".join(map(str, self.decoder_channels)) + ")"
+        return text + (f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else "")
+
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 

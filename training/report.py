@@ -14,7 +14,7 @@ from . import metric_labels as L
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .figures import sample_sheet
 from .generate import category_stats
-from .model import load_model
+from .model import VAEConfig, load_model
 
 LONG_LISTS = ("kl_per_dim", "mu_variance_per_dim")
 
@@ -74,18 +74,12 @@ def epoch_budget(infos: dict[str, dict]) -> str:
     return "different epoch budgets (" + ", ".join(f"{n} {e}" for n, e in epochs.items()) + ")"
 
 
-def decoder_text(arch: dict) -> str:
-    channels = "×".join(str(c) for c in arch.get("decoder_channels", (256, 128, 64)))
-    refine = arch.get("decoder_refine", 0)
-    return f"paper's ({channels})" + (f" + 3×3 conv on {refine} channels at 28×28" if refine else "")
-
-
 def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     names = list(metrics)
     row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
     t = lambda n: infos[n].get("training", {})
     return ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
-            row("decoder", lambda n: decoder_text(infos[n].get("architecture") or {})),
+            row("decoder", lambda n: VAEConfig.from_dict(infos[n].get("architecture") or {}).decoder_summary()),
             row("likelihood", lambda n: infos[n].get("likelihood")),
             row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
                 else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),
