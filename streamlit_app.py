@@ -625,20 +625,10 @@ def main():
     st.sidebar.markdown("<br>".join(swatch(c) for c in range(10)), unsafe_allow_html=True)
     if view == "Latent map":
         view_map(bundle, projection, colour_by)
-    elif view == "Your image":
-        view_upload(bundle)
-    elif view == "Latent sliders":
-        view_sliders(bundle)
-    elif view == "Category sampling":
-        view_sampling(bundle)
-    elif view == "Interpolation & hybrids":
-        view_interpolation(bundle)
-    elif view == "Reconstructions":
-        view_reconstructions(bundle)
-    elif view == "Latent statistics":
-        view_statistics(bundle)
     else:
-        view_model_card(bundle)
+        {"Your image": view_upload, "Latent sliders": view_sliders, "Category sampling": view_sampling,
+         "Interpolation & hybrids": view_interpolation, "Reconstructions": view_reconstructions,
+         "Latent statistics": view_statistics, "Model card": view_model_card}[view](bundle)
 
 
 main()

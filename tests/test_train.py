@@ -155,7 +155,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--beta", "-1"], "must be a finite number ≥ 0"),
     (["train"], "--out"),
     (["train", "--out", "x", "--decoder-channels", "256,128"], "expected three positive integers"),
-    (["train", "--out", "x", "--decoder-refine", "-4"], "--decoder-refine: '-4' must be ≥ 0"),
+    (["train", "--out", "x", "--decoder-refine", "-4"], "--decoder-refine: '-4' must be a finite number ≥ 0"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
 def test_cli_rejects_bad_arguments(argv, needle):

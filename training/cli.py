@@ -32,24 +32,20 @@ def _positive(kind):
     return parse
 
 
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number ≥ 0")
-    return value
+def _non_negative(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number ≥ 0")
+        return value
+    parse.__name__ = f"non-negative {kind.__name__}"
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be ≥ 0")
-    return value
+_non_negative_float, _non_negative_int = _non_negative(float), _non_negative(int)
 
 
 def _channel_list(text):
