@@ -150,7 +150,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("argv, needle", [
     (["train", "--out", "x", "--epochs", "0"], "--epochs: '0' must be a finite number > 0"),
-    (["train", "--out", "x", "--lr", "fast"], "--lr: 'fast' is not a float"),
+    (["train", "--out", "x", "--lr", "fast"], "--lr: 'fast' is not a number"),
     (["train", "--out", "x", "--likelihood", "poisson"], "invalid choice: 'poisson'"),
     (["train", "--out", "x", "--beta", "-1"], "must be a finite number ≥ 0"),
     (["train"], "--out"),

@@ -19,33 +19,25 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
-        return value
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def _non_negative(kind):
+def _number(kind, strict: bool):
+    """An argparse type: a finite ``kind`` (int or float) > 0 (``strict``) or ≥ 0."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if not 0 <= value < float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number ≥ 0")
+        if not (value > 0 if strict else value >= 0) or value == float("inf"):  # NaN fails both comparisons
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {'>' if strict else '≥'} 0")
         return value
-    parse.__name__ = f"non-negative {kind.__name__}"
+    parse.__name__ = f"{'positive' if strict else 'non-negative'} {kind.__name__}"
     return parse
 
 
-_non_negative_float, _non_negative_int = _non_negative(float), _non_negative(int)
+def _positive(kind):
+    return _number(kind, strict=True)
+
+
+_non_negative_float, _non_negative_int = _number(float, strict=False), _number(int, strict=False)
 
 
 def _channel_list(text):
