@@ -221,9 +221,9 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                       common_likelihood="Gaussian, one σ fitted on the training images, data uniformly dequantised to 8 bits")
         stage("iwae")
 
+    flat = lambda p: p.reshape(len(p), -1).astype(np.float32) / 255
     if "probes" in parts:
         # 3. What the latent space knows: probes on μ and, for reference, on pixels.
-        flat = lambda p: p.reshape(len(p), -1).astype(np.float32) / 255
         result.update(linear_probe_acc=M.linear_probe(tr_mu, train_lab, te_mu, test_lab),
                       knn_acc=M.knn_accuracy(tr_mu, train_lab, te_mu, test_lab),
                       raw_pixel_linear_probe_acc=M.linear_probe(flat(train_pix), train_lab, flat(test_pix), test_lab),
