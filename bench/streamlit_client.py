@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -33,7 +32,6 @@ class ProtocolError(RuntimeError):
 class Run:
     """The elements one script run drew, in order."""
     elements: list = field(default_factory=list)   # (kind, element proto)
-    seconds: float = 0.0
 
     def of_kind(self, kind: str) -> list:
         return [getattr(e, kind) for k, e in self.elements if k == kind]
@@ -65,7 +63,6 @@ class AppSession:
         self.url, self.timeout = url.rstrip("/"), timeout
         self.states: dict[str, WidgetState] = {}   # every widget value this session has sent
         self.ws = None
-        self.last: Run | None = None
 
     async def connect(self) -> Run:
         self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
@@ -82,7 +79,6 @@ class AppSession:
         msg.rerun_script.query_string = ""
         msg.rerun_script.page_script_hash = ""
         msg.rerun_script.widget_states.widgets.extend(self.states.values())
-        t0 = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         run, started = Run(), False
         async with asyncio.timeout(self.timeout):
@@ -103,8 +99,6 @@ class AppSession:
                     if f.script_finished == ForwardMsg.ScriptFinishedStatus.FINISHED_WITH_COMPILE_ERROR:
                         raise ProtocolError("the script failed to compile")
                     started = False  # stopped early for a rerun the app asked for: the next run is the page
-        run.seconds = time.perf_counter() - t0
-        self.last = run
         return run
 
     async def set(self, widget_id: str, **value) -> Run:

@@ -147,8 +147,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
 
     torch.manual_seed(args["seed"])
     model = VAE(VAEConfig(latent_dim=args["latent_dim"],
-                          decoder_channels=args.get("decoder_channels", (256, 128, 64)),
-                          decoder_refine=args.get("decoder_refine", 0)))
+                          # runs resumed from before these flags existed used the defaults
+                          decoder_channels=args.get("decoder_channels", VAEConfig.decoder_channels),
+                          decoder_refine=args.get("decoder_refine", VAEConfig.decoder_refine)))
     optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"], fused=True)  # one kernel per step
     if state is not None:
         model.load_state_dict(state["model"])
