@@ -7,12 +7,13 @@ import torch
 from conftest import run_cli
 from training import ModelLoadError
 from training.classifier import FEATURE_DIM, augment, load_classifier, train_classifier
+from training.precision import cpu_has_amx, use_bfloat16
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("clf")
-    last = train_classifier(out, epochs=2, limit=4000, threads=1, progress=False, command="test")
+    last = train_classifier(out, epochs=2, limit=3000, threads=2, progress=False, command="test")
     return out, last
 
 
@@ -21,6 +22,15 @@ def test_short_training_learns_and_writes_files(trained):
     assert last["test_accuracy"] > 0.6  # 10 categories: chance is 0.1
     meta = json.loads((out / "classifier.json").read_text())
     assert meta["epoch"] == 2 and meta["command"] == "test" and len(meta["history"]) == 2
+    assert meta["training"]["bfloat16"] == cpu_has_amx()  # emulated bfloat16 is ~10× slower
+
+
+def test_precision_choice():
+    amx = "amx_bf16" in open("/proc/cpuinfo").read()
+    assert cpu_has_amx() == amx and use_bfloat16("auto") == amx
+    assert use_bfloat16("bf16") and not use_bfloat16("fp32")
+    with pytest.raises(ValueError, match="'fp16'.*auto, bf16, fp32"):
+        use_bfloat16("fp16")
 
 
 def test_round_trip_and_features(trained, dataset):

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from . import data as fmnist
 from .checkpoint import matching_config, save_weights_and_config
 from .model import ModelLoadError
+from .precision import use_bfloat16
 
 WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "classifier.json"
 REPO_ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -79,10 +80,11 @@ def accuracy(model: FashionClassifier, x: torch.Tensor, y: torch.Tensor, batch_s
 
 
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3,
-                   seed: int = 0, steps: int | None = None, progress: bool = False, on_epoch=None) -> FashionClassifier:
+                   seed: int = 0, steps: int | None = None, progress: bool = False, on_epoch=None,
+                   precision: str = "auto") -> FashionClassifier:
     """Train a FashionClassifier on N×1×28×28 images in [0, 1]: AdamW, one-cycle schedule, flips and
-    shifts, bfloat16 autocast. ``steps`` caps the total number of batches (so runs on sets of different
-    sizes can get the same budget); ``on_epoch(model, epoch)`` is called after every epoch."""
+    shifts, bfloat16 autocast where it pays (``precision``, see training.precision). ``steps`` caps the
+    total number of batches (so runs on sets of different sizes can get the same budget); ``on_epoch(model, epoch)`` is called after every epoch."""
     torch.manual_seed(seed)
     model = FashionClassifier()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -90,7 +92,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_siz
     total = steps if steps is not None else epochs * per_epoch
     epochs = math.ceil(total / per_epoch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total)
-    done = 0
+    bf16, done = use_bfloat16(precision), 0
     for epoch in range(epochs):
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         perm = torch.randperm(len(x), generator=g)
@@ -99,7 +101,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_siz
         for step in tqdm(range(n), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, file=sys.stderr,
                          mininterval=0.5 if sys.stderr.isatty() else 15):
             idx = perm[step * batch_size:(step + 1) * batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss = F.cross_entropy(model(augment(x[idx], g)), y[idx], label_smoothing=0.05)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -114,7 +116,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_siz
 
 def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
                      limit: int | None = None, data_dir=None, threads: int | None = None,
-                     command: str = "", progress: bool = True) -> dict:
+                     command: str = "", progress: bool = True, precision: str = "auto") -> dict:
     torch.set_num_threads(threads or torch.get_num_threads())
     data = fmnist.load(data_dir)
     x, y = fmnist.to_tensor(data.train_images[:limit]), torch.from_numpy(data.train_labels[:limit])
@@ -127,11 +129,12 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
         save_weights_and_config(model, Path(out) / WEIGHTS_FILE, Path(out) / CONFIG_FILE, {
             "format": "fashion-mnist-classifier", "feature_dim": FEATURE_DIM, "epoch": epoch + 1,
             "test_accuracy": acc, "history": history, "dataset_checksum": data.checksum, "command": command,
-            "training": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit}})
+            "training": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit,
+                         "bfloat16": use_bfloat16(precision)}})
         print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({history[-1]['seconds']:.0f} s)", flush=True)
         model.train()
 
-    fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint)
+    fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint, precision=precision)
     return history[-1]
 
 

@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from .losses import LIKELIHOODS
+from .precision import PRECISIONS
 from .presets import COMMON_DEFAULTS, PRESETS
 from .sampling import SAMPLERS
 
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--limit", type=_positive(int), help="train on the first N training images only")
     t.add_argument("--eval-limit", type=_positive(int), help="evaluate on the first N test images only")
-    t.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+    t.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic; auto = bfloat16 autocast where the CPU has AMX")
     t.add_argument("--threads", type=_positive(int), help="torch threads (default: all cores)")
     t.add_argument("--data-dir", help="directory with the four IDX .gz files (else $FASHION_MNIST_DIR, "
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=_positive(int), help="first N training images only (quick runs)")
     c.add_argument("--data-dir")
     c.add_argument("--threads", type=_positive(int))
+    c.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="training arithmetic; auto = bfloat16 autocast where the CPU has AMX (default)")
     c.add_argument("--quiet", action="store_true")
     v = sub.add_parser("evaluate", help="measure a model: likelihood bounds, latent probes, sample quality, maps",
                        description="Evaluate a model directory on the test set and write every metric as JSON "
@@ -243,7 +246,7 @@ def main(argv=None) -> int:
         elif ns.command == "classifier":
             from .classifier import train_classifier
             train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, data_dir=ns.data_dir,
-                             threads=ns.threads, progress=not ns.quiet,
+                             threads=ns.threads, precision=ns.precision, progress=not ns.quiet,
                              command="python -m training " + " ".join(map(shlex.quote, argv)))
         elif ns.command == "figure":
             from .data import load

@@ -27,6 +27,7 @@ from .classifier import accuracy, classifier_dir_for, fit_classifier, load_class
 from .embed import category_statistics, encode_all
 from .losses import reconstruction_nll
 from .model import VAE, decode_batched, load_model
+from .precision import use_bfloat16
 from .sampling import DEFAULT_NOISE, sample_categories, sample_prior
 from .train import test_metrics
 
@@ -302,7 +303,9 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                 f"(`python -m training embed --checkpoint {checkpoint} --out {checkpoint}` makes them)")
         stage("maps")
 
+    # the CAS and augmentation classifiers train in bfloat16 only where the CPU has AMX
     result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
+                  classifier_bfloat16=use_bfloat16("auto"),
                   settings=asdict(s), parts=list(parts), dataset_checksum=data.checksum, command=command,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from .checkpoint import (atomic_write_text, complete_interrupted_write, load_res
                          save_resume_state, RESUME_FILE)
 from .losses import PAPER_SIGMA, vae_loss
 from .model import CONFIG_FILE, VAE, VAEConfig, WEIGHTS_FILE
+from .precision import use_bfloat16
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -41,16 +42,6 @@ def learning_rate(args: dict, epoch: int) -> float:
         return args["lr"]
     progress = epoch / max(1, args["epochs"] - 1)
     return args["lr"] * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def use_bfloat16(precision: str) -> bool:
-    """bfloat16 autocast pays off on CPUs with AMX (≈1.3× here); elsewhere float32."""
-    if precision == "auto":
-        try:
-            return "amx_bf16" in Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    return precision == "bf16"
 
 
 def fixed_log_sigma(args: dict) -> float | None:

@@ -1,0 +1,24 @@
+"""Which arithmetic CPU training uses. bfloat16 autocast pays off only where the CPU has AMX
+(≈1.3× for the VAE); elsewhere PyTorch emulates it and a step is about 10× slower than float32
+(measured on an AMD EPYC without AMX: the judge classifier at 0.8 vs 10.1 s per batch of 128)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def use_bfloat16(precision: str) -> bool:
+    """"auto": bfloat16 autocast where the CPU has AMX, float32 elsewhere; "bf16"/"fp32" force it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    return cpu_has_amx() if precision == "auto" else precision == "bf16"
