@@ -8,21 +8,17 @@ from __future__ import annotations
 import io
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from explorer import latent as lat
-from explorer import plots, selection
-from explorer.assets import MAP_LABELS, AssetError, category_name, load_bundle
+from explorer import cached, plots, selection
+from explorer.assets import MAP_LABELS, AssetError, category_name
 from explorer.images import decode, grid_png, rows_png, upscale
 from training import CATEGORIES, metric_labels
 from training.sampling import DEFAULT_NOISE
-from training.classifier import load_classifier
-from training.data import try_load_test_images
 from training.encode_images import encode_prepared
-from training.model import ModelLoadError
 from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
@@ -30,8 +26,6 @@ VIEWS = ("Latent map", "Your image", "Latent sliders", "Category sampling", "Int
          "Reconstructions", "Latent statistics", "Model card")
 SLIDER_RANGE = 3.0  # ± prior standard deviations
 REFERENCE_REPORT = "reports/benchmark.md"
-REFERENCE_FILE = Path(__file__).resolve().parent / "reports" / "benchmark.json"
-REFERENCE_MODEL = "seed-code"
 
 st.set_page_config(page_title="Fashion-MNIST VAE explorer", page_icon="👗", layout="wide")
 # Pixels stay square when the browser scales an image; less empty space above the title.
@@ -40,73 +34,6 @@ st.html("""<style>
 .block-container { padding-top: 2.2rem; }
 h1 { padding-top: 0; }
 </style>""")
-
-
-# --- loading (once per server process) --------------------------------------------------------
-def _stamp(directory: str) -> tuple:
-    """Changes when the directory's files change, so a retrained model is picked up."""
-    d = Path(directory)
-    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*")) if p.is_file()) if d.is_dir() else ()
-
-
-@st.cache_resource(show_spinner="Loading the model and its maps…", max_entries=4)
-def get_bundle(directory: str, stamp: tuple):
-    return load_bundle(directory)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def get_classifier(directory: str):
-    """The project's Fashion-MNIST classifier: the model directory's own, else the shipped one."""
-    for d in (Path(directory), Path(__file__).resolve().parent / "assets"):
-        try:
-            return load_classifier(d)
-        except ModelLoadError:
-            continue
-    return None
-
-
-@st.cache_resource(show_spinner=False)
-def get_test_images():
-    """The real test images when the dataset is installed (never downloaded by the app)."""
-    return try_load_test_images()
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def plain_map_figure(_bundle, key: str, projection: str, colour_by: str):
-    """The map without a ring or extra markers (the usual state: a point clicked on this chart is
-    highlighted by Plotly itself), built once and shared by every session. Building 10k points
-    through Plotly's validators is most of a map rerun's time (~0.2 s), and with many users at
-    once that time is the server's throughput. Shared, not copied: st.plotly_chart only reads it."""
-    return plots.latent_map(_bundle.maps[projection], _bundle.labels, colour_by, _bundle.recon_mse)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def map_download(_bundle, key: str, projection: str, fmt: str) -> bytes:
-    b = _bundle
-    xy = b.maps[projection]
-    if fmt == "npz":
-        buf = io.BytesIO()
-        np.savez_compressed(buf, index=b.index, label=b.labels, x=xy[:, 0], y=xy[:, 1], mu=b.mu)
-        return buf.getvalue()
-    header = "index,label,category,x,y," + ",".join(f"mu_{j}" for j in range(b.latent_dim))
-    lines = [header] + [
-        f"{b.index[i]},{b.labels[i]},{CATEGORIES[b.labels[i]]},{xy[i, 0]:.4f},{xy[i, 1]:.4f}," +
-        ",".join(f"{v:.5f}" for v in b.mu[i]) for i in range(len(b.labels))]
-    return ("\n".join(lines) + "\n").encode()
-
-
-@st.cache_data(show_spinner=False)
-def typical_map_spacing(_bundle, key: str, projection: str) -> float:
-    """Median distance between a map point and its nearest other point: the scale against which
-    an empty-space click's distances to its neighbours are judged."""
-    return lat.median_nearest_distance(_bundle.maps[projection])
-
-
-@st.cache_data(show_spinner=False)
-def typical_nn_distance(_bundle, key: str) -> float:
-    """Median latent distance from a real test item to its nearest other item: the yardstick for
-    the novelty check (is a generated item as far from the data as real items are from each other?)."""
-    return lat.median_nearest_distance(_bundle.mu)
 
 
 # --- small UI helpers -------------------------------------------------------------------------
@@ -137,7 +64,7 @@ def mark_buttons(sel: dict, col_a, col_b):
 
 
 def original_image(bundle, i: int):
-    test = get_test_images()
+    test = cached.get_test_images()
     if test is None or bundle.index[i] >= len(test[0]):
         return None
     return test[0][bundle.index[i]].astype(np.float32) / 255.0
@@ -153,7 +80,7 @@ def current_selection(bundle, projection: str | None = None):
 
 def novelty_check(bundle, latents: np.ndarray, label: str):
     """Nearest shipped item of each generated latent, with its distance next to the yardstick."""
-    typical = typical_nn_distance(bundle, bundle.key)
+    typical = cached.typical_nn_distance(bundle, bundle.key)
     idx, dist = zip(*[lat.nearest_neighbours(bundle.mu, z, 1) for z in latents])
     idx, dist = np.concatenate(idx), np.concatenate(dist)
     st.caption(f"Novelty check for the {label}: the nearest real test item of each, in latent space. "
@@ -199,7 +126,7 @@ def view_map(bundle, projection: str, colour_by: str):
     left, right = st.columns([3, 2], gap="medium")
     with left:
         ring = selection.map_position(sel, bundle, projection) if sel and not shown_by_chart else None
-        fig = (plain_map_figure(bundle, bundle.key, projection, colour_by) if ring is None and not extra else
+        fig = (cached.plain_map_figure(bundle, bundle.key, projection, colour_by) if ring is None and not extra else
                plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
                                 selected_xy=ring, extra=extra))
         st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
@@ -209,7 +136,7 @@ def view_map(bundle, projection: str, colour_by: str):
                    "scroll to zoom, double-click to reset.")
         fmt = st.radio("Download the shown points", ("CSV", "npz"), horizontal=True, key="dl_fmt")
         st.download_button(f"Download map coordinates and latent means ({fmt})",
-                           map_download(bundle, bundle.key, projection, fmt.lower()),
+                           cached.map_download(bundle, bundle.key, projection, fmt.lower()),
                            file_name=f"latent_map_{projection}.{fmt.lower()}",
                            mime="text/csv" if fmt == "CSV" else "application/octet-stream")
     with right:
@@ -247,7 +174,7 @@ def view_map(bundle, projection: str, colour_by: str):
         else:
             st.markdown("#### Empty space: a mix of nearby points")
             big_image(image, "decoded inverse-distance-weighted mix of latent means", 220)
-            spacing = typical_map_spacing(bundle, bundle.key, projection)
+            spacing = cached.typical_map_spacing(bundle, bundle.key, projection)
             far = ", ".join(f"{d / spacing:.1f}" for d in sel["map_distances"])
             st.warning(f"Maps like t-SNE and UMAP cannot be inverted. This is a weighted mix of the "
                        f"{len(sel['neighbours'])} nearest map points, which lie {far} × the map's typical "
@@ -285,7 +212,7 @@ def view_upload(bundle):
     if up is None or up["signature"][0] != bundle.key:
         st.info("Drop an image above. Photos of a single item on a plain background work best.")
         return
-    r = encode_prepared(bundle.model, up["prepared"], get_classifier(bundle.directory), bundle.mu, k=8,
+    r = encode_prepared(bundle.model, up["prepared"], cached.get_classifier(bundle.directory), bundle.mu, k=8,
                         name=up["name"], original=up["original"])
     for note in up["notes"]:
         st.caption(note)
@@ -302,7 +229,7 @@ def view_upload(bundle):
             st.markdown("**The classifier says**")
             for name, p in r.top3:
                 st.progress(p, text=f"{name} · {p:.0%}")
-        typical = typical_nn_distance(bundle, bundle.key)
+        typical = cached.typical_nn_distance(bundle, bundle.key)
         st.caption(f"Its nearest test item is {r.neighbour_distances[0]:.2f} away in latent space; real items are "
                    f"typically {typical:.2f} from their nearest neighbour"
                    + (" — far from anything in the data, so treat the map position with care." if
@@ -484,7 +411,7 @@ def view_interpolation(bundle):
 
 
 def view_reconstructions(bundle):
-    test = get_test_images()
+    test = cached.get_test_images()
     if test is None:
         st.info("Reconstructions need the real test images, which are not installed here. "
                 "Install them with `apt-get install dataset-fashion-mnist` (or set FASHION_MNIST_DIR) and reload.")
@@ -530,7 +457,7 @@ def evaluation_card(bundle):
         st.warning("metrics.json was measured on different weights than this model's; re-run the evaluation.")
     if m.get("quick"):
         st.warning("This is a --quick evaluation on small subsets: the numbers are noisy.")
-    reference, ref_name = load_reference()
+    reference, ref_name = cached.load_reference()
     st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}` in {m.get('seconds', 0) / 60:.1f} "
                f"min. The reference column is the {ref_name} configuration (the published loss and learning rate), "
                f"trained and evaluated the same way ({REFERENCE_REPORT}).")
@@ -552,16 +479,6 @@ def evaluation_card(bundle):
                     + " | ".join(f"{v:.2f}" for v in per.values()) + " |")
     with st.expander("metrics.json"):
         st.json(m, expanded=False)
-
-
-@st.cache_data(show_spinner=False)
-def load_reference():
-    """The seed-code configuration's metrics from the benchmark report, when it is there."""
-    try:
-        models = json.loads(REFERENCE_FILE.read_text())["models"]
-        return models[REFERENCE_MODEL], REFERENCE_MODEL
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, REFERENCE_MODEL
 
 
 def view_model_card(bundle):
@@ -596,7 +513,7 @@ def sidebar():
                                       help="A directory with model.safetensors, model.json and embeddings.npz, "
                                            "e.g. a run you trained and embedded.")
     try:
-        bundle = get_bundle(directory, _stamp(directory))
+        bundle = cached.get_bundle(directory, cached.directory_stamp(directory))
     except AssetError as e:
         return None, e
     st.sidebar.caption(f"{bundle.meta.get('likelihood')} likelihood · {bundle.meta.get('epoch')} epochs · "

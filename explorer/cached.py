@@ -1,0 +1,102 @@
+"""The explorer's cached loaders and figures, shared by every session of a server process.
+
+They live in an imported module, not in ``streamlit_app.py``, because Streamlit builds a cache
+wrapper each time its decorator runs, and building one reads the function's source
+(``inspect.getsource``): at the script's top level that happened on every rerun of every session.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent as lat
+from explorer import plots
+from explorer.assets import load_bundle
+from training import CATEGORIES
+from training.classifier import load_classifier
+from training.data import try_load_test_images
+from training.model import ModelLoadError
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_FILE = ROOT / "reports" / "benchmark.json"
+REFERENCE_MODEL = "seed-code"
+
+
+def directory_stamp(directory: str) -> tuple:
+    """Changes when the directory's files change, so a retrained model is picked up."""
+    d = Path(directory)
+    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*")) if p.is_file()) if d.is_dir() else ()
+
+
+@st.cache_resource(show_spinner="Loading the model and its maps…", max_entries=4)
+def get_bundle(directory: str, stamp: tuple):
+    return load_bundle(directory)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_classifier(directory: str):
+    """The project's Fashion-MNIST classifier: the model directory's own, else the shipped one."""
+    for d in (Path(directory), ROOT / "assets"):
+        try:
+            return load_classifier(d)
+        except ModelLoadError:
+            continue
+    return None
+
+
+@st.cache_resource(show_spinner=False)
+def get_test_images():
+    """The real test images when the dataset is installed (never downloaded by the app)."""
+    return try_load_test_images()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def plain_map_figure(_bundle, key: str, projection: str, colour_by: str):
+    """The map without a ring or extra markers (the usual state: a point clicked on this chart is
+    highlighted by Plotly itself), built once and shared by every session. Building 10k points
+    through Plotly's validators is most of a map rerun's time (~0.2 s), and with many users at
+    once that time is the server's throughput. Shared, not copied: st.plotly_chart only reads it."""
+    return plots.latent_map(_bundle.maps[projection], _bundle.labels, colour_by, _bundle.recon_mse)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def map_download(_bundle, key: str, projection: str, fmt: str) -> bytes:
+    b = _bundle
+    xy = b.maps[projection]
+    if fmt == "npz":
+        buf = io.BytesIO()
+        np.savez_compressed(buf, index=b.index, label=b.labels, x=xy[:, 0], y=xy[:, 1], mu=b.mu)
+        return buf.getvalue()
+    header = "index,label,category,x,y," + ",".join(f"mu_{j}" for j in range(b.latent_dim))
+    lines = [header] + [
+        f"{b.index[i]},{b.labels[i]},{CATEGORIES[b.labels[i]]},{xy[i, 0]:.4f},{xy[i, 1]:.4f}," +
+        ",".join(f"{v:.5f}" for v in b.mu[i]) for i in range(len(b.labels))]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@st.cache_data(show_spinner=False)
+def typical_map_spacing(_bundle, key: str, projection: str) -> float:
+    """Median distance between a map point and its nearest other point: the scale against which
+    an empty-space click's distances to its neighbours are judged."""
+    return lat.median_nearest_distance(_bundle.maps[projection])
+
+
+@st.cache_data(show_spinner=False)
+def typical_nn_distance(_bundle, key: str) -> float:
+    """Median latent distance from a real test item to its nearest other item: the yardstick for
+    the novelty check (is a generated item as far from the data as real items are from each other?)."""
+    return lat.median_nearest_distance(_bundle.mu)
+
+
+@st.cache_data(show_spinner=False)
+def load_reference():
+    """The seed-code configuration's metrics from the benchmark report, when it is there."""
+    try:
+        models = json.loads(REFERENCE_FILE.read_text())["models"]
+        return models[REFERENCE_MODEL], REFERENCE_MODEL
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, REFERENCE_MODEL
