@@ -7,6 +7,11 @@ do not load), the latency of each action under load (p50/p95) and the server pro
 resident memory, sampled every 0.2 s.
 
     .venv/bin/python bench/app_load.py [--sessions 20] [--seconds 60] [--client ws|browser]
+                                       [--think-seconds 5]
+
+With no think time (the default) every session acts again the moment its image arrives, a heavier
+load than the same number of people, who look at each result first; ``--think-seconds T`` gives
+each session exponential pauses of mean T seconds between actions.
 
 ``--client ws`` (default): each session is a websocket client that speaks Streamlit's protocol
 (``bench/streamlit_client.py``): it sends the widget states a browser would send and fetches the
@@ -224,8 +229,9 @@ class WsUser:
         await self.timed("sample", t0, run, "samples around the")
 
 
-async def ws_session(url: str, k: int, deadline: float, stats: Stats):
-    user = WsUser(url, random.Random(k), stats)
+async def ws_session(url: str, k: int, deadline: float, stats: Stats, think: float = 0.0):
+    rng = random.Random(k)
+    user = WsUser(url, rng, stats)
     try:
         await user.start()
     except Exception as e:
@@ -243,16 +249,19 @@ async def ws_session(url: str, k: int, deadline: float, stats: Stats):
             stats.errors.append(f"session {k}: {action.__name__}: {type(e).__name__}: {str(e)[:120]}")
             if isinstance(e, (TimeoutError, ConnectionError, websockets.ConnectionClosed)):
                 break  # a dead connection stays dead; a browser would show "connecting…"
+        if think > 0:  # a person looks at the result before the next click: exponential pauses
+            await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, deadline - time.time())))
     await user.s.close()
 
 
-async def drive_ws(url, sessions, seconds, stats, baseline: Stats | None = None, baseline_seconds: float = 0):
+async def drive_ws(url, sessions, seconds, stats, baseline: Stats | None = None, baseline_seconds: float = 0,
+                   think: float = 0.0):
     if baseline is not None and baseline_seconds > 0:  # one user alone first: the same server, unloaded
         await ws_session(url, sessions, time.time() + baseline_seconds, baseline)
     deadline = time.time() + seconds
     tasks = []
     for k in range(sessions):  # staggered arrivals, as when a class opens the link
-        tasks.append(asyncio.create_task(ws_session(url, k, deadline, stats)))
+        tasks.append(asyncio.create_task(ws_session(url, k, deadline, stats, think)))
         await asyncio.sleep(0.5)
     await asyncio.gather(*tasks)
 
@@ -290,7 +299,14 @@ def main():
                     help="websocket client: one session alone for this long first, as the unloaded reference")
     ap.add_argument("--client", choices=("ws", "browser"), default="ws",
                     help="websocket protocol clients (default) or real headless Chromium contexts")
+    ap.add_argument("--think-seconds", type=float, default=0.0,
+                    help="websocket client: mean pause (exponential) between a session's actions, as a person "
+                         "looks at each result; 0 (default) = back to back, the heaviest load")
     a = ap.parse_args()
+    if a.think_seconds < 0:
+        ap.error(f"--think-seconds {a.think_seconds}: expected ≥ 0")
+    if a.think_seconds and a.client != "ws":
+        ap.error("--think-seconds: only with --client ws")
     stats = Stats()
     with running_app(a.model_dir, timeout=120) as (url, proc):
         idle = rss_mb(proc.pid)
@@ -306,13 +322,15 @@ def main():
         t0 = time.time()
         baseline = Stats()
         if a.client == "ws":
-            asyncio.run(drive_ws(url, a.sessions, a.seconds, stats, baseline, a.baseline_seconds))
+            asyncio.run(drive_ws(url, a.sessions, a.seconds, stats, baseline, a.baseline_seconds, a.think_seconds))
         else:
             asyncio.run(drive_browser(url, a.sessions, a.seconds, stats))
         stop.set(); watcher.join()
         wall = time.time() - t0
         alive = proc.poll() is None
-    print(f"{a.sessions} concurrent {'websocket' if a.client == 'ws' else 'browser'} sessions for {a.seconds:.0f} s ({wall:.0f} s wall), {stats.actions} actions, "
+    think = f", mean think time {a.think_seconds:g} s" if a.think_seconds else ", no think time"
+    print(f"{a.sessions} concurrent {'websocket' if a.client == 'ws' else 'browser'} sessions for {a.seconds:.0f} s "
+          f"({wall:.0f} s wall{think if a.client == 'ws' else ''}), {stats.actions} actions, "
           f"server {'still running' if alive else 'DIED'}")
     print(f"errors: {len(stats.errors)} (map clicks aimed again after a click did not register: {stats.retries})")
     for e in stats.errors[:20]:
