@@ -101,8 +101,8 @@ def training_curve(history: list) -> go.Figure:
         fig.add_trace(go.Scatter(x=epochs, y=[h["test"][key] for h in history], name=name, mode="lines+markers"))
     fig.add_trace(go.Scatter(x=epochs, y=[h["test"]["kl"] for h in history], name="test KL", yaxis="y2",
                              mode="lines+markers"))
-    # The KL axis gets its own round ticks: Streamlit's theme syncs them to the left axis otherwise
-    # (60.21, 56.17, …) and draws a second grid.
+    # The KL axis gets its own round ticks; as drawn in the app they were otherwise synced to the
+    # left axis's grid (60.21, 56.17, …).
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch",
                       yaxis_title="nats per image", legend=dict(orientation="h", y=1.1),
                       yaxis2=dict(overlaying="y", side="right", title="KL (nats)", tickmode="auto", showgrid=False))
