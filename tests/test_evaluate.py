@@ -12,6 +12,7 @@ from training import load_model
 from training import metrics as M
 from training.evaluate import QUICK, log_weights, map_quality, stratified_subset
 from training.model import VAE, VAEConfig
+from training.precision import cpu_has_amx
 from training.sampling import sample_categories
 
 ASSETS = ROOT / "assets"
@@ -238,6 +239,7 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
     assert set(maps) >= {"tsne", "umap", "pca", "pixel-tsne"} and maps["tsne"]["trustworthiness"] > 0.8
     aug = m["augmentation"]
     assert len(aug["real_only_acc"]) == len(aug["with_synthetic_acc"]) == QUICK.augmentation_seeds
+    assert m["classifier_bfloat16"] == cpu_has_amx()  # CAS/augmentation classifiers: no emulated bfloat16
 
 
 def test_evaluate_bad_input_is_one_line(tmp_path):
