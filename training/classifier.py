@@ -84,7 +84,8 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_siz
                    precision: str = "auto") -> FashionClassifier:
     """Train a FashionClassifier on N×1×28×28 images in [0, 1]: AdamW, one-cycle schedule, flips and
     shifts, bfloat16 autocast where it pays (``precision``, see training.precision). ``steps`` caps the
-    total number of batches (so runs on sets of different sizes can get the same budget); ``on_epoch(model, epoch)`` is called after every epoch."""
+    total number of batches (so runs on sets of different sizes can get the same budget);
+    ``on_epoch(model, epoch)`` is called after every epoch."""
     torch.manual_seed(seed)
     model = FashionClassifier()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
