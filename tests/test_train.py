@@ -114,6 +114,42 @@ def test_sigkill_during_a_checkpoint_write_leaves_a_loadable_checkpoint(tmp_path
     assert not (run / "model.json.next").exists() and not list(run.glob(".*.tmp"))
 
 
+def test_random_hflip_mirrors_about_half_the_images_and_nothing_else():
+    x = torch.rand(2000, 1, 28, 28)  # random images are never their own mirror
+    y = train_mod.random_hflip(x, torch.Generator().manual_seed(0))
+    same = (y == x).flatten(1).all(1)
+    mirrored = (y == x.flip(-1)).flatten(1).all(1)
+    assert bool((same ^ mirrored).all()), "each image is either kept or mirrored, exactly"
+    assert 0.45 < mirrored.float().mean().item() < 0.55
+    again = train_mod.random_hflip(x, torch.Generator().manual_seed(0))
+    assert torch.equal(y, again), "the flips are a function of the generator"
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.05])
+def test_weight_decay_shrinks_weights_by_lr_times_decay(decay):
+    # With a zero gradient Adam's step is 0, so only the decoupled decay moves the weight:
+    # w ← w (1 − lr·λ) exactly; λ = 0 is plain Adam, which leaves it alone.
+    w = torch.nn.Parameter(torch.full((4,), 2.0))
+    opt = train_mod.make_optimizer([w], {"lr": 0.01, "weight_decay": decay})
+    assert isinstance(opt, torch.optim.AdamW) == (decay > 0)
+    w.grad = torch.zeros_like(w)
+    opt.step()
+    torch.testing.assert_close(w.detach(), torch.full((4,), 2.0 * (1 - 0.01 * decay)))
+
+
+def test_resume_with_flips_and_weight_decay_equals_uninterrupted(tmp_path):
+    a = _args(epochs=2, limit=512, hflip=True, weight_decay=0.05)
+    train_mod.run(dict(a), tmp_path / "full", progress=False)
+    train_mod.run(dict(a, epochs=1), tmp_path / "split", progress=False)
+    train_mod.run(dict(a), tmp_path / "split", resume=True, progress=False)
+    x, y = _weights(tmp_path / "full"), _weights(tmp_path / "split")
+    assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+    plain = _args(epochs=2, limit=512)
+    train_mod.run(dict(plain), tmp_path / "plain", progress=False)
+    z = _weights(tmp_path / "plain")
+    assert not torch.equal(x["to_mu.weight"], z["to_mu.weight"]), "the flags changed nothing"
+
+
 def test_resume_can_extend_but_not_change_arguments(tmp_path):
     out = tmp_path / "run"
     train_mod.run(_args(epochs=1), out, progress=False)
@@ -156,6 +192,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train"], "--out"),
     (["train", "--out", "x", "--decoder-channels", "256,128"], "expected three positive integers"),
     (["train", "--out", "x", "--decoder-refine", "-4"], "--decoder-refine: '-4' must be a finite number ≥ 0"),
+    (["train", "--out", "x", "--weight-decay", "-0.1"], "--weight-decay: '-0.1' must be a finite number ≥ 0"),
+    (["train", "--out", "x", "--weight-decay", "nan"], "--weight-decay: 'nan' must be a finite number ≥ 0"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
 def test_cli_rejects_bad_arguments(argv, needle):
@@ -164,13 +202,14 @@ def test_cli_rejects_bad_arguments(argv, needle):
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_cli_decoder_capacity_flags_reach_the_saved_architecture(tmp_path):
+def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--decoder-channels", "32,16,8",
-                "--decoder-refine", "8", *QUICK)
+                "--decoder-refine", "8", "--weight-decay", "0.01", "--hflip", *QUICK)
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     assert meta["architecture"]["decoder_channels"] == [32, 16, 8] and meta["architecture"]["decoder_refine"] == 8
-    assert "--decoder-refine 8" in meta["command"]
+    assert meta["training"]["weight_decay"] == 0.01 and meta["training"]["hflip"] is True
+    assert "--decoder-refine 8" in meta["command"] and "--hflip" in meta["command"]
     model = load_model(tmp_path / "r")
     assert model.decoder[-1].in_channels == 8
 

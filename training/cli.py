@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="widths of the decoder's three hidden transposed convs (default 256,128,64)")
     t.add_argument("--decoder-refine", type=_non_negative_int, metavar="C",
                    help="C > 0: the decoder ends with C channels at 28×28 and a 3×3 conv (default 0, the paper's)")
+    t.add_argument("--weight-decay", type=_non_negative_float, metavar="W",
+                   help="W > 0: AdamW with decoupled weight decay W (default 0, plain Adam)")
+    t.add_argument("--hflip", action="store_const", const=True,
+                   help="mirror each training image left-right with probability ½ (test images never)")
     t.add_argument("--likelihood", choices=LIKELIHOODS)
     t.add_argument("--beta", type=_non_negative_float, help="weight of the KL term (1 = the ELBO)")
     t.add_argument("--sigma", type=_positive(float), help="σ of the fixed 'gaussian' likelihood (default √½)")
@@ -178,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
-               "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine")
+               "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine",
+               "weight_decay", "hflip")
 
 
 def training_args(ns: argparse.Namespace) -> dict:

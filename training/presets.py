@@ -17,4 +17,5 @@ PRESETS = {
 }
 # Flags every run records; anything not set by the preset or the command line takes these.
 COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
-                       decoder_channels=(256, 128, 64), decoder_refine=0)
+                       decoder_channels=(256, 128, 64), decoder_refine=0,
+                       weight_decay=0.0, hflip=False)

@@ -69,6 +69,21 @@ def test_metrics(model: VAE, x: torch.Tensor, likelihood: str, log_sigma: float 
     return {k: v / len(x) for k, v in sums.items()}
 
 
+def make_optimizer(params, args: dict) -> torch.optim.Optimizer:
+    """Adam, or AdamW when ``weight_decay`` > 0 (decoupled: each step shrinks every weight by
+    lr × weight_decay, whatever its gradient). Runs from before the flag existed used Adam."""
+    decay = args.get("weight_decay") or 0.0
+    if decay:
+        return torch.optim.AdamW(params, lr=args["lr"], weight_decay=decay, fused=True)
+    return torch.optim.Adam(params, lr=args["lr"], fused=True)  # fused: one kernel per step
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image of an (N, 1, H, W) batch left-right with probability ½."""
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
 def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None):
     """One optimiser step on a batch. Returns the loss terms, or None if the loss is not finite
     (then the weights are left untouched)."""
@@ -141,7 +156,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
                           # runs resumed from before these flags existed used the defaults
                           decoder_channels=args.get("decoder_channels", VAEConfig.decoder_channels),
                           decoder_refine=args.get("decoder_refine", VAEConfig.decoder_refine)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"], fused=True)  # one kernel per step
+    optimizer = make_optimizer(model.parameters(), args)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -168,7 +183,10 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{args['epochs']}", disable=not progress,
                    leave=True, mininterval=0.5 if sys.stderr.isatty() else 15, file=sys.stderr)
         for step in bar:
-            t = train_step(model, optimizer, x_train[perm[step * bs:(step + 1) * bs]], args, log_sigma, bf16, g)
+            xb = x_train[perm[step * bs:(step + 1) * bs]]
+            if args.get("hflip"):  # drawn from the epoch's generator, so resuming stays exact
+                xb = random_hflip(xb, g)
+            t = train_step(model, optimizer, xb, args, log_sigma, bf16, g)
             if t is None:
                 kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept in {out}"
                         if history else "no checkpoint had been written yet")
