@@ -87,8 +87,7 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None) -> t
 def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None):
     """One optimiser step on a batch. Returns the loss terms, or None if the loss is not finite
     (then the weights are left untouched)."""
-    if bf16:
-        xb = xb.contiguous(memory_format=torch.channels_last)
+    xb = xb.contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits, mu, logvar = model(xb, generator=generator)
     t = vae_loss(xb, logits, mu, logvar, args["likelihood"], args["beta"], log_sigma)
@@ -162,8 +161,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
     bf16 = use_bfloat16(args["precision"])
-    if bf16:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)  # bench/memory_format.py: 1.1–1.2× in float32 too
     log_sigma = fixed_log_sigma(args)
     if start_epoch >= args["epochs"]:
         print(f"{out}: already trained for {start_epoch} epochs (--epochs {args['epochs']}); nothing to do")
