@@ -150,6 +150,25 @@ def test_resume_with_flips_and_weight_decay_equals_uninterrupted(tmp_path):
     assert not torch.equal(x["to_mu.weight"], z["to_mu.weight"]), "the flags changed nothing"
 
 
+def test_resume_from_moments_saved_in_the_other_memory_layout(tmp_path):
+    # Runs checkpointed before training went channels-last saved Adam's moments in the default
+    # layout; the fused kernel pairs elements by memory position, so they must be re-laid out.
+    from training.checkpoint import load_resume_state, save_resume_state
+    a = _args(epochs=2, limit=512, weight_decay=0.05)
+    train_mod.run(dict(a), tmp_path / "full", progress=False)
+    train_mod.run(dict(a, epochs=1), tmp_path / "old", progress=False)
+    state = load_resume_state(tmp_path / "old")
+    moments = [v for st in state["optimizer"]["state"].values() for v in st.values() if v.dim() == 4]
+    assert moments and all(v.is_contiguous(memory_format=torch.channels_last) for v in moments)
+    for st in state["optimizer"]["state"].values():
+        for k, v in st.items():
+            st[k] = v.contiguous()  # as an older checkpoint holds them
+    save_resume_state(tmp_path / "old", state)
+    train_mod.run(dict(a), tmp_path / "old", resume=True, progress=False)
+    x, y = _weights(tmp_path / "full"), _weights(tmp_path / "old")
+    assert all(torch.equal(x[k], y[k]) for k in x)
+
+
 def test_resume_can_extend_but_not_change_arguments(tmp_path):
     out = tmp_path / "run"
     train_mod.run(_args(epochs=1), out, progress=False)
