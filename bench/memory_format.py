@@ -2,9 +2,9 @@
 
 `evaluate` decodes a million latents for the IWAE bound, judges images with the classifier and
 trains CAS/augmentation classifiers; training the VAE in float32 (CPUs without AMX) is
-convolution too. This times each workload both
-ways in one process, alternating the two so machine noise hits both, and prints the median
-times, their ratio and the largest difference between the two outputs (float rounding only).
+convolution too. This times each workload both ways in one process, alternating the two so
+machine noise hits both, and prints the median times, their ratio and the largest difference
+between the two outputs (float rounding only).
 
     .venv/bin/python bench/memory_format.py [--threads 2] [--repeats 5]
 """
@@ -21,6 +21,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import load_model  # noqa: E402
 from training.classifier import FashionClassifier  # noqa: E402
+from training.losses import vae_loss  # noqa: E402
+from training.model import VAE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,8 +56,6 @@ def classifier_steps(fmt, x, y, steps: int = 5):
 
 def vae_steps(fmt, x, steps: int = 5):
     """A few Adam steps of the shipped VAE recipe's loss (σ = 0.1) from a fixed initialisation."""
-    from training.losses import vae_loss
-    from training.model import VAE
     torch.manual_seed(0)
     model = VAE().to(memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -51,9 +51,7 @@ class FashionClassifier(nn.Module):
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Random horizontal flips and shifts of up to 2 pixels (clothes stay clothes)."""
-    flip = torch.rand(len(x), generator=g) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    padded = F.pad(x, (2, 2, 2, 2))
+    padded = F.pad(fmnist.random_hflip(x, g), (2, 2, 2, 2))
     dx, dy = torch.randint(0, 5, (2,), generator=g).tolist()  # one shift per batch: cheap, enough
     return padded[..., dy:dy + 28, dx:dx + 28]
 

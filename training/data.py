@@ -227,3 +227,11 @@ def to_tensor(images: np.ndarray):
     """uint8 N×28×28 → float32 N×1×28×28 in [0, 1], the model's input convention."""
     import torch
     return torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).unsqueeze(1).float().div_(255.0)
+
+
+def random_hflip(x, generator=None):
+    """Mirror each image of an (N, 1, H, W) tensor left-right with probability ½ (a fair draw per
+    image from ``generator``): the VAE's ``--hflip`` and the classifier's augmentation."""
+    import torch
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)

@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import data as fmnist
+from .data import random_hflip
 from .checkpoint import (atomic_write_text, complete_interrupted_write, load_resume_state, remove_stale_temporaries,
                          save_resume_state, RESUME_FILE)
 from .losses import PAPER_SIGMA, vae_loss
@@ -90,12 +91,6 @@ def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
             for key, value in optimizer.state.get(p, {}).items():
                 if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
                     optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
-
-
-def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mirror each image of an (N, 1, H, W) batch left-right with probability ½."""
-    flip = torch.rand(len(x), generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None):
