@@ -12,7 +12,7 @@ PRESETS = {
                   schedule="constant", latent_dim=128),
     "seed-code": dict(likelihood="seed-code", beta=1.0, lr=1e-4, batch_size=256, epochs=50,
                       schedule="constant", latent_dim=128),
-    "default": dict(likelihood="gaussian", sigma=0.1, beta=1.0, lr=1e-3, batch_size=128, epochs=50,
+    "default": dict(likelihood="gaussian", sigma=0.05, beta=1.0, lr=1e-3, batch_size=128, epochs=50,
                     schedule="cosine", latent_dim=128),
 }
 # Flags every run records; anything not set by the preset or the command line takes these.
