@@ -5,7 +5,7 @@
 - ``seed-code``: what the published code actually optimised (summed squared error + 10 × the KL
   averaged over batch and latent dims), for side-by-side comparison. Not a proper ELBO.
 - ``default``: the shipped model; likelihood, β, learning rate and schedule chosen by measurement
-  (see README, "Choosing the default").
+  (see README, "Choosing the default"), σ = 0.05 by the sixth measured step in reports/notes.md.
 """
 PRESETS = {
     "paper": dict(likelihood="gaussian", beta=1.0, lr=1e-4, batch_size=256, epochs=50,
