@@ -219,7 +219,8 @@ def quick_evaluated(tmp_path_factory, data_dir):
     d = tmp_path_factory.mktemp("shipped")
     for name in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
         shutil.copy(ASSETS / name, d / name)
-    r = run_cli("evaluate", "--checkpoint", d, "--quick", "--quiet", "--data-dir", data_dir)
+    r = run_cli("evaluate", "--checkpoint", d, "--quick", "--quiet", "--data-dir", data_dir,
+                "--reference-cache", d / "references.json")
     assert r.returncode == 0, r.stderr
     return d
 
@@ -240,6 +241,62 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
     aug = m["augmentation"]
     assert len(aug["real_only_acc"]) == len(aug["with_synthetic_acc"]) == QUICK.augmentation_seeds
     assert m["classifier_bfloat16"] == cpu_has_amx()  # CAS/augmentation classifiers: no emulated bfloat16
+
+
+def test_model_independent_references_are_computed_once_and_reused(quick_evaluated, tmp_path, data_dir):
+    first = json.loads((quick_evaluated / "metrics.json").read_text())
+    assert sorted(first["references"]["computed"]) == ["augmentation_real_only", "raw_pixel_probes"]
+    assert first["references"]["reused"] == []
+    cache = quick_evaluated / "references.json"
+    entries = json.loads(cache.read_text())["entries"]
+    assert {e["name"] for e in entries} == {"raw_pixel_probes", "augmentation_real_only"}
+    assert all(e["key"]["dataset"] and e["key"]["code"] and e["key"]["torch"] for e in entries)
+    out = tmp_path / "again.json"
+    r = run_cli("evaluate", "--checkpoint", quick_evaluated, "--quick", "--quiet", "--parts", "probes,augmentation",
+                "--out", out, "--data-dir", data_dir, "--reference-cache", cache)
+    assert r.returncode == 0, r.stderr
+    again = json.loads(out.read_text())
+    assert sorted(again["references"]["reused"]) == ["augmentation_real_only", "raw_pixel_probes"]
+    assert again["references"]["computed"] == []
+    for key in ("raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "linear_probe_acc", "knn_acc"):
+        assert again[key] == first[key], key
+    assert again["augmentation"] == first["augmentation"]  # the arm that involves the VAE is recomputed, same seed
+    assert cache.read_text() == json.dumps({"format": "fashion-vae-reference-metrics", "entries": entries},
+                                           indent=1, ensure_ascii=False) + "\n"  # nothing added
+
+
+def test_reference_store_keys_on_everything_and_recomputes_on_request(tmp_path):
+    from training.references import ReferenceStore
+    calls = []
+    def compute(v):
+        return lambda: calls.append(v) or v
+    store = ReferenceStore(tmp_path / "c.json", shipped=None)
+    assert store.get("x", {"n": 1}, compute(1.5)) == 1.5 and calls == [1.5]
+    assert store.get("x", {"n": 1}, compute(9.0)) == 1.5 and calls == [1.5]        # reused
+    assert store.get("x", {"n": 2}, compute(2.5)) == 2.5 and store.get("y", {"n": 1}, compute(3.5)) == 3.5
+    assert calls == [1.5, 2.5, 3.5] and store.log == {"reused": ["x"], "computed": ["x", "x", "y"]}
+    fresh = ReferenceStore(tmp_path / "c.json", shipped=None)                        # persisted
+    assert fresh.get("x", {"n": 2}, compute(7.0)) == 2.5 and calls == [1.5, 2.5, 3.5]
+    redo = ReferenceStore(tmp_path / "c.json", shipped=None, recompute=True)
+    assert redo.get("x", {"n": 2}, compute(7.0)) == 7.0
+    assert ReferenceStore(tmp_path / "c.json", shipped=None).get("x", {"n": 2}, compute(0.0)) == 7.0  # replaced
+    assert len(json.loads((tmp_path / "c.json").read_text())["entries"]) == 3
+    # a shipped file is read, never written
+    shipped = tmp_path / "shipped.json"
+    shipped.write_text((tmp_path / "c.json").read_text())
+    before = shipped.read_text()
+    other = ReferenceStore(tmp_path / "other.json", shipped=shipped)
+    assert other.get("y", {"n": 1}, compute(0.0)) == 3.5 and other.get("z", {}, compute(4.0)) == 4.0
+    assert shipped.read_text() == before and (tmp_path / "other.json").is_file()
+
+
+def test_a_file_that_is_not_a_reference_cache_is_refused_and_left_alone(tmp_path):
+    precious = tmp_path / "metrics.json"
+    precious.write_text('{"linear_probe_acc": 0.9}')
+    r = run_cli("evaluate", "--checkpoint", ASSETS, "--quick", "--reference-cache", precious, "--out", tmp_path / "m.json")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "metrics.json: not a reference-metrics file" in r.stderr
+    assert precious.read_text() == '{"linear_probe_acc": 0.9}' and not (tmp_path / "m.json").exists()
 
 
 def test_evaluate_bad_input_is_one_line(tmp_path):

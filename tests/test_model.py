@@ -141,3 +141,25 @@ def test_gemm_layers_equal_the_ordinary_convolutions():
     torch.testing.assert_close(g1, g2)
     # other shapes take the ordinary path
     torch.testing.assert_close(conv(torch.randn(2, 16, 6, 6)).shape, torch.Size([2, 32, 3, 3]))
+
+
+@pytest.mark.parametrize("cin, cout, k, size, pad, bias", [
+    (256, 128, 3, 2, 0, True),    # the shipped decoder's small-map layer: strided matrix-multiply path
+    (12, 5, 4, 1, 1, False),      # (1×1 input with output padding: also that path), no bias
+    (64, 1, 5, 12, 1, True),      # the one-channel output layer: im2col path
+    (128, 64, 4, 5, 0, True)])    # other shapes: oneDNN as in training
+def test_inference_paths_of_the_transposed_convolution_equal_the_ordinary_one(cin, cout, k, size, pad, bias):
+    from training.model import GemmConvTranspose2d
+    torch.manual_seed(0)
+    fast = GemmConvTranspose2d(cin, cout, k, stride=2, output_padding=pad, bias=bias)
+    ref = torch.nn.ConvTranspose2d(cin, cout, k, stride=2, output_padding=pad, bias=bias)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(7, cin, size, size)
+    with torch.no_grad():
+        for layout in (torch.contiguous_format, torch.channels_last):
+            y = fast(x.contiguous(memory_format=layout))
+            assert y.shape == (7, cout, 2 * (size - 1) + k + pad, 2 * (size - 1) + k + pad)
+            torch.testing.assert_close(y, ref(x), rtol=1e-4, atol=1e-4)
+    # with gradients the layer is the ordinary one, bit for bit
+    xg = x.clone().requires_grad_(True)
+    assert torch.equal(fast(xg), ref(xg))

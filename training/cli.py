@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--classifier", help="directory with classifier.safetensors (default: the checkpoint's, else assets/)")
     v.add_argument("--data-dir")
     v.add_argument("--threads", type=_positive(int))
+    v.add_argument("--reference-cache", metavar="FILE",
+                   help="where model-independent references (raw-pixel probes, the real-only augmentation arm) "
+                        "are kept between evaluations (default: $XDG_CACHE_HOME/fashion-vae/reference-metrics.json)")
+    v.add_argument("--recompute-references", action="store_true",
+                   help="compute those references afresh instead of reusing cached ones")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     r = sub.add_parser("report", help="side-by-side benchmark report of evaluated models",
                        description="Write a Markdown report (and benchmark.json) comparing model directories that "
@@ -223,6 +228,7 @@ def main(argv=None) -> int:
             from .evaluate import evaluate
             evaluate(ns.checkpoint, ns.out, quick=ns.quick, seed=ns.seed, classifier_dir=ns.classifier,
                      data_dir=ns.data_dir, threads=ns.threads, progress=not ns.quiet,
+                     reference_cache=ns.reference_cache, recompute_references=ns.recompute_references,
                      command="python -m training " + " ".join(map(shlex.quote, argv)),
                      **({"parts": [p for p in ns.parts.split(",") if p]} if ns.parts is not None else {}))
         elif ns.command == "report":

@@ -23,11 +23,13 @@ from tqdm import tqdm
 from . import data as fmnist
 from . import metrics as M
 from .checkpoint import atomic_write_text
-from .classifier import accuracy, classifier_dir_for, fit_classifier, load_classifier, predict
+from .classifier import (FashionClassifier, accuracy, augment, classifier_dir_for, fit_classifier,
+                         load_classifier, predict)
 from .embed import category_statistics, encode_all
 from .losses import reconstruction_nll
 from .model import VAE, decode_batched, load_model
 from .precision import use_bfloat16
+from .references import ReferenceStore, source_hash
 from .sampling import DEFAULT_NOISE, sample_categories, sample_prior
 from .train import test_metrics
 
@@ -122,18 +124,25 @@ def stratified_subset(labels: np.ndarray, per_category: int, seed: int) -> np.nd
                                    for c in range(len(fmnist.CATEGORIES))]))
 
 
-def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, test_x, test_y, s: Settings):
+def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, test_x, test_y, s: Settings,
+                       refs: ReferenceStore, dataset_checksum: str):
     """1% labelled real images, with and without synthetic images drawn from category statistics of
-    that subset only; the same number of training batches for both; accuracy on the real test set."""
+    that subset only; the same number of training batches for both; accuracy on the real test set.
+    The real-only arm does not involve the VAE, so ``refs`` computes it once per key."""
     idx = stratified_subset(train_labels, s.augmentation_per_category, classifier_seed)
     x_real, y_real = fmnist.to_tensor(train_pixels[idx]), torch.from_numpy(train_labels[idx].astype(np.int64))
+    fit = dict(steps=s.augmentation_steps, batch_size=64, seed=classifier_seed)
+    real_key = {"dataset": dataset_checksum, "train_images": len(train_pixels), "test_images": len(test_x),
+                "per_category": s.augmentation_per_category, **fit, "bfloat16": use_bfloat16("auto"),
+                "code": source_hash(augmentation_trial, stratified_subset, fit_classifier, FashionClassifier,
+                                    augment, fmnist.random_hflip, accuracy)}
+    real_only = refs.get("augmentation_real_only", real_key,
+                         lambda: accuracy(fit_classifier(x_real, y_real, **fit), test_x, test_y))
     mu, logvar, _ = encode_all(model, train_pixels[idx])
     mean, cov, _, _ = category_statistics(mu, logvar, train_labels[idx])
     z, y_syn = sample_categories(mean, cov, [s.augmentation_synthetic_per_category] * len(mean), s.cas_noise,
                                  seed=10_000 + classifier_seed)
     x_syn = decode_batched(model, z)
-    fit = dict(steps=s.augmentation_steps, batch_size=64, seed=classifier_seed)
-    real_only = accuracy(fit_classifier(x_real, y_real, **fit), test_x, test_y)
     with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]), torch.cat([y_real, torch.from_numpy(y_syn)]), **fit),
                         test_x, test_y)
     return real_only, with_syn
@@ -157,9 +166,12 @@ def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.n
 
 
 def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifier_dir=None, data_dir=None,
-             threads: int | None = None, progress: bool = True, command: str = "", parts=PARTS) -> dict:
+             threads: int | None = None, progress: bool = True, command: str = "", parts=PARTS,
+             reference_cache=None, recompute_references: bool = False) -> dict:
     """Measure a checkpoint and write the JSON; ``parts`` picks the optional stages (pilot runs skip
-    the slow ones; a shipped model's evaluation runs them all)."""
+    the slow ones; a shipped model's evaluation runs them all). The model-independent references
+    (raw-pixel probes, the real-only augmentation arm) come from ``reference_cache`` where it holds
+    them for the same data, settings, code and arithmetic (see references.py)."""
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"--parts {','.join(sorted(unknown))}: unknown; choose from {','.join(PARTS)}")
@@ -170,6 +182,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     out = Path(out) if out else checkpoint / "metrics.json"
     if out.suffix != ".json":
         raise ValueError(f"--out {out}: expected a .json file name")
+    refs = ReferenceStore(reference_cache, recompute=recompute_references)
     model = load_model(checkpoint)
     model.eval().to(memory_format=torch.channels_last)  # 1.3–1.6× faster (de)coding, same outputs
     info = model.info
@@ -225,10 +238,14 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     flat = lambda p: p.reshape(len(p), -1).astype(np.float32) / 255
     if "probes" in parts:
         # 3. What the latent space knows: probes on μ and, for reference, on pixels.
+        pixel_key = {"dataset": data.checksum, "train_images": len(train_pix), "test_images": len(test_pix),
+                     "code": source_hash(M.linear_probe, M.knn_accuracy)}
+        pixel = refs.get("raw_pixel_probes", pixel_key, lambda: {
+            "linear": M.linear_probe(flat(train_pix), train_lab, flat(test_pix), test_lab),
+            "knn": M.knn_accuracy(flat(train_pix), train_lab, flat(test_pix), test_lab)})
         result.update(linear_probe_acc=M.linear_probe(tr_mu, train_lab, te_mu, test_lab),
                       knn_acc=M.knn_accuracy(tr_mu, train_lab, te_mu, test_lab),
-                      raw_pixel_linear_probe_acc=M.linear_probe(flat(train_pix), train_lab, flat(test_pix), test_lab),
-                      raw_pixel_knn_acc=M.knn_accuracy(flat(train_pix), train_lab, flat(test_pix), test_lab),
+                      raw_pixel_linear_probe_acc=pixel["linear"], raw_pixel_knn_acc=pixel["knn"],
                       probe_train_images=len(train_pix),
                       probes="logistic regression (standardised μ, C = 1) and 5-NN (Euclidean), train → test")
         stage("probes")
@@ -271,7 +288,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
 
     if "augmentation" in parts:
         # 6. Does synthetic data help a classifier with 1% of the labels?
-        trials = [augmentation_trial(model, seed + i, data.train_images[:s.train_images], train_lab, x_test, y_test, s)
+        trials = [augmentation_trial(model, seed + i, data.train_images[:s.train_images], train_lab, x_test, y_test, s,
+                                     refs, data.checksum)
                   for i in range(s.augmentation_seeds)]
         real_only, with_syn = np.array(trials).T
         result["augmentation"] = {
@@ -306,6 +324,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     # the CAS and augmentation classifiers train in bfloat16 only where the CPU has AMX
     result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
                   classifier_bfloat16=use_bfloat16("auto"),
+                  references={"cache": str(refs.cache_file), **refs.log},
                   settings=asdict(s), parts=list(parts), dataset_checksum=data.checksum, command=command,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     out.parent.mkdir(parents=True, exist_ok=True)

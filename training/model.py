@@ -83,7 +83,15 @@ class GemmConv2d(nn.Conv2d):
 
 class GemmConvTranspose2d(nn.ConvTranspose2d):
     """A transposed convolution of a 1×1 map is a matrix multiply (each input channel paints one
-    k×k kernel); evaluated as one, as in ``GemmConv2d``. Same parameters, same result."""
+    k×k kernel); evaluated as one, as in ``GemmConv2d``. Same parameters, same result.
+
+    Without gradients (evaluation, the explorer, embedding) two more shapes of this decoder leave
+    oneDNN's kernel, which is slow for them on CPU (bench/decoder_speed.py, AMD EPYC without AMX,
+    float32): a small input map (≤ 2×2: 256→128 channels, 2×2 → 5×5) as one matrix multiply whose
+    k² column blocks are added into the strided output positions (1.5×), and a layer painting a
+    single channel (64→1, 12×12 → 28×28) with PyTorch's im2col kernel (3×). Training keeps the
+    oneDNN path."""
+    fast_inference = True   # class switch, so the bench can time the plain path in the same process
 
     def forward(self, x, output_size=None):
         if tuple(x.shape[-2:]) == (1, 1) and self.padding == (0, 0) and self.output_padding == (0, 0):
@@ -92,7 +100,31 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
             y = (torch.mm(x.flatten(1), w) if self.bias is None else
                  torch.addmm(self.bias.repeat_interleave(kh * kw), x.flatten(1), w))
             return y.view(len(x), self.out_channels, kh, kw)
+        plain = (self.padding == (0, 0) and self.dilation == (1, 1) and self.groups == 1 and output_size is None
+                 and x.dtype == torch.float32 and x.dim() == 4)
+        if self.fast_inference and plain and not torch.is_grad_enabled():
+            if self.out_channels == 1:
+                return torch.ops.aten.slow_conv_transpose2d(x, self.weight, self.kernel_size, self.bias,
+                                                            self.stride, self.padding, self.output_padding)
+            if x.shape[-2] * x.shape[-1] <= 4:
+                return self._scatter_gemm(x)
         return super().forward(x, output_size)
+
+    def _scatter_gemm(self, x):
+        """y[:, :, s·i + a, s·j + b] += Σ_c x[:, c, i, j] · W[c, :, a, b]: one (N·h·w) × C_in × (k²·C_out)
+        product, then k² strided adds; the result is channels-last, which the next layer prefers."""
+        n, cin, h, w = x.shape
+        kh, kw = self.kernel_size
+        (sh, sw), (ph, pw) = self.stride, self.output_padding
+        cols = torch.mm(x.permute(0, 2, 3, 1).reshape(-1, cin), self.weight.permute(0, 2, 3, 1).reshape(cin, -1))
+        cols = cols.view(n, h, w, kh, kw, self.out_channels)
+        hout, wout = (h - 1) * sh + kh + ph, (w - 1) * sw + kw + pw
+        y = (self.bias.expand(n, hout, wout, self.out_channels).clone() if self.bias is not None
+             else x.new_zeros(n, hout, wout, self.out_channels))
+        for a in range(kh):
+            for b in range(kw):
+                y[:, a:a + sh * (h - 1) + 1:sh, b:b + sw * (w - 1) + 1:sw] += cols[:, :, :, a, b]
+        return y.permute(0, 3, 1, 2)
 
 
 def _conv_out(size: int, kernel: int, stride: int = 2) -> int:

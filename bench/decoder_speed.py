@@ -1,0 +1,70 @@
+"""The decoder's inference paths (``GemmConvTranspose2d.fast_inference``) against oneDNN's transposed
+convolutions for every layer, in one process, the two taking turns so machine noise hits both.
+
+`evaluate` decodes a million latents for the IWAE bound; the explorer, `embed` and `generate`
+decode too. Prints the median time to decode a batch, per layer and whole, the ratio, and the
+largest difference between the outputs (float rounding only).
+
+    .venv/bin/python bench/decoder_speed.py [--threads 2] [--batch 4000] [--repeats 5]
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from training import load_model  # noqa: E402
+from training.model import GemmConvTranspose2d  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(fn, fast: bool):
+    GemmConvTranspose2d.fast_inference = fast
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def compare(fn, repeats: int) -> tuple[float, float, float]:
+    """Median seconds of the plain and the fast path, and the largest output difference."""
+    times = {False: [], True: []}
+    outs = {fast: timed(fn, fast)[1] for fast in (False, True)}  # warm-up: oneDNN caches its kernels
+    for _ in range(repeats):
+        for fast in (False, True):
+            dt, outs[fast] = timed(fn, fast)
+            times[fast].append(dt)
+    GemmConvTranspose2d.fast_inference = True
+    return statistics.median(times[False]), statistics.median(times[True]), float((outs[False] - outs[True]).abs().max())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=4000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--checkpoint", default=str(ROOT / "assets"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    model = load_model(a.checkpoint).eval().to(memory_format=torch.channels_last)  # as evaluate uses it
+    z = torch.randn(a.batch, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    print(f"{torch.backends.cpu.get_cpu_capability()}, {a.threads} threads, batch {a.batch}, median of {a.repeats}")
+    print(f"{'layer':34s} {'oneDNN ms':>10s} {'fast ms':>9s} {'ratio':>6s} {'max |Δ|':>9s}")
+    with torch.no_grad():
+        h = model.from_latent(z).view(len(z), -1, 1, 1)
+        for layer in model.decoder:
+            if isinstance(layer, GemmConvTranspose2d):
+                x = h.contiguous(memory_format=torch.channels_last)
+                plain, fast, diff = compare(lambda: layer(x), a.repeats)
+                shape = f"{layer.in_channels}→{layer.out_channels}, {x.shape[-1]}×{x.shape[-1]}, k{layer.kernel_size[0]}"
+                print(f"{shape:34s} {plain * 1e3:10.0f} {fast * 1e3:9.0f} {plain / fast:5.2f}× {diff:9.1e}")
+            h = layer(h)
+        plain, fast, diff = compare(lambda: model.decode(z), a.repeats)
+        print(f"{'whole decoder (with sigmoid)':34s} {plain * 1e3:10.0f} {fast * 1e3:9.0f} {plain / fast:5.2f}× {diff:9.1e}")
+
+
+if __name__ == "__main__":
+    main()
