@@ -251,6 +251,7 @@ def test_model_independent_references_are_computed_once_and_reused(quick_evaluat
     entries = json.loads(cache.read_text())["entries"]
     assert {e["name"] for e in entries} == {"raw_pixel_probes", "augmentation_real_only"}
     assert all(e["key"]["dataset"] and e["key"]["code"] and e["key"]["torch"] for e in entries)
+    assert all(e["key"]["threads"] >= 1 for e in entries if e["name"] == "augmentation_real_only")
     out = tmp_path / "again.json"
     r = run_cli("evaluate", "--checkpoint", quick_evaluated, "--quick", "--quiet", "--parts", "probes,augmentation",
                 "--out", out, "--data-dir", data_dir, "--reference-cache", cache)
