@@ -289,6 +289,10 @@ def test_reference_store_keys_on_everything_and_recomputes_on_request(tmp_path):
     other = ReferenceStore(tmp_path / "other.json", shipped=shipped)
     assert other.get("y", {"n": 1}, compute(0.0)) == 3.5 and other.get("z", {}, compute(4.0)) == 4.0
     assert shipped.read_text() == before and (tmp_path / "other.json").is_file()
+    # a cache that cannot be written costs a warning, not the value
+    (tmp_path / "a-file").write_text("x")
+    stuck = ReferenceStore(tmp_path / "a-file" / "c.json", shipped=None)
+    assert stuck.get("x", {"n": 1}, compute(5.0)) == 5.0 and stuck.log["computed"] == ["x"]
 
 
 def test_a_file_that_is_not_a_reference_cache_is_refused_and_left_alone(tmp_path):

@@ -17,6 +17,7 @@ import hashlib
 import inspect
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -81,7 +82,7 @@ class ReferenceStore:
         wanted = self._canonical(name, key)
         for entry in self._read_only + self._cached:
             if self._canonical(entry.get("name"), entry.get("key")) == wanted:
-                return entry["value"]
+                return entry.get("value")
         return None
 
     def get(self, name: str, key: dict, compute: Callable[[], object]):
@@ -102,6 +103,10 @@ class ReferenceStore:
         wanted = self._canonical(entry["name"], entry["key"])
         entries = [e for e in _read(self.cache_file) if self._canonical(e.get("name"), e.get("key")) != wanted]
         self._cached = entries + [entry]
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.cache_file, json.dumps({"format": FORMAT, "entries": self._cached}, indent=1,
-                                                      ensure_ascii=False) + "\n")
+        try:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.cache_file, json.dumps({"format": FORMAT, "entries": self._cached}, indent=1,
+                                                          ensure_ascii=False) + "\n")
+        except OSError as e:  # a cache that cannot be written must not cost the evaluation its result
+            print(f"warning: {self.cache_file}: cannot write the reference cache ({e.strerror or e}); "
+                  f"continuing without it", file=sys.stderr, flush=True)
