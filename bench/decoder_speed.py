@@ -8,9 +8,7 @@ largest difference between the outputs (float rounding only).
     .venv/bin/python bench/decoder_speed.py [--threads 2] [--batch 4000] [--repeats 5]
 """
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -19,26 +17,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import load_model  # noqa: E402
 from training.model import GemmConvTranspose2d  # noqa: E402
 
+from memory_format import alternate  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(fn, fast: bool):
-    GemmConvTranspose2d.fast_inference = fast
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
-
-
 def compare(fn, repeats: int) -> tuple[float, float, float]:
-    """Median seconds of the plain and the fast path, and the largest output difference."""
-    times = {False: [], True: []}
-    outs = {fast: timed(fn, fast)[1] for fast in (False, True)}  # warm-up: oneDNN caches its kernels
-    for _ in range(repeats):
-        for fast in (False, True):
-            dt, outs[fast] = timed(fn, fast)
-            times[fast].append(dt)
-    GemmConvTranspose2d.fast_inference = True
-    return statistics.median(times[False]), statistics.median(times[True]), float((outs[False] - outs[True]).abs().max())
+    """Median seconds of the oneDNN and the fast path, and the largest output difference."""
+    def work(fast: bool):
+        GemmConvTranspose2d.fast_inference = fast
+        return fn()
+    try:
+        (plain, out_plain), (fast, out_fast) = alternate(work, (False, True), repeats).values()
+    finally:
+        GemmConvTranspose2d.fast_inference = True
+    return plain, fast, float((out_plain - out_fast).abs().max())
 
 
 def main() -> None:

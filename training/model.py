@@ -89,8 +89,8 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
     oneDNN's kernel, which is slow for them on CPU (bench/decoder_speed.py, AMD EPYC without AMX,
     float32): a small input map (≤ 2×2: 256→128 channels, 2×2 → 5×5) as one matrix multiply whose
     k² column blocks are added into the strided output positions (1.5×), and a layer painting a
-    single channel (64→1, 12×12 → 28×28) with PyTorch's im2col kernel (3×). Training keeps the
-    oneDNN path."""
+    single channel (64→1, 12×12 → 28×28) with PyTorch's im2col kernel (2×; 2 threads, 4,000
+    latents). Training keeps the oneDNN path."""
     fast_inference = True   # class switch, so the bench can time the plain path in the same process
 
     def forward(self, x, output_size=None):
@@ -100,9 +100,9 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
             y = (torch.mm(x.flatten(1), w) if self.bias is None else
                  torch.addmm(self.bias.repeat_interleave(kh * kw), x.flatten(1), w))
             return y.view(len(x), self.out_channels, kh, kw)
-        plain = (self.padding == (0, 0) and self.dilation == (1, 1) and self.groups == 1 and output_size is None
-                 and x.dtype == torch.float32 and x.dim() == 4)
-        if self.fast_inference and plain and not torch.is_grad_enabled():
+        eligible = (self.padding == (0, 0) and self.dilation == (1, 1) and self.groups == 1 and output_size is None
+                    and x.dtype == torch.float32 and x.dim() == 4)
+        if self.fast_inference and eligible and not torch.is_grad_enabled():
             if self.out_channels == 1:
                 return torch.ops.aten.slow_conv_transpose2d(x, self.weight, self.kernel_size, self.bias,
                                                             self.stride, self.padding, self.output_padding)

@@ -68,7 +68,6 @@ class ReferenceStore:
     def __init__(self, cache_file: str | os.PathLike | None = None, shipped: Path | None = SHIPPED,
                  recompute: bool = False):
         self.cache_file = Path(cache_file) if cache_file else default_cache_file()
-        self.shipped = shipped
         self.recompute = recompute
         self._read_only = _read(shipped) if shipped and shipped.resolve() != self.cache_file.resolve() else []
         self._cached = _read(self.cache_file)   # fail now, not after fifteen minutes of evaluation
