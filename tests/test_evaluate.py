@@ -209,7 +209,8 @@ EXPECTED_KEYS = {
     "neg_elbo_nats", "recon_nll_nats", "kl_nats", "iwae_nats", "iwae_k", "iwae_subset", "nll_common_nats",
     "bits_per_dim", "recon_mse", "recon_psnr_db", "active_units", "kl_per_dim", "linear_probe_acc", "knn_acc",
     "raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "category_agreement", "category_agreement_per_category",
-    "fid_classifier_prior", "fid_classifier_category", "cas_acc", "augmentation", "map_trustworthiness", "seconds"}
+    "fid_classifier_prior", "fid_classifier_category", "cas_acc", "cas_real_acc", "augmentation",
+    "map_trustworthiness", "seconds"}
 
 
 @pytest.fixture(scope="module")
@@ -232,8 +233,9 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
     assert m["iwae_nats"] <= m["iwae_subset_neg_elbo_nats"] + 1e-3   # the IWAE bound is tighter
     assert m["nll_common_nats"] > 0 and 0 < m["bits_per_dim"] < 8
     assert 0 <= m["active_units"] <= 128 and abs(sum(m["kl_per_dim"]) - m["kl_nats"]) < 2.0
-    for key in ("linear_probe_acc", "knn_acc", "category_agreement", "cas_acc"):
+    for key in ("linear_probe_acc", "knn_acc", "category_agreement", "cas_acc", "cas_real_acc"):
         assert 0.0 <= m[key] <= 1.0
+    assert m["cas_epochs"] == QUICK.cas_epochs and m["cas_images"] == 10 * QUICK.cas_per_category
     assert m["linear_probe_acc"] > 0.7 and m["knn_acc"] > 0.7       # far above chance (0.1)
     assert m["fid_classifier_real_train"] < m["fid_classifier_prior"]  # real images are closer to real ones
     maps = m["map_trustworthiness"]
@@ -245,21 +247,22 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
 
 def test_model_independent_references_are_computed_once_and_reused(quick_evaluated, tmp_path, data_dir):
     first = json.loads((quick_evaluated / "metrics.json").read_text())
-    assert sorted(first["references"]["computed"]) == ["augmentation_real_only", "raw_pixel_probes"]
+    assert sorted(first["references"]["computed"]) == ["augmentation_real_only", "cas_real", "raw_pixel_probes"]
     assert first["references"]["reused"] == []
     cache = quick_evaluated / "references.json"
     entries = json.loads(cache.read_text())["entries"]
-    assert {e["name"] for e in entries} == {"raw_pixel_probes", "augmentation_real_only"}
+    assert {e["name"] for e in entries} == {"raw_pixel_probes", "augmentation_real_only", "cas_real"}
     assert all(e["key"]["dataset"] and e["key"]["code"] and e["key"]["torch"] for e in entries)
-    assert all(e["key"]["threads"] >= 1 for e in entries if e["name"] == "augmentation_real_only")
+    assert all(e["key"]["threads"] >= 1 for e in entries if e["name"] != "raw_pixel_probes")
     out = tmp_path / "again.json"
-    r = run_cli("evaluate", "--checkpoint", quick_evaluated, "--quick", "--quiet", "--parts", "probes,augmentation",
+    r = run_cli("evaluate", "--checkpoint", quick_evaluated, "--quick", "--quiet", "--parts", "probes,cas,augmentation",
                 "--out", out, "--data-dir", data_dir, "--reference-cache", cache)
     assert r.returncode == 0, r.stderr
     again = json.loads(out.read_text())
-    assert sorted(again["references"]["reused"]) == ["augmentation_real_only", "raw_pixel_probes"]
+    assert sorted(again["references"]["reused"]) == ["augmentation_real_only", "cas_real", "raw_pixel_probes"]
     assert again["references"]["computed"] == []
-    for key in ("raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "linear_probe_acc", "knn_acc"):
+    for key in ("raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "linear_probe_acc", "knn_acc", "cas_real_acc",
+                "cas_acc"):
         assert again[key] == first[key], key
     assert again["augmentation"] == first["augmentation"]  # the arm that involves the VAE is recomputed, same seed
     assert cache.read_text() == json.dumps({"format": "fashion-vae-reference-metrics", "entries": entries},
