@@ -350,6 +350,15 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
     assert after["models"]["again"] == before["models"]["again"] and after["infos"]["again"] == before["infos"]["again"]
     assert "| metric | default | again | better |" in out.read_text()
     assert (out.parent / "grids" / "again.png").read_bytes() == b"kept"
+    assert "Warning" not in out.read_text() and "pass(es) over 1,000 generated images" in out.read_text()
+    # a kept model evaluated under another protocol is flagged, not silently compared
+    older = json.loads(out.with_suffix(".json").read_text())
+    older["models"]["again"]["settings"]["cas_epochs"] = 3
+    out.with_suffix(".json").write_text(json.dumps(older))
+    r = run_cli("report", "--model", f"default={quick_evaluated}", "--keep", "again", "--out", out,
+                "--data-dir", data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "**Warning: the models were evaluated with different settings (cas_epochs)" in out.read_text()
     r = run_cli("report", "--model", f"default={quick_evaluated}", "--keep", "paper", "--out", out,
                 "--data-dir", data_dir)
     assert r.returncode == 1 and "--keep paper: not in" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -130,6 +130,17 @@ def augmentation_table(metrics: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
+def settings_warning(metrics: dict[str, dict]) -> list[str]:
+    """A loud line when the models were not evaluated with the same settings (e.g. a model kept from
+    an older report), since their numbers then do not compare."""
+    differing = sorted({k for m in metrics.values() for k, v in (m.get("settings") or {}).items()
+                        if any((o.get("settings") or {}).get(k) != v for o in metrics.values())})
+    if not differing:
+        return []
+    return [f"**Warning: the models were evaluated with different settings ({', '.join(differing)}); "
+            "rows that depend on them do not compare.**", ""]
+
+
 INFO_KEYS = ("architecture", "likelihood", "log_sigma", "beta", "epoch", "train_seconds", "training", "command",
              "weights_sha256")
 
@@ -195,7 +206,11 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
         f"IWAE with K = {first.get('iwae_k')} on {first.get('iwae_subset')}; sample quality judged by the project's "
         f"classifier ({first.get('classifier_test_acc', 0):.2%} test accuracy, `python -m training classifier`); "
         f"category samples use the app's defaults (category covariance, noise "
-        f"{first.get('category_sampler', {}).get('noise')}). Best value per row in bold.", "",
+        f"{first.get('category_sampler', {}).get('noise')}). The classification accuracy score trains one classifier "
+        f"for {first.get('cas_epochs')} pass(es) over {first.get('cas_images', 0):,} generated images (noise "
+        f"{first.get('cas_noise')}); its reference row trains the same classifier on real training images. "
+        "Best value per row in bold.", "",
+        *settings_warning(metrics),
         "## Models", "", *model_table(metrics, infos),
         "## Metrics", "", *metrics_table(metrics),
         "## Category agreement per category", "", *agreement_table(metrics),
