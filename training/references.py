@@ -1,8 +1,8 @@
 """Model-independent parts of the evaluation, computed once and cached.
 
-The raw-pixel probes and the real-only arm of the augmentation test depend on the data, the
-settings and the code that computes them, never on the VAE, yet they are about 400 s of a full
-evaluation on two cores without AMX. As FID tools keep the statistics of the real images, each
+The raw-pixel probes, the real-only arm of the augmentation test and the CAS protocol run on real
+images depend on the data, the settings and the code that computes them, never on the VAE, yet
+they are about 500 s of a full evaluation on two cores without AMX. As FID tools keep the statistics of the real images, each
 value is stored under a key that holds everything it depends on: the dataset checksum, the
 settings it used, a hash of the source of the functions that compute it, the torch and
 scikit-learn versions, the CPU's vector instruction set and the arithmetic. Change any of them
