@@ -248,7 +248,7 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
 def test_model_independent_references_are_computed_once_and_reused(quick_evaluated, tmp_path, data_dir):
     first = json.loads((quick_evaluated / "metrics.json").read_text())
     assert sorted(first["references"]["computed"]) == ["augmentation_real_only", "cas_real", "raw_pixel_probes"]
-    assert first["references"]["reused"] == []
+    assert first["references"]["reused"] == [] and first["references"]["seconds"] > 0
     cache = quick_evaluated / "references.json"
     entries = json.loads(cache.read_text())["entries"]
     assert {e["name"] for e in entries} == {"raw_pixel_probes", "augmentation_real_only", "cas_real"}
@@ -260,7 +260,7 @@ def test_model_independent_references_are_computed_once_and_reused(quick_evaluat
     assert r.returncode == 0, r.stderr
     again = json.loads(out.read_text())
     assert sorted(again["references"]["reused"]) == ["augmentation_real_only", "cas_real", "raw_pixel_probes"]
-    assert again["references"]["computed"] == []
+    assert again["references"]["computed"] == [] and again["references"]["seconds"] == 0
     for key in ("raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "linear_probe_acc", "knn_acc", "cas_real_acc",
                 "cas_acc"):
         assert again[key] == first[key], key
@@ -368,3 +368,12 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
     assert r.returncode == 1 and "NAME=DIRECTORY" in r.stderr
     r = run_cli("report", "--model", f"x={tmp_path}", "--out", tmp_path / "x.md")
     assert r.returncode == 1 and "evaluate --checkpoint" in r.stderr
+
+
+def test_report_shows_the_one_off_reference_time_apart():
+    from training.report import evaluation_cell
+    cold = {"seconds": 1000.0, "threads": 2, "references": {"computed": ["cas_real"], "seconds": 300.0}}
+    assert evaluation_cell(cold) == "full, 11.7 min on 2 threads (+5.0 min computing references once)"
+    assert evaluation_cell({"seconds": 600.0, "threads": 1}) == "full, 10.0 min on 1 thread"  # older metrics files
+    assert evaluation_cell({"seconds": 600.0, "threads": 2, "references": {"seconds": 0.0}}) == "full, 10.0 min on 2 threads"
+    assert "--quick" in evaluation_cell({"quick": True, "seconds": 20.0})

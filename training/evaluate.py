@@ -351,7 +351,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     # the CAS and augmentation classifiers train in bfloat16 only where the CPU has AMX
     result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
                   classifier_bfloat16=use_bfloat16("auto"),
-                  references={"cache": str(refs.cache_file), **refs.log},
+                  references={"cache": str(refs.cache_file), **refs.log, "seconds": round(refs.compute_seconds, 1)},
                   settings=asdict(s), parts=list(parts), dataset_checksum=data.checksum, command=command,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     out.parent.mkdir(parents=True, exist_ok=True)
