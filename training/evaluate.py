@@ -307,8 +307,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
         z, y = sample_categories(cat_mean, cat_cov, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1)
         cas_model = fit_classifier(decode_batched(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
                                    progress=progress)
-        real = cas_real_reference(data.train_images[:s.train_images], train_lab, x_test, y_test, s, seed, refs,
-                                  data.checksum)
+        real = cas_real_reference(train_pix, train_lab, x_test, y_test, s, seed, refs, data.checksum)
         result.update(cas_acc=accuracy(cas_model, x_test, y_test), cas_real_acc=real, cas_images=int(len(y)),
                       cas_epochs=s.cas_epochs, cas_noise=s.cas_noise)
         stage("cas")
