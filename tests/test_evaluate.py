@@ -350,7 +350,7 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
     assert after["models"]["again"] == before["models"]["again"] and after["infos"]["again"] == before["infos"]["again"]
     assert "| metric | default | again | better |" in out.read_text()
     assert (out.parent / "grids" / "again.png").read_bytes() == b"kept"
-    assert "Warning" not in out.read_text() and "pass(es) over 1,000 generated images" in out.read_text()
+    assert "Warning" not in out.read_text() and "for 1 pass over 1,000 generated images" in out.read_text()
     # a kept model evaluated under another protocol is flagged, not silently compared
     older = json.loads(out.with_suffix(".json").read_text())
     older["models"]["again"]["settings"]["cas_epochs"] = 3
@@ -371,9 +371,10 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
 
 
 def test_report_shows_the_one_off_reference_time_apart():
-    from training.report import evaluation_cell
+    from training.report import evaluation_cell, plural
     cold = {"seconds": 1000.0, "threads": 2, "references": {"computed": ["cas_real"], "seconds": 300.0}}
     assert evaluation_cell(cold) == "full, 11.7 min on 2 threads (+5.0 min computing references once)"
     assert evaluation_cell({"seconds": 600.0, "threads": 1}) == "full, 10.0 min on 1 thread"  # older metrics files
+    assert plural(1, "pass") == "1 pass" and plural(3, "pass") == "3 passes" and plural(2, "thread") == "2 threads"
     assert evaluation_cell({"seconds": 600.0, "threads": 2, "references": {"seconds": 0.0}}) == "full, 10.0 min on 2 threads"
     assert "--quick" in evaluation_cell({"quick": True, "seconds": 20.0})
