@@ -475,8 +475,7 @@ def evaluation_card(bundle):
     if per:
         st.markdown("**Category agreement per category** (app defaults: category covariance, noise "
                     f"{m.get('category_sampler', {}).get('noise')})")
-        st.markdown("| " + " | ".join(per) + " |\n|" + "---:|" * len(per) + "\n| "
-                    + " | ".join(f"{v:.2f}" for v in per.values()) + " |")
+        st.markdown(metric_labels.per_category_table(m))
     with st.expander("metrics.json"):
         st.json(m, expanded=False)
 
@@ -492,9 +491,10 @@ def view_model_card(bundle):
     c3.metric("KL (nats/image)", f"{test.get('kl', float('nan')):.1f}")
     c4.metric("Reconstruction MSE", f"{test.get('recon_mse', float('nan')):.4f}")
     t = m.get("training", {})
+    threads = metric_labels.plural(t.get("threads"), "CPU thread")
     st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
                 f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed {t.get('seed')}, "
-                f"trained in {m.get('train_seconds', 0) / 60:.1f} min on {t.get('threads')} CPU threads. "
+                f"trained in {m.get('train_seconds', 0) / 60:.1f} min on {threads}. "
                 f"Decoder: {bundle.model.config.decoder_summary()}.")
     st.markdown("Trained with:")
     st.code(m.get("command", "?"), language="bash")

@@ -371,7 +371,8 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
 
 
 def test_report_shows_the_one_off_reference_time_apart():
-    from training.report import evaluation_cell, plural
+    from training.metric_labels import plural
+    from training.report import evaluation_cell
     cold = {"seconds": 1000.0, "threads": 2, "references": {"computed": ["cas_real"], "seconds": 300.0}}
     assert evaluation_cell(cold) == "full, 11.7 min on 2 threads (+5.0 min computing references once)"
     assert evaluation_cell({"seconds": 600.0, "threads": 1}) == "full, 10.0 min on 1 thread"  # older metrics files

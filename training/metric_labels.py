@@ -110,3 +110,27 @@ def compare(value, reference, better: str) -> str:
     if value is None or reference is None or not better or value == reference:
         return ""
     return "better" if (value < reference) == (better == "lower") else "worse"
+
+
+def plural(n, word: str) -> str:
+    """'1 thread', '2 threads', '3 passes'."""
+    return f"{n} {word}{'' if n == 1 else ('es' if word.endswith('s') else 's')}"
+
+
+# Rows of the per-category table: what the judge recognises in generated images, beside what it
+# recognises in the real test images (the ceiling a generator could be expected to reach).
+PER_CATEGORY_ROWS = (("category_agreement_per_category", "samples around the category mean"),
+                     ("reconstruction_agreement_per_category", "reconstructions of test images"),
+                     ("classifier_recall_per_category", "real test images"))
+
+
+def per_category_table(metrics: dict) -> str:
+    """Markdown table, one column per category, one row per entry of PER_CATEGORY_ROWS present."""
+    rows = [(label, metrics[key]) for key, label in PER_CATEGORY_ROWS if metrics.get(key)]
+    if not rows:
+        return ""
+    cats = list(rows[0][1])
+    lines = ["| recognised by the classifier | " + " | ".join(cats) + " |", "|---|" + "---:|" * len(cats)]
+    lines += [f"| {label} | " + " | ".join(f"{values.get(c, math.nan):.2f}" for c in cats) + " |"
+              for label, values in rows]
+    return "\n".join(lines)

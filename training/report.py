@@ -74,11 +74,6 @@ def epoch_budget(infos: dict[str, dict]) -> str:
     return "different epoch budgets (" + ", ".join(f"{n} {e}" for n, e in epochs.items()) + ")"
 
 
-def plural(n, word: str) -> str:
-    """'1 thread', '2 threads'."""
-    return f"{n} {word}{'' if n == 1 else ('es' if word.endswith('s') else 's')}"
-
-
 def evaluation_cell(m: dict) -> str:
     """How long the evaluation took, with the one-off computation of cached references shown apart
     (a second evaluation on the same machine reuses them)."""
@@ -86,7 +81,7 @@ def evaluation_cell(m: dict) -> str:
         return "**--quick (small subsets, noisy)**"
     once = (m.get("references") or {}).get("seconds") or 0.0
     threads = m.get("threads")
-    cell = f"full, {(m.get('seconds', 0) - once) / 60:.1f} min on {plural(threads, 'thread')}"
+    cell = f"full, {(m.get('seconds', 0) - once) / 60:.1f} min on {L.plural(threads, 'thread')}"
     return cell + (f" (+{once / 60:.1f} min computing references once)" if once >= 30 else "")
 
 
@@ -222,7 +217,7 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
         f"classifier ({first.get('classifier_test_acc', 0):.2%} test accuracy, `python -m training classifier`); "
         f"category samples use the app's defaults (category covariance, noise "
         f"{first.get('category_sampler', {}).get('noise')}). The classification accuracy score trains one classifier "
-        f"for {plural(first.get('cas_epochs'), 'pass')} over {first.get('cas_images', 0):,} generated images (noise "
+        f"for {L.plural(first.get('cas_epochs'), 'pass')} over {first.get('cas_images', 0):,} generated images (noise "
         f"{first.get('cas_noise')}); its reference row trains the same classifier on real training images. "
         "Best value per row in bold.", "",
         *settings_warning(metrics),
