@@ -1,0 +1,51 @@
+"""Where does the linear probe lose accuracy: in the encoder, or in the step to the latent?
+
+Runs `evaluate`'s linear probe (logistic regression on standardised features, C = 1, 60k training
+images → 10k test images) on the encoder's features h, the layer before μ = W·h + b, and on μ.
+μ is a linear projection of h, so its linear probe cannot beat h's; the difference is what the
+128-d latent leaves out (reports/notes.md, "Where the linear-probe gap is").
+
+    .venv/bin/python bench/encoder_probe.py MODEL_DIR [MODEL_DIR …] [--threads N]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from training import data as fmnist, load_model  # noqa: E402
+from training.metrics import linear_probe  # noqa: E402
+
+
+@torch.no_grad()
+def features(model, images: np.ndarray, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's features h and the latent mean μ for uint8 images."""
+    hs, mus = [], []
+    for i in range(0, len(images), batch_size):
+        h = model.encoder(fmnist.to_tensor(images[i:i + batch_size]))
+        hs.append(h)
+        mus.append(model.to_mu(h))
+    return torch.cat(hs).numpy(), torch.cat(mus).numpy()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    d = fmnist.load(allow_download=False)
+    print(f"{'model':32s} {'h dims':>6s} {'probe on h':>10s} {'probe on μ':>10s}")
+    for m in a.models:
+        model = load_model(m).eval()
+        h_train, mu_train = features(model, d.train_images)
+        h_test, mu_test = features(model, d.test_images)
+        on_h = linear_probe(h_train, d.train_labels, h_test, d.test_labels)
+        on_mu = linear_probe(mu_train, d.train_labels, mu_test, d.test_labels)
+        print(f"{m:32s} {h_train.shape[1]:6d} {on_h:10.4f} {on_mu:10.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
