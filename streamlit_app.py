@@ -491,10 +491,10 @@ def view_model_card(bundle):
     c3.metric("KL (nats/image)", f"{test.get('kl', float('nan')):.1f}")
     c4.metric("Reconstruction MSE", f"{test.get('recon_mse', float('nan')):.4f}")
     t = m.get("training", {})
-    threads = metric_labels.plural(t.get("threads"), "CPU thread")
+    threads = f" on {metric_labels.plural(t['threads'], 'CPU thread')}" if t.get("threads") else ""
     st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
                 f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed {t.get('seed')}, "
-                f"trained in {m.get('train_seconds', 0) / 60:.1f} min on {threads}. "
+                f"trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. "
                 f"Decoder: {bundle.model.config.decoder_summary()}.")
     st.markdown("Trained with:")
     st.code(m.get("command", "?"), language="bash")

@@ -142,6 +142,8 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     assert not app.exception
     text = _card_markdown(app)
     assert "Decoder: paper's (" in text
+    threads = json.loads((ASSETS / "model.json").read_text())["training"]["threads"]
+    assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
     ours = json.loads((ASSETS / "metrics.json").read_text())
     ref = json.loads((ROOT / "reports" / "benchmark.json").read_text())["models"]["seed-code"]
     for key in ("linear_probe_acc", "fid_classifier_prior", "category_agreement", "nll_common_nats"):
