@@ -473,8 +473,8 @@ def evaluation_card(bundle):
         st.markdown(f"**{title}**\n\n" + "\n".join(rows))
     per = m.get("category_agreement_per_category")
     if per:
-        st.markdown("**Category agreement per category** (app defaults: category covariance, noise "
-                    f"{m.get('category_sampler', {}).get('noise')})")
+        st.markdown("**Per category: how often the classifier recognises it** (samples drawn with the app's "
+                    f"defaults: category covariance, noise {m.get('category_sampler', {}).get('noise')})")
         st.markdown(metric_labels.per_category_table(m))
     with st.expander("metrics.json"):
         st.json(m, expanded=False)
