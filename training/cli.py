@@ -41,14 +41,17 @@ def _positive(kind):
 _non_negative_float, _non_negative_int = _number(float, strict=False), _number(int, strict=False)
 
 
-def _channel_list(text):
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected three integers like 256,128,64") from None
-    if len(values) != 3 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected three positive integers like 256,128,64")
-    return values
+def _int_list(count: int, example: str):
+    """argparse type: exactly ``count`` positive integers separated by commas."""
+    def parse(text):
+        try:
+            values = [int(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != count or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {count} positive integers like {example}")
+        return values
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive(float))
     t.add_argument("--schedule", choices=("constant", "cosine"))
     t.add_argument("--latent-dim", type=_positive(int))
-    t.add_argument("--decoder-channels", type=_channel_list, metavar="C1,C2,C3",
+    t.add_argument("--decoder-channels", type=_int_list(3, "256,128,64"), metavar="C1,C2,C3",
                    help="widths of the decoder's three hidden transposed convs (default 256,128,64)")
+    t.add_argument("--encoder-kernels", type=_int_list(4, "4,3,4,2"), metavar="K1,K2,K3,K4",
+                   help="kernel sizes of the encoder's four stride-2 convs (default 3,3,3,2, the paper's, "
+                        "which never see image rows and columns 23-27; 4,3,4,2 see all 28)")
+    t.add_argument("--decoder-kernels", type=_int_list(4, "2,3,4,6"), metavar="K1,K2,K3,K4",
+                   help="kernel sizes of the decoder's four stride-2 transposed convs (default 2,3,4,5, the "
+                        "paper's, whose last row and column are one constant; 2,3,4,6 paint all 28)")
     t.add_argument("--decoder-refine", type=_non_negative_int, metavar="C",
                    help="C > 0: the decoder ends with C channels at 28×28 and a 3×3 conv (default 0, the paper's)")
     t.add_argument("--weight-decay", type=_non_negative_float, metavar="W",
@@ -188,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
                "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine",
-               "weight_decay", "hflip")
+               "encoder_kernels", "decoder_kernels", "weight_decay", "hflip")
 
 
 def training_args(ns: argparse.Namespace) -> dict:

@@ -18,4 +18,5 @@ PRESETS = {
 # Flags every run records; anything not set by the preset or the command line takes these.
 COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
                        decoder_channels=(256, 128, 64), decoder_refine=0,
+                       encoder_kernels=(3, 3, 3, 2), decoder_kernels=(2, 3, 4, 5),
                        weight_decay=0.0, hflip=False)

@@ -163,7 +163,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     model = VAE(VAEConfig(latent_dim=args["latent_dim"],
                           # runs resumed from before these flags existed used the defaults
                           decoder_channels=args.get("decoder_channels", VAEConfig.decoder_channels),
-                          decoder_refine=args.get("decoder_refine", VAEConfig.decoder_refine)))
+                          decoder_refine=args.get("decoder_refine", VAEConfig.decoder_refine),
+                          encoder_kernels=args.get("encoder_kernels", VAEConfig.encoder_kernels),
+                          decoder_kernels=args.get("decoder_kernels", VAEConfig.decoder_kernels)))
     model = model.to(memory_format=torch.channels_last)  # bench/memory_format.py: 1.1–1.2× in float32 too
     optimizer = make_optimizer(model.parameters(), args)
     if state is not None:
