@@ -41,6 +41,30 @@ def test_configurable_latent_and_widths():
         VAE(VAEConfig(decoder_kernels=(2, 3, 4, 7)))
 
 
+@pytest.mark.parametrize("config, seen, painted", [
+    (VAEConfig(), 23, 27),                                                    # the paper's kernels
+    (VAEConfig(encoder_kernels=(4, 3, 4, 2), decoder_kernels=(2, 3, 4, 6)), 28, 28),
+    (VAEConfig(decoder_refine=4), 23, 28),
+])
+def test_field_of_view_is_what_the_gradients_show(config, seen, painted):
+    torch.manual_seed(0)
+    m = VAE(config)
+    x = torch.rand(4, 1, 28, 28, requires_grad=True)
+    m.encoder(x).sum().backward()
+    reached = x.grad.abs().sum((0, 1)) > 0
+    assert reached[:seen, :seen].all() and not reached[seen:].any() and not reached[:, seen:].any()
+    with torch.no_grad():
+        varies = m.decode(torch.randn(64, config.latent_dim))[:, 0].std(0) > 1e-6
+    assert varies[:painted, :painted].all() and not varies[painted:].any() and not varies[:, painted:].any()
+    assert (config.encoder_view(), config.decoder_painted()) == (seen, painted)
+    assert ("all 28×28" in config.view_summary()) == (seen == painted == 28)
+
+
+def test_encoder_kernels_that_shrink_the_image_to_nothing_are_rejected():
+    with pytest.raises(ValueError, match=r"encoder kernels \(5, 5, 5, 5\) leave no map at all"):
+        VAE(VAEConfig(encoder_kernels=(5, 5, 5, 5)))
+
+
 def test_refinement_head_is_a_3x3_conv_at_full_resolution(tmp_path):
     m = VAE(VAEConfig(decoder_refine=16))
     deconvs = [l for l in m.decoder if isinstance(l, torch.nn.ConvTranspose2d)]

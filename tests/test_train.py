@@ -209,10 +209,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--likelihood", "poisson"], "invalid choice: 'poisson'"),
     (["train", "--out", "x", "--beta", "-1"], "must be a finite number ≥ 0"),
     (["train"], "--out"),
-    (["train", "--out", "x", "--decoder-channels", "256,128"], "expected three positive integers"),
+    (["train", "--out", "x", "--decoder-channels", "256,128"], "--decoder-channels: '256,128': expected 3 positive integers like 256,128,64"),
     (["train", "--out", "x", "--decoder-refine", "-4"], "--decoder-refine: '-4' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--weight-decay", "-0.1"], "--weight-decay: '-0.1' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--weight-decay", "nan"], "--weight-decay: 'nan' must be a finite number ≥ 0"),
+    (["train", "--out", "x", "--encoder-kernels", "3,3"], "--encoder-kernels: '3,3': expected 4 positive integers"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
 def test_cli_rejects_bad_arguments(argv, needle):
@@ -223,11 +224,13 @@ def test_cli_rejects_bad_arguments(argv, needle):
 
 def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--decoder-channels", "32,16,8",
-                "--decoder-refine", "8", "--weight-decay", "0.01", "--hflip", *QUICK)
+                "--decoder-refine", "8", "--weight-decay", "0.01", "--hflip",
+                "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", *QUICK)
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     assert meta["architecture"]["decoder_channels"] == [32, 16, 8] and meta["architecture"]["decoder_refine"] == 8
     assert meta["training"]["weight_decay"] == 0.01 and meta["training"]["hflip"] is True
+    assert meta["architecture"]["encoder_kernels"] == [4, 3, 4, 2] and meta["architecture"]["decoder_kernels"] == [2, 3, 4, 6]
     assert "--decoder-refine 8" in meta["command"] and "--hflip" in meta["command"]
     model = load_model(tmp_path / "r")
     assert model.decoder[-1].in_channels == 8

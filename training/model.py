@@ -66,6 +66,35 @@ class VAEConfig:
         text = "paper's (" + "×".join(map(str, self.decoder_channels)) + ")"
         return text + (f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else "")
 
+    def encoder_view(self) -> int:
+        """Side of the top-left square of the image that reaches the latent. Unpadded stride-2
+        convs drop the input rows a kernel cannot start on: the paper's kernels (3,3,3,2) see
+        rows and columns 0-22 only, 20% of the ink; (4,3,4,2) see all 28."""
+        sizes = [IMAGE_SIZE]
+        for k in self.encoder_kernels:
+            sizes.append(_conv_out(sizes[-1], k))
+        seen = sizes[-1]
+        for k in reversed(self.encoder_kernels):
+            seen = (seen - 1) * 2 + k
+        return seen
+
+    def decoder_painted(self) -> int:
+        """Side of the top-left square of the output that depends on z. ``output_padding`` adds a
+        row and column that only the bias reaches: the paper's kernels (2,3,4,5) paint 27×27 and
+        leave row and column 27 one constant; (2,3,4,6) paint all 28 (so does a refinement conv)."""
+        size = 1
+        for k in self.decoder_kernels:
+            size = (size - 1) * 2 + k
+        return IMAGE_SIZE if self.decoder_refine else min(size, IMAGE_SIZE)
+
+    def view_summary(self) -> str:
+        """E.g. "encoder sees 23×23 of the 28×28 pixels, decoder paints 27×27"."""
+        seen, painted = self.encoder_view(), self.decoder_painted()
+        if seen == painted == IMAGE_SIZE:
+            return f"encoder sees and decoder paints all {IMAGE_SIZE}×{IMAGE_SIZE} pixels"
+        return (f"encoder sees {seen}×{seen} of the {IMAGE_SIZE}×{IMAGE_SIZE} pixels, "
+                f"decoder paints {painted}×{painted}")
+
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
@@ -142,7 +171,8 @@ class VAE(nn.Module):
                 layers.append(nn.ReLU())
             in_ch, size = ch, _conv_out(size, k)
         if size != 1:
-            raise ValueError(f"encoder kernels {config.encoder_kernels} leave a {size}×{size} map, expected 1×1")
+            left = f"a {size}×{size} map" if size > 1 else "no map at all"
+            raise ValueError(f"encoder kernels {config.encoder_kernels} leave {left}, expected 1×1")
         self.encoder = nn.Sequential(*layers, nn.Flatten())
         feat = config.encoder_channels[-1]
         self.to_mu = nn.Linear(feat, config.latent_dim)

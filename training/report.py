@@ -91,6 +91,7 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     t = lambda n: infos[n].get("training", {})
     return ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
             row("decoder", lambda n: VAEConfig.from_dict(infos[n].get("architecture") or {}).decoder_summary()),
+            row("field of view", lambda n: VAEConfig.from_dict(infos[n].get("architecture") or {}).view_summary()),
             row("likelihood", lambda n: infos[n].get("likelihood")),
             row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
                 else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),
