@@ -26,7 +26,8 @@ def test_decoder_output_shape_and_range():
     out = m.decode(torch.randn(6, 128) * 10)
     assert out.shape == (6, 1, 28, 28)
     assert out.min() >= 0 and out.max() <= 1
-    # 28×28 comes from the layers: the bottom-right pixels are computed, not padding
+    # 28×28 comes from the layers, not from padding the image (with the paper's kernels the last row
+    # and column get only the bias: test_field_of_view_is_what_the_gradients_show)
     h = m.from_latent(torch.randn(2, 128)).view(-1, 512, 1, 1)
     for layer in m.decoder:
         h = layer(h)
