@@ -7,6 +7,7 @@ from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
+from training import VAEConfig
 
 APP = str(ROOT / "streamlit_app.py")
 ASSETS = ROOT / "assets"
@@ -141,7 +142,8 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     app.sidebar.radio(key="view").set_value("Model card").run()
     assert not app.exception
     text = _card_markdown(app)
-    assert "Decoder: paper's (" in text
+    config = VAEConfig.from_dict(json.loads((ASSETS / "model.json").read_text())["architecture"])
+    assert f"Decoder: {config.decoder_summary()}; {config.view_summary()}." in text
     threads = json.loads((ASSETS / "model.json").read_text())["training"]["threads"]
     assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
     ours = json.loads((ASSETS / "metrics.json").read_text())

@@ -61,6 +61,12 @@ def test_field_of_view_is_what_the_gradients_show(config, seen, painted):
     assert ("all 28×28" in config.view_summary()) == (seen == painted == 28)
 
 
+def test_decoder_summary_names_kernels_that_differ_from_the_paper():
+    assert VAEConfig().decoder_summary() == "paper's (256×128×64)"
+    assert VAEConfig(decoder_kernels=(2, 3, 4, 6)).decoder_summary() == "256×128×64 channels, kernels 2,3,4,6"
+    assert VAEConfig(decoder_refine=16).decoder_summary() == "paper's (256×128×64) + 3×3 conv on 16 channels at 28×28"
+
+
 def test_encoder_kernels_that_shrink_the_image_to_nothing_are_rejected():
     with pytest.raises(ValueError, match=r"encoder kernels \(5, 5, 5, 5\) leave no map at all"):
         VAE(VAEConfig(encoder_kernels=(5, 5, 5, 5)))

@@ -76,11 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--decoder-channels", type=_int_list(3, "256,128,64"), metavar="C1,C2,C3",
                    help="widths of the decoder's three hidden transposed convs (default 256,128,64)")
     t.add_argument("--encoder-kernels", type=_int_list(4, "4,3,4,2"), metavar="K1,K2,K3,K4",
-                   help="kernel sizes of the encoder's four stride-2 convs (default 3,3,3,2, the paper's, "
-                        "which never see image rows and columns 23-27; 4,3,4,2 see all 28)")
+                   help="kernel sizes of the encoder's four stride-2 convs (--config default: 4,3,4,2, which "
+                        "see all 28×28 pixels; paper, seed-code: 3,3,3,2, which never see rows and columns 23-27)")
     t.add_argument("--decoder-kernels", type=_int_list(4, "2,3,4,6"), metavar="K1,K2,K3,K4",
-                   help="kernel sizes of the decoder's four stride-2 transposed convs (default 2,3,4,5, the "
-                        "paper's, whose last row and column are one constant; 2,3,4,6 paint all 28)")
+                   help="kernel sizes of the decoder's four stride-2 transposed convs (--config default: 2,3,4,6, "
+                        "which paint all 28×28; paper, seed-code: 2,3,4,5, whose last row and column are one constant)")
     t.add_argument("--decoder-refine", type=_non_negative_int, metavar="C",
                    help="C > 0: the decoder ends with C channels at 28×28 and a 3×3 conv (default 0, the paper's)")
     t.add_argument("--weight-decay", type=_non_negative_float, metavar="W",

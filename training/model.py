@@ -61,9 +61,14 @@ class VAEConfig:
         return cls(**d)
 
     def decoder_summary(self) -> str:
-        """One line for reports and the model card, e.g. "paper's (256×128×64) + 3×3 conv on 16
-        channels at 28×28"."""
-        text = "paper's (" + "×".join(map(str, self.decoder_channels)) + ")"
+        """One line for reports and the model card, e.g. "paper's (256×128×64)", "256×128×64 channels,
+        kernels 2,3,4,6", "paper's (256×128×64) + 3×3 conv on 16 channels at 28×28"."""
+        widths = "×".join(map(str, self.decoder_channels))
+        paper = VAEConfig()
+        if (self.decoder_channels, self.decoder_kernels) == (paper.decoder_channels, paper.decoder_kernels):
+            text = f"paper's ({widths})"
+        else:
+            text = f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
         return text + (f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else "")
 
     def encoder_view(self) -> int:
