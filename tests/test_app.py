@@ -142,9 +142,10 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     app.sidebar.radio(key="view").set_value("Model card").run()
     assert not app.exception
     text = _card_markdown(app)
-    config = VAEConfig.from_dict(json.loads((ASSETS / "model.json").read_text())["architecture"])
+    info = json.loads((ASSETS / "model.json").read_text())
+    config = VAEConfig.from_dict(info["architecture"])
     assert f"Decoder: {config.decoder_summary()}; {config.view_summary()}." in text
-    threads = json.loads((ASSETS / "model.json").read_text())["training"]["threads"]
+    threads = info["training"]["threads"]
     assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
     ours = json.loads((ASSETS / "metrics.json").read_text())
     ref = json.loads((ROOT / "reports" / "benchmark.json").read_text())["models"]["seed-code"]

@@ -64,8 +64,7 @@ class VAEConfig:
         """One line for reports and the model card, e.g. "paper's (256×128×64)", "256×128×64 channels,
         kernels 2,3,4,6", "paper's (256×128×64) + 3×3 conv on 16 channels at 28×28"."""
         widths = "×".join(map(str, self.decoder_channels))
-        paper = VAEConfig()
-        if (self.decoder_channels, self.decoder_kernels) == (paper.decoder_channels, paper.decoder_kernels):
+        if (self.decoder_channels, self.decoder_kernels) == (VAEConfig.decoder_channels, VAEConfig.decoder_kernels):
             text = f"paper's ({widths})"
         else:
             text = f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
@@ -75,10 +74,9 @@ class VAEConfig:
         """Side of the top-left square of the image that reaches the latent. Unpadded stride-2
         convs drop the input rows a kernel cannot start on: the paper's kernels (3,3,3,2) see
         rows and columns 0-22 only, 20% of the ink; (4,3,4,2) see all 28."""
-        sizes = [IMAGE_SIZE]
+        seen = IMAGE_SIZE
         for k in self.encoder_kernels:
-            sizes.append(_conv_out(sizes[-1], k))
-        seen = sizes[-1]
+            seen = _conv_out(seen, k)
         for k in reversed(self.encoder_kernels):
             seen = (seen - 1) * 2 + k
         return seen

@@ -10,6 +10,8 @@
   paper's 3,3,3,2 encoder never sees rows and columns 23-27; its decoder's last row and column are
   one constant).
 """
+from .model import VAEConfig
+
 PRESETS = {
     "paper": dict(likelihood="gaussian", beta=1.0, lr=1e-4, batch_size=256, epochs=50,
                   schedule="constant", latent_dim=128),
@@ -19,7 +21,8 @@ PRESETS = {
                     schedule="cosine", latent_dim=128, encoder_kernels=(4, 3, 4, 2), decoder_kernels=(2, 3, 4, 6)),
 }
 # Flags every run records; anything not set by the preset or the command line takes these.
+# The architecture flags default to the paper's (VAEConfig's defaults).
+ARCHITECTURE_FLAGS = ("decoder_channels", "decoder_refine", "encoder_kernels", "decoder_kernels")
 COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
-                       decoder_channels=(256, 128, 64), decoder_refine=0,
-                       encoder_kernels=(3, 3, 3, 2), decoder_kernels=(2, 3, 4, 5),
-                       weight_decay=0.0, hflip=False)
+                       weight_decay=0.0, hflip=False,
+                       **{name: getattr(VAEConfig, name) for name in ARCHITECTURE_FLAGS})

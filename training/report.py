@@ -89,9 +89,10 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     names = list(metrics)
     row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
     t = lambda n: infos[n].get("training", {})
+    arch = {n: VAEConfig.from_dict(infos[n].get("architecture") or {}) for n in names}
     return ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
-            row("decoder", lambda n: VAEConfig.from_dict(infos[n].get("architecture") or {}).decoder_summary()),
-            row("field of view", lambda n: VAEConfig.from_dict(infos[n].get("architecture") or {}).view_summary()),
+            row("decoder", lambda n: arch[n].decoder_summary()),
+            row("field of view", lambda n: arch[n].view_summary()),
             row("likelihood", lambda n: infos[n].get("likelihood")),
             row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
                 else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),

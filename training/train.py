@@ -25,6 +25,7 @@ from .checkpoint import (atomic_write_text, complete_interrupted_write, load_res
 from .losses import PAPER_SIGMA, vae_loss
 from .model import CONFIG_FILE, VAE, VAEConfig, WEIGHTS_FILE
 from .precision import use_bfloat16
+from .presets import ARCHITECTURE_FLAGS
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -160,12 +161,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     dataset = {"checksum": data.checksum, "train_images": len(x_train), "test_images": len(x_test)}
 
     torch.manual_seed(args["seed"])
-    model = VAE(VAEConfig(latent_dim=args["latent_dim"],
-                          # runs resumed from before these flags existed used the defaults
-                          decoder_channels=args.get("decoder_channels", VAEConfig.decoder_channels),
-                          decoder_refine=args.get("decoder_refine", VAEConfig.decoder_refine),
-                          encoder_kernels=args.get("encoder_kernels", VAEConfig.encoder_kernels),
-                          decoder_kernels=args.get("decoder_kernels", VAEConfig.decoder_kernels)))
+    # runs resumed from before these flags existed used the defaults
+    architecture = {name: args.get(name, getattr(VAEConfig, name)) for name in ARCHITECTURE_FLAGS}
+    model = VAE(VAEConfig(latent_dim=args["latent_dim"], **architecture))
     model = model.to(memory_format=torch.channels_last)  # bench/memory_format.py: 1.1–1.2× in float32 too
     optimizer = make_optimizer(model.parameters(), args)
     if state is not None:
