@@ -497,7 +497,7 @@ def view_model_card(bundle):
                 f"trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. "
                 f"Decoder: {bundle.model.config.decoder_summary()}; {bundle.model.config.view_summary()}.")
     st.markdown("Trained with:")
-    st.code(m.get("command", "?"), language="bash")
+    st.code(m.get("command", "?"), language=None, wrap_lines=True)  # plain: bash colouring splits "4,3,4,2"
     if bundle.history:
         st.plotly_chart(plots.training_curve(bundle.history), key="history")
     evaluation_card(bundle)

@@ -147,6 +147,7 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     assert f"Decoder: {config.decoder_summary()}; {config.view_summary()}." in text
     threads = info["training"]["threads"]
     assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
+    assert [c.value for c in app.code] == [info["command"]]  # the exact command, to copy and rerun
     ours = json.loads((ASSETS / "metrics.json").read_text())
     ref = json.loads((ROOT / "reports" / "benchmark.json").read_text())["models"]["seed-code"]
     for key in ("linear_probe_acc", "fid_classifier_prior", "category_agreement", "nll_common_nats"):
