@@ -137,14 +137,33 @@ def test_weight_decay_shrinks_weights_by_lr_times_decay(decay):
     torch.testing.assert_close(w.detach(), torch.full((4,), 2.0 * (1 - 0.01 * decay)))
 
 
-def test_resume_with_flips_and_weight_decay_equals_uninterrupted(tmp_path):
-    a = _args(epochs=2, limit=512, hflip=True, weight_decay=0.05)
+@pytest.mark.parametrize("warmup", [0, 2])
+def test_kl_weight_rises_linearly_over_the_warmup_then_stays_at_beta(warmup):
+    steps = 4
+    a = {"beta": 0.5, "kl_warmup": warmup}
+    got = [train_mod.kl_weight(a, e, s, steps) for e in range(4) for s in range(steps)]
+    want = [0.5 * min(1.0, (i + 1) / (warmup * steps)) if warmup else 0.5 for i in range(4 * steps)]
+    assert got == pytest.approx(want)
+    assert train_mod.kl_weight({"beta": 1.0}, 0, 0, steps) == 1.0, "runs saved before the flag have no warm-up"
+
+
+def test_training_steps_use_the_warmed_up_kl_weight(tmp_path, monkeypatch):
+    seen, real = [], train_mod.train_step
+    monkeypatch.setattr(train_mod, "train_step", lambda *a: seen.append(a[-1]) or real(*a))
+    out = train_mod.run(_args(epochs=2, limit=256, kl_warmup=1), tmp_path / "run", progress=False)
+    assert seen == pytest.approx([0.25, 0.5, 0.75, 1.0] + [1.0] * 4)  # 256 images in batches of 64
+    assert json.loads((out / "model.json").read_text())["training"]["kl_warmup"] == 1
+
+
+def test_resume_with_flips_weight_decay_and_warmup_equals_uninterrupted(tmp_path):
+    # constant rate: a cosine schedule stretches with --epochs, so a shorter first leg would differ
+    a = _args(epochs=3, limit=512, hflip=True, weight_decay=0.05, kl_warmup=1, schedule="constant")
     train_mod.run(dict(a), tmp_path / "full", progress=False)
-    train_mod.run(dict(a, epochs=1), tmp_path / "split", progress=False)
+    train_mod.run(dict(a, epochs=2), tmp_path / "split", progress=False)
     train_mod.run(dict(a), tmp_path / "split", resume=True, progress=False)
     x, y = _weights(tmp_path / "full"), _weights(tmp_path / "split")
     assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
-    plain = _args(epochs=2, limit=512)
+    plain = _args(epochs=3, limit=512, schedule="constant")
     train_mod.run(dict(plain), tmp_path / "plain", progress=False)
     z = _weights(tmp_path / "plain")
     assert not torch.equal(x["to_mu.weight"], z["to_mu.weight"]), "the flags changed nothing"
@@ -214,6 +233,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--weight-decay", "-0.1"], "--weight-decay: '-0.1' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--weight-decay", "nan"], "--weight-decay: 'nan' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--encoder-kernels", "3,3"], "--encoder-kernels: '3,3': expected 4 positive integers"),
+    (["train", "--out", "x", "--kl-warmup", "1.5"], "--kl-warmup: '1.5' is not"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
 def test_cli_rejects_bad_arguments(argv, needle):
@@ -234,6 +254,13 @@ def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     assert "--decoder-refine 8" in meta["command"] and "--hflip" in meta["command"]
     model = load_model(tmp_path / "r")
     assert model.decoder[-1].in_channels == 8
+
+
+def test_cli_rejects_a_warmup_that_never_reaches_the_elbo(tmp_path):
+    r = run_cli("train", "--out", tmp_path / "w", "--epochs", "3", "--kl-warmup", "3", *QUICK)
+    assert r.returncode == 1 and not (tmp_path / "w").exists()
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        "--kl-warmup 3: expected fewer epochs than --epochs 3, so that training ends on the ELBO itself"), r.stderr
 
 
 def test_cli_reports_missing_data_and_model(tmp_path):

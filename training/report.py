@@ -96,7 +96,8 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
             row("likelihood", lambda n: infos[n].get("likelihood")),
             row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
                 else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),
-            row("β", lambda n: infos[n].get("beta")),
+            row("β", lambda n: f"{infos[n].get('beta')}" + (f", warmed up from 0 over {w} epochs"
+                                                            if (w := t(n).get("kl_warmup")) else "")),
             row("learning rate, schedule", lambda n: f"{t(n).get('lr')}, {t(n).get('schedule')}"),
             row("batch size", lambda n: t(n).get("batch_size")),
             row("epochs", lambda n: infos[n].get("epoch")),

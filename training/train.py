@@ -46,6 +46,16 @@ def learning_rate(args: dict, epoch: int) -> float:
     return args["lr"] * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def kl_weight(args: dict, epoch: int, step: int, steps: int) -> float:
+    """β for optimiser step ``step`` (0-based) of ``steps`` in 0-based ``epoch``: with a KL warm-up of
+    W epochs it rises linearly from β/(W·steps) to β over the first W epochs (Bowman et al. 2016,
+    Sønderby et al. 2016), so the latent is used before the KL term starts pruning it; else β."""
+    warmup = args.get("kl_warmup") or 0  # runs from before the flag existed had none
+    if warmup <= 0:
+        return args["beta"]
+    return args["beta"] * min(1.0, (epoch * steps + step + 1) / (warmup * steps))
+
+
 def fixed_log_sigma(args: dict) -> float | None:
     if args["likelihood"] == "gaussian":
         return math.log(args["sigma"] if args["sigma"] else PAPER_SIGMA)
@@ -94,13 +104,14 @@ def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
                     optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
-def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None):
-    """One optimiser step on a batch. Returns the loss terms, or None if the loss is not finite
-    (then the weights are left untouched)."""
+def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None, beta: float | None = None):
+    """One optimiser step on a batch, with KL weight ``beta`` (default: ``args["beta"]``). Returns
+    the loss terms, or None if the loss is not finite (then the weights are left untouched)."""
     xb = xb.contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits, mu, logvar = model(xb, generator=generator)
-    t = vae_loss(xb, logits, mu, logvar, args["likelihood"], args["beta"], log_sigma)
+    beta = args["beta"] if beta is None else beta
+    t = vae_loss(xb, logits, mu, logvar, args["likelihood"], beta, log_sigma)
     if not torch.isfinite(t.loss):
         return None
     optimizer.zero_grad(set_to_none=True)
@@ -151,6 +162,10 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         complete_interrupted_write(out / WEIGHTS_FILE, out / CONFIG_FILE)
     elif (out / RESUME_FILE).exists():
         raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+    warmup = args.get("kl_warmup") or 0
+    if warmup and warmup >= args["epochs"]:
+        raise TrainingError(f"--kl-warmup {warmup}: expected fewer epochs than --epochs {args['epochs']}, "
+                            "so that training ends on the ELBO itself")
     out.mkdir(parents=True, exist_ok=True)
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
@@ -194,7 +209,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             xb = x_train[perm[step * bs:(step + 1) * bs]]
             if args.get("hflip"):  # drawn from the epoch's generator, so resuming stays exact
                 xb = random_hflip(xb, g)
-            t = train_step(model, optimizer, xb, args, log_sigma, bf16, g)
+            t = train_step(model, optimizer, xb, args, log_sigma, bf16, g, kl_weight(args, epoch, step, steps))
             if t is None:
                 kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept in {out}"
                         if history else "no checkpoint had been written yet")
