@@ -379,3 +379,11 @@ def test_report_shows_the_one_off_reference_time_apart():
     assert plural(1, "pass") == "1 pass" and plural(3, "pass") == "3 passes" and plural(2, "thread") == "2 threads"
     assert evaluation_cell({"seconds": 600.0, "threads": 2, "references": {"seconds": 0.0}}) == "full, 10.0 min on 2 threads"
     assert "--quick" in evaluation_cell({"quick": True, "seconds": 20.0})
+
+
+def test_report_names_a_kl_warmup_in_the_beta_row():
+    from training.report import model_table
+    infos = {"warm": {"beta": 1.0, "training": {"kl_warmup": 10}}, "plain": {"beta": 1.0, "training": {"kl_warmup": 0}},
+             "older": {"beta": 0.5, "training": {}}}  # saved before the flag existed
+    rows = model_table({name: {"quick": True} for name in infos}, infos)
+    assert "| β | 1.0, warmed up from 0 over 10 epochs | 1.0 | 0.5 |" in rows
