@@ -178,6 +178,13 @@ def test_agreement_overall_and_per_category():
     assert overall == 0.75 and per[:3] == [1.0, 0.5, 1.0] and math.isnan(per[3])
 
 
+def test_most_common_misreading_per_category():
+    predicted, intended = np.array([0, 2, 2, 3, 1, 1, 1, 0]), np.array([0, 0, 0, 0, 1, 1, 1, 2])
+    assert M.most_common_misreading(predicted, intended, n_categories=4) == [(2, 0.5), None, (0, 1.0), None]
+    # a tie goes to the lower category
+    assert M.most_common_misreading(np.array([3, 2]), np.array([0, 0]), n_categories=4)[0] == (2, 0.5)
+
+
 def test_map_quality_of_a_map_that_is_the_space_itself(tmp_path):
     rng = np.random.default_rng(0)
     mu = rng.standard_normal((300, 2)).astype(np.float32)
@@ -209,6 +216,7 @@ EXPECTED_KEYS = {
     "neg_elbo_nats", "recon_nll_nats", "kl_nats", "iwae_nats", "iwae_k", "iwae_subset", "nll_common_nats",
     "bits_per_dim", "recon_mse", "recon_psnr_db", "active_units", "kl_per_dim", "linear_probe_acc", "knn_acc",
     "raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "category_agreement", "category_agreement_per_category",
+    "category_misread_as",
     "fid_classifier_prior", "fid_classifier_category", "cas_acc", "cas_real_acc", "augmentation",
     "map_trustworthiness", "seconds"}
 
@@ -238,6 +246,8 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
     assert m["cas_epochs"] == QUICK.cas_epochs and m["cas_images"] == 10 * QUICK.cas_per_category
     assert m["linear_probe_acc"] > 0.7 and m["knn_acc"] > 0.7       # far above chance (0.1)
     assert m["fid_classifier_real_train"] < m["fid_classifier_prior"]  # real images are closer to real ones
+    for category, miss in m["category_misread_as"].items():  # consistent with the agreement it explains
+        assert miss is None or (miss["category"] != category and miss["share"] <= 1 - m["category_agreement_per_category"][category] + 1e-9)
     maps = m["map_trustworthiness"]
     assert set(maps) >= {"tsne", "umap", "pca", "pixel-tsne"} and maps["tsne"]["trustworthiness"] > 0.8
     aug = m["augmentation"]
@@ -387,3 +397,16 @@ def test_report_names_a_kl_warmup_in_the_beta_row():
              "older": {"beta": 0.5, "training": {}}}  # saved before the flag existed
     rows = model_table({name: {"quick": True} for name in infos}, infos)
     assert "| β | 1.0, warmed up from 0 over 10 epochs | 1.0 | 0.5 |" in rows
+
+
+def test_agreement_table_says_what_unrecognised_samples_are_read_as():
+    from training.metric_labels import per_category_table
+    from training.report import agreement_table
+    new = {"category_agreement_per_category": {"Coat": 0.4, "Bag": 1.0},
+           "category_misread_as": {"Coat": {"category": "Pullover", "share": 0.35}, "Bag": None}}
+    old = {"category_agreement_per_category": {"Coat": 0.5, "Bag": 0.9}}  # evaluated before the key existed
+    rows = agreement_table({"new": new, "old": old})
+    assert rows[0] == "| category | new: samples | old: samples | new: samples most often misread as |"
+    assert rows[2:4] == ["| Coat | 0.400 | 0.500 | Pullover (0.35) |", "| Bag | 1.000 | 0.900 | — |"]
+    assert per_category_table(new).splitlines()[-1] == "| samples most often misread as (share) | Pullover (0.35) | — |"
+    assert "misread" not in per_category_table(old)

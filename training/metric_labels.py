@@ -133,4 +133,18 @@ def per_category_table(metrics: dict) -> str:
     lines = ["| recognised by the classifier | " + " | ".join(cats) + " |", "|---|" + "---:|" * len(cats)]
     lines += [f"| {label} | " + " | ".join(f"{values.get(c, math.nan):.2f}" for c in cats) + " |"
               for label, values in rows]
+    misread = metrics.get("category_misread_as")
+    if misread:
+        lines.append("| samples most often misread as (share) | " + " | ".join(misreading(misread.get(c)) for c in cats) + " |")
     return "\n".join(lines)
+
+
+def misreading(miss: dict | None) -> str:
+    """'Pullover (0.41)': the wrong category the judge gives a category's samples most often."""
+    return f"{miss['category']} ({miss['share']:.2f})" if miss else "—"
+
+
+def beta_summary(info: dict) -> str:
+    """'1.0', or '1.0, warmed up from 0 over 10 epochs' for a run trained with --kl-warmup."""
+    warmup = (info.get("training") or {}).get("kl_warmup")
+    return f"{info.get('beta')}" + (f", warmed up from 0 over {warmup} epochs" if warmup else "")

@@ -118,6 +118,20 @@ def agreement(predicted: np.ndarray, intended: np.ndarray, n_categories: int = 1
     return float(hits.mean()), per
 
 
+def most_common_misreading(predicted: np.ndarray, intended: np.ndarray,
+                           n_categories: int = 10) -> list[tuple[int, float] | None]:
+    """Per intended category: the wrong category predicted most often and the share of that
+    category's samples given it (ties to the lower index); None where nothing was misread."""
+    predicted, intended = np.asarray(predicted), np.asarray(intended)
+    out = []
+    for c in range(n_categories):
+        counts = np.bincount(predicted[intended == c], minlength=n_categories)
+        counts[c] = 0
+        total = int((intended == c).sum())
+        out.append((int(counts.argmax()), float(counts.max() / total)) if counts.any() else None)
+    return out
+
+
 # --- 2-D maps ----------------------------------------------------------------------------------
 
 def leave_one_out_knn_accuracy(x: np.ndarray, labels: np.ndarray, k: int = 5) -> float:

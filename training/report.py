@@ -96,8 +96,7 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
             row("likelihood", lambda n: infos[n].get("likelihood")),
             row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
                 else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),
-            row("β", lambda n: f"{infos[n].get('beta')}" + (f", warmed up from 0 over {w} epochs"
-                                                            if (w := t(n).get("kl_warmup")) else "")),
+            row("β", lambda n: L.beta_summary(infos[n])),
             row("learning rate, schedule", lambda n: f"{t(n).get('lr')}, {t(n).get('schedule')}"),
             row("batch size", lambda n: t(n).get("batch_size")),
             row("epochs", lambda n: infos[n].get("epoch")),
@@ -119,6 +118,8 @@ def agreement_table(metrics: dict[str, dict]) -> list[str]:
     header = [f"{n}: samples" for n in names] + ([f"{n}: reconstructions" for n in names] if has_recon else [])
     real = first.get("classifier_recall_per_category")
     header += ["real test images"] if real else []
+    misread = [n for n in names if metrics[n].get("category_misread_as")]  # evaluations before it lack it
+    header += [f"{n}: samples most often misread as" for n in misread]
     lines = ["| category | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
     for c in cats:
         cells = [metrics[n]["category_agreement_per_category"][c] for n in names]
@@ -126,7 +127,8 @@ def agreement_table(metrics: dict[str, dict]) -> list[str]:
             cells += [metrics[n]["reconstruction_agreement_per_category"][c] for n in names]
         if real:
             cells.append(real[c])
-        lines.append(f"| {c} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
+        words = [L.misreading(metrics[n]["category_misread_as"].get(c)) for n in misread]
+        lines.append(f"| {c} | " + " | ".join([f"{v:.3f}" for v in cells] + words) + " |")
     return lines + [""]
 
 
