@@ -359,6 +359,8 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
     after = json.loads(out.with_suffix(".json").read_text())
     assert after["models"]["again"] == before["models"]["again"] and after["infos"]["again"] == before["infos"]["again"]
     assert "| metric | default | again | better |" in out.read_text()
+    # the header regenerates every model from its directory, the kept one included
+    assert f"python -m training report --model default={quick_evaluated} --model again={quick_evaluated} --out {out}\n" in out.read_text()
     assert (out.parent / "grids" / "again.png").read_bytes() == b"kept"
     assert "Warning" not in out.read_text() and "for 1 pass over 1,000 generated images" in out.read_text()
     # a kept model evaluated under another protocol is flagged, not silently compared
@@ -407,6 +409,7 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
     old = {"category_agreement_per_category": {"Coat": 0.5, "Bag": 0.9}}  # evaluated before the key existed
     rows = agreement_table({"new": new, "old": old})
     assert rows[0] == "| category | new: samples | old: samples | new: samples most often misread as |"
-    assert rows[2:4] == ["| Coat | 0.400 | 0.500 | Pullover (0.35) |", "| Bag | 1.000 | 0.900 | — |"]
-    assert per_category_table(new).splitlines()[-1] == "| samples most often misread as (share) | Pullover (0.35) | — |"
+    assert rows[1] == "|---|---:|---:|---|"
+    assert rows[2:4] == ["| Coat | 0.400 | 0.500 | Pullover (0.350) |", "| Bag | 1.000 | 0.900 | — |"]
+    assert per_category_table(new).splitlines()[-1] == "| samples most often misread as (share) | Pullover (0.350) | — |"
     assert "misread" not in per_category_table(old)

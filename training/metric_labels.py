@@ -140,8 +140,8 @@ def per_category_table(metrics: dict) -> str:
 
 
 def misreading(miss: dict | None) -> str:
-    """'Pullover (0.41)': the wrong category the judge gives a category's samples most often."""
-    return f"{miss['category']} ({miss['share']:.2f})" if miss else "—"
+    """'Pullover (0.465)': the wrong category the judge gives a category's samples most often."""
+    return f"{miss['category']} ({miss['share']:.3f})" if miss else "—"
 
 
 def beta_summary(info: dict) -> str:

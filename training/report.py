@@ -120,7 +120,8 @@ def agreement_table(metrics: dict[str, dict]) -> list[str]:
     header += ["real test images"] if real else []
     misread = [n for n in names if metrics[n].get("category_misread_as")]  # evaluations before it lack it
     header += [f"{n}: samples most often misread as" for n in misread]
-    lines = ["| category | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    lines = ["| category | " + " | ".join(header) + " |",
+             "|---|" + "---:|" * (len(header) - len(misread)) + "---|" * len(misread)]  # numbers right, words left
     for c in cats:
         cells = [metrics[n]["category_agreement_per_category"][c] for n in names]
         if has_recon:
@@ -182,6 +183,13 @@ def kept_entries(summary_path: Path, names: list[str]) -> tuple[dict, dict, dict
     return metrics, infos, dirs
 
 
+def regenerate_command(directories: dict[str, str], notes, out: Path) -> str:
+    """The report command from scratch, every model by its directory, even where this report kept
+    some (``--keep``) because their runs were not on the machine that drew it."""
+    models = " ".join(f"--model {name}={d}" for name, d in directories.items())
+    return f"python -m training report {models}" + (f" --notes {notes}" if notes else "") + f" --out {out}"
+
+
 def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, data_dir=None, seed: int = 0,
                  command: str = "", keep: list[str] | None = None) -> Path:
     out = Path(out)
@@ -214,7 +222,7 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
         "Regenerate (each model trained and evaluated the same way first; the commands are in the table below):", "",
         "```bash",
         *[f"python -m training evaluate --checkpoint {d}" for d in directories.values()],
-        command or "python -m training report …",
+        regenerate_command(directories, notes, out),
         "```", "",
         f"Every model: the same {first.get('probe_train_images', 60000):,} training images, "
         f"{epoch_budget(infos)}, evaluated on {first.get('test_images', 10000):,} test images. "
