@@ -411,5 +411,8 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
     assert rows[0] == "| category | new: samples | old: samples | new: samples most often misread as |"
     assert rows[1] == "|---|---:|---:|---|"
     assert rows[2:4] == ["| Coat | 0.400 | 0.500 | Pullover (0.350) |", "| Bag | 1.000 | 0.900 | — |"]
-    assert per_category_table(new).splitlines()[-1] == "| samples most often misread as (share) | Pullover (0.350) | — |"
-    assert "misread" not in per_category_table(old)
+    card = per_category_table(new).splitlines()
+    assert card[0] == "| category | samples around the category mean | samples most often misread as (share) |"
+    assert card[1:] == ["|---|---:|---|", "| Coat | 0.40 | Pullover (0.350) |", "| Bag | 1.00 | — |"]
+    assert per_category_table(old).splitlines() == [
+        "| category | samples around the category mean |", "|---|---:|", "| Coat | 0.50 |", "| Bag | 0.90 |"]

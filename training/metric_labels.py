@@ -125,17 +125,17 @@ PER_CATEGORY_ROWS = (("category_agreement_per_category", "samples around the cat
 
 
 def per_category_table(metrics: dict) -> str:
-    """Markdown table, one column per category, one row per entry of PER_CATEGORY_ROWS present."""
-    rows = [(label, metrics[key]) for key, label in PER_CATEGORY_ROWS if metrics.get(key)]
-    if not rows:
+    """Markdown table, one row per category, one column per entry of PER_CATEGORY_ROWS present, and
+    what the category's samples are most often misread as (a column of categories fits any width)."""
+    columns = [(label, metrics[key]) for key, label in PER_CATEGORY_ROWS if metrics.get(key)]
+    if not columns:
         return ""
-    cats = list(rows[0][1])
-    lines = ["| recognised by the classifier | " + " | ".join(cats) + " |", "|---|" + "---:|" * len(cats)]
-    lines += [f"| {label} | " + " | ".join(f"{values.get(c, math.nan):.2f}" for c in cats) + " |"
-              for label, values in rows]
     misread = metrics.get("category_misread_as")
-    if misread:
-        lines.append("| samples most often misread as (share) | " + " | ".join(misreading(misread.get(c)) for c in cats) + " |")
+    header = [label for label, _ in columns] + (["samples most often misread as (share)"] if misread else [])
+    lines = ["| category | " + " | ".join(header) + " |", "|---|" + "---:|" * len(columns) + ("---|" if misread else "")]
+    for c in columns[0][1]:
+        cells = [f"{values.get(c, math.nan):.2f}" for _, values in columns] + ([misreading(misread.get(c))] if misread else [])
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
