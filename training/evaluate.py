@@ -290,9 +290,9 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
         result.update(category_agreement=overall,
                       category_agreement_per_category=dict(zip(fmnist.CATEGORIES, per_category)),
                       # what the judge calls the samples it does not recognise, e.g. coats read as pullovers
-                      category_misread_as={fmnist.CATEGORIES[c]: miss and {"category": fmnist.CATEGORIES[miss[0]],
-                                                                            "share": miss[1]}
-                                           for c, miss in enumerate(M.most_common_misreading(cat_pred, y_cat))},
+                      category_misread_as={name: miss and {"category": fmnist.CATEGORIES[miss[0]], "share": miss[1]}
+                                           for name, miss in zip(fmnist.CATEGORIES,
+                                                                 M.most_common_misreading(cat_pred, y_cat))},
                       category_sampler={"noise": DEFAULT_NOISE, "covariance": "category", "samples": int(len(y_cat))},
                       fid_classifier_prior=M.frechet_distance_of(prior_feats, test_feats[:n_samples]),
                       fid_classifier_category=M.frechet_distance_of(cat_feats, test_feats[:n_samples]),

@@ -132,9 +132,11 @@ def per_category_table(metrics: dict) -> str:
         return ""
     misread = metrics.get("category_misread_as")
     header = [label for label, _ in columns] + (["samples most often misread as (share)"] if misread else [])
-    lines = ["| category | " + " | ".join(header) + " |", "|---|" + "---:|" * len(columns) + ("---|" if misread else "")]
+    lines = ["| category | " + " | ".join(header) + " |",
+             "|---|" + "---:|" * len(columns) + ("---|" if misread else "")]  # numbers right, words left
     for c in columns[0][1]:
-        cells = [f"{values.get(c, math.nan):.2f}" for _, values in columns] + ([misreading(misread.get(c))] if misread else [])
+        cells = [f"{values.get(c, math.nan):.2f}" for _, values in columns]
+        cells += [misreading(misread.get(c))] if misread else []
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -162,7 +162,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         complete_interrupted_write(out / WEIGHTS_FILE, out / CONFIG_FILE)
     elif (out / RESUME_FILE).exists():
         raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
-    warmup = args.get("kl_warmup") or 0
+    warmup = args.get("kl_warmup")  # runs from before the flag existed had none
     if warmup and warmup >= args["epochs"]:
         raise TrainingError(f"--kl-warmup {warmup}: expected fewer epochs than --epochs {args['epochs']}, "
                             "so that training ends on the ELBO itself")
