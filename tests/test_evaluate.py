@@ -393,12 +393,14 @@ def test_report_shows_the_one_off_reference_time_apart():
     assert "--quick" in evaluation_cell({"quick": True, "seconds": 20.0})
 
 
-def test_report_names_a_kl_warmup_in_the_beta_row():
+def test_report_names_a_kl_warmup_and_free_bits_in_the_beta_row():
     from training.report import model_table
     infos = {"warm": {"beta": 1.0, "training": {"kl_warmup": 10}}, "plain": {"beta": 1.0, "training": {"kl_warmup": 0}},
              "older": {"beta": 0.5, "training": {}}}  # saved before the flag existed
     rows = model_table({name: {"quick": True} for name in infos}, infos)
     assert "| β | 1.0, warmed up from 0 over 10 epochs | 1.0 | 0.5 |" in rows
+    rows = model_table({"floored": {"quick": True}}, {"floored": {"beta": 1.0, "training": {"free_bits": 0.5}}})
+    assert "| β | 1.0, KL floored at 0.5 nats per dimension |" in rows
 
 
 def test_agreement_table_says_what_unrecognised_samples_are_read_as():

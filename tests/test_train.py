@@ -234,6 +234,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--weight-decay", "nan"], "--weight-decay: 'nan' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--encoder-kernels", "3,3"], "--encoder-kernels: '3,3': expected 4 positive integers"),
     (["train", "--out", "x", "--kl-warmup", "1.5"], "--kl-warmup: '1.5' is not"),
+    (["train", "--out", "x", "--free-bits", "-0.5"], "--free-bits: '-0.5' must be a finite number ≥ 0"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
 def test_cli_rejects_bad_arguments(argv, needle):
@@ -261,6 +262,21 @@ def test_cli_rejects_a_warmup_that_never_reaches_the_elbo(tmp_path):
     assert r.returncode == 1 and not (tmp_path / "w").exists()
     assert r.stderr.strip().splitlines()[-1].endswith(
         "--kl-warmup 3: expected fewer epochs than --epochs 3, so that training ends on the ELBO itself"), r.stderr
+
+
+def test_free_bits_reach_the_training_step_and_the_saved_run(tmp_path, monkeypatch):
+    import training.losses as losses
+    seen, real = [], losses.vae_loss
+    # the training step passes the floor as the 8th argument; the test metrics never pass one
+    monkeypatch.setattr(train_mod, "vae_loss", lambda *a, **k: seen.extend(a[7:]) or real(*a, **k))
+    r = run_cli("train", "--out", tmp_path / "fb", "--epochs", "1", "--free-bits", "0.5", *QUICK)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "fb" / "model.json").read_text())["training"]["free_bits"] == 0.5
+    train_mod.run(_args(epochs=1, limit=128, free_bits=0.25), tmp_path / "run", progress=False)
+    assert seen == [0.25, 0.25]  # 128 images in batches of 64
+    r = run_cli("train", "--out", tmp_path / "s", "--config", "seed-code", "--free-bits", "0.5", *QUICK)
+    assert r.returncode == 1 and not (tmp_path / "s").exists()
+    assert r.stderr.strip().splitlines()[-1].endswith("expected --free-bits 0 with it"), r.stderr
 
 
 def test_cli_reports_missing_data_and_model(tmp_path):

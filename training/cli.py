@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=_non_negative_float, help="weight of the KL term (1 = the ELBO)")
     t.add_argument("--kl-warmup", type=_non_negative_int, metavar="E",
                    help="E > 0: the KL weight rises linearly from 0 to --beta over the first E epochs (default 0)")
+    t.add_argument("--free-bits", type=_non_negative_float, metavar="NATS",
+                   help="NATS > 0: the optimised KL counts at least NATS per latent dimension, averaged over "
+                        "the batch (free bits); the logged −ELBO stays the true one (default 0)")
     t.add_argument("--sigma", type=_positive(float), help="σ of the fixed 'gaussian' likelihood (default √½)")
     t.add_argument("--seed", type=int)
     t.add_argument("--limit", type=_positive(int), help="train on the first N training images only")
@@ -199,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
                "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine",
-               "encoder_kernels", "decoder_kernels", "weight_decay", "hflip", "kl_warmup")
+               "encoder_kernels", "decoder_kernels", "weight_decay", "hflip", "kl_warmup",
+               "free_bits")
 
 
 def training_args(ns: argparse.Namespace) -> dict:

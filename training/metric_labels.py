@@ -147,6 +147,9 @@ def misreading(miss: dict | None) -> str:
 
 
 def beta_summary(info: dict) -> str:
-    """'1.0', or '1.0, warmed up from 0 over 10 epochs' for a run trained with --kl-warmup."""
-    warmup = (info.get("training") or {}).get("kl_warmup")
-    return f"{info.get('beta')}" + (f", warmed up from 0 over {warmup} epochs" if warmup else "")
+    """'1.0', with ', warmed up from 0 over 10 epochs' for a run trained with --kl-warmup and
+    ', KL floored at 0.5 nats per dimension' for one trained with --free-bits."""
+    training = info.get("training") or {}
+    warmup, floor = training.get("kl_warmup"), training.get("free_bits")
+    return (f"{info.get('beta')}" + (f", warmed up from 0 over {warmup} epochs" if warmup else "")
+            + (f", KL floored at {floor:g} nats per dimension" if floor else ""))

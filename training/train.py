@@ -111,7 +111,8 @@ def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits, mu, logvar = model(xb, generator=generator)
     beta = args["beta"] if beta is None else beta
-    t = vae_loss(xb, logits, mu, logvar, args["likelihood"], beta, log_sigma)
+    # runs from before --free-bits existed had no floor
+    t = vae_loss(xb, logits, mu, logvar, args["likelihood"], beta, log_sigma, args.get("free_bits") or 0.0)
     if not torch.isfinite(t.loss):
         return None
     optimizer.zero_grad(set_to_none=True)
@@ -166,6 +167,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     if warmup and warmup >= args["epochs"]:
         raise TrainingError(f"--kl-warmup {warmup}: expected fewer epochs than --epochs {args['epochs']}, "
                             "so that training ends on the ELBO itself")
+    if args.get("free_bits") and args["likelihood"] == "seed-code":
+        raise TrainingError(f"--free-bits {args['free_bits']}: the seed-code likelihood reproduces the published "
+                            "loss as it was; expected --free-bits 0 with it")
     out.mkdir(parents=True, exist_ok=True)
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
