@@ -81,7 +81,7 @@ def test_free_bits_floor_each_dimension_averaged_over_the_batch():
 
 def test_free_bits_change_only_the_optimised_loss_and_free_dimensions_below_the_floor():
     x, logits, mu, logvar = _batch(n=4, k=3)
-    mu = torch.tensor([[0.1, 3.0, 0.2]] * 4, requires_grad=True)  # KL per dim ≈ 0.005, 4.5, 0.02 (+ σ part)
+    mu = torch.tensor([[0.1, 3.0, 0.2]] * 4, requires_grad=True)  # with logvar 0, KL = μ²/2: 0.005, 4.5, 0.02
     logvar = torch.zeros(4, 3)
     plain = vae_loss(x, logits, mu, logvar, "gaussian")
     floored = vae_loss(x, logits, mu, logvar, "gaussian", free_bits=0.5)
