@@ -124,6 +124,12 @@ PER_CATEGORY_ROWS = (("category_agreement_per_category", "samples around the cat
                      ("classifier_recall_per_category", "real test images"))
 
 
+def table_separator(numbers: int, words: int = 0) -> str:
+    """A Markdown separator line for a label column, then ``numbers`` right-aligned columns, then
+    ``words`` left-aligned ones: numbers line up by their digits, words read from the left."""
+    return "|---|" + "---:|" * numbers + "---|" * words
+
+
 def per_category_table(metrics: dict) -> str:
     """Markdown table, one row per category, one column per entry of PER_CATEGORY_ROWS present, and
     what the category's samples are most often misread as (a column of categories fits any width)."""
@@ -133,7 +139,7 @@ def per_category_table(metrics: dict) -> str:
     misread = metrics.get("category_misread_as")
     header = [label for label, _ in columns] + (["samples most often misread as (share)"] if misread else [])
     lines = ["| category | " + " | ".join(header) + " |",
-             "|---|" + "---:|" * len(columns) + ("---|" if misread else "")]  # numbers right, words left
+             table_separator(len(columns), words=1 if misread else 0)]
     for c in columns[0][1]:
         cells = [f"{values.get(c, math.nan):.2f}" for _, values in columns]
         cells += [misreading(misread.get(c))] if misread else []

@@ -53,7 +53,7 @@ def metrics_table(metrics: dict[str, dict]) -> list[str]:
     lines = []
     for title, group in L.GROUPS:
         lines += [f"**{title}**", "", "| metric | " + " | ".join(names) + " | better |",
-                  "|---|" + "---:|" * len(names) + "---|"]
+                  L.table_separator(len(names), words=1)]
         for metric in group:
             values = [L.lookup(metrics[n], metric.key) for n in names]
             numeric = [v for v in values if isinstance(v, (int, float))]
@@ -90,7 +90,7 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
     t = lambda n: infos[n].get("training", {})
     arch = {n: VAEConfig.from_dict(infos[n].get("architecture") or {}) for n in names}
-    return ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
+    return ["| | " + " | ".join(names) + " |", L.table_separator(0, words=len(names)),
             row("decoder", lambda n: arch[n].decoder_summary()),
             row("field of view", lambda n: arch[n].view_summary()),
             row("likelihood", lambda n: infos[n].get("likelihood")),
@@ -121,7 +121,7 @@ def agreement_table(metrics: dict[str, dict]) -> list[str]:
     misread = [n for n in names if metrics[n].get("category_misread_as")]  # evaluations before it lack it
     header += [f"{n}: samples most often misread as" for n in misread]
     lines = ["| category | " + " | ".join(header) + " |",
-             "|---|" + "---:|" * (len(header) - len(misread)) + "---|" * len(misread)]  # numbers right, words left
+             L.table_separator(len(header) - len(misread), words=len(misread))]
     for c in cats:
         cells = [metrics[n]["category_agreement_per_category"][c] for n in names]
         if has_recon:
