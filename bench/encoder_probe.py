@@ -27,10 +27,11 @@ from training.metrics import linear_probe  # noqa: E402
 
 @torch.no_grad()
 def features(model, images: np.ndarray, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """The encoder's features h and the latent mean μ for uint8 images."""
+    """The layer before the latent, h (the conv features, or the encoder head's last ReLU layer
+    where the model has one), and the latent mean μ for uint8 images."""
     hs, mus = [], []
     for i in range(0, len(images), batch_size):
-        h = model.encoder(fmnist.to_tensor(images[i:i + batch_size]))
+        h = model.encoder_head(model.encoder(fmnist.to_tensor(images[i:i + batch_size])))
         hs.append(h)
         mus.append(model.to_mu(h))
     return torch.cat(hs).numpy(), torch.cat(mus).numpy()

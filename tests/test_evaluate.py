@@ -403,6 +403,14 @@ def test_report_names_a_kl_warmup_and_free_bits_in_the_beta_row():
     assert "| β | 1.0, KL floored at 0.5 nats per dimension |" in rows
 
 
+def test_report_names_each_models_encoder_head():
+    from training.report import model_table
+    infos = {"deep": {"architecture": {"encoder_head": [512, 256]}}, "older": {"architecture": {}}}
+    rows = model_table({name: {"quick": True} for name in infos}, infos)
+    assert ("| encoder head | 512 conv features → ReLU → 512 → ReLU → 256 → ReLU → heads "
+            "| paper's (linear heads on 512 conv features) |") in rows
+
+
 def test_agreement_table_says_what_unrecognised_samples_are_read_as():
     from training.metric_labels import per_category_table
     from training.report import agreement_table

@@ -104,6 +104,50 @@ def test_configs_written_before_the_refinement_head_still_load(tmp_path):
     assert load_model(tmp_path).config.decoder_refine == 0
 
 
+def test_encoder_head_puts_relu_layers_between_the_conv_features_and_the_latent(tmp_path):
+    m = VAE(VAEConfig(encoder_head=(32, 16)))
+    linears = [l for l in m.encoder_head if isinstance(l, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(512, 32), (32, 16)]
+    assert [type(l).__name__ for l in m.encoder_head] == ["ReLU", "Linear", "ReLU", "Linear", "ReLU"]
+    assert m.to_mu.in_features == m.to_logvar.in_features == 16
+    # μ equals the heads applied by hand to ReLU(W2·ReLU(W1·ReLU(h) + b1) + b2)
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        h = m.encoder(x).clamp(min=0)
+        for l in linears:
+            h = l(h).clamp(min=0)
+        mu, logvar = m.encode(x)
+        torch.testing.assert_close(mu, m.to_mu(h))
+        torch.testing.assert_close(logvar, m.to_logvar(h))
+    # a negative conv feature cannot reach μ: the ReLU after the last conv stops it
+    feats = torch.randn(4, 512, requires_grad=True)
+    m.to_mu(m.encoder_head(feats)).sum().backward()
+    assert (feats.grad[feats.detach() < 0] == 0).all() and (feats.grad[feats.detach() > 0] != 0).any()
+    m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    loaded = load_model(tmp_path)
+    assert loaded.config.encoder_head == (32, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(x)[0], mu)
+    assert VAEConfig(encoder_head=(512,)).encoder_summary() == "512 conv features → ReLU → 512 → ReLU → heads"
+    assert VAEConfig().encoder_summary() == "paper's (linear heads on 512 conv features)"
+    with pytest.raises(ValueError, match=r"encoder_head widths must be ≥ 1, got \[512, 0\]"):
+        VAEConfig(encoder_head=(512, 0))
+
+
+def test_configs_written_before_the_encoder_head_load_with_the_papers_linear_heads(tmp_path):
+    torch.manual_seed(0)
+    m = VAE().eval()
+    m.save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    meta = json.loads((tmp_path / "model.json").read_text())
+    del meta["architecture"]["encoder_head"]  # as every model.json written before it existed
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    loaded = load_model(tmp_path)
+    assert loaded.config.encoder_head == () and len(loaded.encoder_head) == 0
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(x)[0], m.to_mu(m.encoder(x)))
+
+
 def test_reparameterization_statistics():
     mu, logvar = torch.full((20000, 2), 1.5), torch.full((20000, 2), 2 * torch.log(torch.tensor(0.5)))
     z = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(0))

@@ -233,6 +233,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--weight-decay", "-0.1"], "--weight-decay: '-0.1' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--weight-decay", "nan"], "--weight-decay: 'nan' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--encoder-kernels", "3,3"], "--encoder-kernels: '3,3': expected 4 positive integers"),
+    (["train", "--out", "x", "--encoder-head", "512,0"], "--encoder-head: '512,0': expected positive integers like 512"),
+    (["train", "--out", "x", "--encoder-head", "wide"], "--encoder-head: 'wide': expected positive integers"),
     (["train", "--out", "x", "--kl-warmup", "1.5"], "--kl-warmup: '1.5' is not"),
     (["train", "--out", "x", "--free-bits", "-0.5"], "--free-bits: '-0.5' must be a finite number ≥ 0"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
@@ -246,15 +248,16 @@ def test_cli_rejects_bad_arguments(argv, needle):
 def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--decoder-channels", "32,16,8",
                 "--decoder-refine", "8", "--weight-decay", "0.01", "--hflip",
-                "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", *QUICK)
+                "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", "--encoder-head", "24,12", *QUICK)
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     assert meta["architecture"]["decoder_channels"] == [32, 16, 8] and meta["architecture"]["decoder_refine"] == 8
     assert meta["training"]["weight_decay"] == 0.01 and meta["training"]["hflip"] is True
     assert meta["architecture"]["encoder_kernels"] == [4, 3, 4, 2] and meta["architecture"]["decoder_kernels"] == [2, 3, 4, 6]
+    assert meta["architecture"]["encoder_head"] == [24, 12] and meta["training"]["encoder_head"] == [24, 12]
     assert "--decoder-refine 8" in meta["command"] and "--hflip" in meta["command"]
     model = load_model(tmp_path / "r")
-    assert model.decoder[-1].in_channels == 8
+    assert model.decoder[-1].in_channels == 8 and model.to_mu.in_features == 12
 
 
 def test_cli_rejects_a_warmup_that_never_reaches_the_elbo(tmp_path):

@@ -54,6 +54,17 @@ def _int_list(count: int, example: str):
     return parse
 
 
+def _widths(text):
+    """argparse type: one or more positive integers separated by commas."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive integers like 512 or 512,512")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m training",
                     description="Train, resume and embed the Fashion-MNIST convolutional VAE.")
@@ -83,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "which paint all 28×28; paper, seed-code: 2,3,4,5, whose last row and column are one constant)")
     t.add_argument("--decoder-refine", type=_non_negative_int, metavar="C",
                    help="C > 0: the decoder ends with C channels at 28×28 and a 3×3 conv (default 0, the paper's)")
+    t.add_argument("--encoder-head", type=_widths, metavar="W1[,W2…]",
+                   help="widths of fully connected ReLU layers between the encoder's conv features and the "
+                        "μ, log σ² heads (default none: the paper's linear heads)")
     t.add_argument("--weight-decay", type=_non_negative_float, metavar="W",
                    help="W > 0: AdamW with decoupled weight decay W (default 0, plain Adam)")
     t.add_argument("--hflip", action="store_const", const=True,
@@ -202,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
                "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine",
-               "encoder_kernels", "decoder_kernels", "weight_decay", "hflip", "kl_warmup",
+               "encoder_kernels", "decoder_kernels", "encoder_head", "weight_decay", "hflip", "kl_warmup",
                "free_bits")
 
 

@@ -36,6 +36,10 @@ class VAEConfig:
     # into the image, so each pixel is a non-linear function of its neighbourhood (0 = the paper's
     # decoder, where each pixel is one linear read-out of the 12×12 features).
     decoder_refine: int = 0
+    # Widths of fully connected ReLU layers between the encoder's conv features and the μ, log σ²
+    # heads (empty = the paper's: both heads are linear in the last conv's output, so μ is a linear
+    # function of the third conv layer's activations).
+    encoder_head: tuple = ()
 
     def __post_init__(self):
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
@@ -43,6 +47,9 @@ class VAEConfig:
         self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
         self.decoder_kernels = tuple(int(k) for k in self.decoder_kernels)
         self.decoder_refine = int(self.decoder_refine)
+        self.encoder_head = tuple(int(w) for w in self.encoder_head)
+        if any(w < 1 for w in self.encoder_head):
+            raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
         if self.decoder_refine < 0:
             raise ValueError(f"decoder_refine must be ≥ 0, got {self.decoder_refine}")
         if len(self.encoder_channels) != len(self.encoder_kernels):
@@ -69,6 +76,14 @@ class VAEConfig:
         else:
             text = f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
         return text + (f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else "")
+
+    def encoder_summary(self) -> str:
+        """One line for reports, e.g. "paper's (linear heads on 512 conv features)",
+        "512 conv features → ReLU → 512 → ReLU → heads"."""
+        feat = self.encoder_channels[-1]
+        if not self.encoder_head:
+            return f"paper's (linear heads on {feat} conv features)"
+        return " → ".join([f"{feat} conv features", *(f"ReLU → {w}" for w in self.encoder_head), "ReLU → heads"])
 
     def encoder_view(self) -> int:
         """Side of the top-left square of the image that reaches the latent. Unpadded stride-2
@@ -177,9 +192,15 @@ class VAE(nn.Module):
             left = f"a {size}×{size} map" if size > 1 else "no map at all"
             raise ValueError(f"encoder kernels {config.encoder_kernels} leave {left}, expected 1×1")
         self.encoder = nn.Sequential(*layers, nn.Flatten())
-        feat = config.encoder_channels[-1]
-        self.to_mu = nn.Linear(feat, config.latent_dim)
-        self.to_logvar = nn.Linear(feat, config.latent_dim)
+        feat = width = config.encoder_channels[-1]
+        head = []
+        for w in config.encoder_head:
+            head += [nn.ReLU(), nn.Linear(width, w)]
+            width = w
+        # Empty (no parameters, so earlier model files load unchanged) for the paper's linear heads.
+        self.encoder_head = nn.Sequential(*head, *([nn.ReLU()] if head else []))
+        self.to_mu = nn.Linear(width, config.latent_dim)
+        self.to_logvar = nn.Linear(width, config.latent_dim)
 
         self.from_latent = nn.Linear(config.latent_dim, feat)
         layers, in_ch, size = [], feat, 1
@@ -201,7 +222,7 @@ class VAE(nn.Module):
 
     # --- the contract: encode(x) -> (mu, logvar), decode(z) -> x_hat in [0, 1] -------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(x)
+        h = self.encoder_head(self.encoder(x))
         return self.to_mu(h), self.to_logvar(h)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:

@@ -91,6 +91,7 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     t = lambda n: infos[n].get("training", {})
     arch = {n: VAEConfig.from_dict(infos[n].get("architecture") or {}) for n in names}
     return ["| | " + " | ".join(names) + " |", L.table_separator(0, words=len(names)),
+            row("encoder head", lambda n: arch[n].encoder_summary()),
             row("decoder", lambda n: arch[n].decoder_summary()),
             row("field of view", lambda n: arch[n].view_summary()),
             row("likelihood", lambda n: infos[n].get("likelihood")),
