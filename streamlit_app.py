@@ -495,6 +495,7 @@ def view_model_card(bundle):
     st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {metric_labels.beta_summary(m)}, {m.get('epoch')} epochs, batch "
                 f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed {t.get('seed')}, "
                 f"trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. "
+                f"Encoder head: {bundle.model.config.encoder_summary()}. "
                 f"Decoder: {bundle.model.config.decoder_summary()}; {bundle.model.config.view_summary()}.")
     st.markdown("Trained with:")
     st.code(m.get("command", "?"), language=None, wrap_lines=True)  # plain: bash colouring splits "4,3,4,2"

@@ -144,7 +144,7 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     text = _card_markdown(app)
     info = json.loads((ASSETS / "model.json").read_text())
     config = VAEConfig.from_dict(info["architecture"])
-    assert f"Decoder: {config.decoder_summary()}; {config.view_summary()}." in text
+    assert f"Encoder head: {config.encoder_summary()}. Decoder: {config.decoder_summary()}; {config.view_summary()}." in text
     threads = info["training"]["threads"]
     assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
     assert [c.value for c in app.code] == [info["command"]]  # the exact command, to copy and rerun
