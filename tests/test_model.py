@@ -134,15 +134,48 @@ def test_encoder_head_puts_relu_layers_between_the_conv_features_and_the_latent(
         VAEConfig(encoder_head=(512, 0))
 
 
+def test_residual_encoder_head_starts_as_the_papers_linear_heads_and_adds_its_layers(tmp_path):
+    torch.manual_seed(0)
+    m = VAE(VAEConfig(encoder_head=(32,), encoder_head_residual=True))
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        h = m.encoder(x)
+        mu, logvar = m.encode(x)
+        torch.testing.assert_close(mu, m.to_mu(h))  # the added maps start at zero
+        torch.testing.assert_close(logvar, m.to_logvar(h))
+        m.head_to_mu.weight.normal_()
+        m.head_to_logvar.weight.normal_()
+        g = m.encoder_head[1](h.clamp(min=0)).clamp(min=0)  # ReLU → Linear(512, 32) → ReLU
+        mu, logvar = m.encode(x)
+        torch.testing.assert_close(mu, m.to_mu(h) + g @ m.head_to_mu.weight.T)
+        torch.testing.assert_close(logvar, m.to_logvar(h) + g @ m.head_to_logvar.weight.T)
+    assert m.to_mu.in_features == 512 and m.head_to_mu.bias is None
+    # the added maps get a gradient at the first step, though they start at zero
+    fresh = VAE(VAEConfig(encoder_head=(32,), encoder_head_residual=True))
+    fresh.encode(x)[0].sum().backward()
+    assert fresh.head_to_mu.weight.grad.abs().sum() > 0
+    m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    loaded = load_model(tmp_path)
+    assert loaded.config.encoder_head_residual is True
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(x)[0], mu)
+    assert (VAEConfig(encoder_head=(512,), encoder_head_residual=True).encoder_summary() ==
+            "paper's linear heads on 512 conv features + ReLU → 512 → ReLU → heads that start at 0")
+    with pytest.raises(ValueError, match="encoder_head_residual needs encoder_head widths"):
+        VAEConfig(encoder_head_residual=True)
+
+
 def test_configs_written_before_the_encoder_head_load_with_the_papers_linear_heads(tmp_path):
     torch.manual_seed(0)
     m = VAE().eval()
     m.save_pretrained(tmp_path, {"likelihood": "gaussian"})
     meta = json.loads((tmp_path / "model.json").read_text())
-    del meta["architecture"]["encoder_head"]  # as every model.json written before it existed
+    for name in ("encoder_head", "encoder_head_residual"):  # as every model.json written before they existed
+        del meta["architecture"][name]
     (tmp_path / "model.json").write_text(json.dumps(meta))
     loaded = load_model(tmp_path)
-    assert loaded.config.encoder_head == () and len(loaded.encoder_head) == 0
+    assert loaded.config.encoder_head == () and not loaded.config.encoder_head_residual
+    assert len(loaded.encoder_head) == 0
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(loaded.encode(x)[0], m.to_mu(m.encoder(x)))

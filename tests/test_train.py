@@ -267,6 +267,14 @@ def test_cli_rejects_a_warmup_that_never_reaches_the_elbo(tmp_path):
         "--kl-warmup 3: expected fewer epochs than --epochs 3, so that training ends on the ELBO itself"), r.stderr
 
 
+def test_cli_rejects_a_residual_encoder_head_without_widths(tmp_path):
+    r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--encoder-head-residual", *QUICK)
+    assert r.returncode == 1 and not (tmp_path / "r").exists()
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        "--encoder-head-residual: adds the --encoder-head layers to the linear heads; "
+        "expected --encoder-head widths with it"), r.stderr
+
+
 def test_free_bits_reach_the_training_step_and_the_saved_run(tmp_path, monkeypatch):
     import training.losses as losses
     seen, real = [], losses.vae_loss

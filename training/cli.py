@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--encoder-head", type=_widths, metavar="W1[,W2…]",
                    help="widths of fully connected ReLU layers between the encoder's conv features and the "
                         "μ, log σ² heads (default none: the paper's linear heads)")
+    t.add_argument("--encoder-head-residual", action="store_const", const=True,
+                   help="keep the linear heads on the conv features and add the --encoder-head layers' output "
+                        "through maps that start at zero (training starts from the paper's encoder)")
     t.add_argument("--weight-decay", type=_non_negative_float, metavar="W",
                    help="W > 0: AdamW with decoupled weight decay W (default 0, plain Adam)")
     t.add_argument("--hflip", action="store_const", const=True,
@@ -216,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
                "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine",
-               "encoder_kernels", "decoder_kernels", "encoder_head", "weight_decay", "hflip", "kl_warmup",
+               "encoder_kernels", "decoder_kernels", "encoder_head", "encoder_head_residual",
+               "weight_decay", "hflip", "kl_warmup",
                "free_bits")
 
 

@@ -40,6 +40,10 @@ class VAEConfig:
     # heads (empty = the paper's: both heads are linear in the last conv's output, so μ is a linear
     # function of the third conv layer's activations).
     encoder_head: tuple = ()
+    # With encoder_head: keep the paper's linear heads and add the head's output through two more
+    # linear maps that start at zero, so training starts from the paper's encoder and the ReLU
+    # layers only add what they learn (a plain head made the early epochs much slower).
+    encoder_head_residual: bool = False
 
     def __post_init__(self):
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
@@ -50,6 +54,9 @@ class VAEConfig:
         self.encoder_head = tuple(int(w) for w in self.encoder_head)
         if any(w < 1 for w in self.encoder_head):
             raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
+        self.encoder_head_residual = bool(self.encoder_head_residual)
+        if self.encoder_head_residual and not self.encoder_head:
+            raise ValueError("encoder_head_residual needs encoder_head widths")
         if self.decoder_refine < 0:
             raise ValueError(f"decoder_refine must be ≥ 0, got {self.decoder_refine}")
         if len(self.encoder_channels) != len(self.encoder_kernels):
@@ -83,7 +90,10 @@ class VAEConfig:
         feat = self.encoder_channels[-1]
         if not self.encoder_head:
             return f"paper's (linear heads on {feat} conv features)"
-        return " → ".join([f"{feat} conv features", *(f"ReLU → {w}" for w in self.encoder_head), "ReLU → heads"])
+        layers = " → ".join(f"ReLU → {w}" for w in self.encoder_head)
+        if self.encoder_head_residual:
+            return f"paper's linear heads on {feat} conv features + {layers} → ReLU → heads that start at 0"
+        return f"{feat} conv features → {layers} → ReLU → heads"
 
     def encoder_view(self) -> int:
         """Side of the top-left square of the image that reaches the latent. Unpadded stride-2
@@ -199,6 +209,12 @@ class VAE(nn.Module):
             width = w
         # Empty (no parameters, so earlier model files load unchanged) for the paper's linear heads.
         self.encoder_head = nn.Sequential(*head, *([nn.ReLU()] if head else []))
+        if config.encoder_head_residual:
+            self.head_to_mu = nn.Linear(width, config.latent_dim, bias=False)
+            self.head_to_logvar = nn.Linear(width, config.latent_dim, bias=False)
+            for layer in (self.head_to_mu, self.head_to_logvar):
+                nn.init.zeros_(layer.weight)
+            width = feat
         self.to_mu = nn.Linear(width, config.latent_dim)
         self.to_logvar = nn.Linear(width, config.latent_dim)
 
@@ -222,7 +238,11 @@ class VAE(nn.Module):
 
     # --- the contract: encode(x) -> (mu, logvar), decode(z) -> x_hat in [0, 1] -------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder_head(self.encoder(x))
+        h = self.encoder(x)
+        if self.config.encoder_head_residual:
+            g = self.encoder_head(h)
+            return self.to_mu(h) + self.head_to_mu(g), self.to_logvar(h) + self.head_to_logvar(g)
+        h = self.encoder_head(h)
         return self.to_mu(h), self.to_logvar(h)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:

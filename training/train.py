@@ -170,6 +170,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     if args.get("free_bits") and args["likelihood"] == "seed-code":
         raise TrainingError(f"--free-bits {args['free_bits']}: the seed-code likelihood reproduces the published "
                             "loss as it was; expected --free-bits 0 with it")
+    if args.get("encoder_head_residual") and not args.get("encoder_head"):
+        raise TrainingError("--encoder-head-residual: adds the --encoder-head layers to the linear heads; "
+                            "expected --encoder-head widths with it")
     out.mkdir(parents=True, exist_ok=True)
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
