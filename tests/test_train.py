@@ -233,7 +233,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--weight-decay", "-0.1"], "--weight-decay: '-0.1' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--weight-decay", "nan"], "--weight-decay: 'nan' must be a finite number ≥ 0"),
     (["train", "--out", "x", "--encoder-kernels", "3,3"], "--encoder-kernels: '3,3': expected 4 positive integers"),
-    (["train", "--out", "x", "--encoder-head", "512,0"], "--encoder-head: '512,0': expected positive integers like 512"),
+    (["train", "--out", "x", "--encoder-head", "512,0"], "--encoder-head: '512,0': expected positive integers like 512 or 512,512, or none"),
     (["train", "--out", "x", "--encoder-head", "wide"], "--encoder-head: 'wide': expected positive integers"),
     (["train", "--out", "x", "--kl-warmup", "1.5"], "--kl-warmup: '1.5' is not"),
     (["train", "--out", "x", "--free-bits", "-0.5"], "--free-bits: '-0.5' must be a finite number ≥ 0"),
@@ -255,9 +255,10 @@ def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     assert meta["training"]["weight_decay"] == 0.01 and meta["training"]["hflip"] is True
     assert meta["architecture"]["encoder_kernels"] == [4, 3, 4, 2] and meta["architecture"]["decoder_kernels"] == [2, 3, 4, 6]
     assert meta["architecture"]["encoder_head"] == [24, 12] and meta["training"]["encoder_head"] == [24, 12]
+    assert meta["architecture"]["encoder_head_residual"] is True  # --config default's, which the flag left alone
     assert "--decoder-refine 8" in meta["command"] and "--hflip" in meta["command"]
     model = load_model(tmp_path / "r")
-    assert model.decoder[-1].in_channels == 8 and model.to_mu.in_features == 12
+    assert model.decoder[-1].in_channels == 8 and model.head_to_mu.in_features == 12
 
 
 def test_cli_rejects_a_warmup_that_never_reaches_the_elbo(tmp_path):
@@ -267,8 +268,19 @@ def test_cli_rejects_a_warmup_that_never_reaches_the_elbo(tmp_path):
         "--kl-warmup 3: expected fewer epochs than --epochs 3, so that training ends on the ELBO itself"), r.stderr
 
 
+def test_encoder_head_flags_override_the_preset():
+    from training.cli import build_parser, training_args
+    parse = lambda *argv: training_args(build_parser().parse_args(["train", "--out", "x", *argv]))
+    assert (parse()["encoder_head"], parse()["encoder_head_residual"]) == ((512, 512), True)
+    assert (parse("--config", "paper")["encoder_head"], parse("--config", "paper")["encoder_head_residual"]) == ((), False)
+    plain = parse("--encoder-head", "512", "--no-encoder-head-residual")
+    assert (plain["encoder_head"], plain["encoder_head_residual"]) == ([512], False)
+    none = parse("--encoder-head", "none")  # the paper's linear heads under --config default
+    assert (none["encoder_head"], none["encoder_head_residual"]) == ([], False)
+
+
 def test_cli_rejects_a_residual_encoder_head_without_widths(tmp_path):
-    r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--encoder-head-residual", *QUICK)
+    r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--encoder-head-residual", "--config", "paper", *QUICK)
     assert r.returncode == 1 and not (tmp_path / "r").exists()
     assert r.stderr.strip().splitlines()[-1].endswith(
         "--encoder-head-residual: adds the --encoder-head layers to the linear heads; "

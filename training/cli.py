@@ -55,13 +55,15 @@ def _int_list(count: int, example: str):
 
 
 def _widths(text):
-    """argparse type: one or more positive integers separated by commas."""
+    """argparse type: one or more positive integers separated by commas, or "none" (no layers)."""
+    if text.strip().lower() == "none":
+        return []
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
         values = []
     if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected positive integers like 512 or 512,512")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive integers like 512 or 512,512, or none")
     return values
 
 
@@ -94,12 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "which paint all 28×28; paper, seed-code: 2,3,4,5, whose last row and column are one constant)")
     t.add_argument("--decoder-refine", type=_non_negative_int, metavar="C",
                    help="C > 0: the decoder ends with C channels at 28×28 and a 3×3 conv (default 0, the paper's)")
-    t.add_argument("--encoder-head", type=_widths, metavar="W1[,W2…]",
+    t.add_argument("--encoder-head", type=_widths, metavar="W1[,W2…]|none",
                    help="widths of fully connected ReLU layers between the encoder's conv features and the "
-                        "μ, log σ² heads (default none: the paper's linear heads)")
-    t.add_argument("--encoder-head-residual", action="store_const", const=True,
+                        "μ, log σ² heads (--config default: 512,512; paper, seed-code: none, the paper's linear heads)")
+    t.add_argument("--encoder-head-residual", action=argparse.BooleanOptionalAction,
                    help="keep the linear heads on the conv features and add the --encoder-head layers' output "
-                        "through maps that start at zero (training starts from the paper's encoder)")
+                        "through maps that start at zero, so training starts from the paper's encoder "
+                        "(--config default: on)")
     t.add_argument("--weight-decay", type=_non_negative_float, metavar="W",
                    help="W > 0: AdamW with decoupled weight decay W (default 0, plain Adam)")
     t.add_argument("--hflip", action="store_const", const=True,
@@ -230,6 +233,8 @@ def training_args(ns: argparse.Namespace) -> dict:
     for name in TRAIN_FLAGS:
         if getattr(ns, name) is not None:
             args[name] = getattr(ns, name)
+    if not args["encoder_head"] and ns.encoder_head_residual is None:
+        args["encoder_head_residual"] = False  # --encoder-head none: the paper's heads, whatever the preset
     args["threads"] = ns.threads
     return args
 
