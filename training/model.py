@@ -85,8 +85,9 @@ class VAEConfig:
         return text + (f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else "")
 
     def encoder_summary(self) -> str:
-        """One line for reports, e.g. "paper's (linear heads on 512 conv features)",
-        "512 conv features → ReLU → 512 → ReLU → heads"."""
+        """One line for reports and the model card, e.g. "paper's (linear heads on 512 conv
+        features)", "512 conv features → ReLU → 512 → ReLU → heads", or for a residual head
+        "paper's linear heads on 512 conv features + ReLU → 512 → ReLU → heads that start at 0"."""
         feat = self.encoder_channels[-1]
         if not self.encoder_head:
             return f"paper's (linear heads on {feat} conv features)"
