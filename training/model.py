@@ -5,6 +5,10 @@ the mean and log-variance of q(z|x). Decoder: linear to 512, unflatten to 1×1×
 transposed convs (kernels 2,3,4,5). Those kernels give 1→2→5→12→27; the last layer's
 ``output_padding=1`` makes it 28×28 from the layers themselves (the published code padded a zero
 row and column onto a 27×27 output instead).
+
+Options beyond the paper, each off by default (``VAEConfig``): other kernels, a refinement conv at
+the decoder's end, and an encoder head of ReLU layers between the 512 features and μ, log σ²
+(the shipped ``--config default`` uses kernels 4,3,4,2 / 2,3,4,6 and a residual 512,512 head).
 """
 from __future__ import annotations
 
