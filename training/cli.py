@@ -41,14 +41,20 @@ def _positive(kind):
 _non_negative_float, _non_negative_int = _number(float, strict=False), _number(int, strict=False)
 
 
+def _positive_ints(text: str) -> list[int] | None:
+    """The positive integers of "a,b,c", or None when the text is anything else."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        return None
+    return values if min(values) >= 1 else None
+
+
 def _int_list(count: int, example: str):
     """argparse type: exactly ``count`` positive integers separated by commas."""
     def parse(text):
-        try:
-            values = [int(v) for v in text.split(",")]
-        except ValueError:
-            values = []
-        if len(values) != count or min(values) < 1:
+        values = _positive_ints(text)
+        if values is None or len(values) != count:
             raise argparse.ArgumentTypeError(f"{text!r}: expected {count} positive integers like {example}")
         return values
     return parse
@@ -58,11 +64,8 @@ def _widths(text):
     """argparse type: one or more positive integers separated by commas, or "none" (no layers)."""
     if text.strip().lower() == "none":
         return []
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
+    values = _positive_ints(text)
+    if values is None:
         raise argparse.ArgumentTypeError(f"{text!r}: expected positive integers like 512 or 512,512, or none")
     return values
 

@@ -214,14 +214,14 @@ class VAE(nn.Module):
             width = w
         # Empty (no parameters, so earlier model files load unchanged) for the paper's linear heads.
         self.encoder_head = nn.Sequential(*head, *([nn.ReLU()] if head else []))
-        if config.encoder_head_residual:
+        if config.encoder_head_residual:  # created first: the order of initialisation sets the weights a seed gives
             self.head_to_mu = nn.Linear(width, config.latent_dim, bias=False)
             self.head_to_logvar = nn.Linear(width, config.latent_dim, bias=False)
             for layer in (self.head_to_mu, self.head_to_logvar):
                 nn.init.zeros_(layer.weight)
-            width = feat
-        self.to_mu = nn.Linear(width, config.latent_dim)
-        self.to_logvar = nn.Linear(width, config.latent_dim)
+        into_heads = feat if config.encoder_head_residual else width  # the linear heads read the conv features
+        self.to_mu = nn.Linear(into_heads, config.latent_dim)
+        self.to_logvar = nn.Linear(into_heads, config.latent_dim)
 
         self.from_latent = nn.Linear(config.latent_dim, feat)
         layers, in_ch, size = [], feat, 1
