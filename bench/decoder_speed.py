@@ -47,7 +47,7 @@ def main() -> None:
     print(f"{torch.backends.cpu.get_cpu_capability()}, {a.threads} threads, batch {a.batch}, median of {a.repeats}")
     print(f"{'layer':34s} {'oneDNN ms':>10s} {'fast ms':>9s} {'ratio':>6s} {'max |Δ|':>9s}")
     with torch.no_grad():
-        h = model.from_latent(z).view(len(z), -1, 1, 1)
+        h = model.decoder_input(z)
         for layer in model.decoder:
             if isinstance(layer, GemmConvTranspose2d):
                 x = h.contiguous(memory_format=torch.channels_last)

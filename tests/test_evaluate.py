@@ -403,12 +403,14 @@ def test_report_names_a_kl_warmup_and_free_bits_in_the_beta_row():
     assert "| β | 1.0, KL floored at 0.5 nats per dimension |" in rows
 
 
-def test_report_names_each_models_encoder_head():
+def test_report_names_each_models_encoder_and_decoder_heads():
     from training.report import model_table
-    infos = {"deep": {"architecture": {"encoder_head": [512, 256]}}, "older": {"architecture": {}}}
+    infos = {"deep": {"architecture": {"encoder_head": [512, 256], "decoder_head": [64]}}, "older": {"architecture": {}}}
     rows = model_table({name: {"quick": True} for name in infos}, infos)
     assert ("| encoder head | 512 conv features → ReLU → 512 → ReLU → 256 → ReLU → heads "
             "| paper's (linear heads on 512 conv features) |") in rows
+    assert ("| decoder | paper's (256×128×64) + head on z: 64 → ReLU, added to the first 512 features "
+            "(starts at 0) | paper's (256×128×64) |") in rows
 
 
 def test_agreement_table_says_what_unrecognised_samples_are_read_as():

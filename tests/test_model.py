@@ -28,7 +28,7 @@ def test_decoder_output_shape_and_range():
     assert out.min() >= 0 and out.max() <= 1
     # 28×28 comes from the layers, not from padding the image (with the paper's kernels the last row
     # and column get only the bias: test_field_of_view_is_what_the_gradients_show)
-    h = m.from_latent(torch.randn(2, 128)).view(-1, 512, 1, 1)
+    h = m.decoder_input(torch.randn(2, 128))
     for layer in m.decoder:
         h = layer(h)
     assert h.shape[-2:] == (28, 28)
@@ -179,6 +179,60 @@ def test_configs_written_before_the_encoder_head_load_with_the_papers_linear_hea
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(loaded.encode(x)[0], m.to_mu(m.encoder(x)))
+
+
+def test_decoder_head_starts_as_the_papers_decoder_and_adds_relu_layers_on_z(tmp_path):
+    kernels = dict(encoder_kernels=(4, 3, 4, 2), decoder_kernels=(2, 3, 4, 6))
+    torch.manual_seed(0)
+    plain = VAE(VAEConfig(**kernels))
+    torch.manual_seed(0)
+    m = VAE(VAEConfig(decoder_head=(32, 16), **kernels))
+    linears = [l for l in m.decoder_head if isinstance(l, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(128, 32), (32, 16)]
+    assert [type(l).__name__ for l in m.decoder_head] == ["Linear", "ReLU", "Linear", "ReLU"]
+    assert (m.head_to_features.in_features, m.head_to_features.out_features) == (16, 512)
+    assert m.head_to_features.bias is None
+    # created last: a seed gives every other weight its value without the head, and the added map
+    # starts at zero, so the untrained model is the paper's decoder exactly
+    for name, p in plain.named_parameters():
+        assert torch.equal(p, m.get_parameter(name)), name
+    z = torch.randn(5, 128)
+    with torch.no_grad():
+        assert torch.equal(m.decode(z), plain.decode(z))
+        m.head_to_features.weight.normal_()
+        g = linears[1](linears[0](z).clamp(min=0)).clamp(min=0)  # Linear → ReLU → Linear → ReLU
+        expected = (m.from_latent(z) + g @ m.head_to_features.weight.T).view(-1, 512, 1, 1)
+        torch.testing.assert_close(m.decoder_input(z), expected)
+        torch.testing.assert_close(m.decode_logits(z), m.decoder(expected))
+    # the added map gets a gradient at the first step, though it starts at zero
+    torch.manual_seed(0)
+    fresh = VAE(VAEConfig(decoder_head=(32, 16), **kernels))
+    fresh.decode(z).sum().backward()
+    assert fresh.head_to_features.weight.grad.abs().sum() > 0
+    m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    loaded = load_model(tmp_path)
+    assert loaded.config.decoder_head == (32, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z), m.decode(z))
+    assert (VAEConfig(decoder_head=(512, 512)).decoder_summary() == "paper's (256×128×64) + head on z: "
+            "512 → ReLU → 512 → ReLU, added to the first 512 features (starts at 0)")
+    with pytest.raises(ValueError, match=r"decoder_head widths must be ≥ 1, got \[0\]"):
+        VAEConfig(decoder_head=(0,))
+
+
+def test_configs_written_before_the_decoder_head_load_with_the_papers_decoder(tmp_path):
+    torch.manual_seed(0)
+    m = VAE().eval()
+    m.save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    meta = json.loads((tmp_path / "model.json").read_text())
+    del meta["architecture"]["decoder_head"]  # as every model.json written before it existed
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    loaded = load_model(tmp_path)
+    assert loaded.config.decoder_head == () and len(loaded.decoder_head) == 0
+    assert not hasattr(loaded, "head_to_features")
+    z = torch.randn(2, 128)
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z), m.decode(z))
 
 
 def test_reparameterization_statistics():

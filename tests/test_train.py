@@ -235,6 +235,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--encoder-kernels", "3,3"], "--encoder-kernels: '3,3': expected 4 positive integers"),
     (["train", "--out", "x", "--encoder-head", "512,0"], "--encoder-head: '512,0': expected positive integers like 512 or 512,512, or none"),
     (["train", "--out", "x", "--encoder-head", "wide"], "--encoder-head: 'wide': expected positive integers"),
+    (["train", "--out", "x", "--decoder-head", "0"], "--decoder-head: '0': expected positive integers like 512 or 512,512, or none"),
     (["train", "--out", "x", "--kl-warmup", "1.5"], "--kl-warmup: '1.5' is not"),
     (["train", "--out", "x", "--free-bits", "-0.5"], "--free-bits: '-0.5' must be a finite number ≥ 0"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
@@ -248,7 +249,8 @@ def test_cli_rejects_bad_arguments(argv, needle):
 def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--decoder-channels", "32,16,8",
                 "--decoder-refine", "8", "--weight-decay", "0.01", "--hflip",
-                "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", "--encoder-head", "24,12", *QUICK)
+                "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", "--encoder-head", "24,12",
+                "--decoder-head", "20", *QUICK)
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     assert meta["architecture"]["decoder_channels"] == [32, 16, 8] and meta["architecture"]["decoder_refine"] == 8
@@ -256,9 +258,11 @@ def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     assert meta["architecture"]["encoder_kernels"] == [4, 3, 4, 2] and meta["architecture"]["decoder_kernels"] == [2, 3, 4, 6]
     assert meta["architecture"]["encoder_head"] == [24, 12] and meta["training"]["encoder_head"] == [24, 12]
     assert meta["architecture"]["encoder_head_residual"] is True  # --config default's, which the flag left alone
+    assert meta["architecture"]["decoder_head"] == [20] and meta["training"]["decoder_head"] == [20]
     assert "--decoder-refine 8" in meta["command"] and "--hflip" in meta["command"]
     model = load_model(tmp_path / "r")
     assert model.decoder[-1].in_channels == 8 and model.head_to_mu.in_features == 12
+    assert (model.head_to_features.in_features, model.head_to_features.out_features) == (20, 512)
 
 
 def test_cli_rejects_a_warmup_that_never_reaches_the_elbo(tmp_path):
@@ -277,6 +281,8 @@ def test_encoder_head_flags_override_the_preset():
     assert (plain["encoder_head"], plain["encoder_head_residual"]) == ([512], False)
     none = parse("--encoder-head", "none")  # the paper's linear heads under --config default
     assert (none["encoder_head"], none["encoder_head_residual"]) == ([], False)
+    assert parse()["decoder_head"] == () and parse("--decoder-head", "512,256")["decoder_head"] == [512, 256]
+    assert parse("--decoder-head", "none")["decoder_head"] == []
 
 
 def test_cli_rejects_a_residual_encoder_head_without_widths(tmp_path):

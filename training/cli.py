@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the linear heads on the conv features and add the --encoder-head layers' output "
                         "through maps that start at zero, so training starts from the paper's encoder "
                         "(--config default: on)")
+    t.add_argument("--decoder-head", type=_widths, metavar="W1[,W2…]|none",
+                   help="widths of fully connected ReLU layers on z whose output is added to the decoder's "
+                        "first features through a map that starts at zero (default: none, the paper's decoder)")
     t.add_argument("--weight-decay", type=_non_negative_float, metavar="W",
                    help="W > 0: AdamW with decoupled weight decay W (default 0, plain Adam)")
     t.add_argument("--hflip", action="store_const", const=True,
@@ -225,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
                "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine",
-               "encoder_kernels", "decoder_kernels", "encoder_head", "encoder_head_residual",
+               "encoder_kernels", "decoder_kernels", "encoder_head", "encoder_head_residual", "decoder_head",
                "weight_decay", "hflip", "kl_warmup",
                "free_bits")
 

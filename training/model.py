@@ -48,6 +48,11 @@ class VAEConfig:
     # linear maps that start at zero, so training starts from the paper's encoder and the ReLU
     # layers only add what they learn (a plain head made the early epochs much slower).
     encoder_head_residual: bool = False
+    # Widths of fully connected ReLU layers on z whose output is added to the decoder's first
+    # features through a map that starts at zero (empty = the paper's decoder, whose first
+    # non-linearity comes after from_latent and the first transposed conv, two linear maps in a
+    # row). Residual only: the series form trained far more slowly on the encoder side.
+    decoder_head: tuple = ()
 
     def __post_init__(self):
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
@@ -59,6 +64,9 @@ class VAEConfig:
         if any(w < 1 for w in self.encoder_head):
             raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
         self.encoder_head_residual = bool(self.encoder_head_residual)
+        self.decoder_head = tuple(int(w) for w in self.decoder_head)
+        if any(w < 1 for w in self.decoder_head):
+            raise ValueError(f"decoder_head widths must be ≥ 1, got {list(self.decoder_head)}")
         if self.encoder_head_residual and not self.encoder_head:
             raise ValueError("encoder_head_residual needs encoder_head widths")
         if self.decoder_refine < 0:
@@ -80,13 +88,19 @@ class VAEConfig:
 
     def decoder_summary(self) -> str:
         """One line for reports and the model card, e.g. "paper's (256×128×64)", "256×128×64 channels,
-        kernels 2,3,4,6", "paper's (256×128×64) + 3×3 conv on 16 channels at 28×28"."""
+        kernels 2,3,4,6", "paper's (256×128×64) + 3×3 conv on 16 channels at 28×28", and with a
+        decoder head "… + head on z: 512 → ReLU, added to the first 512 features (starts at 0)"."""
         widths = "×".join(map(str, self.decoder_channels))
         if (self.decoder_channels, self.decoder_kernels) == (VAEConfig.decoder_channels, VAEConfig.decoder_kernels):
             text = f"paper's ({widths})"
         else:
             text = f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
-        return text + (f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else "")
+        text += f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else ""
+        if self.decoder_head:
+            feat = self.encoder_channels[-1]
+            layers = " → ".join(f"{w} → ReLU" for w in self.decoder_head)
+            text += f" + head on z: {layers}, added to the first {feat} features (starts at 0)"
+        return text
 
     def encoder_summary(self) -> str:
         """One line for reports and the model card, e.g. "paper's (linear heads on 512 conv
@@ -240,6 +254,16 @@ class VAE(nn.Module):
         if config.decoder_refine:
             layers.append(nn.Conv2d(config.decoder_refine, 1, 3, padding=1))
         self.decoder = nn.Sequential(*layers)
+        # Created last, so a seed gives every other weight the values it gives without the head;
+        # empty (no parameters, so earlier model files load unchanged) for the paper's decoder.
+        head, width = [], config.latent_dim
+        for w in config.decoder_head:
+            head += [nn.Linear(width, w), nn.ReLU()]
+            width = w
+        self.decoder_head = nn.Sequential(*head)
+        if head:
+            self.head_to_features = nn.Linear(width, feat, bias=False)
+            nn.init.zeros_(self.head_to_features.weight)
 
     # --- the contract: encode(x) -> (mu, logvar), decode(z) -> x_hat in [0, 1] -------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,9 +274,15 @@ class VAE(nn.Module):
         h = self.encoder_head(h)
         return self.to_mu(h), self.to_logvar(h)
 
+    def decoder_input(self, z: torch.Tensor) -> torch.Tensor:
+        """The 1×1 feature map the transposed convs start from."""
+        h = self.from_latent(z)
+        if self.config.decoder_head:
+            h = h + self.head_to_features(self.decoder_head(z))
+        return h.view(-1, self.config.encoder_channels[-1], 1, 1)
+
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.from_latent(z).view(-1, self.config.encoder_channels[-1], 1, 1)
-        return self.decoder(h)
+        return self.decoder(self.decoder_input(z))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode_logits(z))

@@ -24,7 +24,7 @@ PRESETS = {
 # Flags every run records; anything not set by the preset or the command line takes these.
 # The architecture flags default to the paper's (VAEConfig's defaults).
 ARCHITECTURE_FLAGS = ("decoder_channels", "decoder_refine", "encoder_kernels", "decoder_kernels", "encoder_head",
-                      "encoder_head_residual")
+                      "encoder_head_residual", "decoder_head")
 COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
                        weight_decay=0.0, hflip=False, kl_warmup=0, free_bits=0.0,
                        **{name: getattr(VAEConfig, name) for name in ARCHITECTURE_FLAGS})
