@@ -7,8 +7,9 @@ transposed convs (kernels 2,3,4,5). Those kernels give 1→2→5→12→27; the 
 row and column onto a 27×27 output instead).
 
 Options beyond the paper, each off by default (``VAEConfig``): other kernels, a refinement conv at
-the decoder's end, and an encoder head of ReLU layers between the 512 features and μ, log σ²
-(the shipped ``--config default`` uses kernels 4,3,4,2 / 2,3,4,6 and a residual 512,512 head).
+the decoder's end, an encoder head of ReLU layers between the 512 features and μ, log σ², and
+a decoder head of ReLU layers on z added to the decoder's first features (the shipped
+``--config default`` uses kernels 4,3,4,2 / 2,3,4,6 and a residual 512,512 encoder head).
 """
 from __future__ import annotations
 
@@ -64,11 +65,11 @@ class VAEConfig:
         if any(w < 1 for w in self.encoder_head):
             raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
         self.encoder_head_residual = bool(self.encoder_head_residual)
+        if self.encoder_head_residual and not self.encoder_head:
+            raise ValueError("encoder_head_residual needs encoder_head widths")
         self.decoder_head = tuple(int(w) for w in self.decoder_head)
         if any(w < 1 for w in self.decoder_head):
             raise ValueError(f"decoder_head widths must be ≥ 1, got {list(self.decoder_head)}")
-        if self.encoder_head_residual and not self.encoder_head:
-            raise ValueError("encoder_head_residual needs encoder_head widths")
         if self.decoder_refine < 0:
             raise ValueError(f"decoder_refine must be ≥ 0, got {self.decoder_refine}")
         if len(self.encoder_channels) != len(self.encoder_kernels):
