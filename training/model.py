@@ -61,15 +61,14 @@ class VAEConfig:
         self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
         self.decoder_kernels = tuple(int(k) for k in self.decoder_kernels)
         self.decoder_refine = int(self.decoder_refine)
-        self.encoder_head = tuple(int(w) for w in self.encoder_head)
-        if any(w < 1 for w in self.encoder_head):
-            raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
+        for name in ("encoder_head", "decoder_head"):
+            widths = tuple(int(w) for w in getattr(self, name))
+            if any(w < 1 for w in widths):
+                raise ValueError(f"{name} widths must be ≥ 1, got {list(widths)}")
+            setattr(self, name, widths)
         self.encoder_head_residual = bool(self.encoder_head_residual)
         if self.encoder_head_residual and not self.encoder_head:
             raise ValueError("encoder_head_residual needs encoder_head widths")
-        self.decoder_head = tuple(int(w) for w in self.decoder_head)
-        if any(w < 1 for w in self.decoder_head):
-            raise ValueError(f"decoder_head widths must be ≥ 1, got {list(self.decoder_head)}")
         if self.decoder_refine < 0:
             raise ValueError(f"decoder_refine must be ≥ 0, got {self.decoder_refine}")
         if len(self.encoder_channels) != len(self.encoder_kernels):
@@ -208,6 +207,15 @@ def _conv_out(size: int, kernel: int, stride: int = 2) -> int:
     return (size - kernel) // stride + 1
 
 
+def _relu_layers(width: int, widths: tuple) -> tuple[list[nn.Module], int]:
+    """Linear → ReLU for each of ``widths`` in turn, from ``width`` inputs; and the output width."""
+    layers = []
+    for w in widths:
+        layers += [nn.Linear(width, w), nn.ReLU()]
+        width = w
+    return layers, width
+
+
 class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
@@ -222,13 +230,11 @@ class VAE(nn.Module):
             left = f"a {size}×{size} map" if size > 1 else "no map at all"
             raise ValueError(f"encoder kernels {config.encoder_kernels} leave {left}, expected 1×1")
         self.encoder = nn.Sequential(*layers, nn.Flatten())
-        feat = width = config.encoder_channels[-1]
-        head = []
-        for w in config.encoder_head:
-            head += [nn.ReLU(), nn.Linear(width, w)]
-            width = w
-        # Empty (no parameters, so earlier model files load unchanged) for the paper's linear heads.
-        self.encoder_head = nn.Sequential(*head, *([nn.ReLU()] if head else []))
+        feat = config.encoder_channels[-1]
+        head, width = _relu_layers(feat, config.encoder_head)
+        # Empty (no parameters, so earlier model files load unchanged) for the paper's linear heads;
+        # else ReLU first, since the last conv has none.
+        self.encoder_head = nn.Sequential(*([nn.ReLU()] if head else []), *head)
         if config.encoder_head_residual:  # created first: the order of initialisation sets the weights a seed gives
             self.head_to_mu = nn.Linear(width, config.latent_dim, bias=False)
             self.head_to_logvar = nn.Linear(width, config.latent_dim, bias=False)
@@ -257,10 +263,7 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(*layers)
         # Created last, so a seed gives every other weight the values it gives without the head;
         # empty (no parameters, so earlier model files load unchanged) for the paper's decoder.
-        head, width = [], config.latent_dim
-        for w in config.decoder_head:
-            head += [nn.Linear(width, w), nn.ReLU()]
-            width = w
+        head, width = _relu_layers(config.latent_dim, config.decoder_head)
         self.decoder_head = nn.Sequential(*head)
         if head:
             self.head_to_features = nn.Linear(width, feat, bias=False)
