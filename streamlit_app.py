@@ -335,7 +335,8 @@ def view_sampling(bundle):
         d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png")
         buf = io.BytesIO()
         np.savez_compressed(buf, images=(samples * 255).round().astype(np.uint8), labels=np.full(n, c, np.uint8), z=z)
-        d2.download_button("Download .npz (images, labels, z)", buf.getvalue(), file_name=f"samples_{c}_{seed}.npz")
+        d2.download_button("Download .npz", buf.getvalue(), file_name=f"samples_{c}_{seed}.npz",
+                           help="the samples as uint8 images, their category labels and their latent codes z")
         if d3.toggle("Show on the latent map", key="sample_on_map"):
             st.session_state["on_map"] = {"model": bundle.key, "latents": z.tolist(),
                                           "name": f"generated {CATEGORIES[c]}"}

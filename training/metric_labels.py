@@ -36,7 +36,9 @@ GROUPS: list[tuple[str, list[Metric]]] = [
         Metric("recon_psnr_db", "Reconstruction PSNR (dB)", "10·log10(1/MSE), averaged over test images", "higher", ".2f"),
     ]),
     ("Latent space", [
-        Metric("active_units", "Active units", "of 128 dims, those whose μ varies with the image (Var > 0.01)", "higher", "d"),
+        # a count, not a score: the seed-code loss keeps all 128 active with prior samples that are grey blobs
+        Metric("active_units", "Active units",
+               "of 128 dims, those whose μ varies with the image (Var > 0.01): how much of the code is used", "", "d"),
         Metric("linear_probe_acc", "Linear probe accuracy", "logistic regression on μ, trained on 60k, tested on 10k",
                "higher", ".4f"),
         Metric("knn_acc", "5-NN accuracy", "5 nearest training μ vote on each test image", "higher", ".4f"),
