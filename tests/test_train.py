@@ -169,6 +169,39 @@ def test_resume_with_flips_weight_decay_and_warmup_equals_uninterrupted(tmp_path
     assert not torch.equal(x["to_mu.weight"], z["to_mu.weight"]), "the flags changed nothing"
 
 
+def test_average_weight_copies_first_then_ramps_up_to_the_decay():
+    assert train_mod.average_weight(0.999, 0) == 1.0  # the first update copies the weights
+    assert train_mod.average_weight(0.999, 1) == pytest.approx(1 - 2 / 11)
+    assert train_mod.average_weight(0.999, 90) == pytest.approx(1 - 91 / 100)
+    assert train_mod.average_weight(0.999, 10**6) == pytest.approx(0.001)
+    assert train_mod.average_weight(0.5, 20) == pytest.approx(0.5)  # the ramp stops at the decay
+
+
+def test_ema_saves_the_moving_average_of_the_weights_and_resumes_exactly(tmp_path, monkeypatch):
+    a = _args(epochs=2, limit=256, schedule="constant", ema_decay=0.9)
+    steps, real = [], train_mod.train_step
+    monkeypatch.setattr(train_mod, "train_step",
+                        lambda *args: (real(*args), steps.append(args[0].to_mu.weight.detach().clone()))[0])
+    out = train_mod.run(dict(a), tmp_path / "full", progress=False)
+    expected = steps[0]
+    for k, w in enumerate(steps[1:], 1):  # the average by hand, from the weights after every step
+        expected = expected + train_mod.average_weight(0.9, k) * (w - expected)
+    saved, state = _weights(out), torch.load(out / "resume.pt", weights_only=True)
+    assert len(steps) == 8
+    torch.testing.assert_close(saved["to_mu.weight"], expected)
+    assert torch.equal(state["model"]["to_mu.weight"], steps[-1]) and not torch.equal(expected, steps[-1])
+    assert torch.equal(state["averaged"]["to_mu.weight"], saved["to_mu.weight"])
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["training"]["ema_decay"] == 0.9
+    again = train_mod.test_metrics(load_model(out), train_mod.fmnist.to_tensor(
+        train_mod.fmnist.load(allow_download=False).test_images[:256]), meta["likelihood"], meta["log_sigma"], seed=3)
+    assert again["recon_mse"] == pytest.approx(meta["metrics"]["recon_mse"], rel=1e-4)  # the logged metrics are the average's
+    train_mod.run(dict(a, epochs=1), tmp_path / "split", progress=False)
+    train_mod.run(dict(a), tmp_path / "split", resume=True, progress=False)
+    split = _weights(tmp_path / "split")
+    assert all(torch.equal(saved[k], split[k]) for k in saved)
+
+
 def test_resume_from_moments_saved_in_the_other_memory_layout(tmp_path):
     # Runs checkpointed before training went channels-last saved Adam's moments in the default
     # layout; the fused kernel pairs elements by memory position, so they must be re-laid out.
@@ -238,6 +271,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--decoder-head", "0"], "--decoder-head: '0': expected positive integers like 512 or 512,512, or none"),
     (["train", "--out", "x", "--kl-warmup", "1.5"], "--kl-warmup: '1.5' is not"),
     (["train", "--out", "x", "--free-bits", "-0.5"], "--free-bits: '-0.5' must be a finite number ≥ 0"),
+    (["train", "--out", "x", "--ema-decay", "1"], "--ema-decay: '1' must be below 1 (e.g. 0.999; 0 = no average)"),
+    (["train", "--out", "x", "--ema-decay", "-0.9"], "--ema-decay: '-0.9' must be a finite number ≥ 0"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
 def test_cli_rejects_bad_arguments(argv, needle):
@@ -250,11 +285,11 @@ def test_cli_capacity_and_regularisation_flags_reach_the_saved_run(tmp_path):
     r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--decoder-channels", "32,16,8",
                 "--decoder-refine", "8", "--weight-decay", "0.01", "--hflip",
                 "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", "--encoder-head", "24,12",
-                "--decoder-head", "20", *QUICK)
+                "--decoder-head", "20", "--ema-decay", "0.5", *QUICK)
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     assert meta["architecture"]["decoder_channels"] == [32, 16, 8] and meta["architecture"]["decoder_refine"] == 8
-    assert meta["training"]["weight_decay"] == 0.01 and meta["training"]["hflip"] is True
+    assert meta["training"]["weight_decay"] == 0.01 and meta["training"]["hflip"] is True and meta["training"]["ema_decay"] == 0.5
     assert meta["architecture"]["encoder_kernels"] == [4, 3, 4, 2] and meta["architecture"]["decoder_kernels"] == [2, 3, 4, 6]
     assert meta["architecture"]["encoder_head"] == [24, 12] and meta["training"]["encoder_head"] == [24, 12]
     assert meta["architecture"]["encoder_head_residual"] is True  # --config default's, which the flag left alone

@@ -41,6 +41,14 @@ def _positive(kind):
 _non_negative_float, _non_negative_int = _number(float, strict=False), _number(int, strict=False)
 
 
+def _decay(text: str) -> float:
+    """argparse type: a moving average's decay, a number in [0, 1)."""
+    value = _non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be below 1 (e.g. 0.999; 0 = no average)")
+    return value
+
+
 def _positive_ints(text: str) -> list[int] | None:
     """The positive integers of "a,b,c", or None when the text is anything else."""
     try:
@@ -113,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="W > 0: AdamW with decoupled weight decay W (default 0, plain Adam)")
     t.add_argument("--hflip", action="store_const", const=True,
                    help="mirror each training image left-right with probability ½ (test images never)")
+    t.add_argument("--ema-decay", type=_decay, metavar="D",
+                   help="0 < D < 1: test metrics and model.safetensors use an exponential moving average of "
+                        "the weights, updated each step with decay D, e.g. 0.999 (default 0, the last weights)")
     t.add_argument("--likelihood", choices=LIKELIHOODS)
     t.add_argument("--beta", type=_non_negative_float, help="weight of the KL term (1 = the ELBO)")
     t.add_argument("--kl-warmup", type=_non_negative_int, metavar="E",
@@ -229,8 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma",
                "seed", "limit", "eval_limit", "precision", "decoder_channels", "decoder_refine",
                "encoder_kernels", "decoder_kernels", "encoder_head", "encoder_head_residual", "decoder_head",
-               "weight_decay", "hflip", "kl_warmup",
-               "free_bits")
+               "weight_decay", "hflip", "kl_warmup", "free_bits", "ema_decay")
 
 
 def training_args(ns: argparse.Namespace) -> dict:

@@ -26,5 +26,5 @@ PRESETS = {
 ARCHITECTURE_FLAGS = ("decoder_channels", "decoder_refine", "encoder_kernels", "decoder_kernels", "encoder_head",
                       "encoder_head_residual", "decoder_head")
 COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
-                       weight_decay=0.0, hflip=False, kl_warmup=0, free_bits=0.0,
+                       weight_decay=0.0, hflip=False, kl_warmup=0, free_bits=0.0, ema_decay=0.0,
                        **{name: getattr(VAEConfig, name) for name in ARCHITECTURE_FLAGS})

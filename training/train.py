@@ -7,6 +7,7 @@ makes a resumed run end with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -54,6 +55,22 @@ def kl_weight(args: dict, epoch: int, step: int, steps: int) -> float:
     if warmup <= 0:
         return args["beta"]
     return args["beta"] * min(1.0, (epoch * steps + step + 1) / (warmup * steps))
+
+
+def average_weight(decay: float, updates: int) -> float:
+    """Weight of the newest weights in the exponential moving average after ``updates`` earlier
+    optimiser steps: 1 − min(decay, (1 + updates) / (10 + updates)). The ramp (TensorFlow's
+    ``ExponentialMovingAverage`` with ``num_updates``) keeps the random initial weights from
+    dominating the average while it has seen few steps; the first update copies the weights."""
+    return 1.0 - min(decay, (1 + updates) / (10 + updates)) if updates else 1.0
+
+
+@torch.no_grad()
+def update_average(averaged: torch.nn.Module, model: torch.nn.Module, weight: float) -> None:
+    """averaged ← averaged + weight · (model − averaged), parameter by parameter (buffers copied)."""
+    torch._foreach_lerp_(list(averaged.parameters()), list(model.parameters()), weight)
+    for a, b in zip(averaged.buffers(), model.buffers()):
+        a.copy_(b)
 
 
 def fixed_log_sigma(args: dict) -> float | None:
@@ -125,16 +142,19 @@ def _write_metrics_log(out: Path, history: list) -> None:
     atomic_write_text(out / METRICS_FILE, "".join(json.dumps(h) + "\n" for h in history))
 
 
-def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, log_sigma, seconds):
+def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, log_sigma, seconds, averaged=None):
+    """model.safetensors holds the weights a user gets (the moving average with --ema-decay); the
+    resume state holds what training goes on from (the optimised weights, their average, Adam)."""
     info = {
         "likelihood": args["likelihood"], "beta": args["beta"], "log_sigma": log_sigma,
         "epoch": epoch, "training": args, "command": commands[0], "resumed_with": commands[1:],
         "dataset": dataset, "metrics": history[-1]["test"], "train_seconds": round(seconds, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    model.save_pretrained(out, info)
+    (averaged or model).save_pretrained(out, info)
     save_resume_state(out, {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+        **({"averaged": averaged.state_dict()} if averaged is not None else {}),
         "torch_rng": torch.get_rng_state(), "args_json": json.dumps(args),
         "history_json": json.dumps(history), "seconds": seconds, "commands_json": json.dumps(commands),
     })
@@ -173,6 +193,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     if args.get("encoder_head_residual") and not args.get("encoder_head"):
         raise TrainingError("--encoder-head-residual: adds the --encoder-head layers to the linear heads; "
                             "expected --encoder-head widths with it")
+    decay = args.get("ema_decay") or 0.0  # runs from before the flag existed kept no average
+    if not 0 <= decay < 1:
+        raise TrainingError(f"--ema-decay {decay}: expected a number in [0, 1), e.g. 0.999 (0 = no average)")
     out.mkdir(parents=True, exist_ok=True)
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
@@ -188,8 +211,11 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     model = VAE(VAEConfig(latent_dim=args["latent_dim"], **architecture))
     model = model.to(memory_format=torch.channels_last)  # bench/memory_format.py: 1.1–1.2× in float32 too
     optimizer = make_optimizer(model.parameters(), args)
+    averaged = copy.deepcopy(model) if decay else None
     if state is not None:
         model.load_state_dict(state["model"])  # copies values into the channels-last parameters
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         optimizer.load_state_dict(state["optimizer"])
         match_state_layout(optimizer)
         torch.set_rng_state(state["torch_rng"])
@@ -222,6 +248,8 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
                         if history else "no checkpoint had been written yet")
                 raise TrainingError(f"loss became non-finite at epoch {epoch + 1}, batch {step + 1}: "
                                     f"training stopped; {kept}. Try a lower --lr.")
+            if averaged is not None:
+                update_average(averaged, model, average_weight(decay, epoch * steps + step))
             totals["loss"] += t.loss.item(); totals["recon"] += t.recon_nll.item()
             totals["kl"] += t.kl.item(); totals["mse"] += t.mse.item()
             if step % 20 == 0:
@@ -232,14 +260,14 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         train_mse = totals["mse"] / steps
         if args["likelihood"] == "gaussian-learned":
             log_sigma = 0.5 * math.log(train_mse)  # the σ fitted on this epoch's training data
-        test = test_metrics(model, x_test, args["likelihood"], log_sigma, seed=args["seed"])
+        test = test_metrics(averaged or model, x_test, args["likelihood"], log_sigma, seed=args["seed"])
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 1),
                         "train": {"neg_elbo": (totals["recon"] + totals["kl"]) / steps,
                                   "recon_nll": totals["recon"] / steps, "kl": totals["kl"] / steps,
                                   "mse": train_mse, "images_per_s": round(n / (time.perf_counter() - t0), 1)},
                         "test": test})
-        _checkpoint(out, model, optimizer, args, epoch + 1, history, dataset, commands, log_sigma, seconds)
+        _checkpoint(out, model, optimizer, args, epoch + 1, history, dataset, commands, log_sigma, seconds, averaged)
         print(f"epoch {epoch + 1}: test neg-ELBO {test['neg_elbo']:.2f} nats "
               f"(recon {test['recon_nll']:.2f} + KL {test['kl']:.2f}), recon MSE {test['recon_mse']:.5f}, "
               f"{seconds:.0f} s", flush=True)
