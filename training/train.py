@@ -151,7 +151,7 @@ def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, 
         "dataset": dataset, "metrics": history[-1]["test"], "train_seconds": round(seconds, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (averaged or model).save_pretrained(out, info)
+    (averaged if averaged is not None else model).save_pretrained(out, info)
     save_resume_state(out, {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
         **({"averaged": averaged.state_dict()} if averaged is not None else {}),
@@ -260,7 +260,8 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         train_mse = totals["mse"] / steps
         if args["likelihood"] == "gaussian-learned":
             log_sigma = 0.5 * math.log(train_mse)  # the σ fitted on this epoch's training data
-        test = test_metrics(averaged or model, x_test, args["likelihood"], log_sigma, seed=args["seed"])
+        served = averaged if averaged is not None else model  # the weights model.safetensors gets
+        test = test_metrics(served, x_test, args["likelihood"], log_sigma, seed=args["seed"])
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 1),
                         "train": {"neg_elbo": (totals["recon"] + totals["kl"]) / steps,
