@@ -212,6 +212,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     model = model.to(memory_format=torch.channels_last)  # bench/memory_format.py: 1.1–1.2× in float32 too
     optimizer = make_optimizer(model.parameters(), args)
     averaged = copy.deepcopy(model) if decay else None
+    served = averaged if averaged is not None else model  # the weights model.safetensors gets
     if state is not None:
         model.load_state_dict(state["model"])  # copies values into the channels-last parameters
         if averaged is not None:
@@ -260,7 +261,6 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         train_mse = totals["mse"] / steps
         if args["likelihood"] == "gaussian-learned":
             log_sigma = 0.5 * math.log(train_mse)  # the σ fitted on this epoch's training data
-        served = averaged if averaged is not None else model  # the weights model.safetensors gets
         test = test_metrics(served, x_test, args["likelihood"], log_sigma, seed=args["seed"])
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 1),
