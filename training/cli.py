@@ -1,5 +1,5 @@
-"""``python -m training <command>``: train, embed, figure, classifier, evaluate, report, generate,
-encode. Bad arguments end with one line and exit code 2; a failure while working (a bad file, a
+"""``python -m training <command>``: train, finetune-decoder, embed, figure, classifier, evaluate,
+report, generate, encode. Bad arguments end with one line and exit code 2; a failure while working (a bad file, a
 missing model) ends with one line and exit code 1."""
 from __future__ import annotations
 
@@ -142,6 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
                                       "/usr/share/datasets/fashion-mnist, or a download into the user cache)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    d = sub.add_parser("finetune-decoder", help="sharpen a trained model's decoder against a discriminator",
+                       description="Train only the decoder of --checkpoint further, on its likelihood plus an "
+                                   "adversarial term from a patch discriminator; the encoder, and so every latent "
+                                   "code and map, stays as it was. Writes a model directory like train's, "
+                                   "atomically each epoch; --resume continues it.")
+    d.add_argument("--checkpoint", help="the trained model directory to start from (not needed with --resume)")
+    d.add_argument("--out", required=True, help="run directory to write (not the --checkpoint directory)")
+    d.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch; only --epochs may change")
+    d.add_argument("--epochs", type=_positive(int), help="default 4")
+    d.add_argument("--adversarial-weight", type=_non_negative_float, metavar="W",
+                   help="the adversarial gradient at the decoder's last layer is W times the likelihood's "
+                        "(default 2; 0 = fine-tune on the likelihood alone)")
+    d.add_argument("--lr", type=_positive(float), help="decoder learning rate, Adam (default 1e-4)")
+    d.add_argument("--disc-lr", type=_positive(float), help="discriminator learning rate, Adam (default 2e-4)")
+    d.add_argument("--batch-size", type=_positive(int), help="default 128")
+    d.add_argument("--seed", type=int)
+    d.add_argument("--limit", type=_positive(int), help="train on the first N training images only")
+    d.add_argument("--eval-limit", type=_positive(int), help="evaluate on the first N test images only")
+    d.add_argument("--threads", type=_positive(int), help="torch threads (default: all cores)")
+    d.add_argument("--data-dir")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+
     e = sub.add_parser("embed", help="latents, category statistics and 2-D maps for the explorer",
                        description="Encode the test images (or all 70k) and write latents, per-category "
                                    "statistics and t-SNE / UMAP / PCA maps into --out.")
@@ -243,6 +266,10 @@ TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likeliho
                "weight_decay", "hflip", "kl_warmup", "free_bits", "ema_decay")
 
 
+FINETUNE_FLAGS = ("checkpoint", "epochs", "adversarial_weight", "lr", "disc_lr", "batch_size", "seed", "limit",
+                  "eval_limit")
+
+
 def training_args(ns: argparse.Namespace) -> dict:
     """Preset values, overridden by the flags given on the command line."""
     args = {"config": ns.config, **COMMON_DEFAULTS, **PRESETS[ns.config]}
@@ -273,6 +300,17 @@ def main(argv=None) -> int:
                 args["epochs"] = ns.epochs  # None: keep the run's own
             command = "python -m training " + " ".join(map(shlex.quote, argv))
             run(args, ns.out, resume=ns.resume, data_dir=ns.data_dir, command=command, progress=not ns.quiet)
+        elif ns.command == "finetune-decoder":
+            from .finetune import run as finetune
+            args = {name: getattr(ns, name) for name in FINETUNE_FLAGS}
+            if ns.resume:
+                given = [f"--{n.replace('_', '-')}" for n in FINETUNE_FLAGS if n != "epochs" and args[n] is not None]
+                if given:
+                    raise TrainingError(f"{' '.join(given)}: a resumed run keeps its own arguments; only --epochs may change")
+            elif ns.checkpoint is None:
+                raise TrainingError("--checkpoint: expected the trained model directory to start from")
+            finetune({**args, "threads": ns.threads}, ns.out, resume=ns.resume, data_dir=ns.data_dir,
+                     command="python -m training " + " ".join(map(shlex.quote, argv)), progress=not ns.quiet)
         elif ns.command == "embed":
             from .embed import run_embed
             run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,

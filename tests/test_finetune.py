@@ -1,0 +1,103 @@
+"""Decoder fine-tuning against a discriminator: the loss pieces against closed forms, and runs on
+real data that change only the decoder, checkpoint, resume exactly and refuse bad arguments."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import run_cli
+from training import finetune as ft
+from training import load_model
+from training import train as train_mod
+from training.presets import COMMON_DEFAULTS, PRESETS
+
+QUICK = ["--limit", "512", "--eval-limit", "128", "--batch-size", "64", "--threads", "1", "--seed", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A small model of the default recipe, trained for two epochs on 1,024 real images."""
+    args = {"config": "default", **COMMON_DEFAULTS, **PRESETS["default"], "threads": 1,
+            "limit": 1024, "eval_limit": 128, "batch_size": 64, "precision": "fp32", "epochs": 2}
+    return train_mod.run(args, tmp_path_factory.mktemp("source") / "run", progress=False, command="test")
+
+
+def test_hinge_loss_closed_forms():
+    ones = torch.ones(4, 1, 7, 7)
+    assert ft.hinge_discriminator_loss(ones, -ones).item() == 0.0           # both margins met
+    assert ft.hinge_discriminator_loss(0 * ones, 0 * ones).item() == 2.0    # undecided: 1 + 1
+    assert ft.hinge_discriminator_loss(-ones, ones).item() == 4.0           # wrong way round: 2 + 2
+    assert ft.hinge_discriminator_loss(3 * ones, -3 * ones).item() == 0.0   # no reward past the margin
+    assert ft.generator_loss(torch.tensor([[1.0, 3.0]])).item() == -2.0
+
+
+def test_adaptive_weight_balances_the_gradients():
+    recon, adv = torch.full((10,), 3.0), torch.full((10,), 0.5)
+    lam = ft.adaptive_weight(recon, adv, factor=2.0)
+    assert lam == pytest.approx(2.0 * 3.0 * 10 ** 0.5 / (0.5 * 10 ** 0.5 + 1e-4), rel=1e-6)
+    # scaled so that λ·‖∇adv‖ = factor·‖∇recon‖
+    assert lam * adv.norm().item() == pytest.approx(2.0 * recon.norm().item(), rel=1e-3)
+    assert ft.adaptive_weight(recon, torch.zeros(10), 1.0) == ft.MAX_ADAPTIVE_WEIGHT  # capped, not infinite
+    assert ft.adaptive_weight(recon, adv, 0.0) == 0.0
+
+
+def test_discriminator_scores_one_logit_per_patch():
+    d = ft.PatchDiscriminator()
+    assert d(torch.rand(3, 1, 28, 28)).shape == (3, 1, 7, 7)
+
+
+def test_finetuning_changes_only_the_decoder_and_writes_a_model(source, tmp_path):
+    out = tmp_path / "ft"
+    r = run_cli("finetune-decoder", "--checkpoint", source, "--out", out, "--epochs", "1", *QUICK)
+    assert r.returncode == 0, r.stderr
+    before, after = load_file(str(source / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert before.keys() == after.keys()
+    decoder = {k for k in before if k.startswith(("from_latent.", "decoder.", "decoder_head.", "head_to_features."))}
+    assert decoder and len(decoder) < len(before)
+    for k in before:
+        assert torch.equal(before[k], after[k]) == (k not in decoder), k
+    meta = json.loads((out / "model.json").read_text())
+    src = json.loads((source / "model.json").read_text())
+    assert meta["architecture"] == src["architecture"] and meta["log_sigma"] == src["log_sigma"]
+    assert meta["decoder_finetune"]["epochs"] == 1
+    assert meta["decoder_finetune"]["source"]["weights_sha256"] == src["weights_sha256"]
+    assert meta["decoder_finetune"]["command"].startswith("python -m training finetune-decoder")
+    assert meta["decoder_finetune"]["args"]["adversarial_weight"] == ft.DEFAULTS["adversarial_weight"]
+    history = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1] and meta["metrics"] == history[0]["test"]
+    assert history[0]["train"]["lambda"] > 0
+    model = load_model(out)  # loads like any model, and its μ is the source's
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(model.encode(x)[0], load_model(source).encode(x)[0])
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_resumed_finetuning_equals_uninterrupted(source, tmp_path):
+    full, split = tmp_path / "full", tmp_path / "split"
+    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", full, "--epochs", "2", *QUICK).returncode == 0
+    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", split, "--epochs", "1", *QUICK).returncode == 0
+    r = run_cli("finetune-decoder", "--out", split, "--resume", "--epochs", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(split / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    meta = json.loads((split / "model.json").read_text())["decoder_finetune"]
+    assert meta["epochs"] == 2 and "--resume" in meta["resumed_with"][0]
+
+
+def test_bad_arguments_end_with_one_line(source, tmp_path):
+    r = run_cli("finetune-decoder", "--checkpoint", source, "--out", source, "--epochs", "1", *QUICK)
+    assert r.returncode == 1 and "is the source model's directory" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = run_cli("finetune-decoder", "--checkpoint", tmp_path / "missing", "--out", tmp_path / "o", *QUICK)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "missing" in r.stderr
+    r = run_cli("finetune-decoder", "--out", tmp_path / "o2", *QUICK)
+    assert r.returncode == 1 and "--checkpoint" in r.stderr
+    r = run_cli("finetune-decoder", "--checkpoint", source, "--out", tmp_path / "o3", "--adversarial-weight", "-1")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
+    done = tmp_path / "done"
+    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", done, "--epochs", "1", *QUICK).returncode == 0
+    r = run_cli("finetune-decoder", "--checkpoint", source, "--out", done, "--epochs", "1", *QUICK)
+    assert r.returncode == 1 and "--resume" in r.stderr
+    r = run_cli("finetune-decoder", "--out", done, "--resume", "--lr", "1e-3")
+    assert r.returncode == 1 and "only --epochs may change" in r.stderr
