@@ -498,8 +498,14 @@ def view_model_card(bundle):
                 f"trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. "
                 f"Encoder head: {bundle.model.config.encoder_summary()}. "
                 f"Decoder: {bundle.model.config.decoder_summary()}; {bundle.model.config.view_summary()}.")
+    ft = m.get("decoder_finetune")
+    if ft:
+        st.markdown(f"Decoder then fine-tuned: {metric_labels.finetune_summary(m)}, "
+                    f"{ft.get('seconds', 0) / 60:.1f} min. The latent codes, maps and probes are the trained "
+                    "encoder's; the decoder draws sharper images at some cost in reconstruction error.")
     st.markdown("Trained with:")
-    st.code(m.get("command", "?"), language=None, wrap_lines=True)  # plain: bash colouring splits "4,3,4,2"
+    # plain: bash colouring splits "4,3,4,2"
+    st.code("\n".join(c for c in (m.get("command", "?"), (ft or {}).get("command")) if c), language=None, wrap_lines=True)
     if bundle.history:
         st.plotly_chart(plots.training_curve(bundle.history), key="history")
     evaluation_card(bundle)
@@ -518,7 +524,9 @@ def sidebar():
         bundle = cached.get_bundle(directory, cached.directory_stamp(directory))
     except AssetError as e:
         return None, e
-    st.sidebar.caption(f"{bundle.meta.get('likelihood')} likelihood · {bundle.meta.get('epoch')} epochs · "
+    ft = bundle.meta.get("decoder_finetune")
+    sharpened = f" + {metric_labels.plural(ft['epochs'], 'decoder fine-tuning epoch')}" if ft else ""
+    st.sidebar.caption(f"{bundle.meta.get('likelihood')} likelihood · {bundle.meta.get('epoch')} epochs{sharpened} · "
                        f"{len(bundle.labels):,} mapped test images")
     return bundle, None
 

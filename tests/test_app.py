@@ -147,7 +147,13 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     assert f"Encoder head: {config.encoder_summary()}. Decoder: {config.decoder_summary()}; {config.view_summary()}." in text
     threads = info["training"]["threads"]
     assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
-    assert [c.value for c in app.code] == [info["command"]]  # the exact command, to copy and rerun
+    finetune = info.get("decoder_finetune") or {}
+    # the exact commands, to copy and rerun: training, then the decoder's fine-tuning where there was one
+    assert [c.value for c in app.code] == ["\n".join(c for c in (info["command"], finetune.get("command")) if c)]
+    assert (f"Decoder then fine-tuned: {metric_labels.finetune_summary(info)}, " in text) == bool(finetune)
+    sharpened = f" + {metric_labels.plural(finetune['epochs'], 'decoder fine-tuning epoch')}" if finetune else ""
+    assert [c.value for c in app.sidebar.caption] == [
+        f"{info['likelihood']} likelihood · {info['epoch']} epochs{sharpened} · 10,000 mapped test images"]
     ours = json.loads((ASSETS / "metrics.json").read_text())
     ref = json.loads((ROOT / "reports" / "benchmark.json").read_text())["models"]["seed-code"]
     for key in ("linear_probe_acc", "fid_classifier_prior", "category_agreement", "nll_common_nats"):

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from conftest import run_cli
 from training import finetune as ft
-from training import load_model
+from training import load_model, metric_labels, report
 from training import train as train_mod
 from training.presets import COMMON_DEFAULTS, PRESETS
 
@@ -64,7 +64,14 @@ def test_finetuning_changes_only_the_decoder_and_writes_a_model(source, tmp_path
     assert meta["decoder_finetune"]["source"]["weights_sha256"] == src["weights_sha256"]
     assert meta["decoder_finetune"]["command"].startswith("python -m training finetune-decoder")
     assert meta["decoder_finetune"]["args"]["adversarial_weight"] == ft.DEFAULTS["adversarial_weight"]
-    history = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert (out / "metrics.jsonl").read_bytes() == (source / "metrics.jsonl").read_bytes()  # the VAE's own log
+    assert metric_labels.finetune_summary(meta) == ("1 epoch against a patch discriminator (adversarial weight 2), "
+                                                     "encoder frozen")
+    assert metric_labels.finetune_summary(src) == "none"
+    table = "\n".join(report.model_table({"ft": {}, "src": {}}, {"ft": meta, "src": src}))
+    assert "| decoder fine-tuning | 1 epoch against a patch discriminator" in table
+    assert "`test` then `python -m training finetune-decoder --checkpoint" in table  # both commands, in order
+    history = [json.loads(l) for l in (out / ft.LOG_FILE).read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1] and meta["metrics"] == history[0]["test"]
     assert history[0]["train"]["lambda"] > 0
     model = load_model(out)  # loads like any model, and its μ is the source's

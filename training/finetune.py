@@ -35,10 +35,12 @@ from tqdm import tqdm
 
 from . import data as fmnist
 from .checkpoint import (RESUME_FILE, complete_interrupted_write, load_resume_state, remove_stale_temporaries,
-                         save_resume_state, atomic_write_text)
+                         save_resume_state, atomic_write_bytes, atomic_write_text)
 from .losses import reconstruction_nll
 from .model import CONFIG_FILE, VAE, VAEConfig, WEIGHTS_FILE, load_model
 from .train import METRICS_FILE, TrainingError, epoch_generator, test_metrics
+
+LOG_FILE = "finetune.jsonl"  # this stage's log; metrics.jsonl stays the source model's training log
 
 DEFAULTS = {"epochs": 4, "lr": 1e-4, "disc_lr": 2e-4, "batch_size": 128, "adversarial_weight": 2.0,
             "seed": 0, "limit": None, "eval_limit": None}
@@ -164,6 +166,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         if (out / RESUME_FILE).exists():
             raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    source_log = Path(args["checkpoint"]) / METRICS_FILE
+    if state is None and source_log.is_file():  # the output is a complete model directory
+        atomic_write_bytes(out / METRICS_FILE, source_log.read_bytes())
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
 
@@ -234,7 +239,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             "disc_optimizer": opt_d.state_dict(), "epoch": epoch + 1, "torch_rng": torch.get_rng_state(),
             "args_json": json.dumps(args), "history_json": json.dumps(history), "seconds": seconds,
             "commands_json": json.dumps(commands), "source_info_json": json.dumps(source_info)})
-        atomic_write_text(out / METRICS_FILE, "".join(json.dumps(h) + "\n" for h in history))
+        atomic_write_text(out / LOG_FILE, "".join(json.dumps(h) + "\n" for h in history))
         print(f"epoch {epoch + 1}: test recon MSE {test['recon_mse']:.5f}, neg-ELBO {test['neg_elbo']:.2f} nats, "
               f"discriminator loss {totals['d_loss'] / steps:.3f}, {seconds:.0f} s", flush=True)
     return out

@@ -161,3 +161,13 @@ def beta_summary(info: dict) -> str:
     warmup, floor = training.get("kl_warmup"), training.get("free_bits")
     return (f"{info.get('beta')}" + (f", warmed up from 0 over {warmup} epochs" if warmup else "")
             + (f", KL floored at {floor:g} nats per dimension" if floor else ""))
+
+
+def finetune_summary(info: dict) -> str:
+    """'none', or '2 epochs against a patch discriminator (adversarial weight 2)' for a model whose
+    decoder ``python -m training finetune-decoder`` trained further."""
+    ft = info.get("decoder_finetune")
+    if not ft:
+        return "none"
+    return (f"{plural(ft['epochs'], 'epoch')} against a patch discriminator "
+            f"(adversarial weight {ft['args']['adversarial_weight']:g}), encoder frozen")

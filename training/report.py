@@ -85,6 +85,15 @@ def evaluation_cell(m: dict) -> str:
     return cell + (f" (+{once / 60:.1f} min computing references once)" if once >= 30 else "")
 
 
+def _finetune(info: dict) -> dict:
+    return info.get("decoder_finetune") or {}
+
+
+def _training_seconds(info: dict) -> float:
+    """The VAE's training plus any decoder fine-tuning."""
+    return (info.get("train_seconds") or 0) + _finetune(info).get("seconds", 0)
+
+
 def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     names = list(metrics)
     row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
@@ -101,9 +110,11 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
             row("learning rate, schedule", lambda n: f"{t(n).get('lr')}, {t(n).get('schedule')}"),
             row("batch size", lambda n: t(n).get("batch_size")),
             row("epochs", lambda n: infos[n].get("epoch")),
-            row("training time (min)", lambda n: f"{infos[n].get('train_seconds', 0) / 60:.1f}"),
+            row("decoder fine-tuning", lambda n: L.finetune_summary(infos[n])),
+            row("training time (min)", lambda n: f"{_training_seconds(infos[n]) / 60:.1f}"),
             row("evaluation", lambda n: evaluation_cell(metrics[n])),
-            row("trained with", lambda n: f"`{infos[n].get('command', '?')}`"),
+            row("trained with", lambda n: " then ".join(f"`{c}`" for c in (infos[n].get("command", "?"),
+                                                                          _finetune(infos[n]).get("command")) if c)),
             ""]
 
 
@@ -159,7 +170,7 @@ def settings_warning(metrics: dict[str, dict]) -> list[str]:
 
 
 INFO_KEYS = ("architecture", "likelihood", "log_sigma", "beta", "epoch", "train_seconds", "training", "command",
-             "weights_sha256")
+             "weights_sha256", "decoder_finetune")
 
 
 def kept_entries(summary_path: Path, names: list[str]) -> tuple[dict, dict, dict]:
