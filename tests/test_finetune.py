@@ -98,6 +98,7 @@ def test_bad_arguments_end_with_one_line(source, tmp_path):
     assert r.returncode == 1 and "is the source model's directory" in r.stderr and len(r.stderr.splitlines()) == 1
     r = run_cli("finetune-decoder", "--checkpoint", tmp_path / "missing", "--out", tmp_path / "o", *QUICK)
     assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "missing" in r.stderr
+    assert not (tmp_path / "o").exists()  # nothing written for a source that does not load
     r = run_cli("finetune-decoder", "--out", tmp_path / "o2", *QUICK)
     assert r.returncode == 1 and "--checkpoint" in r.stderr
     r = run_cli("finetune-decoder", "--checkpoint", source, "--out", tmp_path / "o3", "--adversarial-weight", "-1")

@@ -11,8 +11,8 @@ where D is a patch discriminator trained to tell real images from decoded ones (
 spectral normalisation; Miyato et al. 2018). λ is set each step so that the adversarial term's
 gradient at the decoder's last layer is ``adversarial_weight`` times the reconstruction term's
 (Esser et al. 2021, "Taming Transformers"), which makes the weight independent of the likelihood's
-scale. Fine-tuning only the decoder of a trained autoencoder is how Stable Diffusion's released
-VAE decoders were sharpened without changing their latent space.
+scale. Fine-tuning only the decoder, so that every latent stays valid, is also how Stable
+Diffusion's VAE decoders were improved as drop-in replacements.
 
 Each epoch's shuffling and noise come from a generator seeded by (seed, epoch), and the resume
 state holds both networks and both optimisers, so a resumed run ends with the same weights as an
@@ -165,15 +165,8 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
                                 "so the source model is kept")
         if (out / RESUME_FILE).exists():
             raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    source_log = Path(args["checkpoint"]) / METRICS_FILE
-    if state is None and source_log.is_file():  # the output is a complete model directory
-        atomic_write_bytes(out / METRICS_FILE, source_log.read_bytes())
-    args["threads"] = args.get("threads") or torch.get_num_threads()
-    torch.set_num_threads(args["threads"])
-
     if state is None:
-        model = load_model(args["checkpoint"])
+        model = load_model(args["checkpoint"])  # a bad source fails here, before anything is written
         source_info = model.info
     else:
         model = VAE(VAEConfig.from_dict(source_info["architecture"]))
@@ -181,6 +174,12 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     likelihood, log_sigma = source_info.get("likelihood", "bernoulli"), source_info.get("log_sigma")
     if likelihood == "gaussian-learned" and log_sigma is None:
         raise TrainingError(f"{args['checkpoint']}: a learned-σ model without a recorded log_sigma; cannot fine-tune")
+    out.mkdir(parents=True, exist_ok=True)
+    source_log = Path(args["checkpoint"]) / METRICS_FILE
+    if state is None and source_log.is_file():  # the output is a complete model directory
+        atomic_write_bytes(out / METRICS_FILE, source_log.read_bytes())
+    args["threads"] = args.get("threads") or torch.get_num_threads()
+    torch.set_num_threads(args["threads"])
 
     data = fmnist.load(data_dir)
     x_train = fmnist.to_tensor(data.train_images[: args["limit"]])
