@@ -42,7 +42,7 @@ from .train import METRICS_FILE, TrainingError, epoch_generator, test_metrics
 
 LOG_FILE = "finetune.jsonl"  # this stage's log; metrics.jsonl stays the source model's training log
 
-DEFAULTS = {"epochs": 4, "lr": 1e-4, "disc_lr": 2e-4, "batch_size": 128, "adversarial_weight": 2.0,
+DEFAULTS = {"epochs": 2, "lr": 1e-4, "disc_lr": 2e-4, "batch_size": 128, "adversarial_weight": 2.0,
             "seed": 0, "limit": None, "eval_limit": None}
 MAX_ADAPTIVE_WEIGHT = 1e4  # λ's ceiling, reached only when the adversarial gradient vanishes
 

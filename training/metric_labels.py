@@ -164,8 +164,8 @@ def beta_summary(info: dict) -> str:
 
 
 def finetune_summary(info: dict) -> str:
-    """'none', or '2 epochs against a patch discriminator (adversarial weight 2)' for a model whose
-    decoder ``python -m training finetune-decoder`` trained further."""
+    """'none', or '2 epochs against a patch discriminator (adversarial weight 2), encoder frozen'
+    for a model whose decoder ``python -m training finetune-decoder`` trained further."""
     ft = info.get("decoder_finetune")
     if not ft:
         return "none"
