@@ -505,7 +505,7 @@ def view_model_card(bundle):
                     "encoder's; the decoder draws sharper images at some cost in reconstruction error.")
     st.markdown("Trained with:")
     # plain: bash colouring splits "4,3,4,2"
-    st.code("\n".join(c for c in (m.get("command", "?"), (ft or {}).get("command")) if c), language=None, wrap_lines=True)
+    st.code("\n".join(metric_labels.training_commands(m)), language=None, wrap_lines=True)
     if bundle.history:
         st.plotly_chart(plots.training_curve(bundle.history), key="history")
     evaluation_card(bundle)

@@ -270,6 +270,13 @@ FINETUNE_FLAGS = ("checkpoint", "epochs", "adversarial_weight", "lr", "disc_lr",
                   "eval_limit")
 
 
+def _refuse_changes_on_resume(ns: argparse.Namespace, flags: tuple) -> None:
+    from .train import TrainingError
+    given = [f"--{n.replace('_', '-')}" for n in flags if n != "epochs" and getattr(ns, n) is not None]
+    if given:
+        raise TrainingError(f"{' '.join(given)}: a resumed run keeps its own arguments; only --epochs may change")
+
+
 def training_args(ns: argparse.Namespace) -> dict:
     """Preset values, overridden by the flags given on the command line."""
     args = {"config": ns.config, **COMMON_DEFAULTS, **PRESETS[ns.config]}
@@ -294,9 +301,7 @@ def main(argv=None) -> int:
             from .train import run
             args = training_args(ns)
             if ns.resume:
-                given = [f"--{n.replace('_', '-')}" for n in TRAIN_FLAGS if n != "epochs" and getattr(ns, n) is not None]
-                if given:
-                    raise TrainingError(f"{' '.join(given)}: a resumed run keeps its own arguments; only --epochs may change")
+                _refuse_changes_on_resume(ns, TRAIN_FLAGS)
                 args["epochs"] = ns.epochs  # None: keep the run's own
             command = "python -m training " + " ".join(map(shlex.quote, argv))
             run(args, ns.out, resume=ns.resume, data_dir=ns.data_dir, command=command, progress=not ns.quiet)
@@ -304,9 +309,7 @@ def main(argv=None) -> int:
             from .finetune import run as finetune
             args = {name: getattr(ns, name) for name in FINETUNE_FLAGS}
             if ns.resume:
-                given = [f"--{n.replace('_', '-')}" for n in FINETUNE_FLAGS if n != "epochs" and args[n] is not None]
-                if given:
-                    raise TrainingError(f"{' '.join(given)}: a resumed run keeps its own arguments; only --epochs may change")
+                _refuse_changes_on_resume(ns, FINETUNE_FLAGS)
             elif ns.checkpoint is None:
                 raise TrainingError("--checkpoint: expected the trained model directory to start from")
             finetune({**args, "threads": ns.threads}, ns.out, resume=ns.resume, data_dir=ns.data_dir,

@@ -34,11 +34,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import data as fmnist
-from .checkpoint import (RESUME_FILE, complete_interrupted_write, load_resume_state, remove_stale_temporaries,
-                         save_resume_state, atomic_write_bytes, atomic_write_text)
+from .checkpoint import RESUME_FILE, atomic_write_bytes, save_resume_state
 from .losses import reconstruction_nll
-from .model import CONFIG_FILE, VAE, VAEConfig, WEIGHTS_FILE, load_model
-from .train import METRICS_FILE, TrainingError, epoch_generator, test_metrics
+from .model import VAE, VAEConfig, load_model
+from .train import (METRICS_FILE, TrainingError, epoch_generator, non_finite_error, resumed_run, test_metrics,
+                    write_log)
 
 LOG_FILE = "finetune.jsonl"  # this stage's log; metrics.jsonl stays the source model's training log
 
@@ -148,15 +148,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     command = command or "python -m training finetune-decoder " + " ".join(map(shlex.quote, sys.argv[1:]))
     start_epoch, history, seconds, commands, state = 0, [], 0.0, [command], None
     if resume:
-        state = load_resume_state(out)
-        saved = json.loads(state["args_json"])
-        saved["epochs"] = args.get("epochs") or saved["epochs"]  # the one thing a resumed run may change
-        saved["threads"] = args.get("threads") or saved.get("threads")
-        args = saved
-        start_epoch, history, seconds = state["epoch"], json.loads(state["history_json"]), state["seconds"]
-        commands = json.loads(state["commands_json"]) + [command]
-        remove_stale_temporaries(out)
-        complete_interrupted_write(out / WEIGHTS_FILE, out / CONFIG_FILE)
+        state, args, start_epoch, history, seconds, commands = resumed_run(out, args, command)
         source_info = json.loads(state["source_info_json"])
     else:
         args = {**DEFAULTS, **{k: v for k, v in args.items() if v is not None}}
@@ -218,10 +210,8 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             t = finetune_step(model, disc, opt_g, opt_d, x_train[idx], mu[idx], logvar[idx], likelihood, log_sigma,
                               args["adversarial_weight"], g)
             if t is None:
-                kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept in {out}"
-                        if history else "no checkpoint had been written yet")
-                raise TrainingError(f"loss became non-finite at epoch {epoch + 1}, batch {step + 1}: "
-                                    f"fine-tuning stopped; {kept}. Try a lower --lr or --adversarial-weight.")
+                raise non_finite_error(out, history, epoch, step, "fine-tuning",
+                                       "Try a lower --lr or --adversarial-weight.")
             for k in totals:
                 totals[k] += t[k]
             if step % 20 == 0:
@@ -238,7 +228,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             "disc_optimizer": opt_d.state_dict(), "epoch": epoch + 1, "torch_rng": torch.get_rng_state(),
             "args_json": json.dumps(args), "history_json": json.dumps(history), "seconds": seconds,
             "commands_json": json.dumps(commands), "source_info_json": json.dumps(source_info)})
-        atomic_write_text(out / LOG_FILE, "".join(json.dumps(h) + "\n" for h in history))
+        write_log(out / LOG_FILE, history)
         print(f"epoch {epoch + 1}: test recon MSE {test['recon_mse']:.5f}, neg-ELBO {test['neg_elbo']:.2f} nats, "
               f"discriminator loss {totals['d_loss'] / steps:.3f}, {seconds:.0f} s", flush=True)
     return out

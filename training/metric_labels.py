@@ -171,3 +171,8 @@ def finetune_summary(info: dict) -> str:
         return "none"
     return (f"{plural(ft['epochs'], 'epoch')} against a patch discriminator "
             f"(adversarial weight {ft['args']['adversarial_weight']:g}), encoder frozen")
+
+
+def training_commands(info: dict) -> list[str]:
+    """The commands that made a model, in order: its training, then any decoder fine-tuning."""
+    return [c for c in (info.get("command", "?"), (info.get("decoder_finetune") or {}).get("command")) if c]

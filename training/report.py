@@ -85,13 +85,9 @@ def evaluation_cell(m: dict) -> str:
     return cell + (f" (+{once / 60:.1f} min computing references once)" if once >= 30 else "")
 
 
-def _finetune(info: dict) -> dict:
-    return info.get("decoder_finetune") or {}
-
-
 def _training_seconds(info: dict) -> float:
     """The VAE's training plus any decoder fine-tuning."""
-    return (info.get("train_seconds") or 0) + _finetune(info).get("seconds", 0)
+    return (info.get("train_seconds") or 0) + (info.get("decoder_finetune") or {}).get("seconds", 0)
 
 
 def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
@@ -113,8 +109,7 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
             row("decoder fine-tuning", lambda n: L.finetune_summary(infos[n])),
             row("training time (min)", lambda n: f"{_training_seconds(infos[n]) / 60:.1f}"),
             row("evaluation", lambda n: evaluation_cell(metrics[n])),
-            row("trained with", lambda n: " then ".join(f"`{c}`" for c in (infos[n].get("command", "?"),
-                                                                          _finetune(infos[n]).get("command")) if c)),
+            row("trained with", lambda n: " then ".join(f"`{c}`" for c in L.training_commands(infos[n]))),
             ""]
 
 

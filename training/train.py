@@ -138,8 +138,32 @@ def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None
     return t
 
 
-def _write_metrics_log(out: Path, history: list) -> None:
-    atomic_write_text(out / METRICS_FILE, "".join(json.dumps(h) + "\n" for h in history))
+def write_log(path: Path, history: list) -> None:
+    """One JSON line per completed epoch, written atomically."""
+    atomic_write_text(path, "".join(json.dumps(h) + "\n" for h in history))
+
+
+def resumed_run(out: Path, args: dict, command: str) -> tuple[dict, dict, int, list, float, list]:
+    """The resume state of the run in ``out`` and what goes on from it: its own arguments (only
+    --epochs and --threads may change), the epochs done, the history, the seconds spent and the
+    commands so far plus ``command``. Leftovers of a write a kill interrupted are cleared first."""
+    state = load_resume_state(out)
+    saved = json.loads(state["args_json"])
+    if args.get("epochs"):
+        saved["epochs"] = args["epochs"]  # the one thing a resumed run may change
+    saved["threads"] = args.get("threads") or saved.get("threads")  # same threads, same arithmetic
+    commands = json.loads(state.get("commands_json", "[]")) + [command]
+    remove_stale_temporaries(out)
+    complete_interrupted_write(out / WEIGHTS_FILE, out / CONFIG_FILE)
+    return state, saved, state["epoch"], json.loads(state["history_json"]), state["seconds"], commands
+
+
+def non_finite_error(out: Path, history: list, epoch: int, step: int, what: str, hint: str) -> TrainingError:
+    """The one-line error for a loss that became non-finite, saying which checkpoint survives."""
+    kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept in {out}"
+            if history else "no checkpoint had been written yet")
+    return TrainingError(f"loss became non-finite at epoch {epoch + 1}, batch {step + 1}: {what} stopped; "
+                         f"{kept}. {hint}")
 
 
 def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, log_sigma, seconds, averaged=None):
@@ -158,7 +182,7 @@ def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, 
         "torch_rng": torch.get_rng_state(), "args_json": json.dumps(args),
         "history_json": json.dumps(history), "seconds": seconds, "commands_json": json.dumps(commands),
     })
-    _write_metrics_log(out, history)
+    write_log(out / METRICS_FILE, history)
 
 
 def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
@@ -171,16 +195,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     commands = [command]  # the original command first, then any that resumed it
     state = None
     if resume:
-        state = load_resume_state(out)
-        saved = json.loads(state["args_json"])
-        if args.get("epochs"):
-            saved["epochs"] = args["epochs"]  # the one thing a resumed run may change
-        saved["threads"] = args.get("threads") or saved.get("threads")  # same threads, same arithmetic
-        args = saved
-        start_epoch, history, seconds = state["epoch"], json.loads(state["history_json"]), state["seconds"]
-        commands = json.loads(state.get("commands_json", "[]")) + [command]
-        remove_stale_temporaries(out)
-        complete_interrupted_write(out / WEIGHTS_FILE, out / CONFIG_FILE)
+        state, args, start_epoch, history, seconds, commands = resumed_run(out, args, command)
     elif (out / RESUME_FILE).exists():
         raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     warmup = args.get("kl_warmup")  # runs from before the flag existed had none
@@ -245,10 +260,7 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
                 xb = random_hflip(xb, g)
             t = train_step(model, optimizer, xb, args, log_sigma, bf16, g, kl_weight(args, epoch, step, steps))
             if t is None:
-                kept = (f"the last good checkpoint (epoch {history[-1]['epoch']}) is kept in {out}"
-                        if history else "no checkpoint had been written yet")
-                raise TrainingError(f"loss became non-finite at epoch {epoch + 1}, batch {step + 1}: "
-                                    f"training stopped; {kept}. Try a lower --lr.")
+                raise non_finite_error(out, history, epoch, step, "training", "Try a lower --lr.")
             if averaged is not None:
                 update_average(averaged, model, average_weight(decay, epoch * steps + step))
             totals["loss"] += t.loss.item(); totals["recon"] += t.recon_nll.item()
