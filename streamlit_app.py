@@ -507,7 +507,7 @@ def view_model_card(bundle):
     # plain: bash colouring splits "4,3,4,2"
     st.code("\n".join(metric_labels.training_commands(m)), language=None, wrap_lines=True)
     if bundle.history:
-        st.plotly_chart(plots.training_curve(bundle.history), key="history")
+        st.plotly_chart(plots.training_curve(bundle.history, bundle.finetune_history), key="history")
     evaluation_card(bundle)
     with st.expander("model.json and embeddings.json"):
         st.json(m, expanded=False)

@@ -48,6 +48,7 @@ class Bundle:
     maps: dict = field(default_factory=dict)   # name -> N×2 float32
     metrics: dict | None = None                # metrics.json (evaluation), when present
     history: list = field(default_factory=list)  # metrics.jsonl (training curve), when present
+    finetune_history: list = field(default_factory=list)  # finetune.jsonl (decoder fine-tuning), when present
 
     @property
     def latent_dim(self) -> int:
@@ -103,13 +104,15 @@ def load_bundle(directory: str | Path) -> Bundle:
         raise AssetError(f"{path}: map(s) {', '.join(bad)} are malformed", f"`{embed_command(directory)}`")
     metrics = _read_json(directory / "metrics.json")
     history = _read_jsonl(directory / "metrics.jsonl")
+    finetune_history = _read_jsonl(directory / "finetune.jsonl")
     return Bundle(directory=directory, model=model, meta=model.info, info=info,
                   mu=arrays["mu"].astype(np.float32), logvar=arrays["logvar"].astype(np.float32),
                   labels=arrays["labels"].astype(np.int64), index=arrays["index"].astype(np.int64),
                   recon_mse=arrays["recon_mse"].astype(np.float32),
                   category_mean=arrays["category_mean"].astype(np.float32),
                   category_cov=arrays["category_cov"].astype(np.float32),
-                  kl_per_dim=arrays["kl_per_dim"].astype(np.float32), maps=maps, metrics=metrics, history=history)
+                  kl_per_dim=arrays["kl_per_dim"].astype(np.float32), maps=maps, metrics=metrics, history=history,
+                  finetune_history=finetune_history)
 
 
 def _read_json(path: Path):

@@ -167,3 +167,17 @@ def test_place_on_map_uses_latent_neighbours():
 def test_median_nearest_distance_on_a_grid():
     g = np.stack(np.meshgrid(np.arange(20.0), np.arange(20.0)), -1).reshape(-1, 2) * 0.5
     assert lat.median_nearest_distance(g) == pytest.approx(0.5)
+
+
+def test_training_curve_continues_with_the_decoder_fine_tuning():
+    from explorer.plots import training_curve
+
+    def epoch(e, kl):
+        return {"epoch": e, "test": {"neg_elbo": 10.0 - e, "recon_nll": 5.0 - e, "kl": kl}}
+    train, finetune = [epoch(e, 3.0 + e) for e in (1, 2, 3)], [epoch(e, 6.0) for e in (1, 2)]
+    fig = training_curve(train, finetune)
+    assert [list(t.x) for t in fig.data] == [[1, 2, 3, 4, 5]] * 3
+    assert list(fig.data[2].y) == [4.0, 5.0, 6.0, 6.0, 6.0]   # the fine-tuning's own log, appended
+    (band,) = fig.layout.shapes
+    assert (band.x0, band.x1) == (3.5, 5.5)
+    assert not training_curve(train).layout.shapes                 # no fine-tuning, no band
