@@ -331,6 +331,8 @@ def view_sampling(bundle):
     with right:
         png = grid_png(samples, ncol=8)
         st.image(png, caption=f"{n} samples around the {CATEGORIES[c]} mean, noise {noise}, seed {seed}")
+        if cov is not None and (note := metric_labels.recognised_note(bundle.metrics, CATEGORIES[c], noise)):
+            st.caption(note)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png")
         buf = io.BytesIO()
@@ -477,6 +479,11 @@ def evaluation_card(bundle):
         st.markdown("**Per category: how often the classifier recognises it** (samples drawn with the app's "
                     f"defaults: category covariance, noise {m.get('category_sampler', {}).get('noise')})")
         st.markdown(metric_labels.per_category_table(m))
+    by_noise = m.get("category_agreement_by_noise")
+    if by_noise:
+        st.markdown("**How recognisable samples stay as the noise grows** (the same sampler and judge; at noise 0 "
+                    "every sample is the decoded mean)")
+        st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key="agreement_by_noise")
     with st.expander("metrics.json"):
         st.json(m, expanded=False)
 

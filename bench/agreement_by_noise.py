@@ -3,7 +3,8 @@
 For each category: the judge's probability of that category for the decoded category *mean*, and
 `category_agreement` of samples drawn as the evaluation draws them (the category's fitted Gaussian
 from the training μ, test-set proportions, seed 0) at noise scales from 0 (the mean itself) up
-to 1. The app's default (0.5) is the column `evaluate` reports. A category whose decoded mean is
+to 1. `evaluate` writes the same figures (`category_agreement_by_noise`, without the 0.1 row);
+the app's default (0.5) is the row it reports as `category_agreement`. A category whose decoded mean is
 already a borderline image cannot be fixed by sharper drawing alone (reports/notes.md,
 twenty-first measured step).
 
@@ -19,18 +20,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training import data as fmnist  # noqa: E402
-from training.classifier import classifier_dir_for, load_classifier, predict  # noqa: E402
+from training.classifier import classifier_dir_for, load_classifier  # noqa: E402
 from training.embed import category_statistics  # noqa: E402
+from training.evaluate import AGREEMENT_NOISE_SCALES, agreement_by_noise  # noqa: E402
 from training.finetune import encode_all  # noqa: E402
-from training.metrics import agreement  # noqa: E402
-from training.model import decode_batched, load_model  # noqa: E402
-from training.sampling import DEFAULT_NOISE, sample_categories  # noqa: E402
+from training.model import load_model  # noqa: E402
+from training.sampling import DEFAULT_NOISE  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", nargs="?", default="assets")
-    ap.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1, 0.25, DEFAULT_NOISE, 0.75, 1.0])
+    ap.add_argument("--noise", type=float, nargs="+", default=sorted({0.1, *AGREEMENT_NOISE_SCALES}))
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -42,18 +43,16 @@ def main() -> None:
     counts = np.bincount(np.asarray(data.test_labels), minlength=len(mean))
     names = [c.split("/")[0] for c in fmnist.CATEGORIES]
 
-    p_mean = predict(judge, decode_batched(model, mean))[1]
+    m = agreement_by_noise(model, judge, mean, cov, counts, seed=0, scales=a.noise)
+    by_noise, p_mean = m["category_agreement_by_noise"], m["category_mean_judge_prob"]
     print(f"| | overall | {' | '.join(names)} |")
     print("|---|---:|" + "---:|" * len(names))
     print("| judge's probability of the category, decoded mean | | "
-          + " | ".join(f"{p_mean[c, c]:.2f}" for c in range(len(mean))) + " |")
-    for noise in a.noise:
-        z, y = sample_categories(mean, cov, counts, noise, 0)
-        overall, per = agreement(predict(judge, decode_batched(model, z))[1].argmax(1), y, len(mean))
+          + " | ".join(f"{p_mean[c]:.2f}" for c in fmnist.CATEGORIES) + " |")
+    for i, noise in enumerate(by_noise["noise"]):
         default = " (default)" if noise == DEFAULT_NOISE else ""
-        print(f"| agreement at noise {noise:g}{default} | {overall:.3f} | " + " | ".join(f"{x:.2f}" for x in per) + " |",
-              flush=True)
-
+        per = " | ".join(f"{by_noise['per_category'][c][i]:.2f}" for c in fmnist.CATEGORIES)
+        print(f"| agreement at noise {noise:g}{default} | {by_noise['overall'][i]:.3f} | {per} |")
 
 if __name__ == "__main__":
     main()

@@ -117,6 +117,24 @@ def training_curve(history: list, finetune: list = ()) -> go.Figure:
     return fig
 
 
+def agreement_by_noise(by_noise: dict, default_noise: float) -> go.Figure:
+    """Category agreement against the sampling noise: one line per category in its map colour,
+    the overall share in black, and the app's default noise marked."""
+    noise = by_noise["noise"]
+    fig = go.Figure()
+    for c, name in enumerate(CATEGORIES):
+        fig.add_trace(go.Scatter(x=noise, y=by_noise["per_category"][name], name=name, mode="lines+markers",
+                                 line=dict(color=CATEGORY_COLOURS[c], width=1.5), marker=dict(size=5)))
+    fig.add_trace(go.Scatter(x=noise, y=by_noise["overall"], name="all categories", mode="lines+markers",
+                             line=dict(color="black", width=3)))
+    fig.add_vline(x=default_noise, line_dash="dot", line_color="grey",
+                  annotation_text="app default", annotation_position="bottom left")
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="noise scale",
+                      yaxis_title="samples recognised", yaxis=dict(tickformat=".0%"),
+                      legend=dict(font=dict(size=11)))
+    return fig
+
+
 def _warm_up() -> None:
     """Build and serialise one small map while this module is imported. Plotly loads its default
     template, and narwhals looks pandas up in ``sys.modules``, on first use; when the first script

@@ -162,12 +162,32 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
         assert metric_labels.formatted(ours, metric) in row and metric_labels.formatted(ref, metric) in row
         assert metric.explanation in row
     header = next(line for line in text.splitlines() if line.startswith("| category | samples around"))
-    assert header.endswith("| real test images | samples most often misread as (share) |")
+    assert header.endswith("| real test images | the decoded mean: judge's probability of the category "
+                           "| samples most often misread as (share) |")
     shirt = next(line for line in text.splitlines() if line.startswith("| Shirt |")).strip("| ").split(" | ")
     miss = ours["category_misread_as"]["Shirt"]
     assert shirt == ["Shirt", f"{ours['category_agreement_per_category']['Shirt']:.2f}",
                      f"{ours['reconstruction_agreement_per_category']['Shirt']:.2f}",
-                     f"{ours['classifier_recall_per_category']['Shirt']:.2f}", f"{miss['category']} ({miss['share']:.3f})"]
+                     f"{ours['classifier_recall_per_category']['Shirt']:.2f}",
+                     f"{ours['category_mean_judge_prob']['Shirt']:.2f}", f"{miss['category']} ({miss['share']:.3f})"]
+    # agreement against the noise, one line per category and the overall share, as evaluated
+    charts = [json.loads(c.proto.spec)["data"] for c in app.get("plotly_chart")]
+    overall = next(d for d in charts if any(t.get("name") == "all categories" for t in d))[-1]
+    assert overall["y"] == ours["category_agreement_by_noise"]["overall"]
+
+
+def test_category_sampling_says_how_often_the_judge_recognises_the_category(app):
+    import json
+    from training import metric_labels
+    ours = json.loads((ASSETS / "metrics.json").read_text())
+    app.sidebar.radio(key="view").set_value("Category sampling").run()
+    app.selectbox(key="sample_cat").set_value(6).run()          # shirts, at the default noise
+    assert not app.exception
+    note = metric_labels.recognised_note(ours, "Shirt", 0.5)
+    assert note and f"{ours['category_agreement_per_category']['Shirt']:.0%} of Shirt samples at noise 0.5 (" in note
+    assert note in [c.value for c in app.caption]
+    app.radio(key="sample_kind").set_value("isotropic").run()   # measured for the category covariance only
+    assert not any("evaluation's classifier" in c.value for c in app.caption)
 
 
 def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatch):

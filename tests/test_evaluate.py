@@ -10,10 +10,10 @@ import torch
 from conftest import ROOT, run_cli
 from training import load_model
 from training import metrics as M
-from training.evaluate import QUICK, log_weights, map_quality, stratified_subset
+from training.evaluate import AGREEMENT_NOISE_SCALES, QUICK, log_weights, map_quality, stratified_subset
 from training.model import VAE, VAEConfig
 from training.precision import cpu_has_amx
-from training.sampling import sample_categories
+from training.sampling import DEFAULT_NOISE, sample_categories
 
 ASSETS = ROOT / "assets"
 
@@ -216,7 +216,7 @@ EXPECTED_KEYS = {
     "neg_elbo_nats", "recon_nll_nats", "kl_nats", "iwae_nats", "iwae_k", "iwae_subset", "nll_common_nats",
     "bits_per_dim", "recon_mse", "recon_psnr_db", "active_units", "kl_per_dim", "linear_probe_acc", "knn_acc",
     "raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "category_agreement", "category_agreement_per_category",
-    "category_misread_as",
+    "category_misread_as", "category_agreement_by_noise", "category_mean_judge_prob",
     "fid_classifier_prior", "fid_classifier_category", "cas_acc", "cas_real_acc", "augmentation",
     "map_trustworthiness", "seconds"}
 
@@ -248,6 +248,16 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
     assert m["fid_classifier_real_train"] < m["fid_classifier_prior"]  # real images are closer to real ones
     for category, miss in m["category_misread_as"].items():  # consistent with the agreement it explains
         assert miss is None or (miss["category"] != category and miss["share"] <= 1 - m["category_agreement_per_category"][category] + 1e-9)
+    by_noise, p_mean = m["category_agreement_by_noise"], m["category_mean_judge_prob"]
+    assert by_noise["noise"] == list(AGREEMENT_NOISE_SCALES)
+    # the default noise's entry is category_agreement itself: the same sampler, seed and judge
+    assert by_noise["overall"][by_noise["noise"].index(DEFAULT_NOISE)] == m["category_agreement"]
+    assert by_noise["per_category"]["Coat"][by_noise["noise"].index(DEFAULT_NOISE)] == \
+        m["category_agreement_per_category"]["Coat"]
+    for category, p in p_mean.items():
+        at_mean = by_noise["per_category"][category][0]  # noise 0: every sample is the decoded mean
+        assert at_mean in (0.0, 1.0) and 0.0 <= p <= 1.0
+        assert p <= 0.5 or at_mean == 1.0                  # a majority probability is the judge's choice
     maps = m["map_trustworthiness"]
     assert set(maps) >= {"tsne", "umap", "pca", "pixel-tsne"} and maps["tsne"]["trustworthiness"] > 0.8
     aug = m["augmentation"]
@@ -426,5 +436,20 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
     card = per_category_table(new).splitlines()
     assert card[0] == "| category | samples around the category mean | samples most often misread as (share) |"
     assert card[1:] == ["|---|---:|---|", "| Coat | 0.40 | Pullover (0.350) |", "| Bag | 1.00 | — |"]
+    with_mean = {**old, "category_mean_judge_prob": {"Coat": 0.82, "Bag": 0.97}}
+    assert per_category_table(with_mean).splitlines()[0] == (
+        "| category | samples around the category mean | the decoded mean: judge's probability of the category |")
+    assert per_category_table(with_mean).splitlines()[2] == "| Coat | 0.50 | 0.82 |"
     assert per_category_table(old).splitlines() == [
         "| category | samples around the category mean |", "|---|---:|", "| Coat | 0.50 |", "| Bag | 0.90 |"]
+
+
+def test_recognised_note_quotes_the_nearest_measured_noise():
+    from training.metric_labels import recognised_note
+    m = {"category_agreement_by_noise": {"noise": [0.0, 0.5, 1.0], "overall": [1.0, 0.9, 0.8],
+                                         "per_category": {"Coat": [1.0, 0.83, 0.6]}}}
+    assert recognised_note(m, "Coat", 0.5) == ("The evaluation's classifier recognised 83% of Coat samples at noise "
+                                               "0.5 (90% over all categories); the model card plots it against the noise.")
+    assert "60% of Coat samples at noise 1, the nearest measured (80% over" in recognised_note(m, "Coat", 1.9)
+    assert recognised_note(m, "Bag", 0.5) is None and recognised_note({}, "Coat", 0.5) is None
+    assert recognised_note(None, "Coat", 0.5) is None

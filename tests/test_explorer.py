@@ -181,3 +181,16 @@ def test_training_curve_continues_with_the_decoder_fine_tuning():
     (band,) = fig.layout.shapes
     assert (band.x0, band.x1) == (3.5, 5.5)
     assert not training_curve(train).layout.shapes                 # no fine-tuning, no band
+
+
+def test_agreement_by_noise_draws_every_category_the_overall_share_and_the_default():
+    from explorer.plots import CATEGORY_COLOURS, agreement_by_noise
+    from training import CATEGORIES
+    by_noise = {"noise": [0.0, 0.5, 1.0], "overall": [1.0, 0.9, 0.8],
+                "per_category": {c: [1.0, 0.9 - i / 100, 0.7] for i, c in enumerate(CATEGORIES)}}
+    fig = agreement_by_noise(by_noise, 0.5)
+    assert [t.name for t in fig.data] == list(CATEGORIES) + ["all categories"]
+    assert fig.data[2].line.color == CATEGORY_COLOURS[2] and list(fig.data[2].y) == [1.0, 0.88, 0.7]
+    assert list(fig.data[-1].y) == [1.0, 0.9, 0.8]
+    (default,) = fig.layout.shapes
+    assert default.x0 == default.x1 == 0.5

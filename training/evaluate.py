@@ -36,6 +36,9 @@ from .train import test_metrics
 PIXELS = 28 * 28
 # Optional stages; the ELBO, reconstructions and latent statistics are always measured.
 PARTS = ("iwae", "probes", "samples", "cas", "augmentation", "maps")
+# Noise scales at which category agreement is also measured, so a user can see what more variety
+# costs in recognisability (the app's default, DEFAULT_NOISE, is among them).
+AGREEMENT_NOISE_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
 MAP_KEYS = {"tsne": "map_tsne", "umap": "map_umap", "pca": "map_pca", "pixel-tsne": "map_pixel_tsne"}
 
 
@@ -73,6 +76,24 @@ def classify(classifier, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Classifier features (N×256) and predicted categories."""
     feats, probs = predict(classifier, images)
     return feats, probs.argmax(1)
+
+
+def agreement_by_noise(model: VAE, classifier, mean: np.ndarray, cov: np.ndarray, counts, seed: int,
+                       scales=AGREEMENT_NOISE_SCALES) -> dict:
+    """Category agreement at each noise scale (the same sampler and seed as
+    ``category_agreement``), and the judge's probability of each category for its decoded mean:
+    where in a category's Gaussian its samples stop being recognised."""
+    overall, per_category = [], []
+    for noise in scales:
+        z, y = sample_categories(mean, cov, counts, noise, seed)
+        total, per = M.agreement(classify(classifier, decode_batched(model, z))[1], y)
+        overall.append(total)
+        per_category.append(per)
+    probs = predict(classifier, decode_batched(model, mean))[1]
+    return {"category_agreement_by_noise": {
+                "noise": [float(x) for x in scales], "overall": overall,
+                "per_category": {name: [per[c] for per in per_category] for c, name in enumerate(fmnist.CATEGORIES)}},
+            "category_mean_judge_prob": {name: float(probs[c, c]) for c, name in enumerate(fmnist.CATEGORIES)}}
 
 
 @torch.no_grad()
@@ -303,7 +324,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                       reconstruction_agreement=float((recon_pred == test_lab).mean()),
                       reconstruction_agreement_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(recon_pred, test_lab)[1])),
                       classifier_recall_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(test_pred, test_lab)[1])),
-                      classifier=str(classifier_dir))
+                      classifier=str(classifier_dir),
+                      **agreement_by_noise(model, classifier, cat_mean, cat_cov, counts, seed))
         stage("sample_quality")
 
     if "cas" in parts:

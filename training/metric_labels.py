@@ -123,7 +123,8 @@ def plural(n, word: str) -> str:
 # recognises in the real test images (the ceiling a generator could be expected to reach).
 PER_CATEGORY_ROWS = (("category_agreement_per_category", "samples around the category mean"),
                      ("reconstruction_agreement_per_category", "reconstructions of test images"),
-                     ("classifier_recall_per_category", "real test images"))
+                     ("classifier_recall_per_category", "real test images"),
+                     ("category_mean_judge_prob", "the decoded mean: judge's probability of the category"))
 
 
 def table_separator(numbers: int, words: int = 0) -> str:
@@ -147,6 +148,20 @@ def per_category_table(metrics: dict) -> str:
         cells += [misreading(misread.get(c))] if misread else []
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def recognised_note(metrics: dict | None, category: str, noise: float) -> str | None:
+    """'The evaluation's classifier recognised 83% of Pullover samples at noise 0.5 (91% over all
+    categories)…', at the measured noise scale nearest ``noise``; None without that measurement."""
+    by_noise = (metrics or {}).get("category_agreement_by_noise")
+    if not by_noise or category not in by_noise["per_category"]:
+        return None
+    i = min(range(len(by_noise["noise"])), key=lambda k: abs(by_noise["noise"][k] - noise))
+    measured = by_noise["noise"][i]
+    at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else ", the nearest measured")
+    return (f"The evaluation's classifier recognised {by_noise['per_category'][category][i]:.0%} of {category} "
+            f"samples {at} ({by_noise['overall'][i]:.0%} over all categories); the model card plots it against "
+            "the noise.")
 
 
 def misreading(miss: dict | None) -> str:
