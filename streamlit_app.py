@@ -331,7 +331,7 @@ def view_sampling(bundle):
     with right:
         png = grid_png(samples, ncol=8)
         st.image(png, caption=f"{n} samples around the {CATEGORIES[c]} mean, noise {noise}, seed {seed}")
-        if cov is not None and (note := metric_labels.recognised_note(bundle.metrics, CATEGORIES[c], noise)):
+        if cov is not None and (note := metric_labels.recognised_note(bundle.current_metrics, CATEGORIES[c], noise)):
             st.caption(note)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png")

@@ -2,10 +2,10 @@
 
 For each category: the judge's probability of that category for the decoded category *mean*, and
 `category_agreement` of samples drawn as the evaluation draws them (the category's fitted Gaussian
-from the training μ, test-set proportions, seed 0) at noise scales from 0 (the mean itself) up
-to 1. `evaluate` writes the same figures (`category_agreement_by_noise`, without the 0.1 row);
-the app's default (0.5) is the row it reports as `category_agreement`. A category whose decoded mean is
-already a borderline image cannot be fixed by sharper drawing alone (reports/notes.md,
+from the training μ, test-set proportions, seed 0) at noise scales from 0 (the mean itself) up to
+1. `evaluate` writes the same figures (`category_agreement_by_noise`, without the 0.1 row); the
+app's default (0.5) is the row it reports as `category_agreement`. A category whose decoded mean
+is already a borderline image cannot be fixed by sharper drawing alone (reports/notes.md,
 twenty-first measured step).
 
     .venv/bin/python bench/agreement_by_noise.py [MODEL_DIR] [--noise 0 0.1 …] [--threads N]
@@ -53,6 +53,7 @@ def main() -> None:
         default = " (default)" if noise == DEFAULT_NOISE else ""
         per = " | ".join(f"{by_noise['per_category'][c][i]:.2f}" for c in fmnist.CATEGORIES)
         print(f"| agreement at noise {noise:g}{default} | {by_noise['overall'][i]:.3f} | {per} |")
+
 
 if __name__ == "__main__":
     main()

@@ -51,6 +51,13 @@ class Bundle:
     finetune_history: list = field(default_factory=list)  # finetune.jsonl (decoder fine-tuning), when present
 
     @property
+    def current_metrics(self) -> dict | None:
+        """metrics.json if it was measured on these weights (or does not say), else None."""
+        if self.metrics and self.metrics.get("weights_sha256") in (None, self.meta.get("weights_sha256")):
+            return self.metrics
+        return None
+
+    @property
     def latent_dim(self) -> int:
         return self.mu.shape[1]
 

@@ -194,3 +194,13 @@ def test_agreement_by_noise_draws_every_category_the_overall_share_and_the_defau
     assert list(fig.data[-1].y) == [1.0, 0.9, 0.8]
     (default,) = fig.layout.shapes
     assert default.x0 == default.x1 == 0.5
+
+
+def test_metrics_of_other_weights_are_not_quoted_as_this_models():
+    from explorer.assets import Bundle
+    current = Bundle.current_metrics.fget
+    meta = {"weights_sha256": "a" * 64}
+    assert current(SimpleNamespace(metrics={"weights_sha256": "a" * 64, "x": 1}, meta=meta)) == {"weights_sha256": "a" * 64, "x": 1}
+    assert current(SimpleNamespace(metrics={"x": 1}, meta=meta)) == {"x": 1}         # older files do not say
+    assert current(SimpleNamespace(metrics={"weights_sha256": "b" * 64}, meta=meta)) is None
+    assert current(SimpleNamespace(metrics=None, meta=meta)) is None
