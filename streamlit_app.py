@@ -479,8 +479,8 @@ def evaluation_card(bundle):
         st.markdown("**Per category: how often the classifier recognises it** (samples drawn with the app's "
                     f"defaults: category covariance, noise {m.get('category_sampler', {}).get('noise')})")
         st.markdown(metric_labels.per_category_table(m))
-    by_noise = m.get("category_agreement_by_noise")
-    if by_noise:
+    by_noise = metric_labels.agreement_by_noise(m)
+    if by_noise and set(by_noise["per_category"]) >= set(CATEGORIES):
         st.markdown("**How recognisable samples stay as the noise grows** (the same sampler and judge; at noise 0 "
                     "every sample is the decoded mean)")
         st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key="agreement_by_noise")

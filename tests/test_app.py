@@ -198,6 +198,22 @@ def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatc
     assert not at.exception and any("python -m training evaluate" in i.value for i in at.info)
 
 
+def test_a_malformed_noise_sweep_in_metrics_json_loses_the_chart_not_the_page(tmp_path, monkeypatch):
+    import json
+    for f in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    metrics = json.loads((ASSETS / "metrics.json").read_text())
+    metrics["category_agreement_by_noise"]["overall"] = metrics["category_agreement_by_noise"]["overall"][:2]
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    at = _app(tmp_path, monkeypatch)
+    at.sidebar.radio(key="view").set_value("Model card").run()
+    assert not at.exception and not any(
+        any(t.get("name") == "all categories" for t in json.loads(c.proto.spec)["data"]) for c in at.get("plotly_chart"))
+    assert any("Per category: how often" in md.value for md in at.markdown)   # the rest of the card is there
+    at.sidebar.radio(key="view").set_value("Category sampling").run()
+    assert not at.exception and not any("evaluation's classifier" in c.value for c in at.caption)
+
+
 def test_config_that_does_not_match_the_weights_shows_a_message(tmp_path, monkeypatch):
     import json
     for f in ("model.safetensors", "embeddings.npz", "embeddings.json"):

@@ -453,3 +453,7 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
     assert "60% of Coat samples at noise 1, the nearest measured (80% over" in recognised_note(m, "Coat", 1.9)
     assert recognised_note(m, "Bag", 0.5) is None and recognised_note({}, "Coat", 0.5) is None
     assert recognised_note(None, "Coat", 0.5) is None
+    for broken in ({"noise": [0.0, 0.5], "overall": [1.0], "per_category": {}},          # lengths differ
+                   {"noise": [0.0], "overall": ["1.0"], "per_category": {}},              # not numbers
+                   {"noise": [0.0], "overall": [1.0]}, [], "x", {"noise": [], "overall": [], "per_category": {}}):
+        assert recognised_note({"category_agreement_by_noise": broken}, "Coat", 0.5) is None

@@ -150,10 +150,25 @@ def per_category_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def agreement_by_noise(metrics: dict | None) -> dict | None:
+    """metrics["category_agreement_by_noise"] if it is well formed (numbers, one per noise scale,
+    overall and for every category listed), else None: a hand-edited or truncated metrics.json
+    loses the chart, not the page."""
+    by_noise = (metrics or {}).get("category_agreement_by_noise")
+    try:
+        n = len(by_noise["noise"])
+        rows = [by_noise["noise"], by_noise["overall"], *by_noise["per_category"].values()]
+        if n and all(len(r) == n and all(isinstance(v, (int, float)) for v in r) for r in rows):
+            return by_noise
+    except (TypeError, KeyError, AttributeError):
+        pass
+    return None
+
+
 def recognised_note(metrics: dict | None, category: str, noise: float) -> str | None:
     """'The evaluation's classifier recognised 83% of Pullover samples at noise 0.5 (91% over all
     categories)…', at the measured noise scale nearest ``noise``; None without that measurement."""
-    by_noise = (metrics or {}).get("category_agreement_by_noise")
+    by_noise = agreement_by_noise(metrics)
     if not by_noise or category not in by_noise["per_category"]:
         return None
     i = min(range(len(by_noise["noise"])), key=lambda k: abs(by_noise["noise"][k] - noise))
