@@ -8,7 +8,12 @@ app's default (0.5) is the row it reports as `category_agreement`. A category wh
 is already a borderline image cannot be fixed by sharper drawing alone (reports/notes.md,
 twenty-first measured step).
 
-    .venv/bin/python bench/agreement_by_noise.py [MODEL_DIR] [--noise 0 0.1 …] [--threads N]
+`--mixture K …` also fits each category's training μ with a K-component Gaussian mixture instead
+of one Gaussian (full covariances, plus the mean posterior variance as the one-Gaussian fit adds)
+and scores samples drawn from it at the default noise: is a category's spread one blob, or
+several that a single Gaussian's centre falls between? A diagnostic, not a sampler the app uses.
+
+    .venv/bin/python bench/agreement_by_noise.py [MODEL_DIR] [--noise 0 0.1 …] [--mixture 3 8] [--threads N]
 """
 import argparse
 import sys
@@ -20,18 +25,42 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training import data as fmnist  # noqa: E402
-from training.classifier import classifier_dir_for, load_classifier  # noqa: E402
+from training.classifier import classifier_dir_for, load_classifier, predict  # noqa: E402
 from training.embed import category_statistics  # noqa: E402
 from training.evaluate import AGREEMENT_NOISE_SCALES, agreement_by_noise  # noqa: E402
 from training.finetune import encode_all  # noqa: E402
-from training.model import load_model  # noqa: E402
+from training.metrics import agreement  # noqa: E402
+from training.model import decode_batched, load_model  # noqa: E402
 from training.sampling import DEFAULT_NOISE  # noqa: E402
+
+
+def sample_mixtures(mu: np.ndarray, var: np.ndarray, labels: np.ndarray, counts, k: int, noise: float,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """counts[c] latents per category from a k-component mixture fitted to that category's μ: a
+    component drawn by its weight, then its mean + noise · N(0, its covariance + mean posterior variance)."""
+    from sklearn.mixture import GaussianMixture
+    rng = np.random.default_rng(seed)
+    zs, ys = [], []
+    for c, n in enumerate(counts):
+        m, posterior = mu[labels == c], np.diag(var[labels == c].mean(0))
+        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(m)
+        component = rng.choice(k, n, p=gmm.weights_)
+        z = np.empty((n, m.shape[1]))
+        for j in range(k):
+            sel = component == j
+            chol = np.linalg.cholesky(gmm.covariances_[j] + posterior)
+            z[sel] = gmm.means_[j] + noise * rng.standard_normal((sel.sum(), m.shape[1])) @ chol.T
+        zs.append(z)
+        ys.append(np.full(n, c))
+    return np.concatenate(zs), np.concatenate(ys)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", nargs="?", default="assets")
     ap.add_argument("--noise", type=float, nargs="+", default=sorted({0.1, *AGREEMENT_NOISE_SCALES}))
+    ap.add_argument("--mixture", type=int, nargs="*", default=[], metavar="K",
+                    help="also score per-category K-component mixtures at the default noise")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -53,6 +82,12 @@ def main() -> None:
         default = " (default)" if noise == DEFAULT_NOISE else ""
         per = " | ".join(f"{by_noise['per_category'][c][i]:.2f}" for c in fmnist.CATEGORIES)
         print(f"| agreement at noise {noise:g}{default} | {by_noise['overall'][i]:.3f} | {per} |")
+    mu64, var = mu.numpy().astype(np.float64), np.exp(logvar.numpy().astype(np.float64))
+    for k in a.mixture:
+        z, y = sample_mixtures(mu64, var, np.asarray(data.train_labels), counts, k, DEFAULT_NOISE)
+        overall, per = agreement(predict(judge, decode_batched(model, z))[1].argmax(1), y, len(mean))
+        print(f"| {k}-component mixture per category, noise {DEFAULT_NOISE:g} | {overall:.3f} | "
+              + " | ".join(f"{x:.2f}" for x in per) + " |", flush=True)
 
 
 if __name__ == "__main__":
