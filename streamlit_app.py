@@ -456,7 +456,7 @@ def evaluation_card(bundle):
         st.info(f"No evaluation yet. `python -m training evaluate --checkpoint {bundle.directory}` measures this "
                 "model (about 10 minutes on 2 cores) and writes metrics.json, shown here.")
         return
-    if m.get("weights_sha256") not in (None, bundle.meta.get("weights_sha256")):
+    if bundle.current_metrics is None:
         st.warning("metrics.json was measured on different weights than this model's; re-run the evaluation.")
     if m.get("quick"):
         st.warning("This is a --quick evaluation on small subsets: the numbers are noisy.")
@@ -480,7 +480,7 @@ def evaluation_card(bundle):
                     f"defaults: category covariance, noise {m.get('category_sampler', {}).get('noise')})")
         st.markdown(metric_labels.per_category_table(m))
     by_noise = metric_labels.agreement_by_noise(m)
-    if by_noise and set(by_noise["per_category"]) >= set(CATEGORIES):
+    if by_noise:
         st.markdown("**How recognisable samples stay as the noise grows** (the same sampler and judge; at noise 0 "
                     "every sample is the decoded mean)")
         st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key="agreement_by_noise")

@@ -118,11 +118,13 @@ def training_curve(history: list, finetune: list = ()) -> go.Figure:
 
 
 def agreement_by_noise(by_noise: dict, default_noise: float) -> go.Figure:
-    """Category agreement against the sampling noise: one line per category in its map colour,
-    the overall share in black, and the app's default noise marked."""
+    """Category agreement against the sampling noise: one line per category measured, in its map
+    colour, the overall share in black, and the app's default noise marked."""
     noise = by_noise["noise"]
     fig = go.Figure()
     for c, name in enumerate(CATEGORIES):
+        if name not in by_noise["per_category"]:
+            continue
         fig.add_trace(go.Scatter(x=noise, y=by_noise["per_category"][name], name=name, mode="lines+markers",
                                  line=dict(color=CATEGORY_COLOURS[c], width=1.5), marker=dict(size=5)))
     fig.add_trace(go.Scatter(x=noise, y=by_noise["overall"], name="all categories", mode="lines+markers",
