@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer import latent as lat
 from explorer import cached, plots, selection
-from explorer.assets import MAP_LABELS, AssetError, category_name
+from explorer.assets import MAP_LABELS, AssetError, category_name, embed_command
 from explorer.images import decode, grid_png, rows_png, upscale
 from training import CATEGORIES, metric_labels
 from training.sampling import DEFAULT_NOISE
@@ -311,18 +311,29 @@ def view_sliders(bundle):
 
 
 def view_sampling(bundle):
-    st.markdown("Decode a category's mean latent (paper fig. 5) and draw new items around it (fig. 6).")
+    st.markdown("Decode a category's mean latent (paper fig. 5) and draw new items around it (fig. 6), or from the "
+                "category's clusters.")
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
     c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key="sample_cat")
     n = c2.number_input("Items", 4, 64, 16, step=4, key="sample_n")
     noise = c3.slider("Noise scale", 0.0, 2.0, DEFAULT_NOISE, 0.05, key="sample_noise",
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
-    kind = c5.radio("Noise", ("category covariance", "isotropic"), key="sample_kind",
-                    help="category covariance: the category's fitted Gaussian (stays in the category); "
-                         "isotropic: N(0, I) in prior units, the same in every direction")
-    cov = bundle.category_cov[c] if kind == "category covariance" else None
-    z = lat.sample_around(bundle.category_mean[c], n, noise, seed, cov)
+    mixtures = bundle.category_mixtures
+    kinds = ("category covariance",) + (("category clusters",) if mixtures is not None else ()) + ("isotropic",)
+    kind = c5.radio("Noise", kinds, key="sample_kind",
+                    help="category covariance: the category's fitted Gaussian, around its mean (stays in the "
+                         "category); category clusters: around the centres of the category's clusters (a mixture of "
+                         "Gaussians), so samples keep to the styles the category has; isotropic: N(0, I) in prior "
+                         "units, the same in every direction"
+                         + ("" if mixtures is not None else
+                            f". Clusters need embeddings made since they were added: `{embed_command(bundle.directory)}`"))
+    if kind == "category clusters":
+        z, component = lat.sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise, seed)
+        around = f"from the {CATEGORIES[c]} clusters"
+    else:
+        cov = bundle.category_cov[c] if kind == "category covariance" else None
+        z, around = lat.sample_around(bundle.category_mean[c], n, noise, seed, cov), f"around the {CATEGORIES[c]} mean"
     samples = decode(bundle.model, z)
     left, right = st.columns([1, 4], gap="medium")
     with left:
@@ -330,8 +341,9 @@ def view_sampling(bundle):
         big_image(decode(bundle.model, bundle.category_mean[c])[0], "category mean, decoded", 168)
     with right:
         png = grid_png(samples, ncol=8)
-        st.image(png, caption=f"{n} samples around the {CATEGORIES[c]} mean, noise {noise}, seed {seed}")
-        if cov is not None and (note := metric_labels.recognised_note(bundle.current_metrics, CATEGORIES[c], noise)):
+        st.image(png, caption=f"{n} samples {around}, noise {noise}, seed {seed}")
+        sampler = {"category covariance": "covariance", "category clusters": "mixture"}.get(kind)
+        if sampler and (note := metric_labels.recognised_note(bundle.current_metrics, CATEGORIES[c], noise, sampler)):
             st.caption(note)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png")
@@ -344,6 +356,14 @@ def view_sampling(bundle):
                                           "name": f"generated {CATEGORIES[c]}"}
         elif st.session_state.get("on_map", {}).get("name", "").startswith("generated"):
             st.session_state.pop("on_map", None)
+    if kind == "category clusters":
+        order = mixtures.components(c)
+        st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded, under it the cluster's share "
+                    "of the category's training images (each sample picks its cluster by that share) · how many of "
+                    "the samples above came from it.")
+        thumbnails(decode(bundle.model, mixtures.mean[c][order]),
+                   [f"{mixtures.weight[c][j]:.0%} · {np.sum(component == j)}" for j in order],
+                   per_row=len(order))
     if st.toggle("Novelty check", key="sample_novelty"):
         novelty_check(bundle, z, "samples")
 

@@ -8,10 +8,10 @@ app's default (0.5) is the row it reports as `category_agreement`. A category wh
 is already a borderline image cannot be fixed by sharper drawing alone (reports/notes.md,
 twenty-first measured step).
 
-`--mixture K …` also fits each category's training μ with a K-component Gaussian mixture instead
-of one Gaussian (full covariances, plus the mean posterior variance as the one-Gaussian fit adds)
-and scores samples drawn from it at the default noise: is a category's spread one blob, or
-several that a single Gaussian's centre falls between? A diagnostic, not a sampler the app uses.
+`--mixture K …` also scores samples from each category's K-component Gaussian mixture
+(`embed.category_mixtures`, the app's "category clusters" sampler, which `evaluate` measures at
+K = 8) at the default noise: is a category's spread one blob, or several that a single Gaussian's
+centre falls between?
 
     .venv/bin/python bench/agreement_by_noise.py [MODEL_DIR] [--noise 0 0.1 …] [--mixture 3 8] [--threads N]
 """
@@ -26,33 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training import data as fmnist  # noqa: E402
 from training.classifier import classifier_dir_for, load_classifier, predict  # noqa: E402
-from training.embed import category_statistics  # noqa: E402
+from training.embed import category_mixtures, category_statistics  # noqa: E402
 from training.evaluate import AGREEMENT_NOISE_SCALES, agreement_by_noise  # noqa: E402
 from training.finetune import encode_all  # noqa: E402
 from training.metrics import agreement  # noqa: E402
 from training.model import decode_batched, load_model  # noqa: E402
-from training.sampling import DEFAULT_NOISE  # noqa: E402
-
-
-def sample_mixtures(mu: np.ndarray, var: np.ndarray, labels: np.ndarray, counts, k: int, noise: float,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """counts[c] latents per category from a k-component mixture fitted to that category's μ: a
-    component drawn by its weight, then its mean + noise · N(0, its covariance + mean posterior variance)."""
-    from sklearn.mixture import GaussianMixture
-    rng = np.random.default_rng(seed)
-    zs, ys = [], []
-    for c, n in enumerate(counts):
-        m, posterior = mu[labels == c], np.diag(var[labels == c].mean(0))
-        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(m)
-        component = rng.choice(k, n, p=gmm.weights_)
-        z = np.empty((n, m.shape[1]))
-        for j in range(k):
-            sel = component == j
-            chol = np.linalg.cholesky(gmm.covariances_[j] + posterior)
-            z[sel] = gmm.means_[j] + noise * rng.standard_normal((sel.sum(), m.shape[1])) @ chol.T
-        zs.append(z)
-        ys.append(np.full(n, c))
-    return np.concatenate(zs), np.concatenate(ys)
+from training.sampling import DEFAULT_NOISE, sample_categories  # noqa: E402
 
 
 def main() -> None:
@@ -82,9 +61,9 @@ def main() -> None:
         default = " (default)" if noise == DEFAULT_NOISE else ""
         per = " | ".join(f"{by_noise['per_category'][c][i]:.2f}" for c in fmnist.CATEGORIES)
         print(f"| agreement at noise {noise:g}{default} | {by_noise['overall'][i]:.3f} | {per} |")
-    mu64, var = mu.numpy().astype(np.float64), np.exp(logvar.numpy().astype(np.float64))
     for k in a.mixture:
-        z, y = sample_mixtures(mu64, var, np.asarray(data.train_labels), counts, k, DEFAULT_NOISE)
+        mixtures = category_mixtures(mu.numpy(), logvar.numpy(), np.asarray(data.train_labels), k)
+        z, y = sample_categories(mean, None, counts, DEFAULT_NOISE, 0, mixtures)
         overall, per = agreement(predict(judge, decode_batched(model, z))[1].argmax(1), y, len(mean))
         print(f"| {k}-component mixture per category, noise {DEFAULT_NOISE:g} | {overall:.3f} | "
               + " | ".join(f"{x:.2f}" for x in per) + " |", flush=True)

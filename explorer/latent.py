@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.sampling import sample_around  # noqa: F401  (re-exported for the app)
+from training.sampling import sample_around, sample_mixture  # noqa: F401  (re-exported for the app)
 
 
 def nearest_neighbours(latents: np.ndarray, query: np.ndarray, k: int = 8,

@@ -156,7 +156,8 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
         f"{info['likelihood']} likelihood · {info['epoch']} epochs{sharpened} · 10,000 mapped test images"]
     ours = json.loads((ASSETS / "metrics.json").read_text())
     ref = json.loads((ROOT / "reports" / "benchmark.json").read_text())["models"]["seed-code"]
-    for key in ("linear_probe_acc", "fid_classifier_prior", "category_agreement", "nll_common_nats"):
+    for key in ("linear_probe_acc", "fid_classifier_prior", "category_agreement", "nll_common_nats",
+                "category_agreement_mixture"):   # (no reference value: "—")
         metric = next(m for m in metric_labels.ALL if m.key == key)
         row = next(line for line in text.splitlines() if line.startswith(f"| {metric.label} |"))
         assert metric_labels.formatted(ours, metric) in row and metric_labels.formatted(ref, metric) in row
@@ -167,6 +168,7 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     shirt = next(line for line in text.splitlines() if line.startswith("| Shirt |")).strip("| ").split(" | ")
     miss = ours["category_misread_as"]["Shirt"]
     assert shirt == ["Shirt", f"{ours['category_agreement_per_category']['Shirt']:.2f}",
+                     f"{ours['category_agreement_mixture_per_category']['Shirt']:.2f}",
                      f"{ours['reconstruction_agreement_per_category']['Shirt']:.2f}",
                      f"{ours['classifier_recall_per_category']['Shirt']:.2f}",
                      f"{ours['category_mean_judge_prob']['Shirt']:.2f}", f"{miss['category']} ({miss['share']:.3f})"]
@@ -188,6 +190,36 @@ def test_category_sampling_says_how_often_the_judge_recognises_the_category(app)
     assert note in [c.value for c in app.caption]
     app.radio(key="sample_kind").set_value("isotropic").run()   # measured for the category covariance only
     assert not any("evaluation's classifier" in c.value for c in app.caption)
+
+
+def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement(app):
+    import json
+    from training import metric_labels
+    ours = json.loads((ASSETS / "metrics.json").read_text())
+    weight = np.load(ASSETS / "embeddings.npz")["category_mixture_weight"][6]
+    app.sidebar.radio(key="view").set_value("Category sampling").run()
+    app.selectbox(key="sample_cat").set_value(6).run()
+    app.radio(key="sample_kind").set_value("category clusters").run()
+    assert not app.exception and not _errors(app)
+    captions = [c for image in app.get("image") for c in image.captions]
+    assert any(c.startswith("16 samples from the Shirt clusters, noise 0.5") for c in captions)
+    # one decoded centre per cluster, heaviest first, each with its share of the training shirts
+    shares = [c for c in captions if "% · " in c]
+    assert [c.split(" ·")[0] for c in shares] == [f"{w:.0%}" for w in sorted(weight[weight > 0], reverse=True)]
+    assert sum(int(c.split("· ")[1].split()[0]) for c in shares) == app.number_input(key="sample_n").value
+    note = metric_labels.recognised_note(ours, "Shirt", 0.5, "mixture")
+    assert note and note in [c.value for c in app.caption]
+
+
+def test_embeddings_without_clusters_offer_the_other_samplers(tmp_path, monkeypatch):
+    for f in ("model.safetensors", "model.json", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    with np.load(ASSETS / "embeddings.npz") as e:
+        np.savez(tmp_path / "embeddings.npz", **{k: e[k] for k in e.files if "mixture" not in k})
+    at = _app(tmp_path, monkeypatch)
+    at.sidebar.radio(key="view").set_value("Category sampling").run()
+    assert not at.exception and not _errors(at)
+    assert at.radio(key="sample_kind").options == ["category covariance", "isotropic"]
 
 
 def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatch):

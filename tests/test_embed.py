@@ -7,7 +7,7 @@ import torch
 
 from conftest import run_cli
 from training import VAE, load_model
-from training.embed import category_statistics
+from training.embed import category_mixtures, category_statistics, stored_category_mixtures
 
 N = 400
 
@@ -37,6 +37,10 @@ def test_arrays_are_consistent(embedded, dataset):
     assert e["category_mean"].shape == (10, k) and e["category_cov"].shape == (10, k, k)
     assert e["category_count"].sum() == N  # statistics over the first N training images
     assert e["kl_per_dim"].shape == (k,) and (e["kl_per_dim"] >= 0).all()
+    weight, means, covs = e["category_mixture_weight"], e["category_mixture_mean"], e["category_mixture_cov"]
+    assert weight.shape == (10, 8) and means.shape == (10, 8, k) and covs.shape == (10, 8, k, k)
+    np.testing.assert_allclose(weight.sum(1), 1, atol=1e-5)
+    assert info["mixture_components"] == 8 and "mixtures_s" in info["timings"]
     assert info["points"] == N and info["float16_max_pixel_change"] < 0.5 / 255
     # the stored μ are the model's, to float16 precision
     model = load_model(embedded / "model")
@@ -69,6 +73,39 @@ def test_category_statistics_closed_form():
     # Cov(μ) + E[σ²]: the aggregate posterior's covariance
     np.testing.assert_allclose(np.diag(cov[0]), [1 + .25, 4 + .25, 9 + .25], rtol=0.08)
     assert count.tolist() == [3000] + [0] * 9 and np.allclose(lv[0], np.log(0.25))
+
+
+def test_category_mixtures_find_two_clusters_and_add_the_posterior_variance():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3000, 2)) * [1.0, 0.5] + [6, 0]    # 3/4 of category 0
+    b = rng.normal(size=(1000, 2)) * [0.5, 1.0] + [-6, 0]   # 1/4 of category 0
+    mu = np.concatenate([a, b, rng.normal(size=(5, 2))]).astype(np.float32)
+    logvar = np.full((len(mu), 2), np.log(0.25), np.float32)
+    labels = np.array([0] * 4000 + [1] * 5)
+    mix = category_mixtures(mu, logvar, labels, components=2, n_categories=3)
+    order = np.argsort(-mix.weight[0])
+    np.testing.assert_allclose(mix.weight[0][order], [0.75, 0.25], atol=0.01)
+    np.testing.assert_allclose(mix.mean[0][order], [[6, 0], [-6, 0]], atol=0.06)
+    # each component: Cov(μ) of its members + their mean σ²
+    np.testing.assert_allclose(np.diag(mix.cov[0][order[0]]), [1 + .25, .25 + .25], rtol=0.08)
+    np.testing.assert_allclose(np.diag(mix.cov[0][order[1]]), [.25 + .25, 1 + .25], rtol=0.1)
+    assert mix.components(0).tolist() == order.tolist()
+    assert (mix.weight[1] > 0).sum() == 2 and not mix.weight[2].any()   # category 2 has no images
+
+
+def test_stored_mixtures_are_used_only_for_the_weights_and_settings_they_were_fitted_with(embedded):
+    from conftest import ROOT
+    shipped = load_model(ROOT / "assets")
+    mix = stored_category_mixtures(ROOT / "assets", shipped)
+    with np.load(ROOT / "assets" / "embeddings.npz") as e:
+        assert np.array_equal(mix.cov, e["category_mixture_cov"]) and np.array_equal(mix.weight, e["category_mixture_weight"])
+    assert stored_category_mixtures(ROOT / "assets", shipped, components=4) is None
+    assert stored_category_mixtures(ROOT / "assets", shipped, training_images=3000) is None
+    assert stored_category_mixtures(ROOT / "assets", load_model(embedded / "model")) is None     # other weights
+    # the small embedding was fitted to N training images
+    small = load_model(embedded / "model")
+    assert stored_category_mixtures(embedded / "out", small, training_images=N).weight.shape == (10, 8)
+    assert stored_category_mixtures(embedded / "nowhere", small, training_images=N) is None
 
 
 def test_unknown_map_is_rejected(embedded):

@@ -218,7 +218,8 @@ EXPECTED_KEYS = {
     "raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "category_agreement", "category_agreement_per_category",
     "category_misread_as", "category_agreement_by_noise", "category_mean_judge_prob",
     "fid_classifier_prior", "fid_classifier_category", "cas_acc", "cas_real_acc", "augmentation",
-    "map_trustworthiness", "seconds"}
+    "map_trustworthiness", "seconds", "category_agreement_mixture", "category_agreement_mixture_per_category",
+    "fid_classifier_mixture", "cas_acc_mixture", "mixture_sampler"}
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +259,13 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
         at_mean = by_noise["per_category"][category][0]  # noise 0: every sample is the decoded mean
         assert at_mean in (0.0, 1.0) and 0.0 <= p <= 1.0
         assert p <= 0.5 or at_mean == 1.0                  # a majority probability is the judge's choice
+    # the clusters sampler, measured the same way
+    assert 0 <= m["category_agreement_mixture"] <= 1 and 0 <= m["cas_acc_mixture"] <= 1
+    assert m["mixture_sampler"] == {"noise": DEFAULT_NOISE, "components": QUICK.mixture_components,
+                                    "samples": m["category_sampler"]["samples"],
+                                    "fitted_from": f"{QUICK.train_images} training images, now"}
+    per = m["category_agreement_mixture_per_category"]
+    assert set(per) == set(m["category_agreement_per_category"]) and m["fid_classifier_mixture"] > 0
     maps = m["map_trustworthiness"]
     assert set(maps) >= {"tsne", "umap", "pca", "pixel-tsne"} and maps["tsne"]["trustworthiness"] > 0.8
     aug = m["augmentation"]
@@ -381,6 +389,14 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
                 "--data-dir", data_dir)
     assert r.returncode == 0, r.stderr
     assert "**Warning: the models were evaluated with different settings (cas_epochs)" in out.read_text()
+    # a setting the kept model's evaluation predates governs rows it does not have: no warning
+    older["models"]["again"]["settings"]["cas_epochs"] = QUICK.cas_epochs
+    del older["models"]["again"]["settings"]["mixture_components"]
+    out.with_suffix(".json").write_text(json.dumps(older))
+    r = run_cli("report", "--model", f"default={quick_evaluated}", "--keep", "again", "--out", out,
+                "--data-dir", data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in out.read_text()
     r = run_cli("report", "--model", f"default={quick_evaluated}", "--keep", "paper", "--out", out,
                 "--data-dir", data_dir)
     assert r.returncode == 1 and "--keep paper: not in" in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -453,6 +469,14 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
     assert "60% of Coat samples at noise 1, the nearest measured (80% over" in recognised_note(m, "Coat", 1.9)
     assert recognised_note(m, "Bag", 0.5) is None and recognised_note({}, "Coat", 0.5) is None
     assert recognised_note(None, "Coat", 0.5) is None
+    mixture = {"category_agreement_mixture": 0.936, "mixture_sampler": {"noise": 0.5},
+               "category_agreement_mixture_per_category": {"Shirt": 0.87}}
+    assert recognised_note(mixture, "Shirt", 0.5, "mixture") == (
+        "The evaluation's classifier recognised 87% of Shirt samples drawn from the clusters at noise 0.5 "
+        "(94% over all categories).")
+    assert "at noise 0.5, the only noise measured for clusters" in recognised_note(mixture, "Shirt", 1, "mixture")
+    assert recognised_note(mixture, "Coat", 0.5, "mixture") is None
+    assert recognised_note(m, "Coat", 0.5, "mixture") is None
     for broken in ({"noise": [0.0, 0.5], "overall": [1.0], "per_category": {}},          # lengths differ
                    {"noise": [0.0], "overall": ["1.0"], "per_category": {}},              # not numbers
                    {"noise": [0.0], "overall": [1.0]}, [], "x", {"noise": [], "overall": [], "per_category": {}}):

@@ -71,6 +71,23 @@ def test_category_sampling_spread_follows_noise_and_covariance():
     assert np.array_equal(lat.sample_around(mean, 5, 1, seed=7), lat.sample_around(mean, 5, 1, seed=7))
 
 
+def test_mixture_sampling_draws_components_by_weight_and_spreads_by_noise():
+    weight = np.array([0.25, 0.0, 0.75])                      # the middle component is padding
+    means = np.array([[10.0, 0, 0], [0, 99, 0], [-10.0, 0, 0]])
+    covs = np.stack([np.diag([4.0, 1.0, 0.25])] * 3)
+    z, comp = lat.sample_mixture(weight, means, covs, 40000, 0.5, seed=0)
+    assert set(np.unique(comp)) == {0, 2} and abs((comp == 0).mean() - 0.25) < 0.01
+    for j in (0, 2):
+        np.testing.assert_allclose(z[comp == j].mean(0), means[j], atol=0.03)
+        np.testing.assert_allclose(z[comp == j].std(0), 0.5 * np.sqrt([4.0, 1.0, 0.25]), rtol=0.03)
+    centres, comp = lat.sample_mixture(weight, means, covs, 6, 0.0, seed=3)   # noise 0: the cluster centres
+    np.testing.assert_array_equal(centres, means[comp])
+    a, b = lat.sample_mixture(weight, means, covs, 5, 1, seed=7), lat.sample_mixture(weight, means, covs, 5, 1, seed=7)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="no components"):
+        lat.sample_mixture(np.zeros(3), means, covs, 2, 0.5, seed=0)
+
+
 def test_a_slider_change_moves_exactly_one_coordinate():
     z = _z(7)
     moved = lat.set_coordinate(z, 17, 2.5)

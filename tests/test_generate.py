@@ -38,6 +38,18 @@ def test_the_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
         assert set(f["labels"].tolist()) == {9} and f["z"].shape == (12, 128)
 
 
+def test_mixture_sampler_draws_near_the_shipped_clusters(tmp_path):
+    r = run_cli("generate", "--checkpoint", ASSETS, "--category", "Shirt", "--n", "40", "--sampler", "mixture",
+                "--noise", "0", "--out", tmp_path / "m.npz")
+    assert r.returncode == 0, r.stderr
+    with np.load(tmp_path / "m.npz") as f, np.load(ASSETS / "embeddings.npz") as e:
+        z, labels, centres = f["z"], f["labels"], e["category_mixture_mean"][6]
+    assert set(labels.tolist()) == {6}
+    # at noise 0 every sample is one of the shirt clusters' centres, and several clusters are used
+    distance = np.linalg.norm(z[:, None] - centres[None], axis=2).min(1)
+    assert distance.max() < 1e-4 and len({tuple(np.round(v, 3)) for v in z}) > 1
+
+
 def test_min_confidence_keeps_only_confident_samples_and_reports_it(tmp_path):
     r = run_cli("generate", "--checkpoint", ASSETS, "--all", "--n", "30", "--noise", "1.0",
                 "--min-confidence", "0.8", "--out", tmp_path / "s.npz")

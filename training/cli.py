@@ -10,7 +10,7 @@ import sys
 from .losses import LIKELIHOODS
 from .precision import PRECISIONS
 from .presets import COMMON_DEFAULTS, PRESETS
-from .sampling import SAMPLERS
+from .sampling import MIXTURE_COMPONENTS, SAMPLERS
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated maps to compute (default: %(default)s)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--limit", type=_positive(int), help="first N images of each split only (quick runs)")
+    e.add_argument("--mixture-components", type=_positive(int), default=MIXTURE_COMPONENTS, metavar="K",
+                   help="Gaussians per category for the 'mixture' sampler (default: %(default)s)")
     e.add_argument("--data-dir")
     e.add_argument("--threads", type=_positive(int))
     f = sub.add_parser("figure", help="draw a sheet of reconstructions and samples as PNG",
@@ -240,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise", type=_non_negative_float, default=None,
                    help="noise scale (default: the app's 0.5; 1.0 for --sampler prior)")
     g.add_argument("--sampler", choices=SAMPLERS, default="covariance",
-                   help="covariance: the category's fitted Gaussian; isotropic: N(0, I) around the mean; "
+                   help="covariance: the category's fitted Gaussian; mixture: its fitted mixture (samples stay "
+                        "near its clusters); isotropic: N(0, I) around the mean; "
                         "prior: N(0, I), labelled by the classifier (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", required=True, help="a .npz file, or with --format idx a directory or DIR/PREFIX")
@@ -317,7 +320,7 @@ def main(argv=None) -> int:
         elif ns.command == "embed":
             from .embed import run_embed
             run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
-                      data_dir=ns.data_dir, threads=ns.threads,
+                      data_dir=ns.data_dir, threads=ns.threads, mixture_components=ns.mixture_components,
                       command="python -m training " + " ".join(map(shlex.quote, argv)))
         elif ns.command == "evaluate":
             from .evaluate import evaluate

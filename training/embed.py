@@ -10,6 +10,8 @@ Writes ``embeddings.npz`` (or ``embeddings_all.npz`` for ``--split all``) and a 
                        (the moment-matched Gaussian of the category's aggregate posterior)
   category_logvar_mean 10×k the paper's per-category mean log σ²
   category_count       10
+  category_mixture_weight, _mean, _cov  10×K, 10×K×k, 10×K×k×k: each category's μ as a mixture
+                       of K full-covariance Gaussians (its clusters; ``category_mixtures``)
   kl_per_dim           k   KL(q(z_j|x) || N(0,1)) averaged over the mapped images
 float16 is used for the per-image arrays only when decoding float16 μ changes no pixel by
 more than half a grey level (checked and recorded); statistics stay float32.
@@ -30,6 +32,7 @@ from . import data as fmnist
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .losses import kl_standard_normal
 from .model import load_model
+from .sampling import MIXTURE_COMPONENTS, CategoryMixtures
 
 MAPS = ("tsne", "umap", "pca", "pixel-tsne")
 # Measured by bench/tsne_speed.py on this project's 2-core machines (README, "Embeddings"):
@@ -52,6 +55,51 @@ def encode_all(model, images: np.ndarray, batch_size: int = 1000):
         mus.append(mu); logvars.append(logvar)
         errors.append((model.decode(mu) - x).pow(2).flatten(1).mean(1))
     return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), torch.cat(errors).numpy()
+
+
+def category_mixtures(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray, components: int = MIXTURE_COMPONENTS,
+                      n_categories: int = 10, seed: int = 0) -> CategoryMixtures:
+    """Each category's μ fitted with a mixture of full-covariance Gaussians (EM, k-means start,
+    fixed seed); each component's covariance also gets its members' mean posterior variance σ²,
+    as ``category_statistics`` does for the single Gaussian, so noise 1 samples the category's
+    aggregate posterior. A category with fewer images than components gets one per image."""
+    from sklearn.mixture import GaussianMixture
+    k = mu.shape[1]
+    weight = np.zeros((n_categories, components), np.float32)
+    means = np.zeros((n_categories, components, k), np.float32)
+    covs = np.zeros((n_categories, components, k, k), np.float32)
+    for c in range(n_categories):
+        sel = labels == c
+        if not sel.any():
+            continue
+        m, var = mu[sel].astype(np.float64), np.exp(logvar[sel].astype(np.float64))
+        n = min(components, len(m))
+        gmm = GaussianMixture(n, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(m)
+        resp = gmm.predict_proba(m)
+        posterior = (resp.T @ var) / np.maximum(resp.sum(0), 1e-12)[:, None]
+        weight[c, :n] = gmm.weights_
+        means[c, :n] = gmm.means_
+        covs[c, :n] = gmm.covariances_ + posterior[:, :, None] * np.eye(k)
+    return CategoryMixtures(weight, means, covs)
+
+
+def stored_category_mixtures(directory, model, components: int = MIXTURE_COMPONENTS,
+                             training_images: int = 60_000) -> CategoryMixtures | None:
+    """The mixtures ``embed`` wrote into ``directory`` if they were fitted to these weights' μ of
+    ``training_images`` training images with ``components`` components, else None (then fit them
+    with ``category_mixtures``): the evaluation and ``generate`` use the mixtures the app samples."""
+    directory = Path(directory)
+    try:
+        info = json.loads((directory / "embeddings.json").read_text())
+        if (info.get("model_weights_sha256") != model.info.get("weights_sha256")
+                or info.get("mixture_components") != components
+                or info.get("category_statistics_from") != f"{training_images} training images"):
+            return None
+        with np.load(directory / "embeddings.npz") as npz:
+            return CategoryMixtures(*(npz[f"category_mixture_{part}"].astype(np.float64)
+                                      for part in CategoryMixtures._fields))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def category_statistics(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray, n_categories: int = 10):
@@ -122,7 +170,7 @@ def embeddings_name(split: str) -> str:
 
 def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, seed: int = 0,
               limit: int | None = None, data_dir=None, threads: int | None = None,
-              command: str | None = None) -> Path:
+              command: str | None = None, mixture_components: int = MIXTURE_COMPONENTS) -> Path:
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     maps = tuple(m.strip() for m in maps.split(",") if m.strip()) if isinstance(maps, str) else tuple(maps)
@@ -144,6 +192,10 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     te_mu, te_logvar, te_err = encode_all(model, test_images)
     timings["encode_s"] = round(time.perf_counter() - t0, 2)
     cat_mean, cat_cov, cat_logvar, cat_count = category_statistics(tr_mu, tr_logvar, train_labels)
+    t = time.perf_counter()
+    log(f"fitting {mixture_components}-component mixtures to each category …")
+    mixtures = category_mixtures(tr_mu, tr_logvar, train_labels, mixture_components, seed=seed)
+    timings["mixtures_s"] = round(time.perf_counter() - t, 2)
 
     if split == "test":
         mu, logvar, err, labels, images = te_mu, te_logvar, te_err, test_labels, test_images
@@ -181,6 +233,8 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         labels=labels.astype(np.uint8), index=index.astype(np.int32), split=which,
         category_mean=cat_mean, category_cov=cat_cov, category_logvar_mean=cat_logvar,
         category_count=cat_count, kl_per_dim=kl.astype(np.float32),
+        category_mixture_weight=mixtures.weight, category_mixture_mean=mixtures.mean,
+        category_mixture_cov=mixtures.cov,
     )
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -191,6 +245,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         "seed": seed, "limit": limit, "maps": list(maps), "implementations": implementations,
         "timings": timings, "model_weights_sha256": meta.get("weights_sha256"),
         "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",
+        "mixture_components": mixture_components,
         "per_image_dtype": np.dtype(per_image).name, "float16_max_pixel_change": max_change,
         "threads": threads, "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

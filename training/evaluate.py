@@ -25,12 +25,12 @@ from . import metrics as M
 from .checkpoint import atomic_write_text
 from .classifier import (FashionClassifier, accuracy, augment, classifier_dir_for, fit_classifier,
                          load_classifier, predict)
-from .embed import category_statistics, encode_all
+from .embed import category_mixtures, category_statistics, encode_all, stored_category_mixtures
 from .losses import reconstruction_nll
 from .model import VAE, decode_batched, load_model
 from .precision import use_bfloat16
 from .references import ReferenceStore, source_hash
-from .sampling import DEFAULT_NOISE, sample_categories, sample_prior
+from .sampling import DEFAULT_NOISE, MIXTURE_COMPONENTS, sample_categories, sample_prior
 from .train import test_metrics
 
 PIXELS = 28 * 28
@@ -54,6 +54,7 @@ class Settings:
     # real-data reference below (same protocol on the 60k training images) shows what a pass is worth.
     cas_epochs: int = 1
     cas_noise: float = 1.0            # the category's full fitted Gaussian: CAS asks for coverage
+    mixture_components: int = MIXTURE_COMPONENTS  # the 'mixture' sampler, measured beside the default one
     augmentation_seeds: int = 3
     augmentation_per_category: int = 60     # 1% of the 60k training images, stratified
     augmentation_synthetic_per_category: int = 600
@@ -65,7 +66,8 @@ class Settings:
 FULL = Settings()
 QUICK = Settings(test_images=500, train_images=3000, iwae_images=40, iwae_k=64, samples=500,
                  cas_per_category=100, cas_epochs=1, augmentation_seeds=1, augmentation_per_category=20,
-                 augmentation_synthetic_per_category=40, augmentation_steps=20, map_points=500)
+                 augmentation_synthetic_per_category=40, augmentation_steps=20, map_points=500,
+                 mixture_components=2)
 
 
 def log(msg: str) -> None:
@@ -297,6 +299,14 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
         stage("probes")
 
     cat_mean, cat_cov, _, _ = category_statistics(tr_mu, tr_logvar, train_lab)
+    mixtures, mixtures_from = None, None
+    if {"samples", "cas"} & set(parts):
+        # the mixtures the app samples, where embed fitted them to these weights and this training set
+        mixtures = stored_category_mixtures(checkpoint, model, s.mixture_components, len(train_pix))
+        mixtures_from = str(checkpoint / "embeddings.npz") if mixtures else f"{len(train_pix)} training images, now"
+        if mixtures is None:
+            mixtures = category_mixtures(tr_mu, tr_logvar, train_lab, s.mixture_components, seed=seed)
+        stage("category_mixtures")
     if "samples" in parts:
         # 4. Sample quality, judged by the classifier.
         test_feats, test_pred = classify(classifier, x_test)
@@ -326,6 +336,15 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                       classifier_recall_per_category=dict(zip(fmnist.CATEGORIES, M.agreement(test_pred, test_lab)[1])),
                       classifier=str(classifier_dir),
                       **agreement_by_noise(model, classifier, cat_mean, cat_cov, counts, seed))
+        # The same measurements for the app's second category sampler, the category's clusters.
+        z_mix, y_mix = sample_categories(cat_mean, None, counts, DEFAULT_NOISE, seed, mixtures)
+        mix_feats, mix_pred = classify(classifier, decode_batched(model, z_mix))
+        mix_overall, mix_per_category = M.agreement(mix_pred, y_mix)
+        result.update(category_agreement_mixture=mix_overall,
+                      category_agreement_mixture_per_category=dict(zip(fmnist.CATEGORIES, mix_per_category)),
+                      fid_classifier_mixture=M.frechet_distance_of(mix_feats, test_feats[:n_samples]),
+                      mixture_sampler={"noise": DEFAULT_NOISE, "components": s.mixture_components,
+                                       "samples": int(len(y_mix)), "fitted_from": mixtures_from})
         stage("sample_quality")
 
     if "cas" in parts:
@@ -334,8 +353,13 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
         cas_model = fit_classifier(decode_batched(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
                                    progress=progress)
         real = cas_real_reference(train_pix, train_lab, x_test, y_test, s, seed, refs, data.checksum)
+        z_mix, y_mix = sample_categories(cat_mean, None, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1,
+                                         mixtures)
+        cas_mixture = fit_classifier(decode_batched(model, z_mix), torch.from_numpy(y_mix), epochs=s.cas_epochs,
+                                     seed=seed, progress=progress)
         result.update(cas_acc=accuracy(cas_model, x_test, y_test), cas_real_acc=real, cas_images=int(len(y)),
-                      cas_epochs=s.cas_epochs, cas_noise=s.cas_noise)
+                      cas_epochs=s.cas_epochs, cas_noise=s.cas_noise,
+                      cas_acc_mixture=accuracy(cas_mixture, x_test, y_test))
         stage("cas")
 
     if "augmentation" in parts:

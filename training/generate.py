@@ -3,6 +3,8 @@ as ``.npz`` or as gzipped IDX files any Fashion-MNIST reader loads.
 
 Samplers (the same code as the app's category sampling, ``sampling.py``):
   covariance  z = mean_c + noise · ε, ε ~ N(0, Σ_c), the category's fitted Gaussian (default)
+  mixture     z = mean_cj + noise · ε, ε ~ N(0, Σ_cj), component j of the category's fitted
+              mixture drawn by its weight: samples stay near the category's clusters
   isotropic   z = mean_c + noise · ε, ε ~ N(0, I)
   prior       z = noise · ε, ε ~ N(0, I), labelled by the classifier; drawn until each requested
               category has N (rejection sampling), since the prior knows no categories
@@ -23,7 +25,7 @@ import torch
 from . import data as fmnist
 from .checkpoint import atomic_write_bytes
 from .classifier import classifier_dir_for, load_classifier, predict
-from .embed import category_statistics, encode_all
+from .embed import category_mixtures, category_statistics, encode_all, stored_category_mixtures
 from .model import decode_batched, load_model
 from .sampling import SAMPLERS, sample_categories
 
@@ -41,22 +43,25 @@ def category_name_to_index(name: str) -> int:
     raise ValueError(f"--category {name!r}: expected one of {', '.join(fmnist.CATEGORIES)}")
 
 
-def category_stats(model, directory: Path, data_dir=None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Category means and covariances: from the directory's embeddings when they were made for
-    these weights, otherwise by encoding the 60k training images (needs the dataset)."""
+def category_stats(model, directory: Path, data_dir=None, mixtures: bool = False):
+    """Category means, covariances and (with ``mixtures``) mixtures, and where they came from: the
+    directory's embeddings when they were made for these weights and hold what is asked for,
+    otherwise the 60k training images encoded now (needs the dataset)."""
     meta_file = directory / "embeddings.json"
     try:
         meta = json.loads(meta_file.read_text())
-        if meta.get("model_weights_sha256") == model.info.get("weights_sha256"):
+        mixture = stored_category_mixtures(directory, model) if mixtures else None
+        if meta.get("model_weights_sha256") == model.info.get("weights_sha256") and (mixture or not mixtures):
             with np.load(directory / "embeddings.npz") as npz:
-                return npz["category_mean"].astype(np.float64), npz["category_cov"].astype(np.float64), \
-                    f"{directory / 'embeddings.npz'}"
+                return (npz["category_mean"].astype(np.float64), npz["category_cov"].astype(np.float64), mixture,
+                        f"{directory / 'embeddings.npz'}")
     except (OSError, ValueError, KeyError):
         pass
     data = fmnist.load(data_dir)
     mu, logvar, _ = encode_all(model, data.train_images)
     mean, cov, _, _ = category_statistics(mu, logvar, data.train_labels)
-    return mean.astype(np.float64), cov.astype(np.float64), "the 60k training images (encoded now)"
+    mixture = category_mixtures(mu, logvar, data.train_labels) if mixtures else None
+    return mean.astype(np.float64), cov.astype(np.float64), mixture, "the 60k training images (encoded now)"
 
 
 def decode(model, z: np.ndarray) -> np.ndarray:
@@ -116,8 +121,8 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
         z, labels, probs = _prior_until_full(model, classifier, counts, noise, seed, k)
         summary["statistics"] = "none (prior)"
     else:
-        mean, cov, source = category_stats(model, checkpoint, data_dir)
-        z, labels = sample_categories(mean, cov if sampler == "covariance" else None, counts, noise, seed)
+        mean, cov, mixtures, source = category_stats(model, checkpoint, data_dir, mixtures=sampler == "mixture")
+        z, labels = sample_categories(mean, cov if sampler == "covariance" else None, counts, noise, seed, mixtures)
         probs = None
         summary["statistics"] = source
     images = decode(model, z)

@@ -50,6 +50,9 @@ GROUPS: list[tuple[str, list[Metric]]] = [
         Metric("category_agreement", "Category agreement",
                "share of samples around a category mean (app defaults) the classifier puts in that category",
                "higher", ".4f"),
+        Metric("category_agreement_mixture", "Category agreement, clusters",
+               "the same for samples from each category's clusters (a mixture of Gaussians, the app's second "
+               "sampler)", "higher", ".4f"),
         Metric("reconstruction_agreement", "Reconstruction agreement",
                "the same judge on reconstructions of the real test images (real images: classifier accuracy)",
                "higher", ".4f"),
@@ -58,11 +61,15 @@ GROUPS: list[tuple[str, list[Metric]]] = [
                "Fréchet distance of classifier features: 10k z ~ N(0, I) samples vs 10k test images", "lower", ".2f"),
         Metric("fid_classifier_category", "FID, category samples",
                "the same for 10k category samples in test-set proportions", "lower", ".2f"),
+        Metric("fid_classifier_mixture", "FID, cluster samples",
+               "the same for 10k samples from the categories' clusters", "lower", ".2f"),
         Metric("fid_classifier_real_train", "FID, real training images",
                "the same for 10k real training images: the floor", "", ".2f"),
         Metric("cas_acc", "Classification accuracy score",
                "a classifier trained for one pass over 60k generated images only, tested on real ones", "higher",
                ".4f"),
+        Metric("cas_acc_mixture", "… trained on cluster samples",
+               "the same, with the 60k generated images drawn from the categories' clusters", "higher", ".4f"),
         Metric("cas_real_acc", "… the same protocol on real images",
                "the same classifier trained on the 60k real training images: what a perfect generator scores",
                "", ".4f"),
@@ -122,6 +129,7 @@ def plural(n, word: str) -> str:
 # Rows of the per-category table: what the judge recognises in generated images, beside what it
 # recognises in the real test images (the ceiling a generator could be expected to reach).
 PER_CATEGORY_ROWS = (("category_agreement_per_category", "samples around the category mean"),
+                     ("category_agreement_mixture_per_category", "samples from the category's clusters"),
                      ("reconstruction_agreement_per_category", "reconstructions of test images"),
                      ("classifier_recall_per_category", "real test images"),
                      ("category_mean_judge_prob", "the decoded mean: judge's probability of the category"))
@@ -165,9 +173,21 @@ def agreement_by_noise(metrics: dict | None) -> dict | None:
     return None
 
 
-def recognised_note(metrics: dict | None, category: str, noise: float) -> str | None:
+def recognised_note(metrics: dict | None, category: str, noise: float, sampler: str = "covariance") -> str | None:
     """'The evaluation's classifier recognised 83% of Pullover samples at noise 0.5 (91% over all
-    categories)…', at the measured noise scale nearest ``noise``; None without that measurement."""
+    categories)…', at the measured noise scale nearest ``noise``, for the category-covariance
+    sampler or (``sampler="mixture"``) the clusters, measured at the default noise only; None
+    without that measurement."""
+    if sampler == "mixture":
+        try:
+            share = float(metrics["category_agreement_mixture_per_category"][category])
+            overall, measured = float(metrics["category_agreement_mixture"]), float(metrics["mixture_sampler"]["noise"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else
+                                         ", the only noise measured for clusters")
+        return (f"The evaluation's classifier recognised {share:.0%} of {category} samples drawn from the clusters "
+                f"{at} ({overall:.0%} over all categories).")
     by_noise = agreement_by_noise(metrics)
     if not by_noise or category not in by_noise["per_category"]:
         return None

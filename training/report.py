@@ -155,9 +155,11 @@ def augmentation_table(metrics: dict[str, dict]) -> list[str]:
 
 def settings_warning(metrics: dict[str, dict]) -> list[str]:
     """A loud line when the models were not evaluated with the same settings (e.g. a model kept from
-    an older report), since their numbers then do not compare."""
-    differing = sorted({k for m in metrics.values() for k, v in (m.get("settings") or {}).items()
-                        if any((o.get("settings") or {}).get(k) != v for o in metrics.values())})
+    an older report), since their numbers then do not compare. A setting one model's evaluation
+    predates is not a difference: it governs rows that model does not have."""
+    settings = [m.get("settings") or {} for m in metrics.values()]
+    differing = sorted({k for s in settings for k, v in s.items()
+                        if any(k in o and o[k] != v for o in settings)})
     if not differing:
         return []
     return [f"**Warning: the models were evaluated with different settings ({', '.join(differing)}); "
