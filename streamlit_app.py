@@ -363,7 +363,7 @@ def view_sampling(bundle):
                     "the samples above came from it.")
         thumbnails(decode(bundle.model, mixtures.mean[c][order]),
                    [f"{mixtures.weight[c][j]:.0%} · {np.sum(component == j)}" for j in order],
-                   per_row=len(order))
+                   per_row=min(8, len(order)))
     if st.toggle("Novelty check", key="sample_novelty"):
         novelty_check(bundle, z, "samples")
 

@@ -96,7 +96,7 @@ def test_category_mixtures_find_two_clusters_and_add_the_posterior_variance():
 def test_stored_mixtures_are_used_only_for_the_weights_and_settings_they_were_fitted_with(embedded):
     from conftest import ROOT
     shipped = load_model(ROOT / "assets")
-    mix = stored_category_mixtures(ROOT / "assets", shipped)
+    mix = stored_category_mixtures(ROOT / "assets", shipped, components=8, training_images=60_000)
     with np.load(ROOT / "assets" / "embeddings.npz") as e:
         assert np.array_equal(mix.cov, e["category_mixture_cov"]) and np.array_equal(mix.weight, e["category_mixture_weight"])
     assert stored_category_mixtures(ROOT / "assets", shipped, components=4) is None
@@ -105,6 +105,7 @@ def test_stored_mixtures_are_used_only_for_the_weights_and_settings_they_were_fi
     # the small embedding was fitted to N training images
     small = load_model(embedded / "model")
     assert stored_category_mixtures(embedded / "out", small, training_images=N).weight.shape == (10, 8)
+    assert stored_category_mixtures(embedded / "out", small).weight.shape == (10, 8)   # any K, any count
     assert stored_category_mixtures(embedded / "nowhere", small, training_images=N) is None
 
 

@@ -476,6 +476,10 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
         "(94% over all categories).")
     assert "at noise 0.5, the only noise measured for clusters" in recognised_note(mixture, "Shirt", 1, "mixture")
     assert recognised_note(mixture, "Coat", 0.5, "mixture") is None
+    # the default sampler's note also quotes the clusters, where they were measured
+    both = {**m, **mixture, "category_agreement_mixture_per_category": {"Coat": 0.93}}
+    assert recognised_note(both, "Coat", 0.5).endswith(
+        "against the noise. From the category's clusters: 93% at noise 0.5.")
     assert recognised_note(m, "Coat", 0.5, "mixture") is None
     for broken in ({"noise": [0.0, 0.5], "overall": [1.0], "per_category": {}},          # lengths differ
                    {"noise": [0.0], "overall": ["1.0"], "per_category": {}},              # not numbers

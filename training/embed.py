@@ -83,17 +83,19 @@ def category_mixtures(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray, co
     return CategoryMixtures(weight, means, covs)
 
 
-def stored_category_mixtures(directory, model, components: int = MIXTURE_COMPONENTS,
-                             training_images: int = 60_000) -> CategoryMixtures | None:
-    """The mixtures ``embed`` wrote into ``directory`` if they were fitted to these weights' μ of
-    ``training_images`` training images with ``components`` components, else None (then fit them
-    with ``category_mixtures``): the evaluation and ``generate`` use the mixtures the app samples."""
+def stored_category_mixtures(directory, model, components: int | None = None,
+                             training_images: int | None = None) -> CategoryMixtures | None:
+    """The mixtures ``embed`` wrote into ``directory`` if they were fitted to these weights' μ (of
+    ``training_images`` training images with ``components`` components, where given), else None
+    (then fit them with ``category_mixtures``): the evaluation and ``generate`` use the mixtures
+    the app samples."""
     directory = Path(directory)
     try:
         info = json.loads((directory / "embeddings.json").read_text())
         if (info.get("model_weights_sha256") != model.info.get("weights_sha256")
-                or info.get("mixture_components") != components
-                or info.get("category_statistics_from") != f"{training_images} training images"):
+                or components is not None and info.get("mixture_components") != components
+                or training_images is not None
+                and info.get("category_statistics_from") != f"{training_images} training images"):
             return None
         with np.load(directory / "embeddings.npz") as npz:
             return CategoryMixtures(*(npz[f"category_mixture_{part}"].astype(np.float64)

@@ -303,7 +303,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     if {"samples", "cas"} & set(parts):
         # the mixtures the app samples, where embed fitted them to these weights and this training set
         mixtures = stored_category_mixtures(checkpoint, model, s.mixture_components, len(train_pix))
-        mixtures_from = str(checkpoint / "embeddings.npz") if mixtures else f"{len(train_pix)} training images, now"
+        mixtures_from = (str(checkpoint / "embeddings.npz") if mixtures is not None
+                         else f"{len(train_pix)} training images, now")
         if mixtures is None:
             mixtures = category_mixtures(tr_mu, tr_logvar, train_lab, s.mixture_components, seed=seed)
         stage("category_mixtures")

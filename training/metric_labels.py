@@ -173,17 +173,25 @@ def agreement_by_noise(metrics: dict | None) -> dict | None:
     return None
 
 
+def _clusters_measurement(metrics: dict | None, category: str) -> tuple[float, float, float] | None:
+    """(share of the category's cluster samples recognised, over all categories, noise) or None."""
+    try:
+        return (float(metrics["category_agreement_mixture_per_category"][category]),
+                float(metrics["category_agreement_mixture"]), float(metrics["mixture_sampler"]["noise"]))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
 def recognised_note(metrics: dict | None, category: str, noise: float, sampler: str = "covariance") -> str | None:
     """'The evaluation's classifier recognised 83% of Pullover samples at noise 0.5 (91% over all
     categories)…', at the measured noise scale nearest ``noise``, for the category-covariance
-    sampler or (``sampler="mixture"``) the clusters, measured at the default noise only; None
-    without that measurement."""
+    sampler (with the clusters' figure beside it, where measured) or (``sampler="mixture"``) the
+    clusters, measured at the default noise only; None without that measurement."""
+    clusters = _clusters_measurement(metrics, category)
     if sampler == "mixture":
-        try:
-            share = float(metrics["category_agreement_mixture_per_category"][category])
-            overall, measured = float(metrics["category_agreement_mixture"]), float(metrics["mixture_sampler"]["noise"])
-        except (TypeError, KeyError, ValueError):
+        if clusters is None:
             return None
+        share, overall, measured = clusters
         at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else
                                          ", the only noise measured for clusters")
         return (f"The evaluation's classifier recognised {share:.0%} of {category} samples drawn from the clusters "
@@ -196,7 +204,8 @@ def recognised_note(metrics: dict | None, category: str, noise: float, sampler: 
     at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else ", the nearest measured")
     return (f"The evaluation's classifier recognised {by_noise['per_category'][category][i]:.0%} of {category} "
             f"samples {at} ({by_noise['overall'][i]:.0%} over all categories); the model card plots it against "
-            "the noise.")
+            "the noise." + (f" From the category's clusters: {clusters[0]:.0%} at noise {clusters[2]:g}."
+                            if clusters else ""))
 
 
 def misreading(miss: dict | None) -> str:
