@@ -99,3 +99,19 @@ def test_names_and_paths():
     assert idx_paths(Path("out/train")) == (Path("out/train-images-idx3-ubyte.gz"), Path("out/train-labels-idx1-ubyte.gz"))
     a = npz_bytes({"x": np.arange(5)})
     assert a == npz_bytes({"x": np.arange(5)})
+
+
+def test_sample_sheet_adds_two_rows_of_cluster_samples_where_embed_stored_them(dataset):
+    from training import load_model
+    from training.embed import stored_category_mixtures
+    from training.figures import sample_sheet
+    model = load_model(ASSETS)
+    with np.load(ASSETS / "embeddings.npz") as e:
+        stats = e["category_mean"].astype(np.float64), e["category_cov"].astype(np.float64)
+    plain = np.asarray(sample_sheet(model, dataset, stats=stats))
+    with_clusters = np.asarray(sample_sheet(model, dataset, stats=stats, mixtures=stored_category_mixtures(ASSETS, model)))
+    row = plain.shape[0] // 8                                   # eight rows of 28×28 images without clusters
+    assert with_clusters.shape[0] == plain.shape[0] + 2 * row and with_clusters.shape[1] == plain.shape[1]
+    # the rows before the clusters' are the same images; the cluster rows are new ones
+    assert np.array_equal(with_clusters[:7 * row], plain[:7 * row])
+    assert not np.array_equal(with_clusters[7 * row:8 * row], plain[5 * row:6 * row])

@@ -363,7 +363,10 @@ def main(argv=None) -> int:
             from .model import load_model
             if not ns.out.lower().endswith(".png"):
                 raise ValueError(f"--out {ns.out}: expected a .png file name")
-            sample_sheet(load_model(ns.checkpoint), load(ns.data_dir), seed=ns.seed).save(ns.out)
+            from .embed import stored_category_mixtures
+            model = load_model(ns.checkpoint)
+            sample_sheet(model, load(ns.data_dir), seed=ns.seed,
+                         mixtures=stored_category_mixtures(ns.checkpoint, model)).save(ns.out)
             print(f"wrote {ns.out}")
     except (DataError, ModelLoadError, TrainingError, FileNotFoundError, ValueError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Sample sheets: originals, reconstructions, prior samples, category means and samples around them.
+"""Sample sheets: originals, reconstructions, prior samples, category means and samples around them,
+and samples from the categories' clusters where ``embed`` stored them.
 
 ``python -m training figure --checkpoint DIR --out FILE.png`` draws one for any model directory;
 the README's grid is made this way.
@@ -11,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from . import data as fmnist
 from .embed import category_statistics, encode_all
-from .sampling import DEFAULT_NOISE, sample_categories
+from .sampling import DEFAULT_NOISE, CategoryMixtures, sample_categories
 
 
 def image_grid(images: np.ndarray, ncol: int, scale: int = 3, pad: int = 2) -> Image.Image:
@@ -41,10 +42,12 @@ def labelled_rows(rows: list[tuple[str, np.ndarray]], ncol: int, scale: int = 3,
 
 @torch.no_grad()
 def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float = DEFAULT_NOISE,
-                 interpolate: tuple[int, int] = (0, 9), stats: tuple[np.ndarray, np.ndarray] | None = None) -> Image.Image:
+                 interpolate: tuple[int, int] = (0, 9), stats: tuple[np.ndarray, np.ndarray] | None = None,
+                 mixtures: CategoryMixtures | None = None) -> Image.Image:
     """Row by row: one test image per category, its reconstruction from μ, two rows of prior
     samples, the decoded category means (paper fig. 5), two rows of samples around them with the
-    app's sampler (fig. 6), and a latent interpolation between test images of two categories.
+    app's sampler (fig. 6), with ``mixtures`` two rows from the categories' clusters (the app's
+    second sampler), and a latent interpolation between test images of two categories.
     ``stats`` = (category means, covariances) saves encoding the training set when known."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -58,8 +61,12 @@ def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float =
         mu, logvar, _ = encode_all(model, data.train_images)
         stats = category_statistics(mu, logvar, data.train_labels)[:2]
     mean, cov = stats
-    z, _ = sample_categories(mean, cov, [2] * 10, noise, seed)
-    around = model.decode(torch.from_numpy(z.reshape(10, 2, k).transpose(1, 0, 2).reshape(20, k)).float())
+    def two_per_category(mixtures=None):  # row 1: one of each category, row 2: another of each
+        z, _ = sample_categories(mean, cov, [2] * 10, noise, seed, mixtures)
+        return model.decode(torch.from_numpy(z.reshape(10, 2, k).transpose(1, 0, 2).reshape(20, k)).float())
+
+    around = two_per_category()
+    clusters = two_per_category(mixtures) if mixtures is not None else None
     a, b = mu_picks[interpolate[0]], mu_picks[interpolate[1]]
     t = torch.linspace(0, 1, 10)[:, None]
     path = model.decode((1 - t) * a + t * b)
@@ -70,5 +77,7 @@ def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float =
         ("prior samples z ~ N(0, I)", sq(prior[:10])), ("prior samples", sq(prior[10:])),
         ("category means", sq(model.decode(torch.from_numpy(np.asarray(mean, np.float32))))),
         (f"category samples, noise {noise}", sq(around[:10])), ("category samples", sq(around[10:])),
+        *([(f"cluster samples, noise {noise}", sq(clusters[:10])), ("cluster samples", sq(clusters[10:]))]
+          if clusters is not None else []),
         (f"{names[interpolate[0]]} to {names[interpolate[1]]}"[:26], sq(path)),
     ], ncol=10)

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import data as fmnist
 from . import metric_labels as L
 from .checkpoint import atomic_write_bytes, atomic_write_text
+from .embed import stored_category_mixtures
 from .figures import sample_sheet
 from .generate import category_stats
 from .model import VAEConfig, load_model
@@ -220,7 +221,8 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
     for name, model in loaded.items():
         png = grid_dir / f"{name}.png"
         stats = category_stats(model, models[name], data_dir)[:2]  # the shipped maps' statistics when they fit
-        atomic_write_bytes(png, _png_bytes(sample_sheet(model, data, seed=seed, stats=stats)))
+        mixtures = stored_category_mixtures(models[name], model)
+        atomic_write_bytes(png, _png_bytes(sample_sheet(model, data, seed=seed, stats=stats, mixtures=mixtures)))
         print(f"drew {png}", flush=True)
     images = [(name, (grid_dir / f"{name}.png").relative_to(out.parent)) for name in metrics]
     directories = {**{n: str(d) for n, d in models.items()}, **{n: str(d) for n, d in kept_dirs.items()}}
@@ -254,7 +256,8 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
         *augmentation_table(metrics),
         "## Samples", "",
         "Rows: one test image per category, reconstructions from μ, prior samples, decoded category means, samples "
-        "around the means (app defaults), and a latent interpolation.", "",
+        "around the means (app defaults), for a model whose embeddings hold them samples from each category's "
+        "clusters (the app's second sampler), and a latent interpolation.", "",
         *[f"**{name}**\n\n![{name}]({path.as_posix()})\n" for name, path in images],
     ]
     if note_text:
