@@ -62,7 +62,8 @@ def category_mixtures(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray, co
     """Each category's μ fitted with a mixture of full-covariance Gaussians (EM, k-means start,
     fixed seed); each component's covariance also gets its members' mean posterior variance σ²,
     as ``category_statistics`` does for the single Gaussian, so noise 1 samples the category's
-    aggregate posterior. A category with fewer images than components gets one per image."""
+    aggregate posterior. A category with fewer images than components gets one per image; one with
+    no images, zero weights."""
     from sklearn.mixture import GaussianMixture
     k = mu.shape[1]
     weight = np.zeros((n_categories, components), np.float32)
@@ -73,6 +74,9 @@ def category_mixtures(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray, co
         if not sel.any():
             continue
         m, var = mu[sel].astype(np.float64), np.exp(logvar[sel].astype(np.float64))
+        if len(m) == 1:  # EM needs two points: the image itself, with its posterior variance
+            weight[c, 0], means[c, 0], covs[c, 0] = 1.0, m[0], np.diag(var[0])
+            continue
         n = min(components, len(m))
         gmm = GaussianMixture(n, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(m)
         resp = gmm.predict_proba(m)
