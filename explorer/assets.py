@@ -121,22 +121,9 @@ def load_bundle(directory: str | Path) -> Bundle:
                   category_mean=arrays["category_mean"].astype(np.float32),
                   category_cov=arrays["category_cov"].astype(np.float32),
                   kl_per_dim=arrays["kl_per_dim"].astype(np.float32), maps=maps, metrics=metrics, history=history,
-                  finetune_history=finetune_history, category_mixtures=_mixtures(arrays, k))
-
-
-def _mixtures(arrays: dict, k: int) -> CategoryMixtures | None:
-    """The category mixtures if present and well-formed (embeddings from before they existed have
-    none; the app then offers the other samplers only)."""
-    parts = [arrays.get(f"category_mixture_{part}") for part in CategoryMixtures._fields]
-    if any(p is None for p in parts):
-        return None
-    weight, mean, cov = (p.astype(np.float64) for p in parts)
-    c, m = weight.shape if weight.ndim == 2 else (0, 0)
-    if (mean.shape != (c, m, k) or cov.shape != (c, m, k, k)
-            or not all(np.isfinite(p).all() for p in (weight, mean, cov))
-            or (weight < 0).any() or not (weight.sum(1) > 0).all()):
-        return None
-    return CategoryMixtures(weight, mean, cov)
+                  finetune_history=finetune_history,
+                  # None for embeddings from before mixtures existed: the app then offers the other samplers
+                  category_mixtures=CategoryMixtures.from_arrays(arrays, k))
 
 
 def _read_json(path: Path):

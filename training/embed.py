@@ -102,8 +102,7 @@ def stored_category_mixtures(directory, model, components: int | None = None,
                 and info.get("category_statistics_from") != f"{training_images} training images"):
             return None
         with np.load(directory / "embeddings.npz") as npz:
-            return CategoryMixtures(*(npz[f"category_mixture_{part}"].astype(np.float64)
-                                      for part in CategoryMixtures._fields))
+            return CategoryMixtures.from_arrays(npz)
     except (OSError, ValueError, KeyError):
         return None
 
@@ -239,8 +238,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         labels=labels.astype(np.uint8), index=index.astype(np.int32), split=which,
         category_mean=cat_mean, category_cov=cat_cov, category_logvar_mean=cat_logvar,
         category_count=cat_count, kl_per_dim=kl.astype(np.float32),
-        category_mixture_weight=mixtures.weight, category_mixture_mean=mixtures.mean,
-        category_mixture_cov=mixtures.cov,
+        **mixtures.to_arrays(),
     )
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)

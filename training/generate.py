@@ -25,9 +25,9 @@ import torch
 from . import data as fmnist
 from .checkpoint import atomic_write_bytes
 from .classifier import classifier_dir_for, load_classifier, predict
-from .embed import category_mixtures, category_statistics, encode_all, stored_category_mixtures
+from .embed import category_mixtures, category_statistics, encode_all
 from .model import decode_batched, load_model
-from .sampling import SAMPLERS, sample_categories
+from .sampling import SAMPLERS, CategoryMixtures, sample_categories
 
 MAX_PRIOR_DRAWS = 200   # × N per category before the prior sampler gives up on a rare category
 
@@ -50,11 +50,12 @@ def category_stats(model, directory: Path, data_dir=None, mixtures: bool = False
     meta_file = directory / "embeddings.json"
     try:
         meta = json.loads(meta_file.read_text())
-        mixture = stored_category_mixtures(directory, model) if mixtures else None
-        if meta.get("model_weights_sha256") == model.info.get("weights_sha256") and (mixture or not mixtures):
+        if meta.get("model_weights_sha256") == model.info.get("weights_sha256"):
             with np.load(directory / "embeddings.npz") as npz:
-                return (npz["category_mean"].astype(np.float64), npz["category_cov"].astype(np.float64), mixture,
-                        f"{directory / 'embeddings.npz'}")
+                mixture = CategoryMixtures.from_arrays(npz) if mixtures else None
+                if mixture is not None or not mixtures:  # embeddings from before mixtures: fit them below
+                    return (npz["category_mean"].astype(np.float64), npz["category_cov"].astype(np.float64),
+                            mixture, f"{directory / 'embeddings.npz'}")
     except (OSError, ValueError, KeyError):
         pass
     data = fmnist.load(data_dir)

@@ -25,6 +25,27 @@ class CategoryMixtures(NamedTuple):
     mean: np.ndarray
     cov: np.ndarray
 
+    PREFIX = "category_mixture_"   # their names in embeddings.npz
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {self.PREFIX + name: value for name, value in self._asdict().items()}
+
+    @classmethod
+    def from_arrays(cls, arrays, latent_dim: int | None = None) -> CategoryMixtures | None:
+        """The mixtures stored in ``arrays`` (an npz or a dict) if present and well-formed, else
+        None: embeddings from before mixtures existed have none."""
+        try:
+            weight, mean, cov = (np.asarray(arrays[cls.PREFIX + name], np.float64) for name in cls._fields)
+        except KeyError:
+            return None
+        c, m = weight.shape if weight.ndim == 2 else (0, 0)
+        k = latent_dim if latent_dim is not None else (mean.shape[-1] if mean.ndim == 3 else -1)
+        if (mean.shape != (c, m, k) or cov.shape != (c, m, k, k)
+                or not all(np.isfinite(p).all() for p in (weight, mean, cov))
+                or (weight < 0).any() or not (weight.sum(1) > 0).all()):
+            return None
+        return cls(weight, mean, cov)
+
     def components(self, c: int) -> np.ndarray:
         """Indices of category c's components, heaviest first."""
         used = np.flatnonzero(self.weight[c] > 0)
