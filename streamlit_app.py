@@ -48,11 +48,16 @@ def big_image(image: np.ndarray, caption: str, size: int | None = None):
     st.image(upscale(image, 224), caption=caption, width=size or "stretch", output_format="PNG")
 
 
-def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: int = 84):
+def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: int = 84,
+               notes: list[str] | None = None):
+    """A grid of small images, each with a caption; with ``notes``, a two-line caption (caption, then
+    note) as wide as the column, since an image's own caption wraps at the image's width."""
     for start in range(0, len(images), per_row):
         cols = st.columns(per_row)
-        for col, img, cap in zip(cols, images[start:start + per_row], captions[start:start + per_row]):
-            col.image(upscale(img, size), caption=cap, width=size, output_format="PNG")
+        for i, (col, img) in enumerate(zip(cols, images[start:start + per_row]), start):
+            col.image(upscale(img, size), caption=None if notes else captions[i], width=size, output_format="PNG")
+            if notes:
+                col.caption(f"{captions[i]}  \n{notes[i]}")
 
 
 def mark_buttons(sel: dict, col_a, col_b):
@@ -358,12 +363,18 @@ def view_sampling(bundle):
             st.session_state.pop("on_map", None)
     if kind == "category clusters":
         order = mixtures.components(c)
-        st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded, under it the cluster's share "
-                    "of the category's training images (each sample picks its cluster by that share) · how many of "
-                    "the samples above came from it.")
+        judged = metric_labels.cluster_recognition(bundle.current_metrics, CATEGORIES[c], mixtures.weight[c][order])
+        st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded; under it, the cluster's share "
+                    "of the category's training images (each sample picks its cluster by that share) and how many of "
+                    "the samples above came from it."
+                    + (f" ✓: how often the evaluation's classifier recognises a {CATEGORIES[c]} in samples drawn from "
+                       "that cluster alone, beside how often it does in the cluster's real test images. Samples that "
+                       "trail their real images mark a style the model draws less clearly than the data shows it."
+                       if judged else ""))
         thumbnails(decode(bundle.model, mixtures.mean[c][order]),
-                   [f"{mixtures.weight[c][j]:.0%} · {np.sum(component == j)}" for j in order],
-                   per_row=min(8, len(order)))
+                   [f"{mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn" for j in order],
+                   per_row=min(8, len(order)),
+                   notes=judged and [f"✓ {ok:.0%} · real {'—' if real is None else f'{real:.0%}'}" for ok, real in judged])
     if st.toggle("Novelty check", key="sample_novelty"):
         novelty_check(bundle, z, "samples")
 

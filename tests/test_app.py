@@ -203,12 +203,33 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
     assert not app.exception and not _errors(app)
     captions = [c for image in app.get("image") for c in image.captions]
     assert any(c.startswith("16 samples from the Shirt clusters, noise 0.5") for c in captions)
-    # one decoded centre per cluster, heaviest first, each with its share of the training shirts
-    shares = [c for c in captions if "% · " in c]
-    assert [c.split(" ·")[0] for c in shares] == [f"{w:.0%}" for w in sorted(weight[weight > 0], reverse=True)]
-    assert sum(int(c.split("· ")[1].split()[0]) for c in shares) == app.number_input(key="sample_n").value
+    # one decoded centre per cluster, heaviest first, each with its share of the training shirts and,
+    # on a second line, what the evaluation measured for that cluster alone: its samples, its real test shirts
+    shares = [c.value.split("  \n") for c in app.caption if " drawn  \n" in c.value]
+    assert [c[0].split(" ·")[0] for c in shares] == [f"{w:.0%}" for w in sorted(weight[weight > 0], reverse=True)]
+    assert sum(int(c[0].split("· ")[1].split()[0]) for c in shares) == app.number_input(key="sample_n").value
+    measured = ours["mixture_clusters"]["per_category"]["Shirt"]
+    assert [c[1] for c in shares] == [f"✓ {r['sample_agreement']:.0%} · real {r['test_acc']:.0%}" for r in measured]
     note = metric_labels.recognised_note(ours, "Shirt", 0.5, "mixture")
     assert note and note in [c.value for c in app.caption]
+
+
+def test_clusters_measured_on_other_embeddings_are_not_quoted(tmp_path, monkeypatch):
+    import json
+    for f in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    metrics = json.loads((ASSETS / "metrics.json").read_text())
+    for rows in metrics["mixture_clusters"]["per_category"].values():   # as if fitted again: other weights
+        rows[0]["weight"] -= 0.01
+        rows[-1]["weight"] += 0.01
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    at = _app(tmp_path, monkeypatch)
+    at.sidebar.radio(key="view").set_value("Category sampling").run()
+    at.radio(key="sample_kind").set_value("category clusters").run()
+    assert not at.exception and not _errors(at)
+    shares = [c for image in at.get("image") for c in image.captions if " drawn" in c]
+    assert len(shares) == int((np.load(ASSETS / "embeddings.npz")["category_mixture_weight"][8] > 0).sum())
+    assert not any("✓" in c.value for c in at.caption) and "✓:" not in " ".join(m.value for m in at.markdown)
 
 
 def test_embeddings_without_clusters_offer_the_other_samplers(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import torch
 from conftest import ROOT, run_cli
 from training import load_model
 from training import metrics as M
+from training.data import load
 from training.evaluate import AGREEMENT_NOISE_SCALES, QUICK, log_weights, map_quality, stratified_subset
 from training.model import VAE, VAEConfig
 from training.precision import cpu_has_amx
@@ -219,7 +220,7 @@ EXPECTED_KEYS = {
     "category_misread_as", "category_agreement_by_noise", "category_mean_judge_prob",
     "fid_classifier_prior", "fid_classifier_category", "cas_acc", "cas_real_acc", "augmentation",
     "map_trustworthiness", "seconds", "category_agreement_mixture", "category_agreement_mixture_per_category",
-    "fid_classifier_mixture", "cas_acc_mixture", "mixture_sampler"}
+    "fid_classifier_mixture", "cas_acc_mixture", "mixture_sampler", "mixture_clusters"}
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +236,7 @@ def quick_evaluated(tmp_path_factory, data_dir):
     return d
 
 
-def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
+def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated, data_dir):
     m = json.loads((quick_evaluated / "metrics.json").read_text())
     assert EXPECTED_KEYS <= set(m), EXPECTED_KEYS - set(m)
     assert m["quick"] is True and m["iwae_k"] == QUICK.iwae_k and len(m["kl_per_dim"]) == 128
@@ -266,6 +267,16 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated):
                                     "fitted_from": f"{QUICK.train_images} training images, now"}
     per = m["category_agreement_mixture_per_category"]
     assert set(per) == set(m["category_agreement_per_category"]) and m["fid_classifier_mixture"] > 0
+    clusters = m["mixture_clusters"]   # each cluster alone: its samples, and the real test items it owns
+    assert clusters["noise"] == DEFAULT_NOISE and clusters["samples_per_cluster"] == QUICK.cluster_samples
+    test_counts = np.bincount(load(data_dir, allow_download=False).test_labels[:QUICK.test_images], minlength=10)
+    for c, (category, rows) in enumerate(clusters["per_category"].items()):
+        weights = [r["weight"] for r in rows]
+        assert weights == sorted(weights, reverse=True) and abs(sum(weights) - 1) < 1e-5
+        assert 1 <= len(rows) <= QUICK.mixture_components and sum(r["test_images"] for r in rows) == test_counts[c]
+        for r in rows:
+            assert 0 <= r["sample_agreement"] <= 1 and abs(r["sample_agreement"] * QUICK.cluster_samples - round(r["sample_agreement"] * QUICK.cluster_samples)) < 1e-9
+            assert (r["test_acc"] is None) == (r["reconstruction_acc"] is None) == (r["test_images"] == 0)
     maps = m["map_trustworthiness"]
     assert set(maps) >= {"tsne", "umap", "pca", "pixel-tsne"} and maps["tsne"]["trustworthiness"] > 0.8
     aug = m["augmentation"]
@@ -458,6 +469,20 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
     assert per_category_table(with_mean).splitlines()[2] == "| Coat | 0.50 | 0.82 |"
     assert per_category_table(old).splitlines() == [
         "| category | samples around the category mean |", "|---|---:|", "| Coat | 0.50 |", "| Bag | 0.90 |"]
+
+
+def test_cluster_recognition_is_read_only_for_the_clusters_that_were_measured():
+    from training.metric_labels import cluster_recognition
+    rows = [{"weight": 0.7, "sample_agreement": 0.95, "test_acc": 0.9},
+            {"weight": 0.3, "sample_agreement": 0.5, "test_acc": None}]
+    m = {"mixture_clusters": {"per_category": {"Shirt": rows}}}
+    assert cluster_recognition(m, "Shirt", [0.7, 0.3]) == [(0.95, 0.9), (0.5, None)]
+    assert cluster_recognition(m, "Shirt", [0.6, 0.4]) is None          # other clusters than the app's
+    assert cluster_recognition(m, "Shirt", [0.7, 0.2, 0.1]) is None
+    assert cluster_recognition(m, "Coat", [0.7, 0.3]) is None
+    assert cluster_recognition({}, "Shirt", [1.0]) is None and cluster_recognition(None, "Shirt", [1.0]) is None
+    assert cluster_recognition({"mixture_clusters": {"per_category": {"Shirt": [{"weight": "x"}]}}},
+                               "Shirt", [1.0]) is None
 
 
 def test_recognised_note_quotes_the_nearest_measured_noise():

@@ -88,6 +88,23 @@ def test_mixture_sampling_draws_components_by_weight_and_spreads_by_noise():
         lat.sample_mixture(np.zeros(3), means, covs, 2, 0.5, seed=0)
 
 
+def test_latents_are_assigned_to_the_component_most_likely_to_have_drawn_them():
+    from training.sampling import assign_components
+    weight = np.array([0.8, 0.0, 0.2])                       # the middle component is padding
+    means = np.array([[0.0], [1.0], [4.0]])
+    covs = np.ones((3, 1, 1))
+    # equal variances: the boundary is the midpoint shifted by σ² ln(w0/w2) / (m2 - m0) towards the lighter one
+    boundary = 2.0 + np.log(0.8 / 0.2) / 4.0
+    z = np.array([[0.0], [1.0], [boundary - 0.01], [boundary + 0.01], [4.0], [9.0]])
+    assert assign_components(z, weight, means, covs).tolist() == [0, 0, 0, 2, 2, 2]   # never the padding, even at its mean
+    # two components on one centre, one five times wider along x: it wins beyond x² = ln 5 / (1/2 − 1/50),
+    # and nowhere along y, where the two are alike but the wider one's density is spread five times thinner
+    covs2 = np.stack([np.eye(2), np.diag([25.0, 1.0])])
+    edge = np.sqrt(np.log(5) / 0.48)
+    z2 = np.array([[edge - 0.01, 0.0], [edge + 0.01, 0.0], [0.0, 3.0], [12.0, 0.0]])
+    assert assign_components(z2, np.array([0.5, 0.5]), np.zeros((2, 2)), covs2).tolist() == [0, 1, 0, 1]
+
+
 def test_a_slider_change_moves_exactly_one_coordinate():
     z = _z(7)
     moved = lat.set_coordinate(z, 17, 2.5)

@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "are kept between evaluations (default: $XDG_CACHE_HOME/fashion-vae/reference-metrics.json)")
     v.add_argument("--recompute-references", action="store_true",
                    help="compute those references afresh instead of reusing cached ones")
+    v.add_argument("--classifier-precision", choices=PRECISIONS, default="auto",
+                   help="arithmetic of the classifiers the CAS and augmentation train: auto = bfloat16 where the "
+                        "CPU has AMX (faster); fp32 keeps their figures comparable with machines without AMX")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     r = sub.add_parser("report", help="side-by-side benchmark report of evaluated models",
                        description="Write a Markdown report (and benchmark.json) comparing model directories that "
@@ -327,7 +330,7 @@ def main(argv=None) -> int:
             evaluate(ns.checkpoint, ns.out, quick=ns.quick, seed=ns.seed, classifier_dir=ns.classifier,
                      data_dir=ns.data_dir, threads=ns.threads, progress=not ns.quiet,
                      reference_cache=ns.reference_cache, recompute_references=ns.recompute_references,
-                     command="python -m training " + " ".join(map(shlex.quote, argv)),
+                     classifier_precision=ns.classifier_precision, command="python -m training " + " ".join(map(shlex.quote, argv)),
                      **({"parts": [p for p in ns.parts.split(",") if p]} if ns.parts is not None else {}))
         elif ns.command == "report":
             from .report import parse_models, write_report

@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,8 @@ from .losses import reconstruction_nll
 from .model import VAE, decode_batched, load_model
 from .precision import use_bfloat16
 from .references import ReferenceStore, source_hash
-from .sampling import DEFAULT_NOISE, MIXTURE_COMPONENTS, sample_categories, sample_prior
+from .sampling import (DEFAULT_NOISE, MIXTURE_COMPONENTS, CategoryMixtures, assign_components, sample_around,
+                       sample_categories, sample_prior)
 from .train import test_metrics
 
 PIXELS = 28 * 28
@@ -55,6 +56,10 @@ class Settings:
     cas_epochs: int = 1
     cas_noise: float = 1.0            # the category's full fitted Gaussian: CAS asks for coverage
     mixture_components: int = MIXTURE_COMPONENTS  # the 'mixture' sampler, measured beside the default one
+    cluster_samples: int = 200        # drawn from each cluster alone, for its own agreement
+    # arithmetic of the CAS and augmentation classifiers' training (training.precision): "auto" is
+    # bfloat16 where the CPU has AMX; "fp32" keeps their figures comparable with machines without it
+    classifier_precision: str = "auto"
     augmentation_seeds: int = 3
     augmentation_per_category: int = 60     # 1% of the 60k training images, stratified
     augmentation_synthetic_per_category: int = 600
@@ -67,7 +72,7 @@ FULL = Settings()
 QUICK = Settings(test_images=500, train_images=3000, iwae_images=40, iwae_k=64, samples=500,
                  cas_per_category=100, cas_epochs=1, augmentation_seeds=1, augmentation_per_category=20,
                  augmentation_synthetic_per_category=40, augmentation_steps=20, map_points=500,
-                 mixture_components=2)
+                 mixture_components=2, cluster_samples=10)
 
 
 def log(msg: str) -> None:
@@ -96,6 +101,32 @@ def agreement_by_noise(model: VAE, classifier, mean: np.ndarray, cov: np.ndarray
                 "noise": [float(x) for x in scales], "overall": overall,
                 "per_category": {name: [per[c] for per in per_category] for c, name in enumerate(fmnist.CATEGORIES)}},
             "category_mean_judge_prob": {name: float(probs[c, c]) for c, name in enumerate(fmnist.CATEGORIES)}}
+
+
+def cluster_recognition(model: VAE, classifier, mixtures: CategoryMixtures, test_mu: np.ndarray,
+                        test_labels: np.ndarray, test_pred: np.ndarray, recon_pred: np.ndarray, n: int,
+                        noise: float, seed: int) -> dict:
+    """Per category, per cluster of its mixture (heaviest first): its weight, the share of n samples
+    drawn around it alone at ``noise`` that the judge recognises, and, of the category's test images
+    that the cluster owns (``assign_components``), how many there are and the share the judge
+    recognises, as real images and as reconstructions. A cluster whose samples fall short of its own
+    real items is one the decoder draws less recognisably than the data; one whose real items are
+    misread is ambiguous in the data itself."""
+    per_category = {}
+    for c, name in enumerate(fmnist.CATEGORIES):
+        mine = np.flatnonzero(test_labels == c)
+        owner = assign_components(test_mu[mine], mixtures.weight[c], mixtures.mean[c], mixtures.cov[c])
+        rows = []
+        for j in mixtures.components(c):
+            z = sample_around(mixtures.mean[c][j], n, noise, np.random.default_rng([seed, c, j]), mixtures.cov[c][j])
+            owned = mine[owner == j]
+            share = lambda pred: float((pred[owned] == c).mean()) if len(owned) else None
+            rows.append({"component": int(j), "weight": float(mixtures.weight[c][j]),
+                         "sample_agreement": float((classify(classifier, decode_batched(model, z))[1] == c).mean()),
+                         "test_images": int(len(owned)), "test_acc": share(test_pred),
+                         "reconstruction_acc": share(recon_pred)})
+        per_category[name] = rows
+    return {"noise": noise, "samples_per_cluster": n, "per_category": per_category}
 
 
 @torch.no_grad()
@@ -149,11 +180,11 @@ def stratified_subset(labels: np.ndarray, per_category: int, seed: int) -> np.nd
                                    for c in range(len(fmnist.CATEGORIES))]))
 
 
-def classifier_key(caller, dataset_checksum: str, **settings) -> dict:
+def classifier_key(caller, dataset_checksum: str, precision: str, **settings) -> dict:
     """What a classifier trained on real images by ``caller`` depends on, for the reference cache: the
     data, the settings, the code, and the arithmetic (bfloat16 or not, and the thread count: training
     amplifies float rounding, and 1 and 2 threads gave 0.8411 and 0.8445 for one seed)."""
-    return {"dataset": dataset_checksum, **settings, "bfloat16": use_bfloat16("auto"),
+    return {"dataset": dataset_checksum, **settings, "bfloat16": use_bfloat16(precision),
             "threads": torch.get_num_threads(),
             "code": source_hash(caller, stratified_subset, fit_classifier, FashionClassifier, augment,
                                 fmnist.random_hflip, accuracy)}
@@ -163,14 +194,15 @@ def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, 
                        dataset_checksum: str) -> float:
     """The CAS protocol with real images in place of generated ones (as many per category, from the
     training set): the accuracy a perfect generator would score. Independent of the VAE, so cached."""
-    key = classifier_key(cas_real_reference, dataset_checksum, train_images=len(train_pixels),
+    key = classifier_key(cas_real_reference, dataset_checksum, s.classifier_precision, train_images=len(train_pixels),
                          test_images=len(test_x), per_category=s.cas_per_category, epochs=s.cas_epochs, seed=seed)
 
     def compute():
         idx = stratified_subset(train_labels, s.cas_per_category, seed)
         return accuracy(fit_classifier(fmnist.to_tensor(train_pixels[idx]),
                                        torch.from_numpy(train_labels[idx].astype(np.int64)),
-                                       epochs=s.cas_epochs, seed=seed), test_x, test_y)
+                                       epochs=s.cas_epochs, seed=seed, precision=s.classifier_precision),
+                        test_x, test_y)
     return refs.get("cas_real", key, compute)
 
 
@@ -182,16 +214,18 @@ def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, 
     idx = stratified_subset(train_labels, s.augmentation_per_category, classifier_seed)
     x_real, y_real = fmnist.to_tensor(train_pixels[idx]), torch.from_numpy(train_labels[idx].astype(np.int64))
     fit = dict(steps=s.augmentation_steps, batch_size=64, seed=classifier_seed)
-    real_key = classifier_key(augmentation_trial, dataset_checksum, train_images=len(train_pixels),
+    real_key = classifier_key(augmentation_trial, dataset_checksum, s.classifier_precision, train_images=len(train_pixels),
                               test_images=len(test_x), per_category=s.augmentation_per_category, **fit)
     real_only = refs.get("augmentation_real_only", real_key,
-                         lambda: accuracy(fit_classifier(x_real, y_real, **fit), test_x, test_y))
+                         lambda: accuracy(fit_classifier(x_real, y_real, **fit, precision=s.classifier_precision),
+                                          test_x, test_y))
     mu, logvar, _ = encode_all(model, train_pixels[idx])
     mean, cov, _, _ = category_statistics(mu, logvar, train_labels[idx])
     z, y_syn = sample_categories(mean, cov, [s.augmentation_synthetic_per_category] * len(mean), s.cas_noise,
                                  seed=10_000 + classifier_seed)
     x_syn = decode_batched(model, z)
-    with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]), torch.cat([y_real, torch.from_numpy(y_syn)]), **fit),
+    with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]), torch.cat([y_real, torch.from_numpy(y_syn)]), **fit,
+                                       precision=s.classifier_precision),
                         test_x, test_y)
     return real_only, with_syn
 
@@ -215,7 +249,7 @@ def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.n
 
 def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifier_dir=None, data_dir=None,
              threads: int | None = None, progress: bool = True, command: str = "", parts=PARTS,
-             reference_cache=None, recompute_references: bool = False) -> dict:
+             reference_cache=None, recompute_references: bool = False, classifier_precision: str = "auto") -> dict:
     """Measure a checkpoint and write the JSON; ``parts`` picks the optional stages (pilot runs skip
     the slow ones; a shipped model's evaluation runs them all). The model-independent references
     (raw-pixel probes, the real-only augmentation arm) come from ``reference_cache`` where it holds
@@ -225,7 +259,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
         raise ValueError(f"--parts {','.join(sorted(unknown))}: unknown; choose from {','.join(PARTS)}")
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    s = QUICK if quick else FULL
+    use_bfloat16(classifier_precision)   # a bad value fails here, not after minutes of work
+    s = replace(QUICK if quick else FULL, classifier_precision=classifier_precision)
     checkpoint = Path(checkpoint)
     out = Path(out) if out else checkpoint / "metrics.json"
     if out.suffix != ".json":
@@ -345,19 +380,21 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                       category_agreement_mixture_per_category=dict(zip(fmnist.CATEGORIES, mix_per_category)),
                       fid_classifier_mixture=M.frechet_distance_of(mix_feats, test_feats[:n_samples]),
                       mixture_sampler={"noise": DEFAULT_NOISE, "components": s.mixture_components,
-                                       "samples": int(len(y_mix)), "fitted_from": mixtures_from})
+                                       "samples": int(len(y_mix)), "fitted_from": mixtures_from},
+                      mixture_clusters=cluster_recognition(model, classifier, mixtures, te_mu, test_lab, test_pred,
+                                                           recon_pred, s.cluster_samples, DEFAULT_NOISE, seed))
         stage("sample_quality")
 
     if "cas" in parts:
         # 5. Classification accuracy score: a classifier that only ever sees generated images.
         z, y = sample_categories(cat_mean, cat_cov, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1)
         cas_model = fit_classifier(decode_batched(model, z), torch.from_numpy(y), epochs=s.cas_epochs, seed=seed,
-                                   progress=progress)
+                                   progress=progress, precision=s.classifier_precision)
         real = cas_real_reference(train_pix, train_lab, x_test, y_test, s, seed, refs, data.checksum)
         z_mix, y_mix = sample_categories(cat_mean, None, [s.cas_per_category] * len(cat_mean), s.cas_noise, seed + 1,
                                          mixtures)
         cas_mixture = fit_classifier(decode_batched(model, z_mix), torch.from_numpy(y_mix), epochs=s.cas_epochs,
-                                     seed=seed, progress=progress)
+                                     seed=seed, progress=progress, precision=s.classifier_precision)
         result.update(cas_acc=accuracy(cas_model, x_test, y_test), cas_real_acc=real, cas_images=int(len(y)),
                       cas_epochs=s.cas_epochs, cas_noise=s.cas_noise,
                       cas_acc_mixture=accuracy(cas_mixture, x_test, y_test))
@@ -398,9 +435,9 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
                 f"(`python -m training embed --checkpoint {checkpoint} --out {checkpoint}` makes them)")
         stage("maps")
 
-    # the CAS and augmentation classifiers train in bfloat16 only where the CPU has AMX
+    # the CAS and augmentation classifiers train in bfloat16 only where asked or ("auto") the CPU has AMX
     result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
-                  classifier_bfloat16=use_bfloat16("auto"),
+                  classifier_bfloat16=use_bfloat16(s.classifier_precision),
                   references={"cache": str(refs.cache_file), **refs.log, "seconds": round(refs.compute_seconds, 1)},
                   settings=asdict(s), parts=list(parts), dataset_checksum=data.checksum, command=command,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))

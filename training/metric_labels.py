@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -206,6 +208,21 @@ def recognised_note(metrics: dict | None, category: str, noise: float, sampler: 
             f"samples {at} ({by_noise['overall'][i]:.0%} over all categories); the model card plots it against "
             "the noise." + (f" From the category's clusters: {clusters[0]:.0%} at noise {clusters[2]:g}."
                             if clusters else ""))
+
+
+def cluster_recognition(metrics: dict | None, category: str, weights) -> list[tuple[float, float | None]] | None:
+    """For each of a category's clusters, in the order of ``weights`` (heaviest first, as the app
+    shows them): the share of the cluster's own samples that the evaluation's classifier recognised
+    and the share of the real test items in that cluster it recognised (None: the cluster owns no
+    test item). None unless the evaluation measured these very clusters, i.e. the same weights."""
+    try:
+        rows = metrics["mixture_clusters"]["per_category"][category]
+        measured = [float(r["weight"]) for r in rows]
+        if len(measured) != len(weights) or not np.allclose(measured, weights, rtol=0, atol=1e-6):
+            return None
+        return [(float(r["sample_agreement"]), None if r["test_acc"] is None else float(r["test_acc"])) for r in rows]
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def misreading(miss: dict | None) -> str:

@@ -82,6 +82,18 @@ def sample_mixture(weight: np.ndarray, means: np.ndarray, covs: np.ndarray, n: i
     return z, component
 
 
+def assign_components(z: np.ndarray, weight: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """For each latent in z (n×k), the component of one category's mixture most likely to have
+    drawn it: the largest weight × density. Components without weight are never chosen."""
+    z = np.asarray(z, np.float64)
+    log_p = np.full((len(z), len(weight)), -np.inf)
+    for j in np.flatnonzero(np.asarray(weight) > 0):
+        chol = np.linalg.cholesky(_psd(covs[j]))
+        d = np.linalg.solve(chol, (z - means[j]).T)   # whitened offsets, k×n
+        log_p[:, j] = np.log(weight[j]) - np.log(np.diag(chol)).sum() - 0.5 * (d ** 2).sum(0)
+    return log_p.argmax(1)
+
+
 def sample_prior(n: int, k: int, seed: int | np.random.Generator) -> np.ndarray:
     """n latents from the prior N(0, I)."""
     return np.random.default_rng(seed).standard_normal((n, k))
