@@ -333,9 +333,23 @@ def view_sampling(bundle):
                          "units, the same in every direction"
                          + ("" if mixtures is not None else
                             f". Clusters need embeddings made since they were added: `{embed_command(bundle.directory)}`"))
+    rank = None   # of the one cluster drawn from, heaviest first; None: all, by their shares
     if kind == "category clusters":
-        z, component = lat.sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise, seed)
-        around = f"from the {CATEGORIES[c]} clusters"
+        order = mixtures.components(c)
+        # one style only: samples around that cluster's centre, as the evaluation measures each cluster
+        picked = st.segmented_control(
+            "Draw from", ["all clusters"] + [str(r + 1) for r in range(len(order))], default="all clusters",
+            key="sample_cluster",
+            help="all clusters: each sample picks a cluster by its share; a number: only that cluster (numbered "
+                 "as in the strip below, heaviest first)")
+        rank = int(picked) - 1 if picked not in (None, "all clusters") and int(picked) <= len(order) else None
+        if rank is None:
+            z, component = lat.sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise, seed)
+            around = f"from the {CATEGORIES[c]} clusters"
+        else:
+            j = order[rank]
+            z, component = lat.sample_around(mixtures.mean[c][j], n, noise, seed, mixtures.cov[c][j]), np.full(n, j)
+            around = f"from {CATEGORIES[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)"
     else:
         cov = bundle.category_cov[c] if kind == "category covariance" else None
         z, around = lat.sample_around(bundle.category_mean[c], n, noise, seed, cov), f"around the {CATEGORIES[c]} mean"
@@ -343,12 +357,18 @@ def view_sampling(bundle):
     left, right = st.columns([1, 4], gap="medium")
     with left:
         st.markdown(swatch(c), unsafe_allow_html=True)
-        big_image(decode(bundle.model, bundle.category_mean[c])[0], "category mean, decoded", 168)
+        if rank is None:
+            big_image(decode(bundle.model, bundle.category_mean[c])[0], "category mean, decoded", 168)
+        else:
+            big_image(decode(bundle.model, mixtures.mean[c][order[rank]])[0], f"cluster {rank + 1} centre, decoded", 168)
     with right:
         png = grid_png(samples, ncol=8)
         st.image(png, caption=f"{n} samples {around}, noise {noise}, seed {seed}")
         sampler = {"category covariance": "covariance", "category clusters": "mixture"}.get(kind)
-        if sampler and (note := metric_labels.recognised_note(bundle.current_metrics, CATEGORIES[c], noise, sampler)):
+        note = (metric_labels.cluster_note(bundle.current_metrics, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
+                if sampler == "mixture" and rank is not None else
+                sampler and metric_labels.recognised_note(bundle.current_metrics, CATEGORIES[c], noise, sampler))
+        if note:
             st.caption(note)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png")
@@ -362,7 +382,6 @@ def view_sampling(bundle):
         elif st.session_state.get("on_map", {}).get("name", "").startswith("generated"):
             st.session_state.pop("on_map", None)
     if kind == "category clusters":
-        order = mixtures.components(c)
         judged = metric_labels.cluster_recognition(bundle.current_metrics, CATEGORIES[c], mixtures.weight[c][order])
         st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded; under it, the cluster's share "
                     "of the category's training images (each sample picks its cluster by that share) and how many of "
@@ -372,7 +391,7 @@ def view_sampling(bundle):
                        "trail their real images mark a style the model draws less clearly than the data shows it."
                        if judged else ""))
         thumbnails(decode(bundle.model, mixtures.mean[c][order]),
-                   [f"{mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn" for j in order],
+                   [f"{r + 1} · {mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn" for r, j in enumerate(order)],
                    per_row=min(8, len(order)),
                    notes=judged and [f"✓ {ok:.0%} · real {'—' if real is None else f'{real:.0%}'}" for ok, real in judged])
     if st.toggle("Novelty check", key="sample_novelty"):

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
 from training import VAEConfig
+from training import sampling as lat
 
 APP = str(ROOT / "streamlit_app.py")
 ASSETS = ROOT / "assets"
@@ -206,12 +207,44 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
     # one decoded centre per cluster, heaviest first, each with its share of the training shirts and,
     # on a second line, what the evaluation measured for that cluster alone: its samples, its real test shirts
     shares = [c.value.split("  \n") for c in app.caption if " drawn  \n" in c.value]
-    assert [c[0].split(" ·")[0] for c in shares] == [f"{w:.0%}" for w in sorted(weight[weight > 0], reverse=True)]
-    assert sum(int(c[0].split("· ")[1].split()[0]) for c in shares) == app.number_input(key="sample_n").value
+    heaviest_first = sorted(weight[weight > 0], reverse=True)
+    assert [c[0].split(" · ")[:2] for c in shares] == [[str(r + 1), f"{w:.0%}"] for r, w in enumerate(heaviest_first)]
+    assert sum(int(c[0].split(" · ")[2].split()[0]) for c in shares) == app.number_input(key="sample_n").value
     measured = ours["mixture_clusters"]["per_category"]["Shirt"]
     assert [c[1] for c in shares] == [f"✓ {r['sample_agreement']:.0%} · real {r['test_acc']:.0%}" for r in measured]
     note = metric_labels.recognised_note(ours, "Shirt", 0.5, "mixture")
     assert note and note in [c.value for c in app.caption]
+
+
+def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measurement(app):
+    import json
+    from training import metric_labels
+    from training.sampling import CategoryMixtures
+    ours = json.loads((ASSETS / "metrics.json").read_text())
+    mixtures = CategoryMixtures.from_arrays(np.load(ASSETS / "embeddings.npz"))
+    order = mixtures.components(2)
+    app.sidebar.radio(key="view").set_value("Category sampling").run()
+    app.selectbox(key="sample_cat").set_value(2).run()                     # pullovers
+    app.radio(key="sample_kind").set_value("category clusters").run()
+    app.segmented_control(key="sample_cluster").set_value("3").run()
+    app.toggle(key="sample_on_map").set_value(True).run()
+    assert not app.exception and not _errors(app)
+    j = order[2]
+    expected = lat.sample_around(mixtures.mean[2][j], 16, 0.5, 0, mixtures.cov[2][j])
+    np.testing.assert_allclose(np.array(app.session_state["on_map"]["latents"]), expected, rtol=0, atol=1e-6)
+    captions = [c for image in app.get("image") for c in image.captions]
+    assert f"16 samples from Pullover cluster 3 ({mixtures.weight[2][j]:.0%} of the category), noise 0.5, seed 0" in captions
+    assert "cluster 3 centre, decoded" in captions and "category mean, decoded" not in captions
+    drawn = [int(c.value.split(" · ")[2].split()[0]) for c in app.caption if " drawn  \n" in c.value]
+    assert drawn == [0, 0, 16] + [0] * (len(order) - 3)
+    row = ours["mixture_clusters"]["per_category"]["Pullover"][2]
+    note = metric_labels.cluster_note(ours, "Pullover", mixtures.weight[2][order], 2, 0.5)
+    assert note == (f"The evaluation's classifier recognised {row['sample_agreement']:.0%} of samples from this "
+                    f"cluster alone at noise 0.5 ({row['test_acc']:.0%} of the real Pullover test images in it).")
+    assert note in [c.value for c in app.caption]
+    app.segmented_control(key="sample_cluster").set_value("all clusters").run()   # back to all, by their shares
+    assert sum(int(c.value.split(" · ")[2].split()[0]) for c in app.caption if " drawn  \n" in c.value) == 16
+    assert metric_labels.recognised_note(ours, "Pullover", 0.5, "mixture") in [c.value for c in app.caption]
 
 
 def test_clusters_measured_on_other_embeddings_are_not_quoted(tmp_path, monkeypatch):

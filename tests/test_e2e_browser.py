@@ -113,3 +113,21 @@ def test_upload_an_image_see_what_the_model_sees_and_place_it_on_the_map(tmp_pat
                                timeout=20000)
         start = page.locator('[data-testid="stRadio"]', has_text="Start from")
         assert "your image" in start.inner_text() and "selected point" not in start.inner_text()
+
+
+def test_drawing_from_one_cluster_shows_its_centre_and_its_measurement():
+    weight = np.load(ROOT / "assets" / "embeddings.npz")["category_mixture_weight"][8]
+    second = f"2 · {sorted(weight, reverse=True)[1]:.0%} · 16 drawn"      # the bags' second-heaviest cluster
+    with running_app(ROOT / "assets") as (url, _), browser(1280, 1000) as page:
+        page.goto(url)
+        wait_for_map(page)
+        page.get_by_text("Category sampling", exact=True).click()
+        page.get_by_text("category clusters", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('samples from the Bag clusters')", timeout=20000)
+        assert image_with_caption(page, "category mean, decoded")
+        page.locator('[data-testid="stButtonGroup"]').get_by_text("2", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('samples from Bag cluster 2 (')", timeout=20000)
+        assert image_with_caption(page, "cluster 2 centre, decoded")
+        # the rerun streams in: the note and the strip's counts follow the grid
+        page.wait_for_function("() => document.body.innerText.includes('of samples from this cluster alone at noise "
+                               "0.5') && document.body.innerText.includes('%s')" % second, timeout=20000)

@@ -485,6 +485,21 @@ def test_cluster_recognition_is_read_only_for_the_clusters_that_were_measured():
                                "Shirt", [1.0]) is None
 
 
+def test_cluster_note_quotes_one_measured_cluster():
+    from training.metric_labels import cluster_note
+    rows = [{"weight": 0.7, "sample_agreement": 0.95, "test_acc": 0.9},
+            {"weight": 0.3, "sample_agreement": 0.5, "test_acc": None}]
+    m = {"mixture_clusters": {"noise": 0.5, "per_category": {"Coat": rows}}}
+    assert cluster_note(m, "Coat", [0.7, 0.3], 0, 0.5) == (
+        "The evaluation's classifier recognised 95% of samples from this cluster alone at noise 0.5 "
+        "(90% of the real Coat test images in it).")
+    assert cluster_note(m, "Coat", [0.7, 0.3], 1, 1.0) == (
+        "The evaluation's classifier recognised 50% of samples from this cluster alone at noise 0.5, the only "
+        "noise measured for clusters (the cluster holds no test image).")
+    assert cluster_note(m, "Coat", [0.7, 0.3], 2, 0.5) is None and cluster_note(m, "Coat", [0.6, 0.4], 0, 0.5) is None
+    assert cluster_note({"mixture_clusters": {"per_category": {"Coat": rows}}}, "Coat", [0.7, 0.3], 0, 0.5) is None
+
+
 def test_recognised_note_quotes_the_nearest_measured_noise():
     from training.metric_labels import recognised_note
     m = {"category_agreement_by_noise": {"noise": [0.0, 0.5, 1.0], "overall": [1.0, 0.9, 0.8],

@@ -105,6 +105,15 @@ def test_latents_are_assigned_to_the_component_most_likely_to_have_drawn_them():
     assert assign_components(z2, np.array([0.5, 0.5]), np.zeros((2, 2)), covs2).tolist() == [0, 1, 0, 1]
 
 
+def test_one_cluster_of_each_category_gets_all_the_weight():
+    from training.sampling import CategoryMixtures
+    weight = np.array([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])          # the second category has one cluster
+    m = CategoryMixtures(weight, np.zeros((2, 3, 2)), np.tile(np.eye(2), (2, 3, 1, 1)))
+    assert m.only(0).weight.tolist() == [[0, 1, 0], [1, 0, 0]]      # the heaviest
+    assert m.only(2).weight.tolist() == [[1, 0, 0], [0, 0, 0]]      # the lightest; none where there is no third
+    assert m.only(1).mean is m.mean and m.weight.tolist() == weight.tolist()   # the original is untouched
+
+
 def test_a_slider_change_moves_exactly_one_coordinate():
     z = _z(7)
     moved = lat.set_coordinate(z, 17, 2.5)

@@ -50,6 +50,16 @@ def test_mixture_sampler_draws_near_the_shipped_clusters(tmp_path):
     assert distance.max() < 1e-4 and len({tuple(np.round(v, 3)) for v in z}) > 1
 
 
+def test_one_cluster_draws_only_that_style(tmp_path):
+    r = run_cli("generate", "--checkpoint", ASSETS, "--category", "Shirt", "--n", "5",
+                "--sampler", "mixture", "--cluster", "2", "--noise", "0", "--out", tmp_path / "c.npz")
+    assert r.returncode == 0, r.stderr
+    with np.load(tmp_path / "c.npz") as f, np.load(ASSETS / "embeddings.npz") as e:
+        z, weight, centres = f["z"], e["category_mixture_weight"][6], e["category_mixture_mean"][6]
+    second = np.argsort(-weight, kind="stable")[1]                    # the second-heaviest shirt cluster
+    np.testing.assert_allclose(z, np.repeat(centres[second][None], 5, 0), atol=1e-6)
+
+
 def test_min_confidence_keeps_only_confident_samples_and_reports_it(tmp_path):
     r = run_cli("generate", "--checkpoint", ASSETS, "--all", "--n", "30", "--noise", "1.0",
                 "--min-confidence", "0.8", "--out", tmp_path / "s.npz")
@@ -86,6 +96,9 @@ def test_prior_sampler_labels_by_the_classifier(tmp_path):
     (["--all", "--n", "3", "--out", "x.txt"], "expected a .npz"),
     (["--all", "--n", "3", "--out", "x.npz", "--min-confidence", "1.5"], "between 0 and 1"),
     (["--all", "--n", "0", "--out", "x.npz"], "must be a finite number > 0"),
+    (["--all", "--n", "3", "--out", "x.npz", "--cluster", "1"], "with --sampler mixture"),
+    (["--category", "Bag", "--n", "3", "--out", "x.npz", "--sampler", "mixture", "--cluster", "9"],
+     "--cluster 9: Bag has fewer clusters"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, args, message):
     r = run_cli("generate", "--checkpoint", ASSETS, *[str(tmp_path / a) if a.startswith("x.") else a for a in args])

@@ -248,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="covariance: the category's fitted Gaussian; mixture: its fitted mixture (samples stay "
                         "near its clusters); isotropic: N(0, I) around the mean; "
                         "prior: N(0, I), labelled by the classifier (default: %(default)s)")
+    g.add_argument("--cluster", type=_positive(int), metavar="R",
+                   help="with --sampler mixture: only each category's R-th heaviest cluster (1 = the heaviest), "
+                        "one style, numbered as in the app")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", required=True, help="a .npz file, or with --format idx a directory or DIR/PREFIX")
     g.add_argument("--format", choices=("npz", "idx"), default="npz")
@@ -342,7 +345,7 @@ def main(argv=None) -> int:
             cats = list(range(len(CATEGORIES))) if ns.all else [category_name_to_index(ns.category)]
             noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else 0.5)
             summary = generate(ns.checkpoint, ns.out, cats, ns.n, noise, ns.sampler, ns.seed, ns.format,
-                               ns.min_confidence, ns.classifier, ns.data_dir)
+                               ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster)
             if "min_confidence" in summary:
                 print(f"kept {summary['kept']} of {summary['drawn']} samples with classifier confidence ≥ "
                       f"{summary['min_confidence']} (" + ", ".join(f"{c} {n}" for c, n in

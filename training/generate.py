@@ -5,6 +5,7 @@ Samplers (the same code as the app's category sampling, ``sampling.py``):
   covariance  z = mean_c + noise · ε, ε ~ N(0, Σ_c), the category's fitted Gaussian (default)
   mixture     z = mean_cj + noise · ε, ε ~ N(0, Σ_cj), component j of the category's fitted
               mixture drawn by its weight: samples stay near the category's clusters
+              (``--cluster R``: always the R-th heaviest, one style, as the app's "Draw from")
   isotropic   z = mean_c + noise · ε, ε ~ N(0, I)
   prior       z = noise · ε, ε ~ N(0, I), labelled by the classifier; drawn until each requested
               category has N (rejection sampling), since the prior knows no categories
@@ -100,9 +101,12 @@ def idx_paths(out: Path) -> tuple[Path, Path]:
 
 def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = "covariance",
              seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
-             data_dir=None) -> dict:
+             data_dir=None, cluster: int | None = None) -> dict:
     if sampler not in SAMPLERS:
         raise ValueError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+    if cluster is not None and (sampler != "mixture" or cluster < 1):
+        raise ValueError(f"--cluster {cluster}: expected a cluster number ≥ 1 (1 = the heaviest), "
+                         "with --sampler mixture")
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise ValueError(f"--min-confidence {min_confidence}: expected a probability between 0 and 1")
     out = Path(out)
@@ -123,6 +127,12 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
         summary["statistics"] = "none (prior)"
     else:
         mean, cov, mixtures, source = category_stats(model, checkpoint, data_dir, mixtures=sampler == "mixture")
+        if cluster is not None:
+            mixtures = mixtures.only(cluster - 1)
+            short = [fmnist.CATEGORIES[c] for c in categories if not mixtures.weight[c].sum() > 0]
+            if short:
+                raise ValueError(f"--cluster {cluster}: {', '.join(short)} has fewer clusters in {source}")
+            summary["cluster"] = cluster
         z, labels = sample_categories(mean, cov if sampler == "covariance" else None, counts, noise, seed, mixtures)
         probs = None
         summary["statistics"] = source

@@ -51,6 +51,16 @@ class CategoryMixtures(NamedTuple):
         used = np.flatnonzero(self.weight[c] > 0)
         return used[np.argsort(-self.weight[c][used], kind="stable")]
 
+    def only(self, rank: int) -> CategoryMixtures:
+        """The same clusters with all of each category's weight on its ``rank``-th heaviest (0: the
+        heaviest), so that sampling draws that one style; a category with fewer clusters gets none."""
+        weight = np.zeros_like(self.weight)
+        for c in range(len(weight)):
+            order = self.components(c)
+            if 0 <= rank < len(order):
+                weight[c, order[rank]] = 1.0
+        return self._replace(weight=weight)
+
 
 def sample_around(mean: np.ndarray, n: int, noise: float, seed: int | np.random.Generator,
                   cov: np.ndarray | None = None) -> np.ndarray:
