@@ -110,8 +110,9 @@ def cluster_recognition(model: VAE, classifier, mixtures: CategoryMixtures, test
     drawn around it alone at ``noise`` that the judge recognises, and, of the category's test images
     that the cluster owns (``assign_components``), how many there are and the share the judge
     recognises, as real images and as reconstructions. A cluster whose samples fall short of its own
-    real items is one the decoder draws less recognisably than the data; one whose real items are
-    misread is ambiguous in the data itself."""
+    real items is a style the model draws less recognisably than the data (its reconstructions
+    tell whether the autoencoder already loses it); one whose real items are misread is ambiguous
+    in the data itself."""
     per_category = {}
     for c, name in enumerate(fmnist.CATEGORIES):
         mine = np.flatnonzero(test_labels == c)
