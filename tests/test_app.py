@@ -165,14 +165,20 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
         assert metric.explanation in row
     header = next(line for line in text.splitlines() if line.startswith("| category | samples around"))
     assert header.endswith("| real test images | the decoded mean: judge's probability of the category "
-                           "| samples most often misread as (share) |")
+                           "| samples most often misread as (share) | clusters whose samples trail their real images "
+                           "by > 10 points (their share) |")
     shirt = next(line for line in text.splitlines() if line.startswith("| Shirt |")).strip("| ").split(" | ")
     miss = ours["category_misread_as"]["Shirt"]
     assert shirt == ["Shirt", f"{ours['category_agreement_per_category']['Shirt']:.2f}",
                      f"{ours['category_agreement_mixture_per_category']['Shirt']:.2f}",
                      f"{ours['reconstruction_agreement_per_category']['Shirt']:.2f}",
                      f"{ours['classifier_recall_per_category']['Shirt']:.2f}",
-                     f"{ours['category_mean_judge_prob']['Shirt']:.2f}", f"{miss['category']} ({miss['share']:.3f})"]
+                     f"{ours['category_mean_judge_prob']['Shirt']:.2f}", f"{miss['category']} ({miss['share']:.3f})",
+                     metric_labels.trailing_clusters(ours)["Shirt"]]
+    # the trailing shirt clusters, counted from the evaluation's per-cluster rows
+    rows = ours["mixture_clusters"]["per_category"]["Shirt"]
+    trail = [r for r in rows if r["test_acc"] is not None and r["sample_agreement"] < r["test_acc"] - 0.1]
+    assert shirt[-1].startswith(f"{len(trail)} of {len(rows)}")
     # agreement against the noise, one line per category and the overall share, as evaluated
     charts = [json.loads(c.proto.spec)["data"] for c in app.get("plotly_chart")]
     overall = next(d for d in charts if any(t.get("name") == "all categories" for t in d))[-1]

@@ -469,6 +469,16 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
     assert per_category_table(with_mean).splitlines()[2] == "| Coat | 0.50 | 0.82 |"
     assert per_category_table(old).splitlines() == [
         "| category | samples around the category mean |", "|---|---:|", "| Coat | 0.50 |", "| Bag | 0.90 |"]
+    clusters = {"Coat": [{"weight": 0.6, "sample_agreement": 0.95, "test_acc": 0.97},   # within 10 points
+                         {"weight": 0.3, "sample_agreement": 0.55, "test_acc": 0.80},   # trails by 25
+                         {"weight": 0.1, "sample_agreement": 0.10, "test_acc": None}],  # no real image to compare
+                "Bag": [{"weight": 1.0, "sample_agreement": 1.0, "test_acc": 1.0}]}
+    card = per_category_table({**new, "mixture_clusters": {"per_category": clusters}}).splitlines()
+    assert card[0].endswith("| clusters whose samples trail their real images by > 10 points (their share) |")
+    assert card[1:] == ["|---|---:|---|---|", "| Coat | 0.40 | Pullover (0.350) | 1 of 3 (30%) |",
+                        "| Bag | 1.00 | — | 0 of 1 |"]
+    broken = {**old, "mixture_clusters": {"per_category": {"Coat": [{"weight": 1.0}]}}}
+    assert per_category_table(broken) == per_category_table(old)
 
 
 def test_cluster_recognition_is_read_only_for_the_clusters_that_were_measured():
