@@ -165,8 +165,8 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
         assert metric.explanation in row
     header = next(line for line in text.splitlines() if line.startswith("| category | samples around"))
     assert header.endswith("| real test images | the decoded mean: judge's probability of the category "
-                           "| samples most often misread as (share) | clusters whose samples trail their real images "
-                           "by > 10 points (their share) |")
+                           "| samples most often misread as (share) | clusters trailing their real images by > 10 points "
+                           "(share) |")
     shirt = next(line for line in text.splitlines() if line.startswith("| Shirt |")).strip("| ").split(" | ")
     miss = ours["category_misread_as"]["Shirt"]
     assert shirt == ["Shirt", f"{ours['category_agreement_per_category']['Shirt']:.2f}",

@@ -474,7 +474,7 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
                          {"weight": 0.1, "sample_agreement": 0.10, "test_acc": None}],  # no real image to compare
                 "Bag": [{"weight": 1.0, "sample_agreement": 1.0, "test_acc": 1.0}]}
     card = per_category_table({**new, "mixture_clusters": {"per_category": clusters}}).splitlines()
-    assert card[0].endswith("| clusters whose samples trail their real images by > 10 points (their share) |")
+    assert card[0].endswith("| clusters trailing their real images by > 10 points (share) |")
     assert card[1:] == ["|---|---:|---|---|", "| Coat | 0.40 | Pullover (0.350) | 1 of 3 (30%) |",
                         "| Bag | 1.00 | — | 0 of 1 |"]
     broken = {**old, "mixture_clusters": {"per_category": {"Coat": [{"weight": 1.0}]}}}

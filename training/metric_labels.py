@@ -174,7 +174,7 @@ def per_category_table(metrics: dict) -> str:
     words = [(label, values) for label, values in
              (("samples most often misread as (share)",
                {c: misreading(m) for c, m in (metrics.get("category_misread_as") or {}).items()}),
-              (f"clusters whose samples trail their real images by > {TRAILING * 100:.0f} points (their share)",
+              (f"clusters trailing their real images by > {TRAILING * 100:.0f} points (share)",
                trailing_clusters(metrics) or {}))
              if values]
     header = [label for label, _ in columns] + [label for label, _ in words]
