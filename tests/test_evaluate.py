@@ -293,6 +293,7 @@ def test_model_independent_references_are_computed_once_and_reused(quick_evaluat
     assert {e["name"] for e in entries} == {"raw_pixel_probes", "augmentation_real_only", "cas_real"}
     assert all(e["key"]["dataset"] and e["key"]["code"] and e["key"]["torch"] for e in entries)
     assert all(e["key"]["threads"] >= 1 for e in entries if e["name"] != "raw_pixel_probes")
+    assert all(e["machine"] for e in entries)   # where it was computed, for readers of the file
     out = tmp_path / "again.json"
     r = run_cli("evaluate", "--checkpoint", quick_evaluated, "--quick", "--quiet", "--parts", "probes,cas,augmentation",
                 "--out", out, "--data-dir", data_dir, "--reference-cache", cache)
@@ -335,6 +336,33 @@ def test_reference_store_keys_on_everything_and_recomputes_on_request(tmp_path):
     (tmp_path / "a-file").write_text("x")
     stuck = ReferenceStore(tmp_path / "a-file" / "c.json", shipped=None)
     assert stuck.get("x", {"n": 1}, compute(5.0)) == 5.0 and stuck.log["computed"] == ["x"]
+
+
+def test_every_shipped_reference_can_still_be_read_by_the_full_evaluation():
+    """Editing the code behind a reference, a library bump or a change of the full settings silently
+    makes a shipped entry unreadable (the key no longer matches) and costs every evaluation minutes:
+    a stale entry must be refreshed or dropped, not shipped."""
+    import sklearn
+    from training.evaluate import FULL, reference_codes
+    from training.references import SHIPPED, environment_key
+    entries = json.loads(SHIPPED.read_text())["entries"]
+    codes = reference_codes()
+    assert {e["name"] for e in entries} == set(codes)
+    settings = {"cas_real": {"per_category": FULL.cas_per_category, "epochs": FULL.cas_epochs, "seed": 0},
+                "augmentation_real_only": {"per_category": FULL.augmentation_per_category,
+                                           "steps": FULL.augmentation_steps, "batch_size": 64},
+                "raw_pixel_probes": {}}
+    for i, e in enumerate(entries):
+        where = f"assets/reference-metrics.json entry {i} ({e['name']}, {e['created']})"
+        k = e["key"]
+        assert k["code"] == codes[e["name"]], f"{where}: computed by code that has since changed"
+        assert (k["torch"], k["sklearn"]) == (torch.__version__, sklearn.__version__), where
+        assert {f: k[f] for f in settings[e["name"]]} == settings[e["name"]], where
+        assert (k["train_images"], k["test_images"]) == (60_000, 10_000), where
+        assert k["cpu_capability"] in ("AVX2", "AVX512") and set(environment_key()) <= set(k), where
+    real_only = [e["key"] for e in entries if e["name"] == "augmentation_real_only"]
+    for cap in {k["cpu_capability"] for k in real_only}:   # every seed the evaluation trains, per machine kind
+        assert sorted(k["seed"] for k in real_only if k["cpu_capability"] == cap) == list(range(FULL.augmentation_seeds))
 
 
 def test_a_file_that_is_not_a_reference_cache_is_refused_and_left_alone(tmp_path):

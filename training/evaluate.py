@@ -181,14 +181,29 @@ def stratified_subset(labels: np.ndarray, per_category: int, seed: int) -> np.nd
                                    for c in range(len(fmnist.CATEGORIES))]))
 
 
+def classifier_code(caller) -> str:
+    """Hash of the code a classifier trained on real images by ``caller`` runs through."""
+    return source_hash(caller, stratified_subset, fit_classifier, FashionClassifier, augment, fmnist.random_hflip,
+                       accuracy)
+
+
+def pixel_probe_code() -> str:
+    return source_hash(M.linear_probe, M.knn_accuracy)
+
+
+def reference_codes() -> dict[str, str]:
+    """The code hash each cached reference is keyed on now: an entry of another hash can never be
+    read again (the shipped ``assets/reference-metrics.json`` is checked against this by a test)."""
+    return {"raw_pixel_probes": pixel_probe_code(), "cas_real": classifier_code(cas_real_reference),
+            "augmentation_real_only": classifier_code(augmentation_trial)}
+
+
 def classifier_key(caller, dataset_checksum: str, precision: str, **settings) -> dict:
     """What a classifier trained on real images by ``caller`` depends on, for the reference cache: the
     data, the settings, the code, and the arithmetic (bfloat16 or not, and the thread count: training
     amplifies float rounding, and 1 and 2 threads gave 0.8411 and 0.8445 for one seed)."""
     return {"dataset": dataset_checksum, **settings, "bfloat16": use_bfloat16(precision),
-            "threads": torch.get_num_threads(),
-            "code": source_hash(caller, stratified_subset, fit_classifier, FashionClassifier, augment,
-                                fmnist.random_hflip, accuracy)}
+            "threads": torch.get_num_threads(), "code": classifier_code(caller)}
 
 
 def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, seed: int, refs: ReferenceStore,
@@ -323,7 +338,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     if "probes" in parts:
         # 3. What the latent space knows: probes on μ and, for reference, on pixels.
         pixel_key = {"dataset": data.checksum, "train_images": len(train_pix), "test_images": len(test_pix),
-                     "code": source_hash(M.linear_probe, M.knn_accuracy)}
+                     "code": pixel_probe_code()}
         pixel = refs.get("raw_pixel_probes", pixel_key, lambda: {
             "linear": M.linear_probe(flat(train_pix), train_lab, flat(test_pix), test_lab),
             "knn": M.knn_accuracy(flat(train_pix), train_lab, flat(test_pix), test_lab)})

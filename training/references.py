@@ -17,12 +17,14 @@ import hashlib
 import inspect
 import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 from .checkpoint import atomic_write_text
+from .precision import cpu_has_amx
 
 FORMAT = "fashion-vae-reference-metrics"
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "reference-metrics.json"
@@ -44,6 +46,23 @@ def environment_key() -> dict:
     import torch
     return {"torch": torch.__version__, "sklearn": sklearn.__version__,
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+FORCED_ISA = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+
+
+def machine() -> str:
+    """Where an entry was computed, for people reading the file (not part of any key): the CPU model,
+    whether it has AMX (which the key's instruction set does not tell), and any environment variable
+    that forced torch's or oneDNN's kernels to another instruction set."""
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
+    except OSError:
+        cpu = ""
+    amx = ["AMX"] if cpu_has_amx() else []
+    forced = [f"{v}={os.environ[v]}" for v in FORCED_ISA if os.environ.get(v)]
+    return ", ".join([cpu or platform.processor() or platform.machine() or "unknown CPU", *amx, *forced])
 
 
 def _read(path: Path) -> list[dict]:
@@ -97,7 +116,7 @@ class ReferenceStore:
         seconds = time.perf_counter() - t0
         self.compute_seconds += seconds
         self._store({"name": name, "key": key, "value": value, "seconds": round(seconds, 1),
-                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine()})
         self.log["computed"].append(name)
         return value
 
