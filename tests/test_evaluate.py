@@ -361,8 +361,21 @@ def test_every_shipped_reference_can_still_be_read_by_the_full_evaluation():
         assert (k["train_images"], k["test_images"]) == (60_000, 10_000), where
         assert k["cpu_capability"] in ("AVX2", "AVX512") and set(environment_key()) <= set(k), where
     real_only = [e["key"] for e in entries if e["name"] == "augmentation_real_only"]
-    for cap in {k["cpu_capability"] for k in real_only}:   # every seed the evaluation trains, per machine kind
-        assert sorted(k["seed"] for k in real_only if k["cpu_capability"] == cap) == list(range(FULL.augmentation_seeds))
+    for kind in {(k["cpu_capability"], k["bfloat16"]) for k in real_only}:   # every seed, per machine and arithmetic
+        seeds = sorted(k["seed"] for k in real_only if (k["cpu_capability"], k["bfloat16"]) == kind)
+        assert seeds == list(range(FULL.augmentation_seeds)), kind
+
+
+def test_reference_keys_hash_the_code_as_imported_not_as_edited_since(monkeypatch):
+    """A long evaluation must not key its references on source edited while it runs: inspect reads
+    the file lazily, so the hashes are taken at import."""
+    import inspect
+    from training import evaluate as E
+    before = E.reference_codes()
+    monkeypatch.setattr(inspect, "getsource", lambda obj: "edited since")
+    assert E.reference_codes() == before
+    key = E.classifier_key(E.cas_real_reference, "checksum", "fp32", seed=0)
+    assert key["code"] == before["cas_real"] and key["bfloat16"] is False
 
 
 def test_a_file_that_is_not_a_reference_cache_is_refused_and_left_alone(tmp_path):

@@ -8,6 +8,7 @@ Every random draw comes from a generator seeded by ``--seed``, so a run is repea
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -181,12 +182,14 @@ def stratified_subset(labels: np.ndarray, per_category: int, seed: int) -> np.nd
                                    for c in range(len(fmnist.CATEGORIES))]))
 
 
+@functools.cache
 def classifier_code(caller) -> str:
     """Hash of the code a classifier trained on real images by ``caller`` runs through."""
     return source_hash(caller, stratified_subset, fit_classifier, FashionClassifier, augment, fmnist.random_hflip,
                        accuracy)
 
 
+@functools.cache
 def pixel_probe_code() -> str:
     return source_hash(M.linear_probe, M.knn_accuracy)
 
@@ -461,3 +464,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     atomic_write_text(out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     log(f"wrote {out} ({result['seconds']:.0f} s)")
     return result
+
+
+# Hash the source now, while the file on disk is the code this process runs: inspect reads it
+# lazily, and an edit during a long evaluation would otherwise key its references on the new text.
+reference_codes()
