@@ -513,16 +513,20 @@ def evaluation_card(bundle):
     reference, ref_name = cached.load_reference()
     st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}` in {m.get('seconds', 0) / 60:.1f} "
                f"min. The reference column is the {ref_name} configuration (the published loss and learning rate), "
-               f"trained and evaluated the same way ({REFERENCE_REPORT}).")
+               f"trained and evaluated the same way ({REFERENCE_REPORT}); ✓ / ✗ beside a value: better / worse "
+               f"than it. Targets are the bars this project set for its shipped model; the README and the report's "
+               f"notes say why one is missed.")
     for title, group in metric_labels.GROUPS:
-        rows = ["| | this model | seed-code | what it measures |", "|---|---:|---:|---|"]
+        rows = ["| | this model | seed-code | target | what it measures |", "|---|---:|---:|---|---|"]
         for metric in group:
             value, ref = metric_labels.lookup(m, metric.key), metric_labels.lookup(reference, metric.key)
             verdict = metric_labels.compare(value, ref, metric.better)
             mark = {"better": " ✓", "worse": " ✗"}.get(verdict, "")
             hint = f" ({metric.better} is better)" if metric.better else ""
             rows.append(f"| {metric.label} | **{metric_labels.formatted(m, metric)}**{mark} | "
-                        f"{metric_labels.formatted(reference, metric)} | {metric.explanation.replace('|', '&#124;')}{hint} |")
+                        f"{metric_labels.formatted(reference, metric)} | "
+                        f"{metric_labels.target_cell(m, reference, metric, ref_name)} | "
+                        f"{metric.explanation.replace('|', '&#124;')}{hint} |")
         st.markdown(f"**{title}**\n\n" + "\n".join(rows))
     per = m.get("category_agreement_per_category")
     if per:

@@ -163,6 +163,9 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
         row = next(line for line in text.splitlines() if line.startswith(f"| {metric.label} |"))
         assert metric_labels.formatted(ours, metric) in row and metric_labels.formatted(ref, metric) in row
         assert metric.explanation in row
+        assert f"| {metric_labels.target_cell(ours, ref, metric)} |" in row
+    agreement_row = next(line for line in text.splitlines() if line.startswith("| Category agreement |"))
+    assert "| ≥ 0.95, better than seed-code: **missed** |" in agreement_row   # the shipped model's 0.911
     header = next(line for line in text.splitlines() if line.startswith("| category | samples around"))
     assert header.endswith("| real test images | the decoded mean: judge's probability of the category "
                            "| samples most often misread as (share) | clusters trailing their real images by > 10 points "

@@ -415,7 +415,12 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
                 "--out", out, "--notes", notes, "--data-dir", data_dir)
     assert r.returncode == 0, r.stderr
     text = out.read_text()
-    assert "| metric | default | again | better |" in text and "Category agreement" in text
+    assert "| metric | default | again | better | target |" in text and "Category agreement" in text
+    quick = json.loads((quick_evaluated / "metrics.json").read_text())
+    probe = next(line for line in text.splitlines() if line.startswith("| Linear probe accuracy |"))
+    assert probe.endswith(f"| higher | ≥ 0.87: {'met' if quick['linear_probe_acc'] >= 0.87 else '**missed**'} |")
+    fid = next(line for line in text.splitlines() if line.startswith("| FID, prior samples |"))
+    assert fid.endswith("| lower | better than seed-code |")   # no seed-code model here: not judged
     assert "The default wins on every sample-quality number." in text and "--quick" in text
     from PIL import Image
     sheet = Image.open(out.parent / "grids" / "default.png")
@@ -428,7 +433,7 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
     assert r.returncode == 0, r.stderr
     after = json.loads(out.with_suffix(".json").read_text())
     assert after["models"]["again"] == before["models"]["again"] and after["infos"]["again"] == before["infos"]["again"]
-    assert "| metric | default | again | better |" in out.read_text()
+    assert "| metric | default | again | better | target |" in out.read_text()
     # the header regenerates every model from its directory, the kept one included
     assert f"python -m training report --model default={quick_evaluated} --model again={quick_evaluated} --out {out}\n" in out.read_text()
     assert (out.parent / "grids" / "again.png").read_bytes() == b"kept"
@@ -549,6 +554,28 @@ def test_cluster_note_quotes_one_measured_cluster():
         "noise measured for clusters (the cluster holds no test image).")
     assert cluster_note(m, "Coat", [0.7, 0.3], 2, 0.5) is None and cluster_note(m, "Coat", [0.6, 0.4], 0, 0.5) is None
     assert cluster_note({"mixture_clusters": {"per_category": {"Coat": rows}}}, "Coat", [0.7, 0.3], 0, 0.5) is None
+
+
+def test_targets_are_judged_against_their_bar_and_the_reference():
+    from training import metric_labels as L
+    by_key = {m.key: m for m in L.ALL}
+    agreement, fid, probe = by_key["category_agreement"], by_key["fid_classifier_prior"], by_key["linear_probe_acc"]
+    assert L.target_text(agreement) == "≥ 0.95, better than seed-code"
+    assert L.target_text(fid) == "better than seed-code" and L.target_text(probe) == "≥ 0.87"
+    assert L.target_text(by_key["kl_nats"]) == "" and L.target_cell({"kl_nats": 3.0}, None, by_key["kl_nats"]) == ""
+    seed = {"category_agreement": 0.77, "fid_classifier_prior": 59.2}
+    assert L.target_met({"category_agreement": 0.951}, seed, agreement) is True
+    assert L.target_met({"category_agreement": 0.911}, seed, agreement) is False       # above seed-code, below the bar
+    assert L.target_met({"category_agreement": 0.96}, {"category_agreement": 0.97}, agreement) is False
+    assert L.target_met({"category_agreement": 0.96}, None, agreement) is None         # nothing to beat
+    assert L.target_met({"fid_classifier_prior": 21.4}, seed, fid) is True             # lower is better
+    assert L.target_met({"fid_classifier_prior": 60.0}, seed, fid) is False
+    assert L.target_met({"linear_probe_acc": 0.87}, None, probe) is True               # the bar itself counts
+    assert L.target_met({"linear_probe_acc": 0.8699}, None, probe) is False
+    assert L.target_met({}, seed, probe) is None
+    assert L.target_cell({"category_agreement": 0.911}, seed, agreement) == "≥ 0.95, better than seed-code: **missed**"
+    assert L.target_cell({"linear_probe_acc": 0.8724}, None, probe) == "≥ 0.87: met"
+    assert L.target_cell({"category_agreement": 0.96}, None, agreement) == "≥ 0.95, better than seed-code"
 
 
 def test_recognised_note_quotes_the_nearest_measured_noise():

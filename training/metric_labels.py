@@ -15,13 +15,16 @@ class Metric:
     explanation: str  # one line
     better: str       # "lower", "higher" or "" (context, not a score)
     fmt: str = ".3f"
+    # the project's targets for the shipped model: a bar to reach, and/or beating the seed-code reference
+    at_least: float | None = None
+    beats_reference: bool = False
 
 
 GROUPS: list[tuple[str, list[Metric]]] = [
     ("Likelihood", [
         Metric("nll_common_nats", "NLL, common likelihood (nats)",
                "−log p(x) bound for 8-bit test images under one Gaussian σ fitted per model: comparable across losses",
-               "lower", ".1f"),
+               "lower", ".1f", beats_reference=True),
         Metric("bits_per_dim", "Bits per dimension", "the same, per pixel in bits (8 = no better than uniform)",
                "lower", ".3f"),
         Metric("iwae_nats", "IWAE bound, own likelihood (nats)",
@@ -42,8 +45,9 @@ GROUPS: list[tuple[str, list[Metric]]] = [
         Metric("active_units", "Active units",
                "of 128 dims, those whose μ varies with the image (Var > 0.01): how much of the code is used", "", "d"),
         Metric("linear_probe_acc", "Linear probe accuracy", "logistic regression on μ, trained on 60k, tested on 10k",
-               "higher", ".4f"),
-        Metric("knn_acc", "5-NN accuracy", "5 nearest training μ vote on each test image", "higher", ".4f"),
+               "higher", ".4f", at_least=0.87),
+        Metric("knn_acc", "5-NN accuracy", "5 nearest training μ vote on each test image", "higher", ".4f",
+               at_least=0.86),
         Metric("raw_pixel_linear_probe_acc", "Linear probe on pixels", "the same probe on raw pixels: the baseline",
                "", ".4f"),
         Metric("raw_pixel_knn_acc", "5-NN on pixels", "the same vote on raw pixels: the baseline", "", ".4f"),
@@ -51,7 +55,7 @@ GROUPS: list[tuple[str, list[Metric]]] = [
     ("Generated images", [
         Metric("category_agreement", "Category agreement",
                "share of samples around a category mean (app defaults) the classifier puts in that category",
-               "higher", ".4f"),
+               "higher", ".4f", at_least=0.95, beats_reference=True),
         Metric("category_agreement_mixture", "Category agreement, clusters",
                "the same for samples from each category's clusters (a mixture of Gaussians, the app's second "
                "sampler)", "higher", ".4f"),
@@ -60,16 +64,17 @@ GROUPS: list[tuple[str, list[Metric]]] = [
                "higher", ".4f"),
         Metric("classifier_test_acc", "Classifier accuracy on real test images", "the judge itself", "", ".4f"),
         Metric("fid_classifier_prior", "FID, prior samples",
-               "Fréchet distance of classifier features: 10k z ~ N(0, I) samples vs 10k test images", "lower", ".2f"),
+               "Fréchet distance of classifier features: 10k z ~ N(0, I) samples vs 10k test images", "lower", ".2f",
+               beats_reference=True),
         Metric("fid_classifier_category", "FID, category samples",
-               "the same for 10k category samples in test-set proportions", "lower", ".2f"),
+               "the same for 10k category samples in test-set proportions", "lower", ".2f", beats_reference=True),
         Metric("fid_classifier_mixture", "FID, cluster samples",
                "the same for 10k samples from the categories' clusters", "lower", ".2f"),
         Metric("fid_classifier_real_train", "FID, real training images",
                "the same for 10k real training images: the floor", "", ".2f"),
         Metric("cas_acc", "Classification accuracy score",
                "a classifier trained for one pass over 60k generated images only, tested on real ones", "higher",
-               ".4f"),
+               ".4f", at_least=0.75),
         Metric("cas_acc_mixture", "… trained on cluster samples",
                "the same, with the 60k generated images drawn from the categories' clusters", "higher", ".4f"),
         Metric("cas_real_acc", "… the same protocol on real images",
@@ -121,6 +126,36 @@ def compare(value, reference, better: str) -> str:
     if value is None or reference is None or not better or value == reference:
         return ""
     return "better" if (value < reference) == (better == "lower") else "worse"
+
+
+def target_text(metric: Metric, reference_name: str = "seed-code") -> str:
+    """The target as words: '≥ 0.95, better than seed-code'; '' where the metric has none."""
+    bar = f"{'≤' if metric.better == 'lower' else '≥'} {metric.at_least:g}" if metric.at_least is not None else ""
+    return ", ".join(p for p in (bar, f"better than {reference_name}" if metric.beats_reference else "") if p)
+
+
+def target_met(metrics: dict | None, reference: dict | None, metric: Metric) -> bool | None:
+    """Whether ``metrics`` reaches the metric's target; None where it has none or a value it needs
+    is missing (no evaluation, or no reference to beat)."""
+    value = lookup(metrics, metric.key)
+    if (metric.at_least is None and not metric.beats_reference) or not isinstance(value, (int, float)):
+        return None
+    met = True
+    if metric.at_least is not None:
+        met = value <= metric.at_least if metric.better == "lower" else value >= metric.at_least
+    if metric.beats_reference:
+        ref = lookup(reference, metric.key)
+        if not isinstance(ref, (int, float)):
+            return None
+        met = met and compare(value, ref, metric.better) == "better"
+    return met
+
+
+def target_cell(metrics: dict | None, reference: dict | None, metric: Metric, reference_name: str = "seed-code") -> str:
+    """'≥ 0.95: **missed**', '≥ 0.87: met', the bare target where it cannot be judged, '' where none."""
+    text = target_text(metric, reference_name)
+    met = target_met(metrics, reference, metric)
+    return text if not text or met is None else f"{text}: {'met' if met else '**missed**'}"
 
 
 def plural(n, word: str) -> str:

@@ -49,12 +49,18 @@ def _png_bytes(image) -> bytes:
     return buf.getvalue()
 
 
+SHIPPED_NAME, REFERENCE_NAME = "default", "seed-code"
+
+
 def metrics_table(metrics: dict[str, dict]) -> list[str]:
+    """One table per group: every model's value, which direction is better, and the target set for the
+    shipped model, judged for the model named ``default`` (against ``seed-code`` where it beats a reference)."""
     names = list(metrics)
+    shipped, reference = metrics.get(SHIPPED_NAME), metrics.get(REFERENCE_NAME)
     lines = []
     for title, group in L.GROUPS:
-        lines += [f"**{title}**", "", "| metric | " + " | ".join(names) + " | better |",
-                  L.table_separator(len(names), words=1)]
+        lines += [f"**{title}**", "", "| metric | " + " | ".join(names) + " | better | target |",
+                  L.table_separator(len(names), words=2)]
         for metric in group:
             values = [L.lookup(metrics[n], metric.key) for n in names]
             numeric = [v for v in values if isinstance(v, (int, float))]
@@ -63,7 +69,8 @@ def metrics_table(metrics: dict[str, dict]) -> list[str]:
                 best = min(numeric) if metric.better == "lower" else max(numeric)
             cells = [f"**{L.formatted(metrics[n], metric)}**" if v is not None and v == best
                      else L.formatted(metrics[n], metric) for n, v in zip(names, values)]
-            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {metric.better or '—'} |")
+            target = L.target_cell(shipped, reference, metric, REFERENCE_NAME) if shipped else L.target_text(metric)
+            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {metric.better or '—'} | {target} |")
         lines.append("")
     return lines
 
@@ -243,7 +250,8 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
         f"{first.get('category_sampler', {}).get('noise')}). The classification accuracy score trains one classifier "
         f"for {L.plural(first.get('cas_epochs'), 'pass')} over {first.get('cas_images', 0):,} generated images (noise "
         f"{first.get('cas_noise')}); its reference row trains the same classifier on real training images. "
-        "Best value per row in bold.", "",
+        f"Best value per row in bold. Targets are the bars set for the shipped model, judged for `{SHIPPED_NAME}`.",
+        "",
         *settings_warning(metrics),
         "## Models", "", *model_table(metrics, infos),
         "## Metrics", "", *metrics_table(metrics),
