@@ -402,8 +402,11 @@ def _pick_endpoint(bundle, name: str, col, default_cat: int):
     marked = st.session_state.get(name)
     valid = marked is not None and selection.is_valid(marked, bundle)
     mark_label = "your image" if valid and marked["kind"] == "upload" else "marked on the map"
-    options = ([mark_label] if valid else []) + ["pick by category"]
-    source = col.radio(f"{name} from", options, horizontal=True, key=f"{name}_source")
+    if valid:
+        source = col.radio(f"{name} from", [mark_label, "pick by category"], horizontal=True, key=f"{name}_source")
+    else:   # one choice is no choice: say how to get the other instead of drawing a lone radio button
+        source = "pick by category"
+        col.caption(f"**{name}** by category below, or \"Use as {name}\" on a map point or your image")
     if source == mark_label:
         z = selection.latent_of(marked, bundle)
         up = st.session_state.get("upload")

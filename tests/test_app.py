@@ -56,6 +56,24 @@ def _click(at, projection, custom, x=0.0, y=0.0):
     at.run()
 
 
+def test_interpolation_endpoints_offer_a_choice_only_once_one_is_marked(app):
+    app.sidebar.radio(key="view").set_value("Interpolation & hybrids").run()
+    assert not app.exception
+    assert not [r for r in app.radio if r.key in ("A_source", "B_source")]   # no lone one-option radio
+    captions = [c.value for c in app.caption]
+    assert any('"Use as A"' in c for c in captions) and any('"Use as B"' in c for c in captions)
+    assert app.selectbox(key="A_cat").value == 0 and app.selectbox(key="B_cat").value == 9
+    app.sidebar.radio(key="view").set_value("Latent map").run()
+    projection = app.sidebar.selectbox(key="projection").value
+    _click(app, projection, 11)
+    next(b for b in app.button if b.label == "Use as A").click().run()
+    app.sidebar.radio(key="view").set_value("Interpolation & hybrids").run()
+    assert not app.exception
+    assert app.radio(key="A_source").options == ["marked on the map", "pick by category"]
+    assert app.radio(key="A_source").value == "marked on the map"
+    assert not [r for r in app.radio if r.key == "B_source"]
+
+
 def test_selecting_a_point_shows_its_category_and_neighbours(app):
     labels = np.load(ASSETS / "embeddings.npz")["labels"]
     projection = app.sidebar.selectbox(key="projection").value
