@@ -514,8 +514,8 @@ def evaluation_card(bundle):
     if m.get("quick"):
         st.warning("This is a --quick evaluation on small subsets: the numbers are noisy.")
     reference, ref_name = cached.load_reference()
-    st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}` in {m.get('seconds', 0) / 60:.1f} "
-               f"min. The reference column is the {ref_name} configuration (the published loss and learning rate), "
+    st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}`: "
+               f"{metric_labels.evaluation_time(m)}. The reference column is the {ref_name} configuration (the published loss and learning rate), "
                f"trained and evaluated the same way ({REFERENCE_REPORT}); ✓ / ✗ beside a value: better / worse "
                f"than it. Targets are the bars this project set for its shipped model; the README and the report's "
                f"notes say why one is missed.")

@@ -182,6 +182,10 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
         assert metric_labels.formatted(ours, metric) in row and metric_labels.formatted(ref, metric) in row
         assert metric.explanation in row
         assert f"| {metric_labels.target_cell(ours, ref, metric)} |" in row
+    measured = next(c.value for c in app.caption if c.value.startswith("Measured by"))
+    assert f"`: {metric_labels.evaluation_time(ours)}. " in measured
+    if ours["references"]["seconds"] >= 30:   # the shipped evaluation computed references: shown apart
+        assert "min computing references once)" in measured
     agreement_row = next(line for line in text.splitlines() if line.startswith("| Category agreement |"))
     assert "| ≥ 0.95, better than seed-code: **missed** |" in agreement_row   # the shipped model's 0.911
     header = next(line for line in text.splitlines() if line.startswith("| category | samples around"))

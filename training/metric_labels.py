@@ -158,6 +158,14 @@ def target_cell(metrics: dict | None, reference: dict | None, metric: Metric, re
     return text if not text or met is None else f"{text}: {'met' if met else '**missed**'}"
 
 
+def evaluation_time(m: dict) -> str:
+    """'10.0 min on 2 threads (+3.4 min computing references once)': the evaluation's own time, with
+    the one-off cached references apart (a second evaluation on the same machine reuses them)."""
+    once = (m.get("references") or {}).get("seconds") or 0.0
+    text = f"{(m.get('seconds', 0) - once) / 60:.1f} min on {plural(m.get('threads'), 'thread')}"
+    return text + (f" (+{once / 60:.1f} min computing references once)" if once >= 30 else "")
+
+
 def plural(n, word: str) -> str:
     """'1 thread', '2 threads', '3 passes'."""
     return f"{n} {word}{'' if n == 1 else ('es' if word.endswith('s') else 's')}"

@@ -87,10 +87,7 @@ def evaluation_cell(m: dict) -> str:
     (a second evaluation on the same machine reuses them)."""
     if m.get("quick"):
         return "**--quick (small subsets, noisy)**"
-    once = (m.get("references") or {}).get("seconds") or 0.0
-    threads = m.get("threads")
-    cell = f"full, {(m.get('seconds', 0) - once) / 60:.1f} min on {L.plural(threads, 'thread')}"
-    return cell + (f" (+{once / 60:.1f} min computing references once)" if once >= 30 else "")
+    return f"full, {L.evaluation_time(m)}"
 
 
 def _training_seconds(info: dict) -> float:
