@@ -557,7 +557,7 @@ def view_model_card(bundle):
     c4.metric("Reconstruction MSE", f"{test.get('recon_mse', float('nan')):.4f}")
     t = m.get("training", {})
     threads = f" on {metric_labels.plural(t['threads'], 'CPU thread')}" if t.get("threads") else ""
-    st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {metric_labels.beta_summary(m)}, {m.get('epoch')} epochs, batch "
+    st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
                 f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed {t.get('seed')}, "
                 f"trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. "
                 f"Encoder head: {bundle.model.config.encoder_summary()}. "

@@ -27,16 +27,14 @@ from training.metrics import linear_probe  # noqa: E402
 
 @torch.no_grad()
 def features(model, images: np.ndarray, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """The layer before the latent, h (the conv features; the encoder head's last ReLU layer, or
-    both for a residual head, where the model has one), and the latent mean μ for uint8 images."""
+    """The layer before the latent (the conv features h, and beside them the encoder head's output g
+    where the model has one) and the latent mean μ, for uint8 images."""
     hs, mus = [], []
     for i in range(0, len(images), batch_size):
         x = fmnist.to_tensor(images[i:i + batch_size])
         h = model.encoder(x)
-        if model.config.encoder_head_residual:  # μ = W·h + V·g: the layer before μ is [h, g]
+        if model.config.encoder_head:  # μ = W·h + V·g: the layer before μ is [h, g]
             h = torch.cat([h, model.encoder_head(h)], 1)
-        else:
-            h = model.encoder_head(h)
         hs.append(h)
         mus.append(model.encode(x)[0])
     return torch.cat(hs).numpy(), torch.cat(mus).numpy()

@@ -26,3 +26,14 @@ def run_cli(*args, timeout=600, env=None):
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "training", *map(str, args)], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def cli(argv, capsys):
+    """``python -m training ARGV`` in this process (no interpreter start-up): exit code, stdout, stderr."""
+    from training.cli import main
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse: --help (0) and bad arguments (2)
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -11,7 +11,10 @@ from conftest import ROOT, run_cli
 from training import load_model
 from training import metrics as M
 from training.data import load
-from training.evaluate import AGREEMENT_NOISE_SCALES, QUICK, log_weights, map_quality, stratified_subset
+from training.bounds import log_weights
+from training.evaluate import QUICK, map_quality
+from training.judging import AGREEMENT_NOISE_SCALES
+from training.trials import stratified_subset
 from training.model import VAE, VAEConfig
 from training.precision import cpu_has_amx
 from training.sampling import DEFAULT_NOISE, sample_categories
@@ -343,7 +346,8 @@ def test_every_shipped_reference_can_still_be_read_by_the_full_evaluation():
     makes a shipped entry unreadable (the key no longer matches) and costs every evaluation minutes:
     a stale entry must be refreshed or dropped, not shipped."""
     import sklearn
-    from training.evaluate import FULL, reference_codes
+    from training.evaluate import FULL
+    from training.trials import reference_codes
     from training.references import SHIPPED, environment_key
     entries = json.loads(SHIPPED.read_text())["entries"]
     codes = reference_codes()
@@ -370,7 +374,7 @@ def test_reference_keys_hash_the_code_as_imported_not_as_edited_since(monkeypatc
     """A long evaluation must not key its references on source edited while it runs: inspect reads
     the file lazily, so the hashes are taken at import."""
     import inspect
-    from training import evaluate as E
+    from training import trials as E
     before = E.reference_codes()
     monkeypatch.setattr(inspect, "getsource", lambda obj: "edited since")
     assert E.reference_codes() == before
@@ -407,7 +411,7 @@ def test_evaluate_parts_runs_only_the_chosen_stages(tmp_path, data_dir):
     assert not {"iwae_nats", "linear_probe_acc", "category_agreement", "cas_acc", "augmentation"} & set(m)
 
 
-def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, data_dir):
+def test_report_compares_models_and_links_the_notes(quick_evaluated, tmp_path, data_dir):
     notes = tmp_path / "notes.md"
     notes.write_text("The default wins on every sample-quality number.")
     out = tmp_path / "report" / "benchmark.md"
@@ -421,7 +425,8 @@ def test_report_compares_models_and_keeps_the_notes(quick_evaluated, tmp_path, d
     assert probe.endswith(f"| higher | ≥ 0.87: {'met' if quick['linear_probe_acc'] >= 0.87 else '**missed**'} |")
     fid = next(line for line in text.splitlines() if line.startswith("| FID, prior samples |"))
     assert fid.endswith("| lower | better than seed-code |")   # no seed-code model here: not judged
-    assert "The default wins on every sample-quality number." in text and "--quick" in text
+    assert "[../notes.md](../notes.md)" in text and "--quick" in text
+    assert "The default wins" not in text  # linked, not pasted
     from PIL import Image
     sheet = Image.open(out.parent / "grids" / "default.png")
     assert sheet.height > 8 * 28 * 3  # eight rows of 3× upscaled images
@@ -476,24 +481,15 @@ def test_report_shows_the_one_off_reference_time_apart():
     assert "--quick" in evaluation_cell({"quick": True, "seconds": 20.0})
 
 
-def test_report_names_a_kl_warmup_and_free_bits_in_the_beta_row():
+def test_report_names_each_models_encoder_head_and_decoder():
     from training.report import model_table
-    infos = {"warm": {"beta": 1.0, "training": {"kl_warmup": 10}}, "plain": {"beta": 1.0, "training": {"kl_warmup": 0}},
-             "older": {"beta": 0.5, "training": {}}}  # saved before the flag existed
+    infos = {"deep": {"beta": 1.0, "architecture": {"encoder_head": [512, 256], "decoder_kernels": [2, 3, 4, 6]}},
+             "older": {"beta": 0.5, "architecture": {}}}  # saved before the encoder head existed
     rows = model_table({name: {"quick": True} for name in infos}, infos)
-    assert "| β | 1.0, warmed up from 0 over 10 epochs | 1.0 | 0.5 |" in rows
-    rows = model_table({"floored": {"quick": True}}, {"floored": {"beta": 1.0, "training": {"free_bits": 0.5}}})
-    assert "| β | 1.0, KL floored at 0.5 nats per dimension |" in rows
-
-
-def test_report_names_each_models_encoder_and_decoder_heads():
-    from training.report import model_table
-    infos = {"deep": {"architecture": {"encoder_head": [512, 256], "decoder_head": [64]}}, "older": {"architecture": {}}}
-    rows = model_table({name: {"quick": True} for name in infos}, infos)
-    assert ("| encoder head | 512 conv features → ReLU → 512 → ReLU → 256 → ReLU → heads "
-            "| paper's (linear heads on 512 conv features) |") in rows
-    assert ("| decoder | paper's (256×128×64) + head on z: 64 → ReLU, added to the first 512 features "
-            "(starts at 0) | paper's (256×128×64) |") in rows
+    assert ("| encoder head | paper's linear heads on 512 conv features + ReLU → 512 → ReLU → 256 → ReLU → heads "
+            "that start at 0 | paper's (linear heads on 512 conv features) |") in rows
+    assert "| decoder | 256×128×64 channels, kernels 2,3,4,6 | paper's (256×128×64) |" in rows
+    assert "| β | 1.0 | 0.5 |" in rows
 
 
 def test_agreement_table_says_what_unrecognised_samples_are_read_as():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from training.losses import (LIKELIHOODS, PAPER_SIGMA, bernoulli_nll, free_bits_kl, gaussian_nll,
+from training.losses import (LIKELIHOODS, PAPER_SIGMA, bernoulli_nll, gaussian_nll,
                              kl_standard_normal, optimal_log_sigma, vae_loss)
 
 
@@ -72,27 +72,6 @@ def test_elbo_is_per_image_and_beta_weights_kl(likelihood):
                   torch.cat([logvar, logvar]), likelihood)
     torch.testing.assert_close(t2.neg_elbo, t1.neg_elbo)
 
-
-def test_free_bits_floor_each_dimension_averaged_over_the_batch():
-    kl_dims = torch.tensor([[0.1, 2.0, 0.0], [0.3, 1.0, 0.0]])  # batch means 0.2, 1.5, 0
-    assert free_bits_kl(kl_dims, 0.5).item() == pytest.approx(0.5 + 1.5 + 0.5)
-    assert free_bits_kl(kl_dims, 0.0).item() == pytest.approx(kl_dims.sum(1).mean().item())
-
-
-def test_free_bits_change_only_the_optimised_loss_and_free_dimensions_below_the_floor():
-    x, logits, mu, logvar = _batch(n=4, k=3)
-    mu = torch.tensor([[0.1, 3.0, 0.2]] * 4, requires_grad=True)  # with logvar 0, KL = μ²/2: 0.005, 4.5, 0.02
-    logvar = torch.zeros(4, 3)
-    plain = vae_loss(x, logits, mu, logvar, "gaussian")
-    floored = vae_loss(x, logits, mu, logvar, "gaussian", free_bits=0.5)
-    for key in ("neg_elbo", "recon_nll", "kl"):  # what is reported stays the true ELBO
-        torch.testing.assert_close(getattr(floored, key), getattr(plain, key))
-    kl_dims = kl_standard_normal(mu, logvar).mean(0)
-    torch.testing.assert_close(floored.loss, plain.recon_nll + 0.5 + kl_dims[1] + 0.5)
-    # the decoder's output does not depend on μ here, so the gradient is the KL term's alone:
-    # zero for the two dimensions under the floor, μ/B for the one above it
-    (grad,) = torch.autograd.grad(floored.loss, mu)
-    torch.testing.assert_close(grad, torch.tensor([[0.0, 3.0 / 4, 0.0]] * 4))
 
 
 def test_seed_code_loss_reproduces_published_formula():

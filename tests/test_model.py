@@ -1,5 +1,6 @@
 """Architecture, the encode/decode contract, and save/load round trips."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,7 +46,6 @@ def test_configurable_latent_and_widths():
 @pytest.mark.parametrize("config, seen, painted", [
     (VAEConfig(), 23, 27),                                                    # the paper's kernels
     (VAEConfig(encoder_kernels=(4, 3, 4, 2), decoder_kernels=(2, 3, 4, 6)), 28, 28),
-    (VAEConfig(decoder_refine=4), 23, 28),
 ])
 def test_field_of_view_is_what_the_gradients_show(config, seen, painted):
     torch.manual_seed(0)
@@ -64,7 +64,6 @@ def test_field_of_view_is_what_the_gradients_show(config, seen, painted):
 def test_decoder_summary_names_kernels_that_differ_from_the_paper():
     assert VAEConfig().decoder_summary() == "paper's (256×128×64)"
     assert VAEConfig(decoder_kernels=(2, 3, 4, 6)).decoder_summary() == "256×128×64 channels, kernels 2,3,4,6"
-    assert VAEConfig(decoder_refine=16).decoder_summary() == "paper's (256×128×64) + 3×3 conv on 16 channels at 28×28"
 
 
 def test_encoder_kernels_that_shrink_the_image_to_nothing_are_rejected():
@@ -72,71 +71,9 @@ def test_encoder_kernels_that_shrink_the_image_to_nothing_are_rejected():
         VAE(VAEConfig(encoder_kernels=(5, 5, 5, 5)))
 
 
-def test_refinement_head_is_a_3x3_conv_at_full_resolution(tmp_path):
-    m = VAE(VAEConfig(decoder_refine=16))
-    deconvs = [l for l in m.decoder if isinstance(l, torch.nn.ConvTranspose2d)]
-    assert deconvs[-1].out_channels == 16
-    head = m.decoder[-1]
-    assert type(head) is torch.nn.Conv2d and (head.in_channels, head.out_channels, head.kernel_size) == (16, 1, (3, 3))
-    assert isinstance(m.decoder[-2], torch.nn.ReLU)
-    # one pixel of the logits depends on its 3×3 neighbourhood of features, and only on it
-    feats = torch.zeros(1, 16, 28, 28, requires_grad=True)
-    head(feats)[0, 0, 10, 10].backward()
-    touched = feats.grad[0].abs().sum(0).nonzero().tolist()
-    assert sorted(touched) == [[r, c] for r in (9, 10, 11) for c in (9, 10, 11)]
-    out = m.decode(torch.randn(3, 128))
-    assert out.shape == (3, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
-    m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
-    loaded = load_model(tmp_path)
-    assert loaded.config.decoder_refine == 16
-    z = torch.randn(2, 128)
-    with torch.no_grad():
-        assert torch.equal(m.decode(z), loaded.decode(z))
-    with pytest.raises(ValueError, match="decoder_refine"):
-        VAEConfig(decoder_refine=-1)
-
-
-def test_configs_written_before_the_refinement_head_still_load(tmp_path):
-    VAE().eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
-    meta = json.loads((tmp_path / "model.json").read_text())
-    del meta["architecture"]["decoder_refine"]  # as every model.json written before it existed
-    (tmp_path / "model.json").write_text(json.dumps(meta))
-    assert load_model(tmp_path).config.decoder_refine == 0
-
-
-def test_encoder_head_puts_relu_layers_between_the_conv_features_and_the_latent(tmp_path):
-    m = VAE(VAEConfig(encoder_head=(32, 16)))
-    linears = [l for l in m.encoder_head if isinstance(l, torch.nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(512, 32), (32, 16)]
-    assert [type(l).__name__ for l in m.encoder_head] == ["ReLU", "Linear", "ReLU", "Linear", "ReLU"]
-    assert m.to_mu.in_features == m.to_logvar.in_features == 16
-    # μ equals the heads applied by hand to ReLU(W2·ReLU(W1·ReLU(h) + b1) + b2)
-    x = torch.rand(3, 1, 28, 28)
-    with torch.no_grad():
-        h = m.encoder(x).clamp(min=0)
-        for l in linears:
-            h = l(h).clamp(min=0)
-        mu, logvar = m.encode(x)
-        torch.testing.assert_close(mu, m.to_mu(h))
-        torch.testing.assert_close(logvar, m.to_logvar(h))
-    # a negative conv feature cannot reach μ: the ReLU after the last conv stops it
-    feats = torch.randn(4, 512, requires_grad=True)
-    m.to_mu(m.encoder_head(feats)).sum().backward()
-    assert (feats.grad[feats.detach() < 0] == 0).all() and (feats.grad[feats.detach() > 0] != 0).any()
-    m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
-    loaded = load_model(tmp_path)
-    assert loaded.config.encoder_head == (32, 16)
-    with torch.no_grad():
-        assert torch.equal(loaded.encode(x)[0], mu)
-    assert VAEConfig(encoder_head=(512,)).encoder_summary() == "512 conv features → ReLU → 512 → ReLU → heads"
-    assert VAEConfig().encoder_summary() == "paper's (linear heads on 512 conv features)"
-    with pytest.raises(ValueError, match=r"encoder_head widths must be ≥ 1, got \[512, 0\]"):
-        VAEConfig(encoder_head=(512, 0))
-
-
-def test_residual_encoder_head_starts_as_the_papers_linear_heads_and_adds_its_layers(tmp_path):
+def test_encoder_head_starts_as_the_papers_linear_heads_and_adds_its_relu_layers(tmp_path):
     torch.manual_seed(0)
-    m = VAE(VAEConfig(encoder_head=(32,), encoder_head_residual=True))
+    m = VAE(VAEConfig(encoder_head=(32,)))
     x = torch.rand(3, 1, 28, 28)
     with torch.no_grad():
         h = m.encoder(x)
@@ -151,18 +88,20 @@ def test_residual_encoder_head_starts_as_the_papers_linear_heads_and_adds_its_la
         torch.testing.assert_close(logvar, m.to_logvar(h) + g @ m.head_to_logvar.weight.T)
     assert m.to_mu.in_features == 512 and m.head_to_mu.bias is None
     # the added maps get a gradient at the first step, though they start at zero
-    fresh = VAE(VAEConfig(encoder_head=(32,), encoder_head_residual=True))
+    fresh = VAE(VAEConfig(encoder_head=(32,)))
     fresh.encode(x)[0].sum().backward()
     assert fresh.head_to_mu.weight.grad.abs().sum() > 0
     m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
+    assert [type(layer).__name__ for layer in m.encoder_head] == ["ReLU", "Linear", "ReLU"]
     loaded = load_model(tmp_path)
-    assert loaded.config.encoder_head_residual is True
+    assert loaded.config.encoder_head == (32,)
     with torch.no_grad():
         assert torch.equal(loaded.encode(x)[0], mu)
-    assert (VAEConfig(encoder_head=(512,), encoder_head_residual=True).encoder_summary() ==
+    assert (VAEConfig(encoder_head=(512,)).encoder_summary() ==
             "paper's linear heads on 512 conv features + ReLU → 512 → ReLU → heads that start at 0")
-    with pytest.raises(ValueError, match="encoder_head_residual needs encoder_head widths"):
-        VAEConfig(encoder_head_residual=True)
+    assert VAEConfig().encoder_summary() == "paper's (linear heads on 512 conv features)"
+    with pytest.raises(ValueError, match=r"encoder_head widths must be ≥ 1, got \[512, 0\]"):
+        VAEConfig(encoder_head=(512, 0))
 
 
 def test_configs_written_before_the_encoder_head_load_with_the_papers_linear_heads(tmp_path):
@@ -170,69 +109,39 @@ def test_configs_written_before_the_encoder_head_load_with_the_papers_linear_hea
     m = VAE().eval()
     m.save_pretrained(tmp_path, {"likelihood": "gaussian"})
     meta = json.loads((tmp_path / "model.json").read_text())
-    for name in ("encoder_head", "encoder_head_residual"):  # as every model.json written before they existed
-        del meta["architecture"][name]
+    del meta["architecture"]["encoder_head"]  # as every model.json written before it existed
     (tmp_path / "model.json").write_text(json.dumps(meta))
     loaded = load_model(tmp_path)
-    assert loaded.config.encoder_head == () and not loaded.config.encoder_head_residual
-    assert len(loaded.encoder_head) == 0
+    assert loaded.config.encoder_head == () and len(loaded.encoder_head) == 0
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(loaded.encode(x)[0], m.to_mu(m.encoder(x)))
 
 
-def test_decoder_head_starts_as_the_papers_decoder_and_adds_relu_layers_on_z(tmp_path):
-    kernels = dict(encoder_kernels=(4, 3, 4, 2), decoder_kernels=(2, 3, 4, 6))
-    torch.manual_seed(0)
-    plain = VAE(VAEConfig(**kernels))
-    torch.manual_seed(0)
-    m = VAE(VAEConfig(decoder_head=(32, 16), **kernels))
-    linears = [l for l in m.decoder_head if isinstance(l, torch.nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(128, 32), (32, 16)]
-    assert [type(l).__name__ for l in m.decoder_head] == ["Linear", "ReLU", "Linear", "ReLU"]
-    assert (m.head_to_features.in_features, m.head_to_features.out_features) == (16, 512)
-    assert m.head_to_features.bias is None
-    # created last: a seed gives every other weight its value without the head, and the added map
-    # starts at zero, so the untrained model is the paper's decoder exactly
-    for name, p in plain.named_parameters():
-        assert torch.equal(p, m.get_parameter(name)), name
-    z = torch.randn(5, 128)
-    with torch.no_grad():
-        assert torch.equal(m.decode(z), plain.decode(z))
-        m.head_to_features.weight.normal_()
-        g = linears[1](linears[0](z).clamp(min=0)).clamp(min=0)  # Linear → ReLU → Linear → ReLU
-        expected = (m.from_latent(z) + g @ m.head_to_features.weight.T).view(-1, 512, 1, 1)
-        torch.testing.assert_close(m.decoder_input(z), expected)
-        torch.testing.assert_close(m.decode_logits(z), m.decoder(expected))
-    # the added map gets a gradient at the first step, though it starts at zero
-    torch.manual_seed(0)
-    fresh = VAE(VAEConfig(decoder_head=(32, 16), **kernels))
-    fresh.decode(z).sum().backward()
-    assert fresh.head_to_features.weight.grad.abs().sum() > 0
-    m.eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
-    loaded = load_model(tmp_path)
-    assert loaded.config.decoder_head == (32, 16)
-    with torch.no_grad():
-        assert torch.equal(loaded.decode(z), m.decode(z))
-    assert (VAEConfig(decoder_head=(512, 512)).decoder_summary() == "paper's (256×128×64) + head on z: "
-            "512 → ReLU → 512 → ReLU, added to the first 512 features (starts at 0)")
-    with pytest.raises(ValueError, match=r"decoder_head widths must be ≥ 1, got \[0\]"):
-        VAEConfig(decoder_head=(0,))
-
-
-def test_configs_written_before_the_decoder_head_load_with_the_papers_decoder(tmp_path):
-    torch.manual_seed(0)
-    m = VAE().eval()
-    m.save_pretrained(tmp_path, {"likelihood": "gaussian"})
+@pytest.mark.parametrize("field, value, flag", [
+    ("decoder_refine", 16, "--decoder-refine"), ("decoder_head", [512], "--decoder-head"),
+    ("encoder_head_residual", False, "--no-encoder-head-residual")])
+def test_a_model_made_with_a_retired_option_is_refused_by_name_and_neutral_values_load(tmp_path, field, value, flag):
+    from training.model import RETIRED_IN
+    VAE(VAEConfig(encoder_head=(16,))).eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
     meta = json.loads((tmp_path / "model.json").read_text())
-    del meta["architecture"]["decoder_head"]  # as every model.json written before it existed
+    # as the commit that retired them wrote every model.json: the neutral values of all three
+    meta["architecture"].update(decoder_refine=0, decoder_head=[], encoder_head_residual=True)
     (tmp_path / "model.json").write_text(json.dumps(meta))
-    loaded = load_model(tmp_path)
-    assert loaded.config.decoder_head == () and len(loaded.decoder_head) == 0
-    assert not hasattr(loaded, "head_to_features")
-    z = torch.randn(2, 128)
-    with torch.no_grad():
-        assert torch.equal(loaded.decode(z), m.decode(z))
+    assert load_model(tmp_path).config.encoder_head == (16,)
+    meta["architecture"][field] = value
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError) as e:
+        load_model(tmp_path)
+    assert str(e.value) == (f"{tmp_path / 'model.json'}: invalid architecture ({field}: trained with {flag}, an "
+                            f"experiment that was not adopted; commit {RETIRED_IN} still has its code)")
+
+
+def test_the_shipped_model_records_every_retired_option_at_its_neutral_value():
+    from training.model import RETIRED_ARCHITECTURE
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    arch = json.loads((assets / "model.json").read_text())["architecture"]
+    assert set(RETIRED_ARCHITECTURE) <= set(arch) and load_model(assets).config.encoder_head == (512, 512)
 
 
 def test_reparameterization_statistics():

@@ -6,6 +6,7 @@ written atomically each epoch, loaded without unpickling.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from . import arguments as A
 from . import data as fmnist
 from .checkpoint import matching_config, save_weights_and_config
 from .model import ModelLoadError
@@ -170,3 +172,20 @@ def load_classifier(directory: str | os.PathLike) -> FashionClassifier:
     model.eval().to(memory_format=torch.channels_last)  # faster convolutions, same outputs
     model.info = meta
     return model
+
+
+# --- the command line --------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="directory (e.g. assets)")
+    p.add_argument("--epochs", type=A.positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=A.positive_int, help="first N training images only (quick runs)")
+    A.add_precision(p, default="auto")
+    A.add_threads(p)
+    A.add_data_dir(p)
+    A.add_quiet(p)
+
+
+def run_command(ns: argparse.Namespace) -> None:
+    train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, data_dir=ns.data_dir,
+                     threads=ns.threads, precision=ns.precision, progress=not ns.quiet, command=ns.command_line)

@@ -231,7 +231,7 @@ def to_tensor(images: np.ndarray):
 
 def random_hflip(x, generator=None):
     """Mirror each image of an (N, 1, H, W) tensor left-right with probability ½ (a fair draw per
-    image from ``generator``): the VAE's ``--hflip`` and the classifier's augmentation."""
+    image from ``generator``): the classifier's augmentation."""
     import torch
     flip = torch.rand(len(x), generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(-1), x)

@@ -18,6 +18,7 @@ more than half a grey level (checked and recorded); statistics stay float32.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import arguments as A
 from . import data as fmnist
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .losses import kl_standard_normal
@@ -256,3 +258,24 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     atomic_write_text(out / name.replace(".npz", ".json"), json.dumps(info, indent=2) + "\n")
     log(f"wrote {out / name} ({(out / name).stat().st_size / 1e6:.1f} MB)")
     return out / name
+
+
+# --- the command line --------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="model directory (model.safetensors + model.json)")
+    p.add_argument("--out", required=True, help="directory for embeddings.npz and embeddings.json")
+    p.add_argument("--split", choices=("test", "all"), default="test",
+                   help="map the 10k test images, or all 70k (default: %(default)s)")
+    p.add_argument("--maps", default=",".join(MAPS), help="comma-separated maps to compute (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=A.positive_int, help="first N images of each split only (quick runs)")
+    p.add_argument("--mixture-components", type=A.positive_int, default=MIXTURE_COMPONENTS, metavar="K",
+                   help="Gaussians per category for the 'mixture' sampler (default: %(default)s)")
+    A.add_threads(p)
+    A.add_data_dir(p)
+
+
+def run_command(ns: argparse.Namespace) -> None:
+    run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
+              data_dir=ns.data_dir, threads=ns.threads, mixture_components=ns.mixture_components,
+              command=ns.command_line)

@@ -3,6 +3,8 @@ as a Fashion-MNIST input, encode it, decode it, and say which categories it is n
 classifier, and by its nearest neighbours among the mapped test images' latents."""
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +106,18 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
             lines.append(f"  nearest {len(r.neighbours)} test latents: " + ", ".join(f"{c} {n}" for c, n in near))
         lines.append(f"  wrote {recon_path} (prepared input | reconstruction)")
     return lines, failed
+
+
+# --- the command line --------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--checkpoint", default="assets", help="model directory (default: %(default)s)")
+    p.add_argument("--out", help="directory for the reconstructions (default: next to each image)")
+    p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+
+
+def run_command(ns: argparse.Namespace) -> int:
+    lines, failed = encode_files(ns.images, ns.checkpoint, ns.out, ns.classifier)
+    for line in lines:
+        print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
+    return 1 if failed else 0

@@ -6,6 +6,8 @@ the README's grid is made this way.
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -81,3 +83,23 @@ def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float =
           if clusters is not None else []),
         (f"{names[interpolate[0]]} to {names[interpolate[1]]}"[:26], sq(path)),
     ], ncol=10)
+
+
+# --- the command line --------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="model directory")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir")
+
+
+def run_command(ns: argparse.Namespace) -> None:
+    from .embed import stored_category_mixtures
+    from .model import load_model
+    if not ns.out.lower().endswith(".png"):
+        raise ValueError(f"--out {ns.out}: expected a .png file name")
+    model = load_model(ns.checkpoint)
+    sheet = sample_sheet(model, fmnist.load(ns.data_dir), seed=ns.seed,
+                         mixtures=stored_category_mixtures(ns.checkpoint, model))
+    sheet.save(ns.out)
+    print(f"wrote {ns.out}")

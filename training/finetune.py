@@ -20,10 +20,10 @@ uninterrupted one.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import arguments as A
 from . import data as fmnist
 from .checkpoint import RESUME_FILE, atomic_write_bytes, save_resume_state
 from .losses import reconstruction_nll
@@ -84,10 +85,7 @@ def adaptive_weight(recon_grad: torch.Tensor, adv_grad: torch.Tensor, factor: fl
 
 def decoder_parameters(model: VAE) -> list[nn.Parameter]:
     """Everything that maps z to an image; the encoder's parameters are left out (and frozen)."""
-    modules = [model.from_latent, model.decoder, model.decoder_head]
-    if hasattr(model, "head_to_features"):
-        modules.append(model.head_to_features)
-    return [p for m in modules for p in m.parameters()]
+    return [*model.from_latent.parameters(), *model.decoder.parameters()]
 
 
 @torch.no_grad()
@@ -141,11 +139,10 @@ def _info(source_info: dict, args: dict, epoch: int, history: list, commands: li
                                             "metrics": source_info.get("metrics")}}}
 
 
-def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None, command: str | None = None,
+def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None, command: str = "",
         progress: bool = True) -> Path:
     """Fine-tune the decoder of ``args["checkpoint"]`` into ``out`` (or resume the run in ``out``)."""
     out = Path(out)
-    command = command or "python -m training finetune-decoder " + " ".join(map(shlex.quote, sys.argv[1:]))
     start_epoch, history, seconds, commands, state = 0, [], 0.0, [command], None
     if resume:
         state, args, start_epoch, history, seconds, commands = resumed_run(out, args, command)
@@ -232,3 +229,39 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         print(f"epoch {epoch + 1}: test recon MSE {test['recon_mse']:.5f}, neg-ELBO {test['neg_elbo']:.2f} nats, "
               f"discriminator loss {totals['d_loss'] / steps:.3f}, {seconds:.0f} s", flush=True)
     return out
+
+
+# --- the command line --------------------------------------------------------------------------
+FINETUNE_FLAGS = ("checkpoint", "epochs", "adversarial_weight", "lr", "disc_lr", "batch_size", "seed", "limit",
+                  "eval_limit")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="the trained model directory to start from (not needed with --resume)")
+    p.add_argument("--out", required=True, help="run directory to write (not the --checkpoint directory)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch; only --epochs may change")
+    p.add_argument("--epochs", type=A.positive_int, help=f"default {DEFAULTS['epochs']}")
+    p.add_argument("--adversarial-weight", type=A.non_negative_float, metavar="W",
+                   help="the adversarial gradient at the decoder's last layer is W times the likelihood's "
+                        f"(default {DEFAULTS['adversarial_weight']:g}; 0 = fine-tune on the likelihood alone)")
+    p.add_argument("--lr", type=A.positive_float, help=f"decoder learning rate, Adam (default {DEFAULTS['lr']:g})")
+    p.add_argument("--disc-lr", type=A.positive_float,
+                   help=f"discriminator learning rate, Adam (default {DEFAULTS['disc_lr']:g})")
+    p.add_argument("--batch-size", type=A.positive_int, help=f"default {DEFAULTS['batch_size']}")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit", type=A.positive_int, help="train on the first N training images only")
+    p.add_argument("--eval-limit", type=A.positive_int, help="evaluate on the first N test images only")
+    A.add_threads(p)
+    A.add_data_dir(p)
+    A.add_quiet(p)
+
+
+def run_command(ns: argparse.Namespace) -> None:
+    if ns.resume:
+        A.refuse_changes_on_resume(ns, FINETUNE_FLAGS, TrainingError)
+    elif ns.checkpoint is None:
+        raise TrainingError("--checkpoint: expected the trained model directory to start from")
+    args = {name: getattr(ns, name) for name in FINETUNE_FLAGS}
+    run({**args, "threads": ns.threads}, ns.out, resume=ns.resume, data_dir=ns.data_dir,
+        command=ns.command_line, progress=not ns.quiet)

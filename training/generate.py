@@ -15,6 +15,7 @@ Every byte is a function of the seed: the same command writes the same files.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import zipfile
@@ -23,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import arguments as A
 from . import data as fmnist
 from .checkpoint import atomic_write_bytes
 from .classifier import classifier_dir_for, load_classifier, predict
 from .embed import category_mixtures, category_statistics, encode_all
 from .model import decode_batched, load_model
-from .sampling import SAMPLERS, CategoryMixtures, sample_categories
+from .sampling import DEFAULT_NOISE, DEFAULT_SAMPLER, SAMPLERS, CategoryMixtures, sample_categories
 
 MAX_PRIOR_DRAWS = 200   # × N per category before the prior sampler gives up on a rare category
 
@@ -184,3 +186,40 @@ def _prior_until_full(model, classifier, counts, noise, seed, k):
                          "use --sampler covariance for rare categories")
     order = np.argsort(np.asarray(labels), kind="stable")  # grouped by category, like the other samplers
     return np.asarray(zs)[order], np.asarray(labels, np.int64)[order], np.asarray(probs)[order]
+
+
+# --- the command line --------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default="assets", help="model directory (default: %(default)s)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--category", help="one category, e.g. Sneaker or 'Ankle boot'")
+    which.add_argument("--all", action="store_true", help="every category")
+    p.add_argument("--n", type=A.positive_int, required=True, help="images per category")
+    p.add_argument("--noise", type=A.non_negative_float, default=None,
+                   help=f"noise scale (default: the app's {DEFAULT_NOISE}; 1.0 for --sampler prior)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                   help="covariance: the category's fitted Gaussian; mixture: its fitted mixture (samples stay "
+                        "near its clusters); isotropic: N(0, I) around the mean; "
+                        "prior: N(0, I), labelled by the classifier (default: %(default)s)")
+    p.add_argument("--cluster", type=A.positive_int, metavar="R",
+                   help="with --sampler mixture: only each category's R-th heaviest cluster (1 = the heaviest), "
+                        "one style, numbered as in the app")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="a .npz file, or with --format idx a directory or DIR/PREFIX")
+    p.add_argument("--format", choices=("npz", "idx"), default="npz")
+    p.add_argument("--min-confidence", type=A.probability, metavar="P",
+                   help="keep only samples the classifier assigns to the intended category with probability ≥ P")
+    p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+    A.add_data_dir(p)
+
+
+def run_command(ns: argparse.Namespace) -> None:
+    categories = list(range(len(fmnist.CATEGORIES))) if ns.all else [category_name_to_index(ns.category)]
+    noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else DEFAULT_NOISE)
+    summary = generate(ns.checkpoint, ns.out, categories, ns.n, noise, ns.sampler, ns.seed, ns.format,
+                       ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster)
+    if "min_confidence" in summary:
+        kept = ", ".join(f"{c} {n}" for c, n in summary["kept_per_category"].items())
+        print(f"kept {summary['kept']} of {summary['drawn']} samples with classifier confidence ≥ "
+              f"{summary['min_confidence']} ({kept})")
+    print("wrote " + " and ".join(summary["files"]) + f" ({summary['kept']} images)")

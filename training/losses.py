@@ -65,18 +65,11 @@ def reconstruction_nll(x, logits, likelihood: str, log_sigma=None) -> tuple[torc
     return gaussian_nll(x, mean, log_sigma).flatten(1).sum(1), log_sigma
 
 
-def free_bits_kl(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
-    """The KL term with a floor of ``free_bits`` nats per latent dimension (Kingma et al. 2016):
-    Σ_j max(λ, mean over the batch of KL_j). A dimension that carries less than λ nats on average
-    costs λ whatever it carries, so the objective no longer pushes it to the prior; λ = 0 is the KL."""
-    return kl_dims.mean(0).clamp(min=free_bits).sum()
-
-
 def vae_loss(x, logits, mu, logvar, likelihood: str = "bernoulli", beta: float = 1.0,
-             log_sigma: float | torch.Tensor | None = None, free_bits: float = 0.0) -> LossTerms:
+             log_sigma: float | torch.Tensor | None = None) -> LossTerms:
     """All loss terms for one batch. ``log_sigma`` fixes the Gaussian σ (default: σ² = ½ for
-    ``gaussian``, the batch optimum for ``gaussian-learned``). ``free_bits`` > 0 floors the KL
-    per dimension in the optimised loss only; the reported −ELBO and KL are always the true ones."""
+    ``gaussian``, the batch optimum for ``gaussian-learned``). The reported −ELBO is always the
+    true one (β = 1); ``beta`` weighs the KL in the optimised loss only."""
     x, logits, mu, logvar = x.float(), logits.float(), mu.float(), logvar.float()
     recon, log_sigma = reconstruction_nll(x, logits, likelihood, log_sigma)
     kl_dims = kl_standard_normal(mu, logvar)
@@ -87,8 +80,6 @@ def vae_loss(x, logits, mu, logvar, likelihood: str = "bernoulli", beta: float =
         # The published objective: squared error summed over the whole batch plus 10 × the KL
         # averaged over batch *and* latent dims, i.e. a KL weight of ~10/(B·k) per image.
         loss = (torch.sigmoid(logits) - x).pow(2).sum() + SEED_CODE_KL_WEIGHT * kl_dims.mean()
-    elif free_bits > 0:
-        loss = recon.mean() + beta * free_bits_kl(kl_dims, free_bits)
     else:
         loss = (recon + beta * kl).mean()
     return LossTerms(loss=loss, neg_elbo=(recon + kl).mean(), recon_nll=recon.mean(), kl=kl.mean(),

@@ -317,15 +317,6 @@ def misreading(miss: dict | None) -> str:
     return f"{miss['category']} ({miss['share']:.3f})" if miss else "—"
 
 
-def beta_summary(info: dict) -> str:
-    """'1.0', with ', warmed up from 0 over 10 epochs' for a run trained with --kl-warmup and
-    ', KL floored at 0.5 nats per dimension' for one trained with --free-bits."""
-    training = info.get("training") or {}
-    warmup, floor = training.get("kl_warmup"), training.get("free_bits")
-    return (f"{info.get('beta')}" + (f", warmed up from 0 over {warmup} epochs" if warmup else "")
-            + (f", KL floored at {floor:g} nats per dimension" if floor else ""))
-
-
 def finetune_summary(info: dict) -> str:
     """'none', or '2 epochs against a patch discriminator (adversarial weight 2), encoder frozen'
     for a model whose decoder ``python -m training finetune-decoder`` trained further."""

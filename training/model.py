@@ -6,15 +6,13 @@ transposed convs (kernels 2,3,4,5). Those kernels give 1→2→5→12→27; the 
 ``output_padding=1`` makes it 28×28 from the layers themselves (the published code padded a zero
 row and column onto a 27×27 output instead).
 
-Options beyond the paper, each off by default (``VAEConfig``): other kernels, a refinement conv at
-the decoder's end, an encoder head of ReLU layers between the 512 features and μ, log σ², and
-a decoder head of ReLU layers on z added to the decoder's first features (the shipped
-``--config default`` uses kernels 4,3,4,2 / 2,3,4,6 and a residual 512,512 encoder head).
+``VAEConfig`` also describes the shipped ``--config default``: kernels 4,3,4,2 / 2,3,4,6, which
+let the encoder see and the decoder paint every pixel, and a residual encoder head of two
+512-wide ReLU layers beside the linear heads (docs/model.md).
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -29,6 +27,22 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
 IMAGE_SIZE = 28
 
+# Options of measured experiments that were not adopted and whose code was removed; their results
+# are in reports/notes.md and commit RETIRED_IN still has the code. A model.json that records one at
+# its neutral value loads as usual; any other value is refused with the flag's name.
+RETIRED_IN = "0aa74ff"
+RETIRED_ARCHITECTURE = {  # field: (the flag that set it, is the recorded value neutral?)
+    "decoder_refine": ("--decoder-refine", lambda value, arch: not value),
+    "decoder_head": ("--decoder-head", lambda value, arch: not value),
+    "encoder_head_residual": ("--no-encoder-head-residual",
+                              lambda value, arch: bool(value) == bool(arch.get("encoder_head"))),
+}
+
+
+def retired(flag: str) -> str:
+    """The end of the one-line error for a model or run that used a retired option."""
+    return f"trained with {flag}, an experiment that was not adopted; commit {RETIRED_IN} still has its code"
+
 
 @dataclass
 class VAEConfig:
@@ -37,40 +51,17 @@ class VAEConfig:
     encoder_kernels: tuple = (3, 3, 3, 2)
     decoder_channels: tuple = (256, 128, 64)   # then 1 output channel
     decoder_kernels: tuple = (2, 3, 4, 5)
-    # > 0: the last transposed conv paints this many channels at 28×28 and a 3×3 conv mixes them
-    # into the image, so each pixel is a non-linear function of its neighbourhood (0 = the paper's
-    # decoder, where each pixel is one linear read-out of the 12×12 features).
-    decoder_refine: int = 0
-    # Widths of fully connected ReLU layers between the encoder's conv features and the μ, log σ²
-    # heads (empty = the paper's: both heads are linear in the last conv's output, so μ is a linear
-    # function of the third conv layer's activations).
+    # Widths of fully connected ReLU layers beside the paper's linear μ, log σ² heads (empty = the
+    # paper's encoder). Their output is added through two linear maps that start at zero, so
+    # training starts from the paper's encoder; placed in series instead, they trained far more
+    # slowly (reports/notes.md, "Fourteenth measured step").
     encoder_head: tuple = ()
-    # With encoder_head: keep the paper's linear heads and add the head's output through two more
-    # linear maps that start at zero, so training starts from the paper's encoder and the ReLU
-    # layers only add what they learn (a plain head made the early epochs much slower).
-    encoder_head_residual: bool = False
-    # Widths of fully connected ReLU layers on z whose output is added to the decoder's first
-    # features through a map that starts at zero (empty = the paper's decoder, whose first
-    # non-linearity comes after from_latent and the first transposed conv, two linear maps in a
-    # row). Residual only: the series form trained far more slowly on the encoder side.
-    decoder_head: tuple = ()
 
     def __post_init__(self):
-        self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
-        self.encoder_kernels = tuple(int(k) for k in self.encoder_kernels)
-        self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
-        self.decoder_kernels = tuple(int(k) for k in self.decoder_kernels)
-        self.decoder_refine = int(self.decoder_refine)
-        for name in ("encoder_head", "decoder_head"):
-            widths = tuple(int(w) for w in getattr(self, name))
-            if any(w < 1 for w in widths):
-                raise ValueError(f"{name} widths must be ≥ 1, got {list(widths)}")
-            setattr(self, name, widths)
-        self.encoder_head_residual = bool(self.encoder_head_residual)
-        if self.encoder_head_residual and not self.encoder_head:
-            raise ValueError("encoder_head_residual needs encoder_head widths")
-        if self.decoder_refine < 0:
-            raise ValueError(f"decoder_refine must be ≥ 0, got {self.decoder_refine}")
+        for name in ("encoder_channels", "encoder_kernels", "decoder_channels", "decoder_kernels", "encoder_head"):
+            setattr(self, name, tuple(int(v) for v in getattr(self, name)))
+        if any(w < 1 for w in self.encoder_head):
+            raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
         if len(self.encoder_channels) != len(self.encoder_kernels):
             raise ValueError("encoder_channels and encoder_kernels must have the same length")
         if len(self.decoder_channels) + 1 != len(self.decoder_kernels):
@@ -79,40 +70,33 @@ class VAEConfig:
             raise ValueError(f"latent_dim must be ≥ 1, got {self.latent_dim}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
+    def from_dict(cls, d: dict) -> VAEConfig:
+        """The config a model.json records; retired options must hold their neutral value."""
+        d = dict(d)
+        for name, (flag, neutral) in RETIRED_ARCHITECTURE.items():
+            if name in d and not neutral(d.pop(name), d):
+                raise ValueError(f"{name}: {retired(flag)}")
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
         return cls(**d)
 
     def decoder_summary(self) -> str:
-        """One line for reports and the model card, e.g. "paper's (256×128×64)", "256×128×64 channels,
-        kernels 2,3,4,6", "paper's (256×128×64) + 3×3 conv on 16 channels at 28×28", and with a
-        decoder head "… + head on z: 512 → ReLU, added to the first 512 features (starts at 0)"."""
+        """One line for reports and the model card: "paper's (256×128×64)" or "256×128×64 channels,
+        kernels 2,3,4,6"."""
         widths = "×".join(map(str, self.decoder_channels))
         if (self.decoder_channels, self.decoder_kernels) == (VAEConfig.decoder_channels, VAEConfig.decoder_kernels):
-            text = f"paper's ({widths})"
-        else:
-            text = f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
-        text += f" + 3×3 conv on {self.decoder_refine} channels at 28×28" if self.decoder_refine else ""
-        if self.decoder_head:
-            feat = self.encoder_channels[-1]
-            layers = " → ".join(f"{w} → ReLU" for w in self.decoder_head)
-            text += f" + head on z: {layers}, added to the first {feat} features (starts at 0)"
-        return text
+            return f"paper's ({widths})"
+        return f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
 
     def encoder_summary(self) -> str:
-        """One line for reports and the model card, e.g. "paper's (linear heads on 512 conv
-        features)", "512 conv features → ReLU → 512 → ReLU → heads", or for a residual head
-        "paper's linear heads on 512 conv features + ReLU → 512 → ReLU → heads that start at 0"."""
+        """One line for reports and the model card: "paper's (linear heads on 512 conv features)"
+        or "paper's linear heads on 512 conv features + ReLU → 512 → ReLU → heads that start at 0"."""
         feat = self.encoder_channels[-1]
         if not self.encoder_head:
             return f"paper's (linear heads on {feat} conv features)"
         layers = " → ".join(f"ReLU → {w}" for w in self.encoder_head)
-        if self.encoder_head_residual:
-            return f"paper's linear heads on {feat} conv features + {layers} → ReLU → heads that start at 0"
-        return f"{feat} conv features → {layers} → ReLU → heads"
+        return f"paper's linear heads on {feat} conv features + {layers} → ReLU → heads that start at 0"
 
     def encoder_view(self) -> int:
         """Side of the top-left square of the image that reaches the latent. Unpadded stride-2
@@ -128,11 +112,11 @@ class VAEConfig:
     def decoder_painted(self) -> int:
         """Side of the top-left square of the output that depends on z. ``output_padding`` adds a
         row and column that only the bias reaches: the paper's kernels (2,3,4,5) paint 27×27 and
-        leave row and column 27 one constant; (2,3,4,6) paint all 28 (so does a refinement conv)."""
+        leave row and column 27 one constant; (2,3,4,6) paint all 28."""
         size = 1
         for k in self.decoder_kernels:
             size = (size - 1) * 2 + k
-        return IMAGE_SIZE if self.decoder_refine else min(size, IMAGE_SIZE)
+        return min(size, IMAGE_SIZE)
 
     def view_summary(self) -> str:
         """E.g. "encoder sees 23×23 of the 28×28 pixels, decoder paints 27×27"."""
@@ -221,7 +205,7 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config = config or VAEConfig()
         layers, in_ch, size = [], 1, IMAGE_SIZE
-        for i, (ch, k) in enumerate(zip(config.encoder_channels, config.encoder_kernels)):
+        for i, (ch, k) in enumerate(zip(config.encoder_channels, config.encoder_kernels, strict=True)):
             layers.append(GemmConv2d(in_ch, ch, k, stride=2))
             if i < len(config.encoder_channels) - 1:
                 layers.append(nn.ReLU())
@@ -231,23 +215,22 @@ class VAE(nn.Module):
             raise ValueError(f"encoder kernels {config.encoder_kernels} leave {left}, expected 1×1")
         self.encoder = nn.Sequential(*layers, nn.Flatten())
         feat = config.encoder_channels[-1]
+        # The order in which layers are created sets the weights a seed gives them: keep it.
         head, width = _relu_layers(feat, config.encoder_head)
-        # Empty (no parameters, so earlier model files load unchanged) for the paper's linear heads;
-        # else ReLU first, since the last conv has none.
+        # ReLU first, since the last conv has none; empty (no parameters) for the paper's heads.
         self.encoder_head = nn.Sequential(*([nn.ReLU()] if head else []), *head)
-        if config.encoder_head_residual:  # created first: the order of initialisation sets the weights a seed gives
+        if head:
             self.head_to_mu = nn.Linear(width, config.latent_dim, bias=False)
             self.head_to_logvar = nn.Linear(width, config.latent_dim, bias=False)
             for layer in (self.head_to_mu, self.head_to_logvar):
                 nn.init.zeros_(layer.weight)
-        into_heads = feat if config.encoder_head_residual else width  # the linear heads read the conv features
-        self.to_mu = nn.Linear(into_heads, config.latent_dim)
-        self.to_logvar = nn.Linear(into_heads, config.latent_dim)
+        self.to_mu = nn.Linear(feat, config.latent_dim)
+        self.to_logvar = nn.Linear(feat, config.latent_dim)
 
         self.from_latent = nn.Linear(config.latent_dim, feat)
         layers, in_ch, size = [], feat, 1
-        out_channels = config.decoder_channels + (config.decoder_refine or 1,)
-        for i, (ch, k) in enumerate(zip(out_channels, config.decoder_kernels)):
+        out_channels = config.decoder_channels + (1,)
+        for i, (ch, k) in enumerate(zip(out_channels, config.decoder_kernels, strict=True)):
             natural = (size - 1) * 2 + k
             last = i == len(out_channels) - 1
             pad = IMAGE_SIZE - natural if last else 0
@@ -255,35 +238,22 @@ class VAE(nn.Module):
                 raise ValueError(f"decoder kernels {config.decoder_kernels} give {natural}×{natural}, "
                                  f"cannot reach {IMAGE_SIZE}×{IMAGE_SIZE}")
             layers.append(GemmConvTranspose2d(in_ch, ch, k, stride=2, output_padding=pad))
-            if not last or config.decoder_refine:
+            if not last:
                 layers.append(nn.ReLU())
             in_ch, size = ch, natural + pad
-        if config.decoder_refine:
-            layers.append(nn.Conv2d(config.decoder_refine, 1, 3, padding=1))
         self.decoder = nn.Sequential(*layers)
-        # Created last, so a seed gives every other weight the values it gives without the head;
-        # empty (no parameters, so earlier model files load unchanged) for the paper's decoder.
-        head, width = _relu_layers(config.latent_dim, config.decoder_head)
-        self.decoder_head = nn.Sequential(*head)
-        if head:
-            self.head_to_features = nn.Linear(width, feat, bias=False)
-            nn.init.zeros_(self.head_to_features.weight)
 
     # --- the contract: encode(x) -> (mu, logvar), decode(z) -> x_hat in [0, 1] -------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
-        if self.config.encoder_head_residual:
+        if self.config.encoder_head:  # (this order of operations is the one the shipped model was trained with)
             g = self.encoder_head(h)
             return self.to_mu(h) + self.head_to_mu(g), self.to_logvar(h) + self.head_to_logvar(g)
-        h = self.encoder_head(h)
         return self.to_mu(h), self.to_logvar(h)
 
     def decoder_input(self, z: torch.Tensor) -> torch.Tensor:
         """The 1×1 feature map the transposed convs start from."""
-        h = self.from_latent(z)
-        if self.config.decoder_head:
-            h = h + self.head_to_features(self.decoder_head(z))
-        return h.view(-1, self.config.encoder_channels[-1], 1, 1)
+        return self.from_latent(z).view(-1, self.config.encoder_channels[-1], 1, 1)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.decoder_input(z))

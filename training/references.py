@@ -4,21 +4,23 @@ The raw-pixel probes, the real-only arm of the augmentation test and the CAS pro
 images depend on the data, the settings and the code that computes them, never on the VAE, yet
 they are about 500 s of a full evaluation on two cores without AMX. As FID tools keep the
 statistics of the real images, each value is stored under a key that holds everything it depends
-on: the dataset checksum, the settings it used, a hash of the source of the functions that
-compute it, the torch and scikit-learn versions, the CPU's vector instruction set and the
-arithmetic. Change any of them and the value is computed afresh; nothing stale is ever read.
+on: the dataset checksum, the settings it used, a hash of the code of the functions that compute
+it (as parsed: formatting, comments and docstrings do not count), the torch and scikit-learn
+versions, the CPU's vector instruction set and the arithmetic. Change any of them and the value is computed afresh; nothing stale is ever read.
 
 Entries are looked up in the shipped ``assets/reference-metrics.json`` (read only), then in the
 cache file (default ``$XDG_CACHE_HOME/fashion-vae/reference-metrics.json``), where new ones go.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import json
 import os
 import platform
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Callable
@@ -36,8 +38,18 @@ def default_cache_file() -> Path:
 
 
 def source_hash(*objects) -> str:
-    """sha256 of the source code of functions and classes: edit the code and the key changes."""
-    return hashlib.sha256("\n".join(inspect.getsource(o) for o in objects).encode()).hexdigest()[:16]
+    """sha256 of the code of functions and classes as Python parses it: change what the code does
+    and the key changes; reformatting it or editing its comments and docstrings does not."""
+    return hashlib.sha256("\n".join(parsed_code(o) for o in objects).encode()).hexdigest()[:16]
+
+
+def parsed_code(obj) -> str:
+    """The syntax tree of an object's source without docstrings, as text."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def environment_key() -> dict:

@@ -1,11 +1,13 @@
 """The side-by-side benchmark (``python -m training report``): reads each model directory's
 ``metrics.json`` (written by ``evaluate``), draws one sample sheet per model, and writes a Markdown
 report plus ``benchmark.json`` with every model's metrics (the app's model card reads the reference
-column from it). Notes written by a person (what the numbers show) come from ``--notes`` and are
-kept verbatim, so regenerating the report never loses them."""
+column from it). What the numbers show is written by a person in the lab notebook (``--notes``),
+which the report links to, so regenerating the report never loses it."""
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -107,7 +109,7 @@ def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
             row("likelihood", lambda n: infos[n].get("likelihood")),
             row("σ of a Gaussian likelihood", lambda n: "—" if infos[n].get("log_sigma") is None
                 else f"{2.718281828459045 ** infos[n]['log_sigma']:.3f}"),
-            row("β", lambda n: L.beta_summary(infos[n])),
+            row("β", lambda n: infos[n].get("beta")),
             row("learning rate, schedule", lambda n: f"{t(n).get('lr')}, {t(n).get('schedule')}"),
             row("batch size", lambda n: t(n).get("batch_size")),
             row("epochs", lambda n: infos[n].get("epoch")),
@@ -218,7 +220,8 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
     kept_metrics, kept_infos, kept_dirs = kept_entries(out.with_suffix(".json"), keep) if keep else ({}, {}, {})
     metrics.update(kept_metrics)
     infos.update(kept_infos)
-    note_text = Path(notes).read_text().strip() if notes else ""
+    if notes and not Path(notes).is_file():
+        raise FileNotFoundError(f"--notes {notes}: not found")
     data = fmnist.load(data_dir)
     grid_dir = out.parent / "grids"
     grid_dir.mkdir(parents=True, exist_ok=True)
@@ -265,8 +268,11 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
         "clusters (the app's second sampler), and a latent interpolation.", "",
         *[f"**{name}**\n\n![{name}]({path.as_posix()})\n" for name, path in images],
     ]
-    if note_text:
-        lines += ["## What the numbers show", "", note_text, ""]
+    if notes:
+        link = Path(os.path.relpath(Path(notes).resolve(), out.resolve().parent)).as_posix()
+        lines += ["## What the numbers show", "",
+                  f"The lab notebook, [{link}]({link}), has what these numbers show and every measured step that "
+                  "led to the shipped model: one section per step, each with the commands that reproduce it.", ""]
     atomic_write_text(out, "\n".join(lines) + "\n")
     summary = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "models": {name: {k: v for k, v in m.items() if k not in LONG_LISTS} for name, m in metrics.items()},
@@ -274,3 +280,21 @@ def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, 
     atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')}", flush=True)
     return out
+
+
+# --- the command line --------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", action="append", required=True, metavar="NAME=DIR",
+                   help="a model to include, e.g. default=assets (repeat; the order is the column order)")
+    p.add_argument("--out", default="reports/benchmark.md", help="Markdown file (default: %(default)s)")
+    p.add_argument("--notes", help="the lab notebook (Markdown) that the report links to for what the numbers show")
+    p.add_argument("--keep", action="append", default=[], metavar="NAME",
+                   help="keep model NAME's metrics and sample sheet from the earlier report next to --out "
+                        "(for redrawing a report without every run directory)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir")
+
+
+def run_command(ns: argparse.Namespace) -> None:
+    write_report(parse_models(ns.model), ns.out, notes=ns.notes, data_dir=ns.data_dir, seed=ns.seed, keep=ns.keep,
+                 command=ns.command_line)

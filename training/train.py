@@ -1,4 +1,4 @@
-"""The training loop: read top to bottom.
+"""The training loop (``python -m training train``): read top to bottom.
 
 The whole dataset lives in memory as one float tensor; a batch is an index slice of it. Each
 epoch's shuffling and reparameterisation noise come from a generator seeded by (seed, epoch), so
@@ -7,11 +7,10 @@ makes a resumed run end with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
-import copy
+import argparse
 import json
 import math
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -19,16 +18,20 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import arguments as A
 from . import data as fmnist
-from .data import random_hflip
-from .checkpoint import (atomic_write_text, complete_interrupted_write, load_resume_state, remove_stale_temporaries,
-                         save_resume_state, RESUME_FILE)
-from .losses import PAPER_SIGMA, vae_loss
-from .model import CONFIG_FILE, VAE, VAEConfig, WEIGHTS_FILE
+from .checkpoint import (RESUME_FILE, atomic_write_text, complete_interrupted_write, load_resume_state,
+                         remove_stale_temporaries, save_resume_state)
+from .losses import LIKELIHOODS, PAPER_SIGMA, vae_loss
+from .model import CONFIG_FILE, RETIRED_ARCHITECTURE, VAE, WEIGHTS_FILE, VAEConfig, retired
 from .precision import use_bfloat16
-from .presets import ARCHITECTURE_FLAGS
+from .presets import ARCHITECTURE_FLAGS, COMMON_DEFAULTS, PRESETS
 
 METRICS_FILE = "metrics.jsonl"
+# Training options of measured experiments that were not adopted (see model.RETIRED_ARCHITECTURE):
+# a run that used one cannot be resumed by this code.
+RETIRED_TRAINING = {"weight_decay": "--weight-decay", "hflip": "--hflip", "kl_warmup": "--kl-warmup",
+                    "free_bits": "--free-bits", "ema_decay": "--ema-decay"}
 
 
 class TrainingError(Exception):
@@ -45,32 +48,6 @@ def learning_rate(args: dict, epoch: int) -> float:
         return args["lr"]
     progress = epoch / max(1, args["epochs"] - 1)
     return args["lr"] * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def kl_weight(args: dict, epoch: int, step: int, steps: int) -> float:
-    """β for optimiser step ``step`` (0-based) of ``steps`` in 0-based ``epoch``: with a KL warm-up of
-    W epochs it rises linearly from β/(W·steps) to β over the first W epochs (Bowman et al. 2016,
-    Sønderby et al. 2016), so the latent is used before the KL term starts pruning it; else β."""
-    warmup = args.get("kl_warmup") or 0  # runs from before the flag existed had none
-    if warmup <= 0:
-        return args["beta"]
-    return args["beta"] * min(1.0, (epoch * steps + step + 1) / (warmup * steps))
-
-
-def average_weight(decay: float, updates: int) -> float:
-    """Weight of the newest weights in the exponential moving average after ``updates`` earlier
-    optimiser steps: 1 − min(decay, (1 + updates) / (10 + updates)). The ramp (TensorFlow's
-    ``ExponentialMovingAverage`` with ``num_updates``) keeps the random initial weights from
-    dominating the average while it has seen few steps; the first update copies the weights."""
-    return 1.0 - min(decay, (1 + updates) / (10 + updates)) if updates else 1.0
-
-
-@torch.no_grad()
-def update_average(averaged: torch.nn.Module, model: torch.nn.Module, weight: float) -> None:
-    """averaged ← averaged + weight · (model − averaged), parameter by parameter (buffers copied)."""
-    torch._foreach_lerp_(list(averaged.parameters()), list(model.parameters()), weight)
-    for a, b in zip(averaged.buffers(), model.buffers()):
-        a.copy_(b)
 
 
 def fixed_log_sigma(args: dict) -> float | None:
@@ -98,22 +75,12 @@ def test_metrics(model: VAE, x: torch.Tensor, likelihood: str, log_sigma: float 
     return {k: v / len(x) for k, v in sums.items()}
 
 
-def make_optimizer(params, args: dict) -> torch.optim.Optimizer:
-    """Adam, or AdamW when ``weight_decay`` > 0 (decoupled: each step shrinks every weight by
-    lr × weight_decay, whatever its gradient). Runs from before the flag existed used Adam."""
-    decay = args.get("weight_decay") or 0.0
-    if decay:
-        return torch.optim.AdamW(params, lr=args["lr"], weight_decay=decay, fused=True)
-    return torch.optim.Adam(params, lr=args["lr"], fused=True)  # fused: one kernel per step
-
-
 def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
     """Give every per-parameter state tensor (Adam's moments) its parameter's memory layout.
 
     A loaded state keeps the strides it was saved with, and the fused Adam kernels pair elements by
-    memory position, not by index: moments saved in one layout (a run checkpointed before
-    channels-last, or with bfloat16 on another machine) and applied to parameters in the other
-    would be scrambled."""
+    memory position, not by index: moments saved in one layout (e.g. bfloat16 training on another
+    machine) and applied to parameters in the other would be scrambled."""
     for group in optimizer.param_groups:
         for p in group["params"]:
             for key, value in optimizer.state.get(p, {}).items():
@@ -121,15 +88,13 @@ def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
                     optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
-def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None, beta: float | None = None):
-    """One optimiser step on a batch, with KL weight ``beta`` (default: ``args["beta"]``). Returns
-    the loss terms, or None if the loss is not finite (then the weights are left untouched)."""
+def train_step(model, optimizer, xb, args, log_sigma, bf16: bool, generator=None):
+    """One optimiser step on a batch. Returns the loss terms, or None if the loss is not finite
+    (then the weights are left untouched)."""
     xb = xb.contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits, mu, logvar = model(xb, generator=generator)
-    beta = args["beta"] if beta is None else beta
-    # runs from before --free-bits existed had no floor
-    t = vae_loss(xb, logits, mu, logvar, args["likelihood"], beta, log_sigma, args.get("free_bits") or 0.0)
+    t = vae_loss(xb, logits, mu, logvar, args["likelihood"], args["beta"], log_sigma)
     if not torch.isfinite(t.loss):
         return None
     optimizer.zero_grad(set_to_none=True)
@@ -143,12 +108,25 @@ def write_log(path: Path, history: list) -> None:
     atomic_write_text(path, "".join(json.dumps(h) + "\n" for h in history))
 
 
+def without_retired_options(args: dict, out: Path) -> dict:
+    """A saved run's arguments without the retired options it records at their neutral values;
+    a run that used one is refused with the flag's name."""
+    args = dict(args)
+    for name, flag in RETIRED_TRAINING.items():
+        if args.pop(name, None):
+            raise TrainingError(f"{out}: {retired(flag)}")
+    for name, (flag, neutral) in RETIRED_ARCHITECTURE.items():
+        if name in args and not neutral(args.pop(name), args):
+            raise TrainingError(f"{out}: {retired(flag)}")
+    return args
+
+
 def resumed_run(out: Path, args: dict, command: str) -> tuple[dict, dict, int, list, float, list]:
     """The resume state of the run in ``out`` and what goes on from it: its own arguments (only
     --epochs and --threads may change), the epochs done, the history, the seconds spent and the
     commands so far plus ``command``. Leftovers of a write a kill interrupted are cleared first."""
     state = load_resume_state(out)
-    saved = json.loads(state["args_json"])
+    saved = without_retired_options(json.loads(state["args_json"]), out)
     if args.get("epochs"):
         saved["epochs"] = args["epochs"]  # the one thing a resumed run may change
     saved["threads"] = args.get("threads") or saved.get("threads")  # same threads, same arithmetic
@@ -166,51 +144,76 @@ def non_finite_error(out: Path, history: list, epoch: int, step: int, what: str,
                          f"{kept}. {hint}")
 
 
-def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, log_sigma, seconds, averaged=None):
-    """model.safetensors holds the weights a user gets (the moving average with --ema-decay); the
-    resume state holds what training goes on from (the optimised weights, their average, Adam)."""
+def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, log_sigma, seconds):
+    """model.safetensors + model.json (what a user loads), the resume state (what training goes on
+    from) and the log, each written atomically."""
     info = {
         "likelihood": args["likelihood"], "beta": args["beta"], "log_sigma": log_sigma,
         "epoch": epoch, "training": args, "command": commands[0], "resumed_with": commands[1:],
         "dataset": dataset, "metrics": history[-1]["test"], "train_seconds": round(seconds, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (averaged if averaged is not None else model).save_pretrained(out, info)
+    model.save_pretrained(out, info)
     save_resume_state(out, {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-        **({"averaged": averaged.state_dict()} if averaged is not None else {}),
         "torch_rng": torch.get_rng_state(), "args_json": json.dumps(args),
         "history_json": json.dumps(history), "seconds": seconds, "commands_json": json.dumps(commands),
     })
     write_log(out / METRICS_FILE, history)
 
 
-def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
-        command: str | None = None, progress: bool = True) -> Path:
+def build_model(args: dict) -> VAE:
+    """The seeded, untrained network of a run, channels-last (bench/memory_format.py: 1.1–1.2×
+    faster steps in float32 too)."""
+    torch.manual_seed(args["seed"])
+    # a run saved before an architecture flag existed used the paper's value
+    architecture = {name: args.get(name, getattr(VAEConfig, name)) for name in ARCHITECTURE_FLAGS}
+    return VAE(VAEConfig(latent_dim=args["latent_dim"], **architecture)).to(memory_format=torch.channels_last)
+
+
+def train_epoch(model, optimizer, x_train, args, epoch, log_sigma, bf16, progress, on_non_finite) -> dict:
+    """One pass over the training images in the epoch's seeded order: the summed loss terms."""
+    g = epoch_generator(args["seed"], epoch)
+    n, bs = len(x_train), args["batch_size"]
+    steps = math.ceil(n / bs)
+    perm = torch.randperm(n, generator=g)
+    model.train()
+    totals = dict(loss=0.0, recon=0.0, kl=0.0, mse=0.0, steps=steps)
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{args['epochs']}", disable=not progress,
+               leave=True, mininterval=0.5 if sys.stderr.isatty() else 15, file=sys.stderr)
+    for step in bar:
+        t = train_step(model, optimizer, x_train[perm[step * bs:(step + 1) * bs]], args, log_sigma, bf16, g)
+        if t is None:
+            raise on_non_finite(epoch, step)
+        for key, value in (("loss", t.loss), ("recon", t.recon_nll), ("kl", t.kl), ("mse", t.mse)):
+            totals[key] += value.item()
+        if step % 20 == 0:
+            k = step + 1
+            bar.set_postfix(nelbo=f"{(totals['recon'] + totals['kl']) / k:.1f}",
+                            recon=f"{totals['recon'] / k:.1f}", kl=f"{totals['kl'] / k:.1f}", refresh=False)
+    bar.close()
+    return totals
+
+
+def history_entry(epoch: int, lr: float, seconds: float, totals: dict, images: int, epoch_seconds: float,
+                  test: dict) -> dict:
+    steps = totals["steps"]
+    return {"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 1),
+            "train": {"neg_elbo": (totals["recon"] + totals["kl"]) / steps, "recon_nll": totals["recon"] / steps,
+                      "kl": totals["kl"] / steps, "mse": totals["mse"] / steps,
+                      "images_per_s": round(images / epoch_seconds, 1)},
+            "test": test}
+
+
+def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None, command: str = "",
+        progress: bool = True) -> Path:
     """Train (or resume) a model into ``out``. ``args`` holds every training argument."""
     out = Path(out)
-    command = command or "python -m training train " + " ".join(map(shlex.quote, sys.argv[1:]))
-
-    start_epoch, history, seconds = 0, [], 0.0
-    commands = [command]  # the original command first, then any that resumed it
-    state = None
+    start_epoch, history, seconds, commands, state = 0, [], 0.0, [command], None
     if resume:
         state, args, start_epoch, history, seconds, commands = resumed_run(out, args, command)
     elif (out / RESUME_FILE).exists():
         raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
-    warmup = args.get("kl_warmup")  # runs from before the flag existed had none
-    if warmup and warmup >= args["epochs"]:
-        raise TrainingError(f"--kl-warmup {warmup}: expected fewer epochs than --epochs {args['epochs']}, "
-                            "so that training ends on the ELBO itself")
-    if args.get("free_bits") and args["likelihood"] == "seed-code":
-        raise TrainingError(f"--free-bits {args['free_bits']}: the seed-code likelihood reproduces the published "
-                            "loss as it was; expected --free-bits 0 with it")
-    if args.get("encoder_head_residual") and not args.get("encoder_head"):
-        raise TrainingError("--encoder-head-residual: adds the --encoder-head layers to the linear heads; "
-                            "expected --encoder-head widths with it")
-    decay = args.get("ema_decay") or 0.0  # runs from before the flag existed kept no average
-    if not 0 <= decay < 1:
-        raise TrainingError(f"--ema-decay {decay}: expected a number in [0, 1), e.g. 0.999 (0 = no average)")
     out.mkdir(parents=True, exist_ok=True)
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
@@ -220,68 +223,93 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     x_test = fmnist.to_tensor(data.test_images[: args["eval_limit"]])
     dataset = {"checksum": data.checksum, "train_images": len(x_train), "test_images": len(x_test)}
 
-    torch.manual_seed(args["seed"])
-    # runs resumed from before these flags existed used the defaults
-    architecture = {name: args.get(name, getattr(VAEConfig, name)) for name in ARCHITECTURE_FLAGS}
-    model = VAE(VAEConfig(latent_dim=args["latent_dim"], **architecture))
-    model = model.to(memory_format=torch.channels_last)  # bench/memory_format.py: 1.1–1.2× in float32 too
-    optimizer = make_optimizer(model.parameters(), args)
-    averaged = copy.deepcopy(model) if decay else None
-    served = averaged if averaged is not None else model  # the weights model.safetensors gets
+    model = build_model(args)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"], fused=True)  # fused: one kernel per step
     if state is not None:
         model.load_state_dict(state["model"])  # copies values into the channels-last parameters
-        if averaged is not None:
-            averaged.load_state_dict(state["averaged"])
         optimizer.load_state_dict(state["optimizer"])
         match_state_layout(optimizer)
         torch.set_rng_state(state["torch_rng"])
-    bf16 = use_bfloat16(args["precision"])
-    log_sigma = fixed_log_sigma(args)
+    bf16, log_sigma = use_bfloat16(args["precision"]), fixed_log_sigma(args)
     if start_epoch >= args["epochs"]:
         print(f"{out}: already trained for {start_epoch} epochs (--epochs {args['epochs']}); nothing to do")
         return out
 
-    n, bs = len(x_train), args["batch_size"]
-    steps = math.ceil(n / bs)
+    def stopped(epoch, step):
+        return non_finite_error(out, history, epoch, step, "training", "Try a lower --lr.")
+
     for epoch in range(start_epoch, args["epochs"]):
         t0 = time.perf_counter()
         lr = learning_rate(args, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        g = epoch_generator(args["seed"], epoch)
-        perm = torch.randperm(n, generator=g)
-        model.train()
-        totals = dict(loss=0.0, recon=0.0, kl=0.0, mse=0.0)
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{args['epochs']}", disable=not progress,
-                   leave=True, mininterval=0.5 if sys.stderr.isatty() else 15, file=sys.stderr)
-        for step in bar:
-            xb = x_train[perm[step * bs:(step + 1) * bs]]
-            if args.get("hflip"):  # drawn from the epoch's generator, so resuming stays exact
-                xb = random_hflip(xb, g)
-            t = train_step(model, optimizer, xb, args, log_sigma, bf16, g, kl_weight(args, epoch, step, steps))
-            if t is None:
-                raise non_finite_error(out, history, epoch, step, "training", "Try a lower --lr.")
-            if averaged is not None:
-                update_average(averaged, model, average_weight(decay, epoch * steps + step))
-            totals["loss"] += t.loss.item(); totals["recon"] += t.recon_nll.item()
-            totals["kl"] += t.kl.item(); totals["mse"] += t.mse.item()
-            if step % 20 == 0:
-                k = step + 1
-                bar.set_postfix(nelbo=f"{(totals['recon'] + totals['kl']) / k:.1f}",
-                                recon=f"{totals['recon'] / k:.1f}", kl=f"{totals['kl'] / k:.1f}", refresh=False)
-        bar.close()
-        train_mse = totals["mse"] / steps
+        totals = train_epoch(model, optimizer, x_train, args, epoch, log_sigma, bf16, progress, stopped)
         if args["likelihood"] == "gaussian-learned":
-            log_sigma = 0.5 * math.log(train_mse)  # the σ fitted on this epoch's training data
-        test = test_metrics(served, x_test, args["likelihood"], log_sigma, seed=args["seed"])
+            log_sigma = 0.5 * math.log(totals["mse"] / totals["steps"])  # the σ fitted on this epoch's images
+        test = test_metrics(model, x_test, args["likelihood"], log_sigma, seed=args["seed"])
         seconds += time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 1),
-                        "train": {"neg_elbo": (totals["recon"] + totals["kl"]) / steps,
-                                  "recon_nll": totals["recon"] / steps, "kl": totals["kl"] / steps,
-                                  "mse": train_mse, "images_per_s": round(n / (time.perf_counter() - t0), 1)},
-                        "test": test})
-        _checkpoint(out, model, optimizer, args, epoch + 1, history, dataset, commands, log_sigma, seconds, averaged)
+        history.append(history_entry(epoch, lr, seconds, totals, len(x_train), time.perf_counter() - t0, test))
+        _checkpoint(out, model, optimizer, args, epoch + 1, history, dataset, commands, log_sigma, seconds)
         print(f"epoch {epoch + 1}: test neg-ELBO {test['neg_elbo']:.2f} nats "
               f"(recon {test['recon_nll']:.2f} + KL {test['kl']:.2f}), recon MSE {test['recon_mse']:.5f}, "
               f"{seconds:.0f} s", flush=True)
     return out
+
+
+# --- the command line --------------------------------------------------------------------------
+# Flags that override the preset; a resumed run refuses all of them but --epochs.
+TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma", "seed",
+               "limit", "eval_limit", "precision", "decoder_channels", "encoder_kernels", "decoder_kernels",
+               "encoder_head")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", choices=sorted(PRESETS), default="default",
+                   help="preset of likelihood, β, architecture and optimiser settings (default: %(default)s)")
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch with its own arguments; "
+                        "--epochs may raise the total (a cosine schedule then stretches to the new total)")
+    p.add_argument("--epochs", type=A.positive_int)
+    p.add_argument("--batch-size", type=A.positive_int)
+    p.add_argument("--lr", type=A.positive_float, help="Adam's learning rate")
+    p.add_argument("--schedule", choices=("constant", "cosine"), help="cosine: decay to 1%% of --lr")
+    p.add_argument("--latent-dim", type=A.positive_int)
+    p.add_argument("--likelihood", choices=LIKELIHOODS)
+    p.add_argument("--beta", type=A.non_negative_float, help="weight of the KL term (1 = the ELBO)")
+    p.add_argument("--sigma", type=A.positive_float, help="σ of the fixed 'gaussian' likelihood (default √½)")
+    p.add_argument("--decoder-channels", type=A.int_list(3, "256,128,64"), metavar="C1,C2,C3",
+                   help="widths of the decoder's three hidden transposed convs (default 256,128,64)")
+    p.add_argument("--encoder-kernels", type=A.int_list(4, "4,3,4,2"), metavar="K1,K2,K3,K4",
+                   help="kernel sizes of the encoder's four stride-2 convs (--config default: 4,3,4,2, which "
+                        "see all 28×28 pixels; paper, seed-code: 3,3,3,2, which never see rows and columns 23-27)")
+    p.add_argument("--decoder-kernels", type=A.int_list(4, "2,3,4,6"), metavar="K1,K2,K3,K4",
+                   help="kernel sizes of the decoder's four stride-2 transposed convs (--config default: 2,3,4,6, "
+                        "which paint all 28×28; paper, seed-code: 2,3,4,5, whose last row and column are one "
+                        "constant)")
+    p.add_argument("--encoder-head", type=A.widths, metavar="W1[,W2…]|none",
+                   help="widths of ReLU layers beside the linear μ, log σ² heads, added through maps that start at "
+                        "zero (--config default: 512,512; paper, seed-code: none, the paper's linear heads)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit", type=A.positive_int, help="train on the first N training images only")
+    p.add_argument("--eval-limit", type=A.positive_int, help="evaluate on the first N test images only")
+    A.add_precision(p)
+    A.add_threads(p)
+    A.add_data_dir(p)
+    A.add_quiet(p)
+
+
+def training_args(ns: argparse.Namespace) -> dict:
+    """Preset values, overridden by the flags given on the command line."""
+    args = {"config": ns.config, **COMMON_DEFAULTS, **PRESETS[ns.config]}
+    args.update({name: getattr(ns, name) for name in TRAIN_FLAGS if getattr(ns, name) is not None})
+    args["threads"] = ns.threads
+    return args
+
+
+def run_command(ns: argparse.Namespace) -> None:
+    args = training_args(ns)
+    if ns.resume:
+        A.refuse_changes_on_resume(ns, TRAIN_FLAGS, TrainingError)
+        args["epochs"] = ns.epochs  # None: keep the run's own
+    run(args, ns.out, resume=ns.resume, data_dir=ns.data_dir, command=ns.command_line, progress=not ns.quiet)
