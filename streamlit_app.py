@@ -12,14 +12,14 @@ import os
 import numpy as np
 import streamlit as st
 
-from explorer import latent as lat
 from explorer import cached, plots, selection
+from explorer import latent as lat
 from explorer.assets import MAP_LABELS, AssetError, category_name, embed_command
 from explorer.images import decode, grid_png, rows_png, upscale
 from training import CATEGORIES, metric_labels
-from training.sampling import DEFAULT_NOISE
 from training.encode_images import encode_prepared
 from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
+from training.sampling import DEFAULT_NOISE
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
 VIEWS = ("Latent map", "Your image", "Latent sliders", "Category sampling", "Interpolation & hybrids",
@@ -54,8 +54,9 @@ def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: 
     note) as wide as the column, since an image's own caption wraps at the image's width."""
     for start in range(0, len(images), per_row):
         cols = st.columns(per_row)
-        for i, (col, img) in enumerate(zip(cols, images[start:start + per_row]), start):
-            col.image(upscale(img, size), caption=None if notes else captions[i], width=size, output_format="PNG")
+        for i, (col, img) in enumerate(zip(cols, images[start:start + per_row], strict=False), start):
+            col.image(upscale(img, size), caption=None if notes else captions[i], width=size,
+                      output_format="PNG")
             if notes:
                 col.caption(f"{captions[i]}  \n{notes[i]}")
 
@@ -77,24 +78,31 @@ def original_image(bundle, i: int):
 
 def current_selection(bundle, projection: str | None = None):
     sel = st.session_state.get("selection")
-    if sel is not None and not selection.is_valid(sel, bundle, projection if sel.get("kind") == "mix" else None):
+    if sel is not None and not selection.is_valid(sel, bundle,
+                                                  projection if sel.get("kind") == "mix" else None):
         st.session_state.pop("selection", None)  # stale: made on another model
         return None
     return sel
 
 
+def originals_or_decoded(bundle, idx) -> np.ndarray:
+    """The test images of points ``idx``, or, without the dataset, their decoded latent means."""
+    images = [original_image(bundle, i) for i in idx]
+    return np.stack([im if im is not None else decode(bundle.model, bundle.mu[i])[0]
+                     for im, i in zip(images, idx, strict=True)])
+
+
 def novelty_check(bundle, latents: np.ndarray, label: str):
     """Nearest shipped item of each generated latent, with its distance next to the yardstick."""
     typical = cached.typical_nn_distance(bundle, bundle.key)
-    idx, dist = zip(*[lat.nearest_neighbours(bundle.mu, z, 1) for z in latents])
+    idx, dist = zip(*[lat.nearest_neighbours(bundle.mu, z, 1) for z in latents], strict=True)
     idx, dist = np.concatenate(idx), np.concatenate(dist)
     st.caption(f"Novelty check for the {label}: the nearest real test item of each, in latent space. "
                f"For reference, a real item's nearest other item is typically {typical:.2f} away; "
                f"a generated item much closer than that is close to a copy.")
-    images = [original_image(bundle, i) for i in idx]
-    images = np.stack([im if im is not None else decode(bundle.model, bundle.mu[i])[0] for im, i in zip(images, idx)])
-    thumbnails(images, [f"{CATEGORIES[bundle.labels[i]]} · d={d:.2f}" for i, d in zip(idx, dist)],
-               per_row=min(8, len(images)))
+    images = originals_or_decoded(bundle, idx)
+    captions = [f"{CATEGORIES[bundle.labels[i]]} · d={d:.2f}" for i, d in zip(idx, dist, strict=True)]
+    thumbnails(images, captions, per_row=min(8, len(images)))
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -131,14 +139,16 @@ def view_map(bundle, projection: str, colour_by: str):
     left, right = st.columns([3, 2], gap="medium")
     with left:
         ring = selection.map_position(sel, bundle, projection) if sel and not shown_by_chart else None
-        fig = (cached.plain_map_figure(bundle, bundle.key, projection, colour_by) if ring is None and not extra else
-               plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
-                                selected_xy=ring, extra=extra))
+        if ring is None and not extra:
+            fig = cached.plain_map_figure(bundle, bundle.key, projection, colour_by)
+        else:
+            fig = plots.latent_map(bundle.maps[projection], bundle.labels, colour_by, bundle.recon_mse,
+                                   selected_xy=ring, extra=extra)
         st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"map_{projection}",
                         config={"displaylogo": False, "scrollZoom": True})
-        st.caption(f"{MAP_LABELS[projection]} of {len(bundle.labels):,} test images. Click a point to decode it; "
-                   "click empty space to decode a mix of its nearest points. Legend entries hide/show categories; "
-                   "scroll to zoom, double-click to reset.")
+        st.caption(f"{MAP_LABELS[projection]} of {len(bundle.labels):,} test images. Click a point to decode "
+                   "it; click empty space to decode a mix of its nearest points. Legend entries hide/show "
+                   "categories; scroll to zoom, double-click to reset.")
         fmt = st.radio("Download the shown points", ("CSV", "npz"), horizontal=True, key="dl_fmt")
         st.download_button(f"Download map coordinates and latent means ({fmt})",
                            cached.map_download(bundle, bundle.key, projection, fmt.lower()),
@@ -152,7 +162,8 @@ def view_map(bundle, projection: str, colour_by: str):
         image = decode(bundle.model, z)[0]
         if sel["kind"] == "point":
             i = sel["index"]
-            st.markdown(f"#### {swatch(bundle.labels[i])} · test image {bundle.index[i]}", unsafe_allow_html=True)
+            st.markdown(f"#### {swatch(bundle.labels[i])} · test image {bundle.index[i]}",
+                        unsafe_allow_html=True)
             a, b = st.columns(2)
             with a:
                 big_image(image, "decoded from its latent mean")
@@ -161,7 +172,8 @@ def view_map(bundle, projection: str, colour_by: str):
                 if orig is not None:
                     big_image(orig, "original test image")
                 else:
-                    st.caption("Install the dataset (`apt-get install dataset-fashion-mnist`) to see the original.")
+                    st.caption("Install the dataset (`apt-get install dataset-fashion-mnist`) to see the "
+                               "original.")
             st.caption(f"Reconstruction MSE {bundle.recon_mse[i]:.4f}")
             idx, dist = lat.nearest_neighbours(bundle.mu, z, 8, exclude=i)
         elif sel["kind"] == "upload":
@@ -173,23 +185,23 @@ def view_map(bundle, projection: str, colour_by: str):
             with b:
                 if up is not None and up.get("name") == sel["name"]:
                     big_image(up["prepared"], "what the model sees (28×28)")
-            st.caption("Placed at the mean map position of its 5 nearest test latents (t-SNE and UMAP have no "
-                       "exact out-of-sample map).")
+            st.caption("Placed at the mean map position of its 5 nearest test latents (t-SNE and UMAP have "
+                       "no exact out-of-sample map).")
             idx, dist = lat.nearest_neighbours(bundle.mu, z, 8)
         else:
             st.markdown("#### Empty space: a mix of nearby points")
             big_image(image, "decoded inverse-distance-weighted mix of latent means", 220)
             spacing = cached.typical_map_spacing(bundle, bundle.key, projection)
             far = ", ".join(f"{d / spacing:.1f}" for d in sel["map_distances"])
-            st.warning(f"Maps like t-SNE and UMAP cannot be inverted. This is a weighted mix of the "
+            st.warning("Maps like t-SNE and UMAP cannot be inverted. This is a weighted mix of the "
                        f"{len(sel['neighbours'])} nearest map points, which lie {far} × the map's typical "
-                       "spacing between neighbouring points away: the farther they are, the less this "
-                       "image belongs to this spot.")
+                       "spacing between neighbouring points away: the farther they are, the less this image "
+                       "belongs to this spot.")
             idx, dist = lat.nearest_neighbours(bundle.mu, z, 8)
         mark_buttons(sel, *st.columns(2))
         st.markdown("**8 nearest neighbours in latent space** (decoded)")
-        thumbnails(decode(bundle.model, bundle.mu[idx]),
-                   [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist)], per_row=4, size=84)
+        captions = [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist, strict=True)]
+        thumbnails(decode(bundle.model, bundle.mu[idx]), captions, per_row=4, size=84)
 
 
 UPLOAD_TYPES = sorted({f.lower() for f in FORMATS} | {"jpg"})
@@ -223,7 +235,8 @@ def view_upload(bundle):
         st.caption(note)
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2], gap="medium")
     with c1:
-        st.image(np.clip(r.original, 0, 1), caption=f"{up['name']} ({r.original.shape[1]}×{r.original.shape[0]}, "
+        st.image(np.clip(r.original, 0, 1),
+                 caption=f"{up['name']} ({r.original.shape[1]}×{r.original.shape[0]}, "
                  "greyscale)", width="stretch")
     with c2:
         big_image(r.prepared, "what the model sees (28×28)")
@@ -235,8 +248,8 @@ def view_upload(bundle):
             for name, p in r.top3:
                 st.progress(p, text=f"{name} · {p:.0%}")
         typical = cached.typical_nn_distance(bundle, bundle.key)
-        st.caption(f"Its nearest test item is {r.neighbour_distances[0]:.2f} away in latent space; real items are "
-                   f"typically {typical:.2f} from their nearest neighbour"
+        st.caption(f"Its nearest test item is {r.neighbour_distances[0]:.2f} away in latent space; real "
+                   f"items are typically {typical:.2f} from their nearest neighbour"
                    + (" — far from anything in the data, so treat the map position with care." if
                       r.neighbour_distances[0] > 2 * typical else "."))
     sel = selection.upload_selection(bundle, up["name"], r.z)
@@ -253,14 +266,9 @@ def view_upload(bundle):
         st.session_state["goto_view"] = "Latent sliders"
         st.rerun()
     st.markdown("**8 nearest test items in latent space**")
-    thumbnails(_originals_or_decoded(bundle, r.neighbours),
-               [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}" for j, d in zip(r.neighbours, r.neighbour_distances)],
-               per_row=8, size=84)
-
-
-def _originals_or_decoded(bundle, idx) -> np.ndarray:
-    images = [original_image(bundle, i) for i in idx]
-    return np.stack([im if im is not None else decode(bundle.model, bundle.mu[i])[0] for im, i in zip(images, idx)])
+    captions = [f"{CATEGORIES[bundle.labels[j]]} · {d:.2f}"
+                for j, d in zip(r.neighbours, r.neighbour_distances, strict=True)]
+    thumbnails(originals_or_decoded(bundle, r.neighbours), captions, per_row=8, size=84)
 
 
 def _slider_base(bundle):
@@ -306,7 +314,8 @@ def view_sliders(bundle):
         z = lat.set_coordinate(z, d, st.session_state[f"z_{d}"])
     moved = [int(d) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-3]
     with right:
-        big_image(decode(bundle.model, z)[0], f"decoded · {len(moved)} dimension(s) moved from {base_name}", 260)
+        big_image(decode(bundle.model, z)[0], f"decoded · {len(moved)} dimension(s) moved from {base_name}",
+                  260)
     st.markdown("**Traversal strip**: one dimension swept from −3 to +3, all others as set above.")
     d = st.selectbox("Dimension to sweep", ranked[:shown], key="sweep_dim",
                      format_func=lambda d: f"dim {d} (KL {bundle.kl_per_dim[d]:.2f})")
@@ -316,8 +325,8 @@ def view_sliders(bundle):
 
 
 def view_sampling(bundle):
-    st.markdown("Decode a category's mean latent (paper fig. 5) and draw new items around it (fig. 6), or from the "
-                "category's clusters.")
+    st.markdown("Decode a category's mean latent (paper fig. 5) and draw new items around it (fig. 6), or "
+                "from the category's clusters.")
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
     c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key="sample_cat")
     n = c2.number_input("Items", 4, 64, 16, step=4, key="sample_n")
@@ -325,14 +334,16 @@ def view_sampling(bundle):
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
     mixtures = bundle.category_mixtures
-    kinds = ("category covariance",) + (("category clusters",) if mixtures is not None else ()) + ("isotropic",)
+    kinds = ("category covariance",
+             ) + (("category clusters",) if mixtures is not None else ()) + ("isotropic",)
     kind = c5.radio("Noise", kinds, key="sample_kind",
                     help="category covariance: the category's fitted Gaussian, around its mean (stays in the "
-                         "category); category clusters: around the centres of the category's clusters (a mixture of "
-                         "Gaussians), so samples keep to the styles the category has; isotropic: N(0, I) in prior "
-                         "units, the same in every direction"
+                         "category); category clusters: around the centres of the category's clusters (a "
+                         "mixture of Gaussians), so samples keep to the styles the category has; isotropic: "
+                         "N(0, I) in prior units, the same in every direction"
                          + ("" if mixtures is not None else
-                            f". Clusters need embeddings made since they were added: `{embed_command(bundle.directory)}`"))
+                            ". Clusters need embeddings made since they were added: "
+                            f"`{embed_command(bundle.directory)}`"))
     rank = None   # of the one cluster drawn from, heaviest first; None: all, by their shares
     if kind == "category clusters":
         order = mixtures.components(c)
@@ -340,19 +351,22 @@ def view_sampling(bundle):
         picked = st.segmented_control(
             "Draw from", ["all clusters"] + [str(r + 1) for r in range(len(order))], default="all clusters",
             key="sample_cluster",
-            help="all clusters: each sample picks a cluster by its share; a number: only that cluster (numbered "
-                 "as in the strip below, heaviest first)")
+            help="all clusters: each sample picks a cluster by its share; a number: only that cluster "
+                 "(numbered as in the strip below, heaviest first)")
         rank = int(picked) - 1 if picked not in (None, "all clusters") and int(picked) <= len(order) else None
         if rank is None:
-            z, component = lat.sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise, seed)
+            z, component = lat.sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise,
+                                              seed)
             around = f"from the {CATEGORIES[c]} clusters"
         else:
             j = order[rank]
-            z, component = lat.sample_around(mixtures.mean[c][j], n, noise, seed, mixtures.cov[c][j]), np.full(n, j)
+            z, component = lat.sample_around(mixtures.mean[c][j], n, noise, seed,
+                                             mixtures.cov[c][j]), np.full(n, j)
             around = f"from {CATEGORIES[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)"
     else:
         cov = bundle.category_cov[c] if kind == "category covariance" else None
-        z, around = lat.sample_around(bundle.category_mean[c], n, noise, seed, cov), f"around the {CATEGORIES[c]} mean"
+        z, around = lat.sample_around(bundle.category_mean[c], n, noise, seed,
+                                      cov), f"around the {CATEGORIES[c]} mean"
     samples = decode(bundle.model, z)
     left, right = st.columns([1, 4], gap="medium")
     with left:
@@ -360,20 +374,24 @@ def view_sampling(bundle):
         if rank is None:
             big_image(decode(bundle.model, bundle.category_mean[c])[0], "category mean, decoded", 168)
         else:
-            big_image(decode(bundle.model, mixtures.mean[c][order[rank]])[0], f"cluster {rank + 1} centre, decoded", 168)
+            big_image(decode(bundle.model, mixtures.mean[c][order[rank]])[0],
+                      f"cluster {rank + 1} centre, decoded", 168)
     with right:
         png = grid_png(samples, ncol=8)
         st.image(png, caption=f"{n} samples {around}, noise {noise}, seed {seed}")
         sampler = {"category covariance": "covariance", "category clusters": "mixture"}.get(kind)
-        note = (metric_labels.cluster_note(bundle.current_metrics, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
-                if sampler == "mixture" and rank is not None else
-                sampler and metric_labels.recognised_note(bundle.current_metrics, CATEGORIES[c], noise, sampler))
+        measured = bundle.current_metrics
+        if sampler == "mixture" and rank is not None:
+            note = metric_labels.cluster_note(measured, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
+        else:
+            note = sampler and metric_labels.recognised_note(measured, CATEGORIES[c], noise, sampler)
         if note:
             st.caption(note)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png")
         buf = io.BytesIO()
-        np.savez_compressed(buf, images=(samples * 255).round().astype(np.uint8), labels=np.full(n, c, np.uint8), z=z)
+        np.savez_compressed(buf, images=(samples * 255).round().astype(np.uint8),
+                            labels=np.full(n, c, np.uint8), z=z)
         d2.download_button("Download .npz", buf.getvalue(), file_name=f"samples_{c}_{seed}.npz",
                            help="the samples as uint8 images, their category labels and their latent codes z")
         if d3.toggle("Show on the latent map", key="sample_on_map"):
@@ -382,18 +400,22 @@ def view_sampling(bundle):
         elif st.session_state.get("on_map", {}).get("name", "").startswith("generated"):
             st.session_state.pop("on_map", None)
     if kind == "category clusters":
-        judged = metric_labels.cluster_recognition(bundle.current_metrics, CATEGORIES[c], mixtures.weight[c][order])
-        st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded; under it, the cluster's share "
-                    "of the category's training images (each sample picks its cluster by that share) and how many of "
-                    "the samples above came from it."
-                    + (f" ✓: how often the evaluation's classifier recognises a {CATEGORIES[c]} in samples drawn from "
-                       "that cluster alone, beside how often it does in the cluster's real test images. Samples that "
-                       "trail their real images mark a style the model draws less clearly than the data shows it."
+        weights = mixtures.weight[c][order]
+        judged = metric_labels.cluster_recognition(bundle.current_metrics, CATEGORIES[c], weights)
+        st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded; under it, the "
+                    "cluster's share of the category's training images (each sample picks its cluster by "
+                    "that share) and how many of the samples above came from it."
+                    + (f" ✓: how often the evaluation's classifier recognises a {CATEGORIES[c]} in samples "
+                       "drawn from that cluster alone, beside how often it does in the cluster's real test "
+                       "images. Samples that trail their real images mark a style the model draws less "
+                       "clearly than the data shows it."
                        if judged else ""))
         thumbnails(decode(bundle.model, mixtures.mean[c][order]),
-                   [f"{r + 1} · {mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn" for r, j in enumerate(order)],
+                   [f"{r + 1} · {mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn" for r,
+                    j in enumerate(order)],
                    per_row=min(8, len(order)),
-                   notes=judged and [f"✓ {ok:.0%} · real {'—' if real is None else f'{real:.0%}'}" for ok, real in judged])
+                   notes=judged and [f"✓ {ok:.0%} · real {'—' if real is None else f'{real:.0%}'}" for ok,
+                                     real in judged])
     if st.toggle("Novelty check", key="sample_novelty"):
         novelty_check(bundle, z, "samples")
 
@@ -403,7 +425,8 @@ def _pick_endpoint(bundle, name: str, col, default_cat: int):
     valid = marked is not None and selection.is_valid(marked, bundle)
     mark_label = "your image" if valid and marked["kind"] == "upload" else "marked on the map"
     if valid:
-        source = col.radio(f"{name} from", [mark_label, "pick by category"], horizontal=True, key=f"{name}_source")
+        source = col.radio(f"{name} from", [mark_label, "pick by category"], horizontal=True,
+                           key=f"{name}_source")
     else:   # one choice is no choice: say how to get the other instead of drawing a lone radio button
         source = "pick by category"
         col.caption(f"**{name}** by category below, or \"Use as {name}\" on a map point or your image")
@@ -448,8 +471,8 @@ def view_interpolation(bundle):
 
     st.divider()
     st.markdown("#### Hybrids gallery")
-    st.caption("Cross random pairs from two categories: similar ones (e.g. Sneaker × Ankle boot, paper fig. 8) "
-               "or dissimilar ones (e.g. Bag × Trouser, fig. 9).")
+    st.caption("Cross random pairs from two categories: similar ones (e.g. Sneaker × Ankle boot, paper fig. "
+               "8) or dissimilar ones (e.g. Bag × Trouser, fig. 9).")
     h1, h2, h3, h4, h5 = st.columns(5)
     cat_a = h1.selectbox("First category", range(10), index=7, format_func=category_name, key="hyb_a")
     cat_b = h2.selectbox("Second category", range(10), index=9, format_func=category_name, key="hyb_b")
@@ -459,8 +482,10 @@ def view_interpolation(bundle):
     pairs = lat.hybrid_pairs(bundle.labels, cat_a, cat_b, n, seed)
     ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     hz = (1 - mix) * bundle.mu[ia] + mix * bundle.mu[ib]
-    png = rows_png([decode(bundle.model, bundle.mu[ia]), decode(bundle.model, bundle.mu[ib]), decode(bundle.model, hz)])
-    st.image(png, caption=f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
+    png = rows_png([decode(bundle.model, bundle.mu[ia]), decode(bundle.model, bundle.mu[ib]),
+                    decode(bundle.model, hz)])
+    st.image(png,
+             caption=f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
     st.download_button("Download hybrids PNG", png, file_name="hybrids.png", mime="image/png")
     if st.toggle("Novelty check of the hybrids", key="hyb_novelty"):
         novelty_check(bundle, hz, "hybrids")
@@ -469,8 +494,8 @@ def view_interpolation(bundle):
 def view_reconstructions(bundle):
     test = cached.get_test_images()
     if test is None:
-        st.info("Reconstructions need the real test images, which are not installed here. "
-                "Install them with `apt-get install dataset-fashion-mnist` (or set FASHION_MNIST_DIR) and reload.")
+        st.info("Reconstructions need the real test images, which are not installed here. Install them with "
+                "`apt-get install dataset-fashion-mnist` (or set FASHION_MNIST_DIR) and reload.")
         return
     c1, c2 = st.columns([1, 4])
     seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
@@ -481,9 +506,12 @@ def view_reconstructions(bundle):
     recons = decode(bundle.model, bundle.mu[idx])
     errors = ((recons - originals) ** 2).mean((1, 2))
     with c2:
-        st.image(rows_png([originals, recons]), caption="top: test images · bottom: reconstructions from μ (paper fig. 2)")
-        st.caption("  ·  ".join(f"{CATEGORIES[bundle.labels[i]]}: MSE {e:.4f}" for i, e in zip(idx, errors)))
-        st.caption(f"Mean reconstruction MSE over all {len(bundle.labels):,} test images: {bundle.recon_mse.mean():.4f}")
+        st.image(rows_png([originals, recons]),
+                 caption="top: test images · bottom: reconstructions from μ (paper fig. 2)")
+        st.caption("  ·  ".join(f"{CATEGORIES[bundle.labels[i]]}: MSE {e:.4f}"
+                                for i, e in zip(idx, errors, strict=True)))
+        st.caption(f"Mean reconstruction MSE over all {len(bundle.labels):,} test images: "
+                   f"{bundle.recon_mse.mean():.4f}")
 
 
 def view_statistics(bundle):
@@ -494,9 +522,9 @@ def view_statistics(bundle):
     dy = c3.selectbox("y: latent dimension", range(bundle.latent_dim), index=int(ranked[1]), key="stat_y")
     prior = np.random.default_rng(0).standard_normal((2000, 2))
     st.plotly_chart(plots.latent_pair(bundle.mu[bundle.labels == c], dx, dy, c, prior), key="stat_pair")
-    st.caption("The paper's figure 4 plots dimensions 0 and 1 of T-shirts; here any pair and category. "
-               "Used dimensions spread the categories apart; in unused ones every μ sits at 0, because "
-               "their posterior is the prior itself.")
+    st.caption("The paper's figure 4 plots dimensions 0 and 1 of T-shirts; here any pair and category. Used "
+               "dimensions spread the categories apart; in unused ones every μ sits at 0, because their "
+               "posterior is the prior itself.")
     st.plotly_chart(plots.kl_bars(bundle.kl_per_dim), key="stat_kl")
     active = int((bundle.kl_per_dim > 0.01).sum())
     st.caption(f"{active} of {bundle.latent_dim} dimensions carry more than 0.01 nats of KL on average.")
@@ -506,8 +534,8 @@ def evaluation_card(bundle):
     st.subheader("Evaluation")
     m = bundle.metrics
     if not m:
-        st.info(f"No evaluation yet. `python -m training evaluate --checkpoint {bundle.directory}` measures this "
-                "model (about 10 minutes on 2 cores) and writes metrics.json, shown here.")
+        st.info(f"No evaluation yet. `python -m training evaluate --checkpoint {bundle.directory}` measures "
+                "this model (about 10 minutes on 2 cores) and writes metrics.json, shown here.")
         return
     if bundle.current_metrics is None:
         st.warning("metrics.json was measured on different weights than this model's; re-run the evaluation.")
@@ -515,10 +543,10 @@ def evaluation_card(bundle):
         st.warning("This is a --quick evaluation on small subsets: the numbers are noisy.")
     reference, ref_name = cached.load_reference()
     st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}`: "
-               f"{metric_labels.evaluation_time(m)}. The reference column is the {ref_name} configuration (the published loss and learning rate), "
-               f"trained and evaluated the same way ({REFERENCE_REPORT}); ✓ / ✗ beside a value: better / worse "
-               f"than it. Targets are the bars this project set for its shipped model; the README and the report's "
-               f"notes say why one is missed.")
+               f"{metric_labels.evaluation_time(m)}. The reference column is the {ref_name} configuration "
+               "(the published loss and learning rate), trained and evaluated the same way "
+               f"({REFERENCE_REPORT}); ✓ / ✗ beside a value: better / worse than it. Targets are the bars "
+               "this project set for its shipped model; docs/evaluation.md says why one is missed.")
     for title, group in metric_labels.GROUPS:
         rows = ["| | this model | seed-code | target | what it measures |", "|---|---:|---:|---|---|"]
         for metric in group:
@@ -538,8 +566,8 @@ def evaluation_card(bundle):
         st.markdown(metric_labels.per_category_table(m))
     by_noise = metric_labels.agreement_by_noise(m)
     if by_noise:
-        st.markdown("**How recognisable samples stay as the noise grows** (the same sampler and judge; at noise 0 "
-                    "every sample is the decoded mean)")
+        st.markdown("**How recognisable samples stay as the noise grows** (the same sampler and judge; at "
+                    "noise 0 every sample is the decoded mean)")
         st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key="agreement_by_noise")
     with st.expander("metrics.json"):
         st.json(m, expanded=False)
@@ -558,10 +586,10 @@ def view_model_card(bundle):
     t = m.get("training", {})
     threads = f" on {metric_labels.plural(t['threads'], 'CPU thread')}" if t.get("threads") else ""
     st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
-                f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed {t.get('seed')}, "
-                f"trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. "
-                f"Encoder head: {bundle.model.config.encoder_summary()}. "
-                f"Decoder: {bundle.model.config.decoder_summary()}; {bundle.model.config.view_summary()}.")
+                f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed "
+                f"{t.get('seed')}, trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. Encoder "
+                f"head: {bundle.model.config.encoder_summary()}. Decoder: "
+                f"{bundle.model.config.decoder_summary()}; {bundle.model.config.view_summary()}.")
     ft = m.get("decoder_finetune")
     if ft:
         st.markdown(f"Decoder then fine-tuned: {metric_labels.finetune_summary(m)}, "
@@ -582,24 +610,24 @@ def view_model_card(bundle):
 def sidebar():
     st.sidebar.markdown("### Model")
     directory = st.sidebar.text_input("Model directory", DEFAULT_MODEL_DIR, key="model_dir",
-                                      help="A directory with model.safetensors, model.json and embeddings.npz, "
-                                           "e.g. a run you trained and embedded.")
+                                      help="A directory with model.safetensors, model.json and "
+                                           "embeddings.npz, e.g. a run you trained and embedded.")
     try:
         bundle = cached.get_bundle(directory, cached.directory_stamp(directory))
     except AssetError as e:
         return None, e
     ft = bundle.meta.get("decoder_finetune")
     sharpened = f" + {metric_labels.plural(ft['epochs'], 'decoder fine-tuning epoch')}" if ft else ""
-    st.sidebar.caption(f"{bundle.meta.get('likelihood')} likelihood · {bundle.meta.get('epoch')} epochs{sharpened} · "
-                       f"{len(bundle.labels):,} mapped test images")
+    st.sidebar.caption(f"{bundle.meta.get('likelihood')} likelihood · {bundle.meta.get('epoch')} "
+                       f"epochs{sharpened} · {len(bundle.labels):,} mapped test images")
     return bundle, None
 
 
 def main():
     st.title("Fashion-MNIST VAE explorer")
     st.markdown("A convolutional variational autoencoder maps every 28×28 product photo to a 128-dimensional "
-                "latent code and back. Explore that space: click the map, move latent sliders, sample new items "
-                "of a category, and cross products into hybrids.")
+                "latent code and back. Explore that space: click the map, move latent sliders, sample new "
+                "items of a category, and cross products into hybrids.")
     bundle, error = sidebar()
     if error is not None:
         st.error(f"Cannot load the model: {error.problem}")

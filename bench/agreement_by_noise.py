@@ -5,8 +5,8 @@ For each category: the judge's probability of that category for the decoded cate
 from the training μ, test-set proportions, seed 0) at noise scales from 0 (the mean itself) up to
 1. `evaluate` writes the same figures (`category_agreement_by_noise`, without the 0.1 row); the
 app's default (0.5) is the row it reports as `category_agreement`. A category whose decoded mean
-is already a borderline image cannot be fixed by sharper drawing alone (reports/notes.md,
-twenty-first measured step).
+is already a borderline image cannot be fixed by sharper drawing alone (reports/notes.md, "Eight
+variants of the fine-tuning, and where the shirt gap is").
 
 `--mixture K …` also scores samples from each category's K-component Gaussian mixture
 (`embed.category_mixtures`, the app's "category clusters" sampler, which `evaluate` measures at

@@ -19,13 +19,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from app_driver import (browser, hover_and_click, isolated_points, point_position, running_app,  # noqa: E402
-                        wait_for_map)
+from app_driver import browser, hover_and_click, isolated_points, point_position, running_app, wait_for_map  # noqa: E402
 
 FLOOR_APP = textwrap.dedent('''
     import numpy as np, plotly.graph_objects as go, streamlit as st
     rng = np.random.default_rng(0); xy = rng.standard_normal((10000, 2))
-    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=np.arange(10000), name="p"))
+    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=np.arange(10000),
+                                 name="p"))
     left, right = st.columns([3, 2])
     ev = left.plotly_chart(fig, on_select="rerun", selection_mode="points", key="m")
     pts = ev["selection"]["points"] if ev else []
@@ -93,14 +93,18 @@ def main():
     a = p.parse_args()
 
     one, per_click = server_side(a.model_dir)
-    print(f"server: decode one image {one * 1000:.2f} ms; per click (decode + 8 neighbours + their decode) {per_click * 1000:.2f} ms")
+    print(f"server: decode one image {one * 1000:.2f} ms; per click (decode + 8 neighbours + their decode) "
+          f"{per_click * 1000:.2f} ms")
 
-    app_marker = ("(i) => { const h = [...document.querySelectorAll('h4')].find(e => e.innerText.includes('test image ' + i + ''));"
-                  " if (!h) return false; const imgs = [...document.querySelectorAll('img')].filter(x => x.complete && x.naturalWidth > 0);"
-                  " return document.body.innerText.includes('decoded from its latent mean') && imgs.length > 0; }")
-    floor_marker = ("(i) => { const f = [...document.querySelectorAll('[data-testid=\"stImage\"], [data-testid=\"stImageContainer\"]')]"
-                    ".find(e => e.parentElement.innerText.includes('latent mean ' + i)); if (!f) return false;"
-                    " const img = f.querySelector('img'); return img && img.complete && img.naturalWidth > 0; }")
+    app_marker = ("(i) => { const h = [...document.querySelectorAll('h4')].find(e => "
+                  "e.innerText.includes('test image ' + i + '')); if (!h) return false; const imgs = "
+                  "[...document.querySelectorAll('img')].filter(x => x.complete && x.naturalWidth > 0); "
+                  "return document.body.innerText.includes('decoded from its latent mean') && imgs.length > "
+                  "0; }")
+    floor_marker = ("(i) => { const f = [...document.querySelectorAll('[data-testid=\"stImage\"], "
+                    "[data-testid=\"stImageContainer\"]')].find(e => "
+                    "e.parentElement.innerText.includes('latent mean ' + i)); if (!f) return false; const "
+                    "img = f.querySelector('img'); return img && img.complete && img.naturalWidth > 0; }")
 
     with tempfile.TemporaryDirectory() as tmp:
         floor_path = Path(tmp) / "floor_app.py"
@@ -121,14 +125,16 @@ def main():
                     wait_for_map(page, min_traces=traces_needed)
                     warm.append(time.perf_counter() - t)
                 page.wait_for_timeout(1500)
-                names = traces or page.evaluate("() => document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
-                                                "._fullData.map(d => d.name).filter(n => n !== 'empty space' && n !== 'selected')")
+                names = traces or page.evaluate(
+                    "() => document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+                    "._fullData.map(d => d.name).filter(n => n !== 'empty space' && n !== 'selected')")
                 times, misses = click_latencies(page, names, a.clicks, marker)
             results[label] = (cold, warm, times, misses)
-    print(f"{'':24s} {'server start→map':>16s} {'page→map warm':>14s} {'click→image p50':>16s} {'p95':>7s} {'n':>3s}")
+    print(f"{'':24s} {'server start→map':>16s} {'page→map warm':>14s} {'click→image p50':>16s} {'p95':>7s} "
+          f"{'n':>3s}")
     for label, (cold, warm, times, misses) in results.items():
-        print(f"{label:24s} {cold:15.2f}s {np.median(warm):13.2f}s {pct(times, 50):14.0f}ms {pct(times, 95):5.0f}ms "
-              f"{len(times):3d}" + (f" ({misses} missed)" if misses else ""))
+        print(f"{label:24s} {cold:15.2f}s {np.median(warm):13.2f}s {pct(times, 50):14.0f}ms "
+              f"{pct(times, 95):5.0f}ms {len(times):3d}" + (f" ({misses} missed)" if misses else ""))
 
 
 if __name__ == "__main__":

@@ -49,14 +49,17 @@ POINTS = f"""(name) => {{ const gd = document.querySelector('{PLOT}');
     const t = gd._fullData.findIndex(d => d.name === name), d = gd._fullData[t];
     const L = gd._fullLayout, r = gd.getBoundingClientRect(), out = [];
     for (let i = 0; i < Math.min(d.x.length, 400); i++)
-        out.push({{x: r.left + L.xaxis._offset + L.xaxis.l2p(d.x[i]), y: r.top + L.yaxis._offset + L.yaxis.l2p(d.y[i]),
-                  curve: t, custom: d.customdata[i]}});
+        out.push({{x: r.left + L.xaxis._offset + L.xaxis.l2p(d.x[i]),
+                  y: r.top + L.yaxis._offset + L.yaxis.l2p(d.y[i]), curve: t, custom: d.customdata[i]}});
     return out; }}"""
 HOVERED = f"""() => {{ const gd = document.querySelector('{PLOT}'); const h = (gd && gd._hoverdata) || [];
-    const p = h.find(p => typeof p.customdata === 'number' && p.customdata >= 0); return p ? p.customdata : null; }}"""
-CHANGED = """([caption, before]) => { for (const f of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
-    const img = f.querySelector('img'); const cap = f.parentElement ? f.parentElement.innerText : '';
-    if (img && cap.includes(caption) && img.complete && img.naturalWidth > 0 && img.src !== before) return true; }
+    const p = h.find(p => typeof p.customdata === 'number' && p.customdata >= 0);
+    return p ? p.customdata : null; }}"""
+CHANGED = """([caption, before]) => {
+    for (const f of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
+      const img = f.querySelector('img'); const cap = f.parentElement ? f.parentElement.innerText : '';
+      if (img && cap.includes(caption) && img.complete && img.naturalWidth > 0 && img.src !== before)
+        return true; }
     return false; }"""
 
 
@@ -70,7 +73,8 @@ class Stats:
 
 async def _view(page, name: str, ready_text: str):
     await page.get_by_text(name, exact=True).first.click()
-    await page.wait_for_function(f"() => document.body.innerText.includes({ready_text!r})", timeout=TIMEOUT_MS)
+    await page.wait_for_function(f"() => document.body.innerText.includes({ready_text!r})",
+                                 timeout=TIMEOUT_MS)
 
 
 async def click_point(page, rng, stats):
@@ -79,7 +83,7 @@ async def click_point(page, rng, stats):
     await page.wait_for_timeout(500)  # the chart redraws once after it appears (browser-testing.md)
     name = rng.choice(["Trouser", "Bag", "Ankle boot", "Sneaker", "Sandal", "T-shirt/top"])
     points = await page.evaluate(POINTS, name)
-    for attempt in range(3):
+    for _attempt in range(3):
         for _ in range(8):
             pos = rng.choice(points)
             await page.mouse.move(pos["x"] + 3, pos["y"] + 3)
@@ -156,7 +160,8 @@ async def session(browser, url: str, k: int, deadline: float, stats: Stats):
             if await page.locator('[data-testid="stException"]').count():
                 stats.errors.append(f"session {k}: exception shown after {action.__name__}")
         except Exception as e:
-            stats.errors.append(f"session {k}: {action.__name__}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+            stats.errors.append(f"session {k}: {action.__name__}: {type(e).__name__}: "
+                                f"{str(e).splitlines()[0][:120]}")
     await context.close()
 
 
@@ -205,8 +210,8 @@ class WsUser:
         if f"test image {traces[curve]['customdata'][index]}" not in run.text():
             charts = run.of_kind("plotly_chart")
             same = bool(charts) and charts[0].id == chart.id
-            raise ProtocolError(f"the click on test image {traces[curve]['customdata'][index]} did not select it "
-                                f"(chart id {'unchanged' if same else 'changed'})")
+            raise ProtocolError(f"the click on test image {traces[curve]['customdata'][index]} did not "
+                                f"select it (chart id {'unchanged' if same else 'changed'})")
         await self.timed("click", t0, run, "decoded from its latent mean")
 
     async def move_slider(self):
@@ -300,8 +305,8 @@ def main():
     ap.add_argument("--client", choices=("ws", "browser"), default="ws",
                     help="websocket protocol clients (default) or real headless Chromium contexts")
     ap.add_argument("--think-seconds", type=float, default=0.0,
-                    help="websocket client: mean pause (exponential) between a session's actions, as a person "
-                         "looks at each result; 0 (default) = back to back, the heaviest load")
+                    help="websocket client: mean pause (exponential) between a session's actions, as a "
+                         "person looks at each result; 0 (default) = back to back, the heaviest load")
     a = ap.parse_args()
     if a.think_seconds < 0:
         ap.error(f"--think-seconds {a.think_seconds}: expected ≥ 0")
@@ -322,24 +327,27 @@ def main():
         t0 = time.time()
         baseline = Stats()
         if a.client == "ws":
-            asyncio.run(drive_ws(url, a.sessions, a.seconds, stats, baseline, a.baseline_seconds, a.think_seconds))
+            asyncio.run(drive_ws(url, a.sessions, a.seconds, stats, baseline, a.baseline_seconds,
+                                 a.think_seconds))
         else:
             asyncio.run(drive_browser(url, a.sessions, a.seconds, stats))
-        stop.set(); watcher.join()
+        stop.set()
+        watcher.join()
         wall = time.time() - t0
         alive = proc.poll() is None
     think = f", mean think time {a.think_seconds:g} s" if a.think_seconds else ", no think time"
-    print(f"{a.sessions} concurrent {'websocket' if a.client == 'ws' else 'browser'} sessions for {a.seconds:.0f} s "
-          f"({wall:.0f} s wall{think if a.client == 'ws' else ''}), {stats.actions} actions, "
-          f"server {'still running' if alive else 'DIED'}")
-    print(f"errors: {len(stats.errors)} (map clicks aimed again after a click did not register: {stats.retries})")
+    print(f"{a.sessions} concurrent {'websocket' if a.client == 'ws' else 'browser'} sessions for "
+          f"{a.seconds:.0f} s ({wall:.0f} s wall{think if a.client == 'ws' else ''}), {stats.actions} "
+          f"actions, server {'still running' if alive else 'DIED'}")
+    print(f"errors: {len(stats.errors)} (map clicks aimed again after a click did not register: "
+          f"{stats.retries})")
     for e in stats.errors[:20]:
         print(f"  {e}")
     for name, xs in stats.latency.items():
         if xs:
             alone = baseline.latency[name]
-            ratio = (f"  ({np.percentile(xs, 50) / np.percentile(alone, 50):.1f}× the p50 of one session alone, "
-                     f"{np.percentile(alone, 50) * 1000:.0f} ms)" if alone else "")
+            ratio = (f"  ({np.percentile(xs, 50) / np.percentile(alone, 50):.1f}× the p50 of one session "
+                     f"alone, {np.percentile(alone, 50) * 1000:.0f} ms)" if alone else "")
             print(f"{name:>7s} → image: n={len(xs):4d}  p50 {np.percentile(xs, 50) * 1000:7.0f} ms  "
                   f"p95 {np.percentile(xs, 95) * 1000:7.0f} ms{ratio}")
     if baseline.errors:

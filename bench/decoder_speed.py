@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from memory_format import alternate  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 from training import load_model  # noqa: E402
 from training.model import GemmConvTranspose2d  # noqa: E402
-
-from memory_format import alternate  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,19 +44,22 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     model = load_model(a.checkpoint).eval().to(memory_format=torch.channels_last)  # as evaluate uses it
     z = torch.randn(a.batch, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
-    print(f"{torch.backends.cpu.get_cpu_capability()}, {a.threads} threads, batch {a.batch}, median of {a.repeats}")
+    print(f"{torch.backends.cpu.get_cpu_capability()}, {a.threads} threads, batch {a.batch}, median of "
+          f"{a.repeats}")
     print(f"{'layer':34s} {'oneDNN ms':>10s} {'fast ms':>9s} {'ratio':>6s} {'max |Δ|':>9s}")
     with torch.no_grad():
         h = model.decoder_input(z)
         for layer in model.decoder:
             if isinstance(layer, GemmConvTranspose2d):
                 x = h.contiguous(memory_format=torch.channels_last)
-                plain, fast, diff = compare(lambda: layer(x), a.repeats)
-                shape = f"{layer.in_channels}→{layer.out_channels}, {x.shape[-1]}×{x.shape[-1]}, k{layer.kernel_size[0]}"
+                plain, fast, diff = compare(lambda layer=layer, x=x: layer(x), a.repeats)
+                size, k = x.shape[-1], layer.kernel_size[0]
+                shape = f"{layer.in_channels}→{layer.out_channels}, {size}×{size}, k{k}"
                 print(f"{shape:34s} {plain * 1e3:10.0f} {fast * 1e3:9.0f} {plain / fast:5.2f}× {diff:9.1e}")
             h = layer(h)
         plain, fast, diff = compare(lambda: model.decode(z), a.repeats)
-        print(f"{'whole decoder (with sigmoid)':34s} {plain * 1e3:10.0f} {fast * 1e3:9.0f} {plain / fast:5.2f}× {diff:9.1e}")
+        print(f"{'whole decoder (with sigmoid)':34s} {plain * 1e3:10.0f} {fast * 1e3:9.0f} "
+              f"{plain / fast:5.2f}× {diff:9.1e}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Scores the evaluation's classifier (the judge of `category_agreement`) on the re
 on the same images blurred by a Gaussian of σ = 0.5 … 1.2 pixels, and on a model's
 reconstructions from μ, overall and for the categories that blur confuses. If a blur that costs
 as much PSNR as the reconstructions costs as much accuracy, the judge's misreadings of decoded
-images are the blur's (reports/notes.md, twentieth measured step).
+images are the blur's (reports/notes.md, "The decoder fine-tuned against a discriminator").
 
     .venv/bin/python bench/judge_blur.py [MODEL_DIR] [--threads N]
 """
@@ -46,7 +46,8 @@ def main() -> None:
     x, y = fmnist.to_tensor(data.test_images), np.asarray(data.test_labels)
     judge = load_classifier(classifier_dir_for(a.model))
     model = load_model(a.model)
-    rows = [("real test images", x), (f"reconstructions ({a.model})", decode_batched(model, encode_all(model, x)[0]))]
+    rows = [("real test images", x),
+            (f"reconstructions ({a.model})", decode_batched(model, encode_all(model, x)[0]))]
     rows += [(f"blurred, σ = {s} px", gaussian_blur(x, s)) for s in (0.5, 0.7, 0.9, 1.2)]
     cats = [fmnist.CATEGORIES.index(c) for c in SHOWN]
     print(f"| images | PSNR of the mean MSE (dB) | judge accuracy | {' | '.join(SHOWN)} |")

@@ -3,7 +3,7 @@
 Active units: latent dims whose variance of μ over the test images exceeds 0.01 (Burda et al.).
 Probes: logistic regression and 5-NN trained on μ of the 60k training images, tested on the 10k
 test images, next to the same probes on raw pixels. Used to choose the default configuration
-(README, "Choosing the default").
+(reports/notes.md, "Choosing the likelihood").
 
     .venv/bin/python bench/latent_probe.py MODEL_DIR [MODEL_DIR …] [--pixels]
 """
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training import data as fmnist, load_model  # noqa: E402
+from training import data as fmnist  # noqa: E402
+from training import load_model
 from training.embed import encode_all  # noqa: E402
 
 
@@ -39,7 +40,8 @@ def main():
     d = fmnist.load(allow_download=False)
     print(f"{'model':40s} {'active':>6s} {'linear':>7s} {'5-NN':>6s} {'recon MSE':>9s}")
     if a.pixels:
-        flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255
+        def flat(x):
+            return x.reshape(len(x), -1).astype(np.float32) / 255
         lin, knn = probes(flat(d.train_images), d.train_labels, flat(d.test_images), d.test_labels)
         print(f"{'raw pixels':40s} {'':>6s} {lin:7.4f} {knn:6.4f}")
     for m in a.models:

@@ -140,6 +140,7 @@ def plotly_traces(chart) -> list[dict]:
 def plotly_click(trace: dict, curve: int, index: int) -> str:
     """The selection state the frontend sends when a user clicks point ``index`` of trace ``curve``
     (browser-testing.md, "The selection event")."""
-    point = {"curve_number": curve, "point_number": index, "point_index": index, "x": float(trace["x"][index]),
+    point = {"curve_number": curve, "point_number": index, "point_index": index,
+             "x": float(trace["x"][index]),
              "y": float(trace["y"][index]), "customdata": trace["customdata"][index].item()}
     return json.dumps({"selection": {"points": [point], "point_indices": [index], "box": [], "lasso": []}})

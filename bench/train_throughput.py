@@ -117,7 +117,8 @@ def main():
     ours32 = project_loop(x_train, a.steps, bs, bf16=False)
     ours16 = project_loop(x_train, a.steps, bs, bf16=True)
     print(f"threads {a.threads}, batch {bs}, {a.steps} timed steps per loop")
-    print(f"matmul peak (2048², measured now): float32 {fp32_peak:.0f} GFLOP/s, bfloat16 {bf16_peak:.0f} GFLOP/s")
+    print(f"matmul peak (2048², measured now): float32 {fp32_peak:.0f} GFLOP/s, bfloat16 {bf16_peak:.0f} "
+          "GFLOP/s")
     print(f"training step: {flops / 1e6:.1f} MFLOP per image (forward + backward)")
     print(f"{'loop':38s} {'images/s':>9s} {'vs seed':>8s} {'GFLOP/s':>8s} {'% f32 peak':>10s}")
     for name, ips in [("seed-style Dataset + DataLoader, fp32", seed),

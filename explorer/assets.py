@@ -78,16 +78,20 @@ def load_bundle(directory: str | Path) -> Bundle:
     try:
         model = load_model(directory)
     except ModelLoadError as e:
-        raise AssetError(str(e), f"train a model with `{TRAIN_COMMAND}`, then `{embed_command('runs/default')}`, "
-                                 "and load runs/default — or restore the shipped assets with `git checkout assets`") from None
+        raise AssetError(str(e),
+                         f"train a model with `{TRAIN_COMMAND}`, then `{embed_command('runs/default')}`, "
+                                 "and load runs/default — or restore the shipped assets with `git checkout "
+                                 "assets`") from None
     path = directory / EMBEDDINGS
     if not path.is_file():
-        raise AssetError(f"{path}: not found — this model has no precomputed maps", f"`{embed_command(directory)}`")
+        raise AssetError(f"{path}: not found — this model has no precomputed maps",
+                         f"`{embed_command(directory)}`")
     try:
         with np.load(path) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise AssetError(f"{path}: unreadable ({str(e).splitlines()[0][:160]})", f"`{embed_command(directory)}`") from None
+        raise AssetError(f"{path}: unreadable ({str(e).splitlines()[0][:160]})",
+                         f"`{embed_command(directory)}`") from None
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
         raise AssetError(f"{path}: missing arrays {', '.join(missing)}", f"`{embed_command(directory)}`")
@@ -120,8 +124,8 @@ def load_bundle(directory: str | Path) -> Bundle:
                   recon_mse=arrays["recon_mse"].astype(np.float32),
                   category_mean=arrays["category_mean"].astype(np.float32),
                   category_cov=arrays["category_cov"].astype(np.float32),
-                  kl_per_dim=arrays["kl_per_dim"].astype(np.float32), maps=maps, metrics=metrics, history=history,
-                  finetune_history=finetune_history,
+                  kl_per_dim=arrays["kl_per_dim"].astype(np.float32), maps=maps, metrics=metrics,
+                  history=history, finetune_history=finetune_history,
                   # None for embeddings from before mixtures existed: the app then offers the other samplers
                   category_mixtures=CategoryMixtures.from_arrays(arrays, k))
 
@@ -135,7 +139,9 @@ def _read_json(path: Path):
 
 def _read_jsonl(path: Path) -> list:
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, json.JSONDecodeError):
         return []
 

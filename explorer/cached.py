@@ -29,7 +29,9 @@ REFERENCE_MODEL = "seed-code"
 def directory_stamp(directory: str) -> tuple:
     """Changes when the directory's files change, so a retrained model is picked up."""
     d = Path(directory)
-    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*")) if p.is_file()) if d.is_dir() else ()
+    if not d.is_dir():
+        return ()
+    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*")) if p.is_file())
 
 
 @st.cache_resource(show_spinner="Loading the model and its maps…", max_entries=4)

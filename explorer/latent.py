@@ -98,4 +98,4 @@ def hybrid_pairs(labels: np.ndarray, cat_a: int, cat_b: int, n: int, seed: int) 
     ia, ib = np.flatnonzero(labels == cat_a), np.flatnonzero(labels == cat_b)
     if len(ia) == 0 or len(ib) == 0:
         return []
-    return list(zip(rng.choice(ia, n).tolist(), rng.choice(ib, n).tolist()))
+    return list(zip(rng.choice(ia, n).tolist(), rng.choice(ib, n).tolist(), strict=True))

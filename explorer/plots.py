@@ -22,14 +22,16 @@ def _empty_space_grid(xy: np.ndarray):
 
 def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                recon_mse: np.ndarray | None = None,
-               selected_xy: tuple | None = None, extra: dict | list | None = None, height: int = 560) -> go.Figure:
+               selected_xy: tuple | None = None, extra: dict | list | None = None,
+               height: int = 560) -> go.Figure:
     """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories).
     ``customdata`` is the global point index; the invisible grid trace has customdata −1."""
     fig = go.Figure()
     gx, gy = _empty_space_grid(xy)
     fig.add_trace(go.Scattergl(x=gx, y=gy, mode="markers", name="empty space", showlegend=False,
                                marker=dict(size=6, opacity=0), customdata=np.full(len(gx), -1),
-                               hovertemplate="empty space: click to decode a mix of the nearest points<extra></extra>"))
+                               hovertemplate="empty space: click to decode a mix of the nearest "
+                                             "points<extra></extra>"))
     by_error = colour_by == "reconstruction error" and recon_mse is not None
     if by_error:
         lo, hi = np.percentile(recon_mse, [1, 99])
@@ -38,25 +40,29 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
         marker = dict(size=4, color=CATEGORY_COLOURS[c], opacity=0.75)
         if by_error:
             marker = dict(size=4, color=recon_mse[sel], colorscale="Viridis", cmin=lo, cmax=hi,
-                          showscale=c == 0, colorbar=dict(title="recon MSE", thickness=12) if c == 0 else None)
+                          showscale=c == 0,
+                          colorbar=dict(title="recon MSE", thickness=12) if c == 0 else None)
         fig.add_trace(go.Scattergl(
             x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=name, customdata=sel, marker=marker,
             selected=dict(marker=dict(size=14, color="#d62728", opacity=1)),
             unselected=dict(marker=dict(opacity=0.35)),
             text=np.full(len(sel), name),
             hovertemplate="<b>%{text}</b><br>test image %{customdata}<extra></extra>" if not by_error else
-                          "<b>%{text}</b><br>test image %{customdata}<br>recon MSE %{marker.color:.4f}<extra></extra>"))
+                          "<b>%{text}</b><br>test image %{customdata}<br>recon MSE "
+                          "%{marker.color:.4f}<extra></extra>"))
     for layer in ([extra] if isinstance(extra, dict) else extra or []):  # generated samples, uploaded images
         name = layer.get("name", "generated")
         fig.add_trace(go.Scattergl(x=layer["x"], y=layer["y"], mode="markers", name=name,
                                    customdata=np.full(len(layer["x"]), -2),
                                    marker=dict(symbol=layer.get("symbol", "star"), size=layer.get("size", 13),
-                                               color=layer.get("color", "#111"), line=dict(width=1.5, color="white")),
+                                               color=layer.get("color", "#111"),
+                                               line=dict(width=1.5, color="white")),
                                    hovertemplate=name + "<extra></extra>"))
     if selected_xy is not None:
         fig.add_trace(go.Scatter(x=[selected_xy[0]], y=[selected_xy[1]], mode="markers", name="selected",
                                  showlegend=False, hoverinfo="skip",
-                                 marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(width=3, color="#d62728"))))
+                                 marker=dict(size=18, color="rgba(0,0,0,0)",
+                                             line=dict(width=3, color="#d62728"))))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), dragmode="pan",
                       legend=dict(itemsizing="constant", orientation="h", y=-0.02, yanchor="top"),
                       xaxis=dict(showticklabels=False, title=None, zeroline=False),
@@ -71,7 +77,8 @@ def kl_bars(kl_per_dim: np.ndarray) -> go.Figure:
     order = np.argsort(-kl_per_dim, kind="stable")
     fig = go.Figure(go.Bar(x=[str(d) for d in order], y=kl_per_dim[order], marker_color=CATEGORY_COLOURS[0],
                            hovertemplate="dimension %{x}<br>KL %{y:.3f} nats<extra></extra>"))
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Average KL per latent dimension (nats), sorted",
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10),
+                      title="Average KL per latent dimension (nats), sorted",
                       xaxis=dict(title="latent dimension", type="category", showticklabels=len(order) <= 32),
                       yaxis=dict(title="KL"))
     return fig
@@ -82,12 +89,14 @@ def latent_pair(mu: np.ndarray, dim_x: int, dim_y: int, category: int, prior: np
     fig = go.Figure()
     fig.add_trace(go.Scattergl(x=prior[:, 0], y=prior[:, 1], mode="markers", name="prior N(0, 1) samples",
                                marker=dict(size=3, color="#999", opacity=0.35)))
-    fig.add_trace(go.Scattergl(x=mu[:, dim_x], y=mu[:, dim_y], mode="markers", name=f"{CATEGORIES[category]} (μ)",
+    fig.add_trace(go.Scattergl(x=mu[:, dim_x], y=mu[:, dim_y], mode="markers", name=f"{CATEGORIES[category]} "
+                                                                                    "(μ)",
                                marker=dict(size=4, color=CATEGORY_COLOURS[category], opacity=0.7)))
     t = np.linspace(0, 2 * np.pi, 100)
     for r in (1, 2, 3):
         fig.add_trace(go.Scatter(x=r * np.cos(t), y=r * np.sin(t), mode="lines", showlegend=r == 1,
-                                 name="prior 1σ/2σ/3σ", line=dict(color="#555", width=1, dash="dot"), hoverinfo="skip"))
+                                 name="prior 1σ/2σ/3σ", line=dict(color="#555", width=1, dash="dot"),
+                                 hoverinfo="skip"))
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
                       xaxis=dict(title=f"μ[{dim_x}]", zeroline=True, zerolinecolor="#ddd"),
                       yaxis=dict(title=f"μ[{dim_y}]", zeroline=True, zerolinecolor="#ddd", scaleanchor="x"))
@@ -103,7 +112,8 @@ def training_curve(history: list, finetune: list = ()) -> go.Figure:
     epochs = [h["epoch"] for h in points]
     fig = go.Figure()
     for key, name in (("neg_elbo", "test −ELBO"), ("recon_nll", "test reconstruction NLL")):
-        fig.add_trace(go.Scatter(x=epochs, y=[h["test"][key] for h in points], name=name, mode="lines+markers"))
+        fig.add_trace(go.Scatter(x=epochs, y=[h["test"][key] for h in points], name=name,
+                                 mode="lines+markers"))
     fig.add_trace(go.Scatter(x=epochs, y=[h["test"]["kl"] for h in points], name="test KL", yaxis="y2",
                              mode="lines+markers"))
     if finetune:
@@ -113,7 +123,8 @@ def training_curve(history: list, finetune: list = ()) -> go.Figure:
     # left axis's grid (60.21, 56.17, …).
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch",
                       yaxis_title="nats per image", legend=dict(orientation="h", y=1.1),
-                      yaxis2=dict(overlaying="y", side="right", title="KL (nats)", tickmode="auto", showgrid=False))
+                      yaxis2=dict(overlaying="y", side="right", title="KL (nats)", tickmode="auto",
+                                  showgrid=False))
     return fig
 
 

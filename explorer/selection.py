@@ -42,7 +42,8 @@ def from_plotly_event(event, bundle, projection: str) -> dict | None:
 def mix_selection(bundle, projection: str, xy) -> dict:
     z, idx, dist = mix_from_map(bundle.maps[projection], bundle.mu, xy, k=MIX_NEIGHBOURS)
     return {"kind": "mix", "xy": [float(xy[0]), float(xy[1])], "projection": projection, "model": bundle.key,
-            "latent": z.astype(np.float32).tolist(), "neighbours": idx.tolist(), "map_distances": dist.tolist()}
+            "latent": z.astype(np.float32).tolist(), "neighbours": idx.tolist(),
+            "map_distances": dist.tolist()}
 
 
 def is_valid(selection: dict | None, bundle, projection: str | None = None) -> bool:
@@ -58,7 +59,8 @@ def is_valid(selection: dict | None, bundle, projection: str | None = None) -> b
 
 
 def upload_selection(bundle, name: str, latent: np.ndarray) -> dict:
-    return {"kind": "upload", "name": name, "latent": np.asarray(latent, np.float32).tolist(), "model": bundle.key}
+    return {"kind": "upload", "name": name, "latent": np.asarray(latent, np.float32).tolist(),
+            "model": bundle.key}
 
 
 def latent_of(selection: dict, bundle) -> np.ndarray:

@@ -39,7 +39,8 @@ def running_app(model_dir: str | None = None, env: dict | None = None, timeout: 
     if model_dir:
         full_env["EXPLORER_MODEL_DIR"] = str(model_dir)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "streamlit_app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "streamlit_app.py"),
+         "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -53,7 +54,8 @@ def running_app(model_dir: str | None = None, env: dict | None = None, timeout: 
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"app did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
+                raise RuntimeError("app did not start: "
+                                   f"{proc.stderr.read() if proc.poll() is not None else 'timeout'}")
             time.sleep(0.2)
         yield url, proc
     finally:
@@ -142,8 +144,9 @@ def hover_and_click(page, pos, curve: int | None = None, tries: int = 20):
     return None
 
 
+IMAGES = """document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')"""
 FIND_IMAGE = """(caption) => {
-    for (const fig of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
+    for (const fig of """ + IMAGES + """) {
         const cap = fig.parentElement ? fig.parentElement.innerText : '';
         const img = fig.querySelector('img');
         if (img && cap.includes(caption) && img.complete && img.naturalWidth > 0) return img.src;

@@ -1,6 +1,10 @@
+import io
 import os
+import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -21,19 +25,35 @@ def data_dir(dataset):
     return dataset.directory
 
 
-def run_cli(*args, timeout=600, env=None):
-    import subprocess
+class Completed(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args, cwd=ROOT) -> Completed:
+    """``python -m training ARGS`` run by its ``main`` in this process, from ``cwd``: the same parsing,
+    dispatch, messages and exit code, without starting an interpreter and importing torch again
+    (seconds per call on a slow machine). The tests that need the process itself use run_process."""
+    import torch
+
+    from training.cli import main
+    out, err, threads, here = io.StringIO(), io.StringIO(), torch.get_num_threads(), os.getcwd()
+    try:
+        os.chdir(cwd)
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse: --help (0) and bad arguments (2)
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.chdir(here)
+        torch.set_num_threads(threads)  # commands set their own thread count
+    return Completed(code, out.getvalue(), err.getvalue())
+
+
+def run_process(*args, timeout=600, env=None) -> subprocess.CompletedProcess:
+    """``python -m training ARGS`` as its own process."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "training", *map(str, args)], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def cli(argv, capsys):
-    """``python -m training ARGV`` in this process (no interpreter start-up): exit code, stdout, stderr."""
-    from training.cli import main
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse: --help (0) and bad arguments (2)
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err

@@ -51,7 +51,8 @@ def test_each_projection_renders(app):
 
 def _click(at, projection, custom, x=0.0, y=0.0):
     at.session_state[f"map_{projection}"] = PlotlyState(selection=PlotlySelectionState(
-        points=[{"curve_number": 1, "point_number": 0, "point_index": 0, "x": x, "y": y, "customdata": custom}],
+        points=[{"curve_number": 1, "point_number": 0, "point_index": 0, "x": x, "y": y,
+                 "customdata": custom}],
         point_indices=[0], box=[], lasso=[]))
     at.run()
 
@@ -82,7 +83,8 @@ def test_selecting_a_point_shows_its_category_and_neighbours(app):
     assert not app.exception
     text = " ".join(m.value for m in app.markdown)
     assert "Bag" in text and f"test image {i}" in text
-    assert app.session_state["selection"] == {"kind": "point", "index": i, "model": app.session_state["selection"]["model"]}
+    assert app.session_state["selection"] == {"kind": "point", "index": i,
+                                              "model": app.session_state["selection"]["model"]}
     # the sliders start from the selection
     app.sidebar.radio(key="view").set_value("Latent sliders").run()
     assert app.radio(key="slider_start").value == "selected point"
@@ -157,20 +159,25 @@ def _card_markdown(at) -> str:
 
 def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     import json
+
     from training import metric_labels
     app.sidebar.radio(key="view").set_value("Model card").run()
     assert not app.exception
     text = _card_markdown(app)
     info = json.loads((ASSETS / "model.json").read_text())
     config = VAEConfig.from_dict(info["architecture"])
-    assert f"Encoder head: {config.encoder_summary()}. Decoder: {config.decoder_summary()}; {config.view_summary()}." in text
+    assert (f"Encoder head: {config.encoder_summary()}. Decoder: {config.decoder_summary()}; "
+            f"{config.view_summary()}.") in text
     threads = info["training"]["threads"]
     assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
     finetune = info.get("decoder_finetune") or {}
     # the exact commands, to copy and rerun: training, then the decoder's fine-tuning where there was one
-    assert [c.value for c in app.code] == ["\n".join(c for c in (info["command"], finetune.get("command")) if c)]
+    commands = (info["command"], finetune.get("command"))
+    assert [c.value for c in app.code] == ["\n".join(c for c in commands if c)]
     assert (f"Decoder then fine-tuned: {metric_labels.finetune_summary(info)}, " in text) == bool(finetune)
-    sharpened = f" + {metric_labels.plural(finetune['epochs'], 'decoder fine-tuning epoch')}" if finetune else ""
+    sharpened = ""
+    if finetune:
+        sharpened = f" + {metric_labels.plural(finetune['epochs'], 'decoder fine-tuning epoch')}"
     assert [c.value for c in app.sidebar.caption] == [
         f"{info['likelihood']} likelihood · {info['epoch']} epochs{sharpened} · 10,000 mapped test images"]
     ours = json.loads((ASSETS / "metrics.json").read_text())
@@ -189,16 +196,17 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     agreement_row = next(line for line in text.splitlines() if line.startswith("| Category agreement |"))
     assert "| ≥ 0.95, better than seed-code: **missed** |" in agreement_row   # the shipped model's 0.911
     header = next(line for line in text.splitlines() if line.startswith("| category | samples around"))
-    assert header.endswith("| real test images | the decoded mean: judge's probability of the category "
-                           "| samples most often misread as (share) | clusters trailing their real images by > 10 points "
-                           "(share) |")
+    assert header.endswith("| real test images | the decoded mean: judge's probability of the category | "
+                           "samples most often misread as (share) | clusters trailing their real images by "
+                           "> 10 points (share) |")
     shirt = next(line for line in text.splitlines() if line.startswith("| Shirt |")).strip("| ").split(" | ")
     miss = ours["category_misread_as"]["Shirt"]
     assert shirt == ["Shirt", f"{ours['category_agreement_per_category']['Shirt']:.2f}",
                      f"{ours['category_agreement_mixture_per_category']['Shirt']:.2f}",
                      f"{ours['reconstruction_agreement_per_category']['Shirt']:.2f}",
                      f"{ours['classifier_recall_per_category']['Shirt']:.2f}",
-                     f"{ours['category_mean_judge_prob']['Shirt']:.2f}", f"{miss['category']} ({miss['share']:.3f})",
+                     f"{ours['category_mean_judge_prob']['Shirt']:.2f}",
+                     f"{miss['category']} ({miss['share']:.3f})",
                      metric_labels.trailing_clusters(ours)["Shirt"]]
     # the trailing shirt clusters, counted from the evaluation's per-cluster rows
     rows = ours["mixture_clusters"]["per_category"]["Shirt"]
@@ -212,13 +220,15 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
 
 def test_category_sampling_says_how_often_the_judge_recognises_the_category(app):
     import json
+
     from training import metric_labels
     ours = json.loads((ASSETS / "metrics.json").read_text())
     app.sidebar.radio(key="view").set_value("Category sampling").run()
     app.selectbox(key="sample_cat").set_value(6).run()          # shirts, at the default noise
     assert not app.exception
     note = metric_labels.recognised_note(ours, "Shirt", 0.5)
-    assert note and f"{ours['category_agreement_per_category']['Shirt']:.0%} of Shirt samples at noise 0.5 (" in note
+    shirts = ours["category_agreement_per_category"]["Shirt"]
+    assert note and f"{shirts:.0%} of Shirt samples at noise 0.5 (" in note
     assert note in [c.value for c in app.caption]
     app.radio(key="sample_kind").set_value("isotropic").run()   # measured for the category covariance only
     assert not any("evaluation's classifier" in c.value for c in app.caption)
@@ -226,6 +236,7 @@ def test_category_sampling_says_how_often_the_judge_recognises_the_category(app)
 
 def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement(app):
     import json
+
     from training import metric_labels
     ours = json.loads((ASSETS / "metrics.json").read_text())
     weight = np.load(ASSETS / "embeddings.npz")["category_mixture_weight"][6]
@@ -239,16 +250,19 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
     # on a second line, what the evaluation measured for that cluster alone: its samples, its real test shirts
     shares = [c.value.split("  \n") for c in app.caption if " drawn  \n" in c.value]
     heaviest_first = sorted(weight[weight > 0], reverse=True)
-    assert [c[0].split(" · ")[:2] for c in shares] == [[str(r + 1), f"{w:.0%}"] for r, w in enumerate(heaviest_first)]
+    assert [c[0].split(" · ")[:2] for c in shares] == [[str(r + 1), f"{w:.0%}"]
+                                                       for r, w in enumerate(heaviest_first)]
     assert sum(int(c[0].split(" · ")[2].split()[0]) for c in shares) == app.number_input(key="sample_n").value
     measured = ours["mixture_clusters"]["per_category"]["Shirt"]
-    assert [c[1] for c in shares] == [f"✓ {r['sample_agreement']:.0%} · real {r['test_acc']:.0%}" for r in measured]
+    assert [c[1] for c in shares] == [f"✓ {r['sample_agreement']:.0%} · real {r['test_acc']:.0%}"
+                                      for r in measured]
     note = metric_labels.recognised_note(ours, "Shirt", 0.5, "mixture")
     assert note and note in [c.value for c in app.caption]
 
 
 def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measurement(app):
     import json
+
     from training import metric_labels
     from training.sampling import CategoryMixtures
     ours = json.loads((ASSETS / "metrics.json").read_text())
@@ -264,16 +278,18 @@ def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measuremen
     expected = lat.sample_around(mixtures.mean[2][j], 16, 0.5, 0, mixtures.cov[2][j])
     np.testing.assert_allclose(np.array(app.session_state["on_map"]["latents"]), expected, rtol=0, atol=1e-6)
     captions = [c for image in app.get("image") for c in image.captions]
-    assert f"16 samples from Pullover cluster 3 ({mixtures.weight[2][j]:.0%} of the category), noise 0.5, seed 0" in captions
+    share = mixtures.weight[2][j]
+    assert f"16 samples from Pullover cluster 3 ({share:.0%} of the category), noise 0.5, seed 0" in captions
     assert "cluster 3 centre, decoded" in captions and "category mean, decoded" not in captions
     drawn = [int(c.value.split(" · ")[2].split()[0]) for c in app.caption if " drawn  \n" in c.value]
     assert drawn == [0, 0, 16] + [0] * (len(order) - 3)
     row = ours["mixture_clusters"]["per_category"]["Pullover"][2]
     note = metric_labels.cluster_note(ours, "Pullover", mixtures.weight[2][order], 2, 0.5)
-    assert note == (f"The evaluation's classifier recognised {row['sample_agreement']:.0%} of samples from this "
-                    f"cluster alone at noise 0.5 ({row['test_acc']:.0%} of the real Pullover test images in it).")
+    assert note == (f"The evaluation's classifier recognised {row['sample_agreement']:.0%} of samples from "
+                    f"this cluster alone at noise 0.5 ({row['test_acc']:.0%} of the real Pullover test "
+                    "images in it).")
     assert note in [c.value for c in app.caption]
-    app.segmented_control(key="sample_cluster").set_value("all clusters").run()   # back to all, by their shares
+    app.segmented_control(key="sample_cluster").set_value("all clusters").run()  # all again, by their shares
     assert sum(int(c.value.split(" · ")[2].split()[0]) for c in app.caption if " drawn  \n" in c.value) == 16
     assert metric_labels.recognised_note(ours, "Pullover", 0.5, "mixture") in [c.value for c in app.caption]
 
@@ -324,8 +340,8 @@ def test_a_malformed_noise_sweep_in_metrics_json_loses_the_chart_not_the_page(tm
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     at = _app(tmp_path, monkeypatch)
     at.sidebar.radio(key="view").set_value("Model card").run()
-    assert not at.exception and not any(
-        any(t.get("name") == "all categories" for t in json.loads(c.proto.spec)["data"]) for c in at.get("plotly_chart"))
+    traces = [t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+    assert not at.exception and not any(t.get("name") == "all categories" for t in traces)
     assert any("Per category: how often" in md.value for md in at.markdown)   # the rest of the card is there
     at.sidebar.radio(key="view").set_value("Category sampling").run()
     assert not at.exception and not any("evaluation's classifier" in c.value for c in at.caption)

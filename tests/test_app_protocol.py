@@ -12,6 +12,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 import app_load  # noqa: E402
+
 from streamlit_client import AppSession, plotly_traces  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -54,7 +55,8 @@ def test_sessions_arriving_together_at_a_fresh_server_all_work():
             await asyncio.sleep(0.4 * k)  # staggered, as people opening a shared link
             await user.start()
             # half of them open another view first, so first-time work of different views overlaps
-            for action in ((user.new_samples, user.click_point) if k % 2 else (user.click_point, user.move_slider)):
+            actions = (user.new_samples, user.click_point) if k % 2 else (user.click_point, user.move_slider)
+            for action in actions:
                 await action()
             await user.s.close()
         await asyncio.gather(*(arrive(k, u) for k, u in enumerate(users)))
@@ -73,6 +75,7 @@ def test_a_bad_widget_value_shows_an_error_not_a_dead_session(app):
         bad = '{"selection": {"points": [{"curve_number": 1, "point_index": 0, "customdata": 99999}], ' \
               '"point_indices": [0], "box": [], "lasso": []}}'
         run = await s.set(chart.id, string_value=bad)
-        assert run.problems() == [] and "Click a point on the map" in " ".join(a.body for a in run.of_kind("alert"))
+        alerts = " ".join(a.body for a in run.of_kind("alert"))
+        assert run.problems() == [] and "Click a point on the map" in alerts
         await s.close()
     asyncio.run(scenario())

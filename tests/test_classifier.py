@@ -13,7 +13,8 @@ from training.precision import cpu_has_amx, use_bfloat16
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("clf")
-    last = train_classifier(out, epochs=2, limit=3000, threads=2, progress=False, command="test")
+    last = train_classifier(out, epochs=2, limit=3000, eval_limit=1000, threads=2, progress=False,
+                            command="test")
     return out, last
 
 
@@ -22,6 +23,7 @@ def test_short_training_learns_and_writes_files(trained):
     assert last["test_accuracy"] > 0.6  # 10 categories: chance is 0.1
     meta = json.loads((out / "classifier.json").read_text())
     assert meta["epoch"] == 2 and meta["command"] == "test" and len(meta["history"]) == 2
+    assert meta["test_images"] == 1000
     assert meta["training"]["bfloat16"] == cpu_has_amx()  # emulated bfloat16 is ~10× slower
 
 

@@ -5,12 +5,21 @@ import os
 import numpy as np
 import pytest
 
-from app_driver import (CHROMIUM, browser, hover_and_click, image_with_caption, isolated_points,
-                        point_position, running_app, wait_for_map)
+from app_driver import (
+    CHROMIUM,
+    browser,
+    hover_and_click,
+    image_with_caption,
+    isolated_points,
+    point_position,
+    running_app,
+    wait_for_map,
+)
 from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                                reason="Debian's chromium is not installed (scripts/setup.sh --dev installs it)")
+                                reason="Debian's chromium is not installed (scripts/setup.sh --dev installs "
+                                       "it)")
 
 
 def test_click_decodes_point_then_slider_changes_image():
@@ -22,7 +31,7 @@ def test_click_decodes_point_then_slider_changes_image():
         target = isolated_points(page, "Ankle boot")[0]
         pos = point_position(page, "Ankle boot", target)
         # the chart redraws once or twice after it appears: retry the hover-click until it registers
-        for attempt in range(5):
+        for _attempt in range(5):
             clicked = hover_and_click(page, pos, pos["curve"])
             assert clicked == pos["custom"] and labels[clicked] == 9
             try:
@@ -34,26 +43,28 @@ def test_click_decodes_point_then_slider_changes_image():
                 pos = point_position(page, "Ankle boot", target)
         else:
             pytest.fail("clicking a map point never showed its decoded image")
-        page.wait_for_function("() => document.body.innerText.includes('test image %d')" % clicked, timeout=10000)
+        page.wait_for_function("() => document.body.innerText.includes('test image %d')" % clicked,
+                               timeout=10000)
         heading = page.locator("h4", has_text="test image").first.inner_text()
         assert "Ankle boot" in heading and str(clicked) in heading
         assert image_with_caption(page, "decoded from its latent mean")
 
         # latent sliders start from the selected point; moving one re-decodes the image
         page.get_by_text("Latent sliders", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('dimension(s) moved from')", timeout=15000)
+        page.wait_for_function("() => document.body.innerText.includes('dimension(s) moved from')",
+                               timeout=15000)
         page.wait_for_timeout(500)
         before = image_with_caption(page, "dimension(s) moved from")
         assert before and "0 dimension(s) moved" in page.inner_text("body")
         # Two clean-clone CI runs in about twenty reported a moved dimension but kept the same image
         # for 15 s (likely: presses lost to a rerun, leaving a move too small to change the PNG).
         # Press again until the image itself changes.
-        changed = ("(before) => { if (!/[1-9] dimension\\(s\\) moved/.test(document.body.innerText)) return false;"
-                   " for (const f of document.querySelectorAll('[data-testid=\"stImage\"], [data-testid=\"stImageContainer\"]')) {"
-                   " const img = f.querySelector('img'); const cap = f.parentElement.innerText;"
-                   " if (img && cap.includes('moved from') && img.complete && img.naturalWidth > 0 && img.src !== before) return true; }"
-                   " return false; }")
-        for attempt in range(3):
+        changed = ("(before) => { if (!/[1-9] dimension\\(s\\) moved/.test(document.body.innerText)) return "
+                   "false; for (const f of document.querySelectorAll('[data-testid=\"stImage\"], "
+                   "[data-testid=\"stImageContainer\"]')) { const img = f.querySelector('img'); const cap = "
+                   "f.parentElement.innerText; if (img && cap.includes('moved from') && img.complete && "
+                   "img.naturalWidth > 0 && img.src !== before) return true; } return false; }")
+        for _attempt in range(3):
             slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
             slider.focus()
             for _ in range(12):
@@ -86,30 +97,37 @@ def test_upload_an_image_see_what_the_model_sees_and_place_it_on_the_map(tmp_pat
         page.goto(url)
         wait_for_map(page)
         page.get_by_text("Your image", exact=True).click()
-        page.wait_for_selector('[data-testid="stFileUploader"] input[type="file"]', state="attached", timeout=15000)
+        page.wait_for_selector('[data-testid="stFileUploader"] input[type="file"]', state="attached",
+                               timeout=15000)
         # a broken file: one line, the page keeps working
         page.set_input_files('[data-testid="stFileUploader"] input[type="file"]', str(tmp_path / "notes.png"))
         page.wait_for_function("() => document.body.innerText.includes('not an image file')", timeout=15000)
         assert not page.locator('[data-testid="stException"]').count()
         page.set_input_files('[data-testid="stFileUploader"] input[type="file"]', photo)
-        page.wait_for_function("() => document.body.innerText.includes('what the model sees (28×28)')", timeout=20000)
-        page.wait_for_function("() => document.body.innerText.includes('8 nearest test items')", timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('what the model sees (28×28)')",
+                               timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('8 nearest test items')",
+                               timeout=20000)
         assert image_with_caption(page, "what the model sees (28×28)")
         assert image_with_caption(page, "decoded from its latent mean")
         page.wait_for_timeout(500)
         text = page.inner_text("body")
         assert "The classifier says" in text and "Sneaker" in text.split("The classifier says")[1][:200]
         assert "8 nearest test items" in text
-        page.screenshot(path=os.environ.get("UPLOAD_SCREENSHOT", str(tmp_path / "upload.png")), full_page=True)
+        page.screenshot(path=os.environ.get("UPLOAD_SCREENSHOT", str(tmp_path / "upload.png")),
+                        full_page=True)
         page.get_by_role("button", name="Show on the latent map").click()
-        page.wait_for_function("() => document.body.innerText.includes('Your image · my-sneaker.jpg')", timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('Your image · my-sneaker.jpg')",
+                               timeout=20000)
         wait_for_map(page)
-        page.wait_for_function("""() => { const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-            return gd && gd._fullData.some(d => d.name === 'your image: my-sneaker.jpg' && d.marker.symbol === 'diamond'); }""",
-                               timeout=15000)
+        page.wait_for_function("""() => {
+            const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+            return gd && gd._fullData.some(d => d.name === 'your image: my-sneaker.jpg'
+                                                && d.marker.symbol === 'diamond'); }""", timeout=15000)
         # the sliders start from the image, and say so
         page.get_by_text("Latent sliders", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('moved from your image (my-sneaker.jpg)')",
+        page.wait_for_function("() => document.body.innerText.includes('moved from your image "
+                               "(my-sneaker.jpg)')",
                                timeout=20000)
         start = page.locator('[data-testid="stRadio"]', has_text="Start from")
         assert "your image" in start.inner_text() and "selected point" not in start.inner_text()
@@ -123,11 +141,14 @@ def test_drawing_from_one_cluster_shows_its_centre_and_its_measurement():
         wait_for_map(page)
         page.get_by_text("Category sampling", exact=True).click()
         page.get_by_text("category clusters", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('samples from the Bag clusters')", timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('samples from the Bag clusters')",
+                               timeout=20000)
         assert image_with_caption(page, "category mean, decoded")
         page.locator('[data-testid="stButtonGroup"]').get_by_text("2", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('samples from Bag cluster 2 (')", timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('samples from Bag cluster 2 (')",
+                               timeout=20000)
         assert image_with_caption(page, "cluster 2 centre, decoded")
         # the rerun streams in: the note and the strip's counts follow the grid
-        page.wait_for_function("() => document.body.innerText.includes('of samples from this cluster alone at noise "
-                               "0.5') && document.body.innerText.includes('%s')" % second, timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('of samples from this cluster alone "
+                               "at noise 0.5') && document.body.innerText.includes('%s')" % second,
+                               timeout=20000)

@@ -10,14 +10,14 @@ import torch
 from conftest import ROOT, run_cli
 from training import load_model
 from training import metrics as M
-from training.data import load
 from training.bounds import log_weights
+from training.data import load
 from training.evaluate import QUICK, map_quality
 from training.judging import AGREEMENT_NOISE_SCALES
-from training.trials import stratified_subset
 from training.model import VAE, VAEConfig
 from training.precision import cpu_has_amx
 from training.sampling import DEFAULT_NOISE, sample_categories
+from training.trials import stratified_subset
 
 ASSETS = ROOT / "assets"
 
@@ -92,7 +92,8 @@ def weights(shipped, dataset):
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         mu, logvar = shipped.encode(raw.float() / 255)
-    own, common = log_weights(shipped, raw, shipped.info["likelihood"], shipped.info["log_sigma"], math.log(0.1), 2000, g)
+    own, common = log_weights(shipped, raw, shipped.info["likelihood"], shipped.info["log_sigma"],
+                              math.log(0.1), 2000, g)
     return own.double(), common.double(), mu.double(), logvar.double()
 
 
@@ -106,8 +107,11 @@ def test_one_sample_iwae_is_the_elbo_in_expectation(weights, shipped, dataset):
     g = torch.Generator().manual_seed(1)
     from training.losses import reconstruction_nll
     with torch.no_grad():
-        z = mu.float()[:, None] + torch.exp(0.5 * logvar.float())[:, None] * torch.randn((8, 2000, mu.shape[1]), generator=g)
-        nll, _ = reconstruction_nll(x.repeat_interleave(2000, 0), shipped.decode_logits(z.reshape(-1, mu.shape[1])),
+        z = mu.float()[:,
+                       None] + torch.exp(0.5 * logvar.float())[:, None] * torch.randn((8, 2000, mu.shape[1]),
+                                                                                      generator=g)
+        nll, _ = reconstruction_nll(x.repeat_interleave(2000, 0),
+                                    shipped.decode_logits(z.reshape(-1, mu.shape[1])),
                                     "gaussian", shipped.info["log_sigma"])
     kl = 0.5 * (logvar.exp() + mu.pow(2) - 1 - logvar).sum(1)
     elbo = -nll.double().reshape(8, 2000).mean(1) - kl
@@ -118,7 +122,7 @@ def test_more_importance_samples_never_lower_the_bound_on_average(weights):
     own, common, _, _ = weights
     for lw in (own, common):
         means = [M.log_mean_exp(lw.reshape(8, -1, k), dim=-1).mean().item() for k in (1, 10, 100, 1000)]
-        assert all(b >= a - 1e-6 for a, b in zip(means, means[1:])), means
+        assert all(b >= a - 1e-6 for a, b in zip(means, means[1:], strict=False)), means
         assert means[-1] > means[0]  # and with a real posterior gap it strictly helps
 
 
@@ -138,7 +142,8 @@ def test_discrete_likelihood_and_bits_per_dim_closed_form():
 
 def test_fitted_sigma_and_psnr_closed_forms():
     residuals = np.random.default_rng(0).normal(0, 0.2, 200_000)
-    assert math.exp(M.fitted_log_sigma(float((residuals ** 2).sum()), residuals.size)) == pytest.approx(0.2, rel=0.01)
+    log_sigma = M.fitted_log_sigma(float((residuals ** 2).sum()), residuals.size)
+    assert math.exp(log_sigma) == pytest.approx(0.2, rel=0.01)
     assert M.psnr_db(0.01) == pytest.approx(20.0)
     assert M.psnr_db(1e-4) == pytest.approx(40.0)
 
@@ -157,7 +162,10 @@ def test_linear_probe_agrees_with_scikit_learn(dataset):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255
+
+    def flat(a):
+        return a.reshape(len(a), -1).astype(np.float32) / 255
+
     x, y = flat(dataset.train_images[:1500]), dataset.train_labels[:1500]
     xt, yt = flat(dataset.test_images[:1000]), dataset.test_labels[:1000]
     ours = M.linear_probe(x, y, xt, yt)
@@ -173,7 +181,8 @@ def test_knn_accuracies_on_separated_clusters():
     assert M.leave_one_out_knn_accuracy(x, labels) == 1.0
     assert M.knn_accuracy(x, labels, x + 0.1, labels) == 1.0
     # a single point of category 1 inside category 0's cluster is outvoted by its neighbours
-    labels_noisy = labels.copy(); labels_noisy[0] = 1
+    labels_noisy = labels.copy()
+    labels_noisy[0] = 1
     assert M.leave_one_out_knn_accuracy(x, labels_noisy) == pytest.approx(89 / 90)
 
 
@@ -193,7 +202,8 @@ def test_map_quality_of_a_map_that_is_the_space_itself(tmp_path):
     rng = np.random.default_rng(0)
     mu = rng.standard_normal((300, 2)).astype(np.float32)
     labels = (mu[:, 0] > 0).astype(np.int64)
-    np.savez(tmp_path / "embeddings.npz", map_pca=mu.astype(np.float16), map_tsne=rng.standard_normal((300, 2)))
+    np.savez(tmp_path / "embeddings.npz", map_pca=mu.astype(np.float16),
+             map_tsne=rng.standard_normal((300, 2)))
     q = map_quality(tmp_path / "embeddings.npz", mu, np.zeros((300, 4), np.float32), labels, QUICK)
     assert q["pca"]["trustworthiness"] > 0.99
     assert q["tsne"]["trustworthiness"] < 0.7   # a random map keeps few neighbourhoods
@@ -219,7 +229,8 @@ def test_stratified_subset_and_category_sampling(dataset):
 EXPECTED_KEYS = {
     "neg_elbo_nats", "recon_nll_nats", "kl_nats", "iwae_nats", "iwae_k", "iwae_subset", "nll_common_nats",
     "bits_per_dim", "recon_mse", "recon_psnr_db", "active_units", "kl_per_dim", "linear_probe_acc", "knn_acc",
-    "raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "category_agreement", "category_agreement_per_category",
+    "raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "category_agreement",
+    "category_agreement_per_category",
     "category_misread_as", "category_agreement_by_noise", "category_mean_judge_prob",
     "fid_classifier_prior", "fid_classifier_category", "cas_acc", "cas_real_acc", "augmentation",
     "map_trustworthiness", "seconds", "category_agreement_mixture", "category_agreement_mixture_per_category",
@@ -252,7 +263,8 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated, d
     assert m["linear_probe_acc"] > 0.7 and m["knn_acc"] > 0.7       # far above chance (0.1)
     assert m["fid_classifier_real_train"] < m["fid_classifier_prior"]  # real images are closer to real ones
     for category, miss in m["category_misread_as"].items():  # consistent with the agreement it explains
-        assert miss is None or (miss["category"] != category and miss["share"] <= 1 - m["category_agreement_per_category"][category] + 1e-9)
+        recognised = m["category_agreement_per_category"][category]
+        assert miss is None or (miss["category"] != category and miss["share"] <= 1 - recognised + 1e-9)
     by_noise, p_mean = m["category_agreement_by_noise"], m["category_mean_judge_prob"]
     assert by_noise["noise"] == list(AGREEMENT_NOISE_SCALES)
     # the default noise's entry is category_agreement itself: the same sampler, seed and judge
@@ -272,13 +284,16 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated, d
     assert set(per) == set(m["category_agreement_per_category"]) and m["fid_classifier_mixture"] > 0
     clusters = m["mixture_clusters"]   # each cluster alone: its samples, and the real test items it owns
     assert clusters["noise"] == DEFAULT_NOISE and clusters["samples_per_cluster"] == QUICK.cluster_samples
-    test_counts = np.bincount(load(data_dir, allow_download=False).test_labels[:QUICK.test_images], minlength=10)
-    for c, (category, rows) in enumerate(clusters["per_category"].items()):
+    test_counts = np.bincount(load(data_dir, allow_download=False).test_labels[:QUICK.test_images],
+                              minlength=10)
+    for c, rows in enumerate(clusters["per_category"].values()):
         weights = [r["weight"] for r in rows]
         assert weights == sorted(weights, reverse=True) and abs(sum(weights) - 1) < 1e-5
-        assert 1 <= len(rows) <= QUICK.mixture_components and sum(r["test_images"] for r in rows) == test_counts[c]
+        assert 1 <= len(rows) <= QUICK.mixture_components
+        assert sum(r["test_images"] for r in rows) == test_counts[c]
         for r in rows:
-            assert 0 <= r["sample_agreement"] <= 1 and abs(r["sample_agreement"] * QUICK.cluster_samples - round(r["sample_agreement"] * QUICK.cluster_samples)) < 1e-9
+            recognised = r["sample_agreement"] * QUICK.cluster_samples  # a whole number of samples
+            assert 0 <= r["sample_agreement"] <= 1 and abs(recognised - round(recognised)) < 1e-9
             assert (r["test_acc"] is None) == (r["reconstruction_acc"] is None) == (r["test_images"] == 0)
     maps = m["map_trustworthiness"]
     assert set(maps) >= {"tsne", "umap", "pca", "pixel-tsne"} and maps["tsne"]["trustworthiness"] > 0.8
@@ -289,7 +304,8 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated, d
 
 def test_model_independent_references_are_computed_once_and_reused(quick_evaluated, tmp_path, data_dir):
     first = json.loads((quick_evaluated / "metrics.json").read_text())
-    assert sorted(first["references"]["computed"]) == ["augmentation_real_only", "cas_real", "raw_pixel_probes"]
+    assert sorted(first["references"]["computed"]) == ["augmentation_real_only", "cas_real",
+                                                        "raw_pixel_probes"]
     assert first["references"]["reused"] == [] and first["references"]["seconds"] > 0
     cache = quick_evaluated / "references.json"
     entries = json.loads(cache.read_text())["entries"]
@@ -298,16 +314,16 @@ def test_model_independent_references_are_computed_once_and_reused(quick_evaluat
     assert all(e["key"]["threads"] >= 1 for e in entries if e["name"] != "raw_pixel_probes")
     assert all(e["machine"] for e in entries)   # where it was computed, for readers of the file
     out = tmp_path / "again.json"
-    r = run_cli("evaluate", "--checkpoint", quick_evaluated, "--quick", "--quiet", "--parts", "probes,cas,augmentation",
-                "--out", out, "--data-dir", data_dir, "--reference-cache", cache)
+    r = run_cli("evaluate", "--checkpoint", quick_evaluated, "--quick", "--quiet", "--parts",
+                "probes,cas,augmentation", "--out", out, "--data-dir", data_dir, "--reference-cache", cache)
     assert r.returncode == 0, r.stderr
     again = json.loads(out.read_text())
     assert sorted(again["references"]["reused"]) == ["augmentation_real_only", "cas_real", "raw_pixel_probes"]
     assert again["references"]["computed"] == [] and again["references"]["seconds"] == 0
-    for key in ("raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "linear_probe_acc", "knn_acc", "cas_real_acc",
-                "cas_acc"):
+    for key in ("raw_pixel_linear_probe_acc", "raw_pixel_knn_acc", "linear_probe_acc", "knn_acc",
+                "cas_real_acc", "cas_acc"):
         assert again[key] == first[key], key
-    assert again["augmentation"] == first["augmentation"]  # the arm that involves the VAE is recomputed, same seed
+    assert again["augmentation"] == first["augmentation"]  # the VAE's arm is recomputed, same seed
     assert cache.read_text() == json.dumps({"format": "fashion-vae-reference-metrics", "entries": entries},
                                            indent=1, ensure_ascii=False) + "\n"  # nothing added
 
@@ -326,7 +342,8 @@ def test_reference_store_keys_on_everything_and_recomputes_on_request(tmp_path):
     assert fresh.get("x", {"n": 2}, compute(7.0)) == 2.5 and calls == [1.5, 2.5, 3.5]
     redo = ReferenceStore(tmp_path / "c.json", shipped=None, recompute=True)
     assert redo.get("x", {"n": 2}, compute(7.0)) == 7.0
-    assert ReferenceStore(tmp_path / "c.json", shipped=None).get("x", {"n": 2}, compute(0.0)) == 7.0  # replaced
+    assert ReferenceStore(tmp_path / "c.json",
+                          shipped=None).get("x", {"n": 2}, compute(0.0)) == 7.0  # replaced
     assert len(json.loads((tmp_path / "c.json").read_text())["entries"]) == 3
     # a shipped file is read, never written
     shipped = tmp_path / "shipped.json"
@@ -346,9 +363,10 @@ def test_every_shipped_reference_can_still_be_read_by_the_full_evaluation():
     makes a shipped entry unreadable (the key no longer matches) and costs every evaluation minutes:
     a stale entry must be refreshed or dropped, not shipped."""
     import sklearn
+
     from training.evaluate import FULL
-    from training.trials import reference_codes
     from training.references import SHIPPED, environment_key
+    from training.trials import reference_codes
     entries = json.loads(SHIPPED.read_text())["entries"]
     codes = reference_codes()
     assert {e["name"] for e in entries} == set(codes)
@@ -365,7 +383,7 @@ def test_every_shipped_reference_can_still_be_read_by_the_full_evaluation():
         assert (k["train_images"], k["test_images"]) == (60_000, 10_000), where
         assert k["cpu_capability"] in ("AVX2", "AVX512") and set(environment_key()) <= set(k), where
     real_only = [e["key"] for e in entries if e["name"] == "augmentation_real_only"]
-    for kind in {(k["cpu_capability"], k["bfloat16"]) for k in real_only}:   # every seed, per machine and arithmetic
+    for kind in {(k["cpu_capability"], k["bfloat16"]) for k in real_only}:  # every seed, per machine
         seeds = sorted(k["seed"] for k in real_only if (k["cpu_capability"], k["bfloat16"]) == kind)
         assert seeds == list(range(FULL.augmentation_seeds)), kind
 
@@ -374,6 +392,7 @@ def test_reference_keys_hash_the_code_as_imported_not_as_edited_since(monkeypatc
     """A long evaluation must not key its references on source edited while it runs: inspect reads
     the file lazily, so the hashes are taken at import."""
     import inspect
+
     from training import trials as E
     before = E.reference_codes()
     monkeypatch.setattr(inspect, "getsource", lambda obj: "edited since")
@@ -385,7 +404,8 @@ def test_reference_keys_hash_the_code_as_imported_not_as_edited_since(monkeypatc
 def test_a_file_that_is_not_a_reference_cache_is_refused_and_left_alone(tmp_path):
     precious = tmp_path / "metrics.json"
     precious.write_text('{"linear_probe_acc": 0.9}')
-    r = run_cli("evaluate", "--checkpoint", ASSETS, "--quick", "--reference-cache", precious, "--out", tmp_path / "m.json")
+    r = run_cli("evaluate", "--checkpoint", ASSETS, "--quick", "--reference-cache", precious, "--out",
+                tmp_path / "m.json")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "metrics.json: not a reference-metrics file" in r.stderr
     assert precious.read_text() == '{"linear_probe_acc": 0.9}' and not (tmp_path / "m.json").exists()
@@ -397,7 +417,8 @@ def test_evaluate_bad_input_is_one_line(tmp_path):
     r = run_cli("evaluate", "--checkpoint", ASSETS, "--out", tmp_path / "m.txt")
     assert r.returncode == 1 and "expected a .json" in r.stderr
     r = run_cli("evaluate", "--checkpoint", ASSETS, "--parts", "iwae,speed", "--out", tmp_path / "m.json")
-    assert r.returncode == 1 and "--parts speed: unknown" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1 and "--parts speed: unknown" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_evaluate_parts_runs_only_the_chosen_stages(tmp_path, data_dir):
@@ -407,7 +428,8 @@ def test_evaluate_parts_runs_only_the_chosen_stages(tmp_path, data_dir):
     assert r.returncode == 0, r.stderr
     m = json.loads(out.read_text())
     assert m["parts"] == ["maps"] and set(m["timings"]) == {"elbo_and_latents", "maps"}
-    assert m["map_trustworthiness"]["tsne"]["trustworthiness"] > 0.8 and "kl_nats" in m and "active_units" in m
+    assert m["map_trustworthiness"]["tsne"]["trustworthiness"] > 0.8
+    assert "kl_nats" in m and "active_units" in m
     assert not {"iwae_nats", "linear_probe_acc", "category_agreement", "cas_acc", "augmentation"} & set(m)
 
 
@@ -422,7 +444,8 @@ def test_report_compares_models_and_links_the_notes(quick_evaluated, tmp_path, d
     assert "| metric | default | again | better | target |" in text and "Category agreement" in text
     quick = json.loads((quick_evaluated / "metrics.json").read_text())
     probe = next(line for line in text.splitlines() if line.startswith("| Linear probe accuracy |"))
-    assert probe.endswith(f"| higher | ≥ 0.87: {'met' if quick['linear_probe_acc'] >= 0.87 else '**missed**'} |")
+    assert probe.endswith("| higher | ≥ 0.87: "
+                          f"{'met' if quick['linear_probe_acc'] >= 0.87 else '**missed**'} |")
     fid = next(line for line in text.splitlines() if line.startswith("| FID, prior samples |"))
     assert fid.endswith("| lower | better than seed-code |")   # no seed-code model here: not judged
     assert "[../notes.md](../notes.md)" in text and "--quick" in text
@@ -437,10 +460,12 @@ def test_report_compares_models_and_links_the_notes(quick_evaluated, tmp_path, d
                 "--data-dir", data_dir)
     assert r.returncode == 0, r.stderr
     after = json.loads(out.with_suffix(".json").read_text())
-    assert after["models"]["again"] == before["models"]["again"] and after["infos"]["again"] == before["infos"]["again"]
+    assert after["models"]["again"] == before["models"]["again"]
+    assert after["infos"]["again"] == before["infos"]["again"]
     assert "| metric | default | again | better | target |" in out.read_text()
     # the header regenerates every model from its directory, the kept one included
-    assert f"python -m training report --model default={quick_evaluated} --model again={quick_evaluated} --out {out}\n" in out.read_text()
+    models = f"--model default={quick_evaluated} --model again={quick_evaluated}"
+    assert f"python -m training report {models} --out {out}\n" in out.read_text()
     assert (out.parent / "grids" / "again.png").read_bytes() == b"kept"
     assert "Warning" not in out.read_text() and "for 1 pass over 1,000 generated images" in out.read_text()
     # a kept model evaluated under another protocol is flagged, not silently compared
@@ -461,7 +486,8 @@ def test_report_compares_models_and_links_the_notes(quick_evaluated, tmp_path, d
     assert "Warning" not in out.read_text()
     r = run_cli("report", "--model", f"default={quick_evaluated}", "--keep", "paper", "--out", out,
                 "--data-dir", data_dir)
-    assert r.returncode == 1 and "--keep paper: not in" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1 and "--keep paper: not in" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
     summary = json.loads(out.with_suffix(".json").read_text())
     assert set(summary["models"]) == {"default", "again"} and "kl_per_dim" not in summary["models"]["default"]
     r = run_cli("report", "--model", "nonsense", "--out", tmp_path / "x.md")
@@ -475,19 +501,23 @@ def test_report_shows_the_one_off_reference_time_apart():
     from training.report import evaluation_cell
     cold = {"seconds": 1000.0, "threads": 2, "references": {"computed": ["cas_real"], "seconds": 300.0}}
     assert evaluation_cell(cold) == "full, 11.7 min on 2 threads (+5.0 min computing references once)"
-    assert evaluation_cell({"seconds": 600.0, "threads": 1}) == "full, 10.0 min on 1 thread"  # older metrics files
-    assert plural(1, "pass") == "1 pass" and plural(3, "pass") == "3 passes" and plural(2, "thread") == "2 threads"
-    assert evaluation_cell({"seconds": 600.0, "threads": 2, "references": {"seconds": 0.0}}) == "full, 10.0 min on 2 threads"
+    assert evaluation_cell({"seconds": 600.0, "threads": 1}) == "full, 10.0 min on 1 thread"  # older files
+    assert plural(1,
+                  "pass") == "1 pass" and plural(3, "pass") == "3 passes" and plural(2,
+                                                                                     "thread") == "2 threads"
+    warm = {"seconds": 600.0, "threads": 2, "references": {"seconds": 0.0}}
+    assert evaluation_cell(warm) == "full, 10.0 min on 2 threads"
     assert "--quick" in evaluation_cell({"quick": True, "seconds": 20.0})
 
 
 def test_report_names_each_models_encoder_head_and_decoder():
     from training.report import model_table
-    infos = {"deep": {"beta": 1.0, "architecture": {"encoder_head": [512, 256], "decoder_kernels": [2, 3, 4, 6]}},
+    deep = {"encoder_head": [512, 256], "decoder_kernels": [2, 3, 4, 6]}
+    infos = {"deep": {"beta": 1.0, "architecture": deep},
              "older": {"beta": 0.5, "architecture": {}}}  # saved before the encoder head existed
     rows = model_table({name: {"quick": True} for name in infos}, infos)
-    assert ("| encoder head | paper's linear heads on 512 conv features + ReLU → 512 → ReLU → 256 → ReLU → heads "
-            "that start at 0 | paper's (linear heads on 512 conv features) |") in rows
+    assert ("| encoder head | paper's linear heads on 512 conv features + ReLU → 512 → ReLU → 256 → ReLU → "
+            "heads that start at 0 | paper's (linear heads on 512 conv features) |") in rows
     assert "| decoder | 256×128×64 channels, kernels 2,3,4,6 | paper's (256×128×64) |" in rows
     assert "| β | 1.0 | 0.5 |" in rows
 
@@ -503,17 +533,20 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
     assert rows[1] == "|---|---:|---:|---|"
     assert rows[2:4] == ["| Coat | 0.400 | 0.500 | Pullover (0.350) |", "| Bag | 1.000 | 0.900 | — |"]
     card = per_category_table(new).splitlines()
-    assert card[0] == "| category | samples around the category mean | samples most often misread as (share) |"
+    assert card[0] == ("| category | samples around the category mean | samples most often misread as "
+                       "(share) |")
     assert card[1:] == ["|---|---:|---|", "| Coat | 0.40 | Pullover (0.350) |", "| Bag | 1.00 | — |"]
     with_mean = {**old, "category_mean_judge_prob": {"Coat": 0.82, "Bag": 0.97}}
     assert per_category_table(with_mean).splitlines()[0] == (
-        "| category | samples around the category mean | the decoded mean: judge's probability of the category |")
+        "| category | samples around the category mean | the decoded mean: judge's probability of the "
+        "category |")
     assert per_category_table(with_mean).splitlines()[2] == "| Coat | 0.50 | 0.82 |"
     assert per_category_table(old).splitlines() == [
         "| category | samples around the category mean |", "|---|---:|", "| Coat | 0.50 |", "| Bag | 0.90 |"]
     clusters = {"Coat": [{"weight": 0.6, "sample_agreement": 0.95, "test_acc": 0.97},   # within 10 points
                          {"weight": 0.3, "sample_agreement": 0.55, "test_acc": 0.80},   # trails by 25
-                         {"weight": 0.1, "sample_agreement": 0.10, "test_acc": None}],  # no real image to compare
+                         {"weight": 0.1, "sample_agreement": 0.10,
+                          "test_acc": None}],  # no real image to compare
                 "Bag": [{"weight": 1.0, "sample_agreement": 1.0, "test_acc": 1.0}]}
     card = per_category_table({**new, "mixture_clusters": {"per_category": clusters}}).splitlines()
     assert card[0].endswith("| clusters trailing their real images by > 10 points (share) |")
@@ -532,7 +565,8 @@ def test_cluster_recognition_is_read_only_for_the_clusters_that_were_measured():
     assert cluster_recognition(m, "Shirt", [0.6, 0.4]) is None          # other clusters than the app's
     assert cluster_recognition(m, "Shirt", [0.7, 0.2, 0.1]) is None
     assert cluster_recognition(m, "Coat", [0.7, 0.3]) is None
-    assert cluster_recognition({}, "Shirt", [1.0]) is None and cluster_recognition(None, "Shirt", [1.0]) is None
+    assert cluster_recognition({}, "Shirt",
+                               [1.0]) is None and cluster_recognition(None, "Shirt", [1.0]) is None
     assert cluster_recognition({"mixture_clusters": {"per_category": {"Shirt": [{"weight": "x"}]}}},
                                "Shirt", [1.0]) is None
 
@@ -546,22 +580,27 @@ def test_cluster_note_quotes_one_measured_cluster():
         "The evaluation's classifier recognised 95% of samples from this cluster alone at noise 0.5 "
         "(90% of the real Coat test images in it).")
     assert cluster_note(m, "Coat", [0.7, 0.3], 1, 1.0) == (
-        "The evaluation's classifier recognised 50% of samples from this cluster alone at noise 0.5, the only "
-        "noise measured for clusters (the cluster holds no test image).")
-    assert cluster_note(m, "Coat", [0.7, 0.3], 2, 0.5) is None and cluster_note(m, "Coat", [0.6, 0.4], 0, 0.5) is None
-    assert cluster_note({"mixture_clusters": {"per_category": {"Coat": rows}}}, "Coat", [0.7, 0.3], 0, 0.5) is None
+        "The evaluation's classifier recognised 50% of samples from this cluster alone at noise 0.5, the "
+        "only noise measured for clusters (the cluster holds no test image).")
+    assert cluster_note(m, "Coat", [0.7, 0.3], 2,
+                        0.5) is None and cluster_note(m, "Coat", [0.6, 0.4], 0, 0.5) is None
+    assert cluster_note({"mixture_clusters": {"per_category": {"Coat": rows}}}, "Coat", [0.7, 0.3], 0,
+                        0.5) is None
 
 
 def test_targets_are_judged_against_their_bar_and_the_reference():
     from training import metric_labels as L
     by_key = {m.key: m for m in L.ALL}
-    agreement, fid, probe = by_key["category_agreement"], by_key["fid_classifier_prior"], by_key["linear_probe_acc"]
+    agreement, fid = by_key["category_agreement"], by_key["fid_classifier_prior"]
+    probe = by_key["linear_probe_acc"]
     assert L.target_text(agreement) == "≥ 0.95, better than seed-code"
     assert L.target_text(fid) == "better than seed-code" and L.target_text(probe) == "≥ 0.87"
-    assert L.target_text(by_key["kl_nats"]) == "" and L.target_cell({"kl_nats": 3.0}, None, by_key["kl_nats"]) == ""
+    assert L.target_text(by_key["kl_nats"]) == ""
+    assert L.target_cell({"kl_nats": 3.0}, None, by_key["kl_nats"]) == ""
     seed = {"category_agreement": 0.77, "fid_classifier_prior": 59.2}
     assert L.target_met({"category_agreement": 0.951}, seed, agreement) is True
-    assert L.target_met({"category_agreement": 0.911}, seed, agreement) is False       # above seed-code, below the bar
+    assert L.target_met({"category_agreement": 0.911}, seed,
+                        agreement) is False       # above seed-code, below the bar
     assert L.target_met({"category_agreement": 0.96}, {"category_agreement": 0.97}, agreement) is False
     assert L.target_met({"category_agreement": 0.96}, None, agreement) is None         # nothing to beat
     assert L.target_met({"fid_classifier_prior": 21.4}, seed, fid) is True             # lower is better
@@ -569,7 +608,8 @@ def test_targets_are_judged_against_their_bar_and_the_reference():
     assert L.target_met({"linear_probe_acc": 0.87}, None, probe) is True               # the bar itself counts
     assert L.target_met({"linear_probe_acc": 0.8699}, None, probe) is False
     assert L.target_met({}, seed, probe) is None
-    assert L.target_cell({"category_agreement": 0.911}, seed, agreement) == "≥ 0.95, better than seed-code: **missed**"
+    assert L.target_cell({"category_agreement": 0.911}, seed,
+                         agreement) == "≥ 0.95, better than seed-code: **missed**"
     assert L.target_cell({"linear_probe_acc": 0.8724}, None, probe) == "≥ 0.87: met"
     assert L.target_cell({"category_agreement": 0.96}, None, agreement) == "≥ 0.95, better than seed-code"
 
@@ -578,8 +618,10 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
     from training.metric_labels import recognised_note
     m = {"category_agreement_by_noise": {"noise": [0.0, 0.5, 1.0], "overall": [1.0, 0.9, 0.8],
                                          "per_category": {"Coat": [1.0, 0.83, 0.6]}}}
-    assert recognised_note(m, "Coat", 0.5) == ("The evaluation's classifier recognised 83% of Coat samples at noise "
-                                               "0.5 (90% over all categories); the model card plots it against the noise.")
+    assert recognised_note(m, "Coat",
+                           0.5) == ("The evaluation's classifier recognised 83% of Coat samples at noise "
+                                               "0.5 (90% over all categories); the model card plots it "
+                                               "against the noise.")
     assert "60% of Coat samples at noise 1, the nearest measured (80% over" in recognised_note(m, "Coat", 1.9)
     assert recognised_note(m, "Bag", 0.5) is None and recognised_note({}, "Coat", 0.5) is None
     assert recognised_note(None, "Coat", 0.5) is None
@@ -588,7 +630,8 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
     assert recognised_note(mixture, "Shirt", 0.5, "mixture") == (
         "The evaluation's classifier recognised 87% of Shirt samples drawn from the clusters at noise 0.5 "
         "(94% over all categories).")
-    assert "at noise 0.5, the only noise measured for clusters" in recognised_note(mixture, "Shirt", 1, "mixture")
+    note = recognised_note(mixture, "Shirt", 1, "mixture")
+    assert "at noise 0.5, the only noise measured for clusters" in note
     assert recognised_note(mixture, "Coat", 0.5, "mixture") is None
     # the default sampler's note also quotes the clusters, where they were measured
     both = {**m, **mixture, "category_agreement_mixture_per_category": {"Coat": 0.93}}
@@ -597,5 +640,6 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
     assert recognised_note(m, "Coat", 0.5, "mixture") is None
     for broken in ({"noise": [0.0, 0.5], "overall": [1.0], "per_category": {}},          # lengths differ
                    {"noise": [0.0], "overall": ["1.0"], "per_category": {}},              # not numbers
-                   {"noise": [0.0], "overall": [1.0]}, [], "x", {"noise": [], "overall": [], "per_category": {}}):
+                   {"noise": [0.0], "overall": [1.0]}, [], "x",
+                   {"noise": [], "overall": [], "per_category": {}}):
         assert recognised_note({"category_agreement_by_noise": broken}, "Coat", 0.5) is None

@@ -50,7 +50,8 @@ def test_slerp_keeps_norms_between_the_endpoints():
 
 def test_slerp_of_identical_directions_is_the_line():
     a = _z(5)
-    np.testing.assert_allclose(lat.interpolate_spherical(a, 2 * a, 5), lat.interpolate_linear(a, 2 * a, 5), atol=1e-6)
+    np.testing.assert_allclose(lat.interpolate_spherical(a, 2 * a, 5), lat.interpolate_linear(a, 2 * a, 5),
+                               atol=1e-6)
 
 
 def test_category_sampling_with_noise_zero_returns_the_decoded_mean(model):
@@ -82,7 +83,8 @@ def test_mixture_sampling_draws_components_by_weight_and_spreads_by_noise():
         np.testing.assert_allclose(z[comp == j].std(0), 0.5 * np.sqrt([4.0, 1.0, 0.25]), rtol=0.03)
     centres, comp = lat.sample_mixture(weight, means, covs, 6, 0.0, seed=3)   # noise 0: the cluster centres
     np.testing.assert_array_equal(centres, means[comp])
-    a, b = lat.sample_mixture(weight, means, covs, 5, 1, seed=7), lat.sample_mixture(weight, means, covs, 5, 1, seed=7)
+    a, b = lat.sample_mixture(weight, means, covs, 5, 1,
+                              seed=7), lat.sample_mixture(weight, means, covs, 5, 1, seed=7)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     with pytest.raises(ValueError, match="no components"):
         lat.sample_mixture(np.zeros(3), means, covs, 2, 0.5, seed=0)
@@ -93,10 +95,11 @@ def test_latents_are_assigned_to_the_component_most_likely_to_have_drawn_them():
     weight = np.array([0.8, 0.0, 0.2])                       # the middle component is padding
     means = np.array([[0.0], [1.0], [4.0]])
     covs = np.ones((3, 1, 1))
-    # equal variances: the boundary is the midpoint shifted by σ² ln(w0/w2) / (m2 - m0) towards the lighter one
+    # equal variances: the boundary is the midpoint shifted by σ² ln(w0/w2) / (m2 - m0) to the lighter one
     boundary = 2.0 + np.log(0.8 / 0.2) / 4.0
     z = np.array([[0.0], [1.0], [boundary - 0.01], [boundary + 0.01], [4.0], [9.0]])
-    assert assign_components(z, weight, means, covs).tolist() == [0, 0, 0, 2, 2, 2]   # never the padding, even at its mean
+    assert assign_components(z, weight, means,
+                             covs).tolist() == [0, 0, 0, 2, 2, 2]   # never the padding, even at its mean
     # two components on one centre, one five times wider along x: it wins beyond x² = ln 5 / (1/2 − 1/50),
     # and nowhere along y, where the two are alike but the wider one's density is spread five times thinner
     covs2 = np.stack([np.eye(2), np.diag([25.0, 1.0])])
@@ -110,7 +113,8 @@ def test_one_cluster_of_each_category_gets_all_the_weight():
     weight = np.array([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])          # the second category has one cluster
     m = CategoryMixtures(weight, np.zeros((2, 3, 2)), np.tile(np.eye(2), (2, 3, 1, 1)))
     assert m.only(0).weight.tolist() == [[0, 1, 0], [1, 0, 0]]      # the heaviest
-    assert m.only(2).weight.tolist() == [[1, 0, 0], [0, 0, 0]]      # the lightest; none where there is no third
+    assert m.only(2).weight.tolist() == [[1, 0, 0],
+                                         [0, 0, 0]]      # the lightest; none where there is no third
     assert m.only(1).mean is m.mean and m.weight.tolist() == weight.tolist()   # the original is untouched
 
 
@@ -165,7 +169,8 @@ def test_hybrid_pairs_come_from_the_two_categories():
 
 
 def test_upscale_is_nearest_neighbour():
-    img = np.zeros((28, 28)); img[0, 0] = 1
+    img = np.zeros((28, 28))
+    img[0, 0] = 1
     up = upscale(img, 224)
     assert up.shape == (224, 224) and up.dtype == np.uint8
     assert (up[:8, :8] == 255).all() and up[8:, :].max() == 0 and up[:, 8:].max() == 0
@@ -173,14 +178,16 @@ def test_upscale_is_nearest_neighbour():
 
 def _bundle(n=50):
     rng = np.random.default_rng(0)
-    return SimpleNamespace(key="m1", labels=rng.integers(0, 10, n), mu=rng.standard_normal((n, 4)).astype(np.float32),
+    return SimpleNamespace(key="m1", labels=rng.integers(0, 10, n),
+                           mu=rng.standard_normal((n, 4)).astype(np.float32),
                            maps={"tsne": rng.standard_normal((n, 2)).astype(np.float32),
                                  "pca": rng.standard_normal((n, 2)).astype(np.float32)})
 
 
 def test_selection_from_a_point_click_and_from_empty_space():
     b = _bundle()
-    ev = {"selection": {"points": [{"curve_number": 3, "point_index": 1, "x": 0.1, "y": 0.2, "customdata": 7}]}}
+    point = {"curve_number": 3, "point_index": 1, "x": 0.1, "y": 0.2, "customdata": 7}
+    ev = {"selection": {"points": [point]}}
     sel = selection.from_plotly_event(ev, b, "tsne")
     assert sel == {"kind": "point", "index": 7, "model": "m1"}
     np.testing.assert_array_equal(selection.latent_of(sel, b), b.mu[7])
@@ -243,7 +250,8 @@ def test_metrics_of_other_weights_are_not_quoted_as_this_models():
     from explorer.assets import Bundle
     current = Bundle.current_metrics.fget
     meta = {"weights_sha256": "a" * 64}
-    assert current(SimpleNamespace(metrics={"weights_sha256": "a" * 64, "x": 1}, meta=meta)) == {"weights_sha256": "a" * 64, "x": 1}
+    measured = {"weights_sha256": "a" * 64, "x": 1}
+    assert current(SimpleNamespace(metrics=measured, meta=meta)) == measured
     assert current(SimpleNamespace(metrics={"x": 1}, meta=meta)) == {"x": 1}         # older files do not say
     assert current(SimpleNamespace(metrics={"weights_sha256": "b" * 64}, meta=meta)) is None
     assert current(SimpleNamespace(metrics=None, meta=meta)) is None

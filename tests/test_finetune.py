@@ -12,7 +12,8 @@ from training import load_model, metric_labels, report
 from training import train as train_mod
 from training.presets import COMMON_DEFAULTS, PRESETS
 
-QUICK = ["--limit", "512", "--eval-limit", "128", "--batch-size", "64", "--threads", "1", "--seed", "1", "--quiet"]
+QUICK = ["--limit", "256", "--eval-limit", "128", "--batch-size", "64", "--threads", "1", "--seed", "1",
+         "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +65,15 @@ def test_finetuning_changes_only_the_decoder_and_writes_a_model(source, tmp_path
     assert meta["decoder_finetune"]["source"]["weights_sha256"] == src["weights_sha256"]
     assert meta["decoder_finetune"]["command"].startswith("python -m training finetune-decoder")
     assert meta["decoder_finetune"]["args"]["adversarial_weight"] == ft.DEFAULTS["adversarial_weight"]
-    assert (out / "metrics.jsonl").read_bytes() == (source / "metrics.jsonl").read_bytes()  # the VAE's own log
-    assert metric_labels.finetune_summary(meta) == ("1 epoch against a patch discriminator (adversarial weight 2), "
+    assert (out / "metrics.jsonl").read_bytes() == (source / "metrics.jsonl").read_bytes()  # the VAE's log
+    assert metric_labels.finetune_summary(meta) == ("1 epoch against a patch discriminator (adversarial "
+                                                    "weight 2), "
                                                      "encoder frozen")
     assert metric_labels.finetune_summary(src) == "none"
     table = "\n".join(report.model_table({"ft": {}, "src": {}}, {"ft": meta, "src": src}))
     assert "| decoder fine-tuning | 1 epoch against a patch discriminator" in table
     assert "`test` then `python -m training finetune-decoder --checkpoint" in table  # both commands, in order
-    history = [json.loads(l) for l in (out / ft.LOG_FILE).read_text().splitlines()]
+    history = [json.loads(line) for line in (out / ft.LOG_FILE).read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1] and meta["metrics"] == history[0]["test"]
     assert history[0]["train"]["lambda"] > 0
     model = load_model(out)  # loads like any model, and its μ is the source's
@@ -83,8 +85,10 @@ def test_finetuning_changes_only_the_decoder_and_writes_a_model(source, tmp_path
 
 def test_resumed_finetuning_equals_uninterrupted(source, tmp_path):
     full, split = tmp_path / "full", tmp_path / "split"
-    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", full, "--epochs", "2", *QUICK).returncode == 0
-    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", split, "--epochs", "1", *QUICK).returncode == 0
+    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", full, "--epochs", "2",
+                   *QUICK).returncode == 0
+    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", split, "--epochs", "1",
+                   *QUICK).returncode == 0
     r = run_cli("finetune-decoder", "--out", split, "--resume", "--epochs", "2", "--quiet")
     assert r.returncode == 0, r.stderr
     a, b = load_file(str(full / "model.safetensors")), load_file(str(split / "model.safetensors"))
@@ -95,16 +99,19 @@ def test_resumed_finetuning_equals_uninterrupted(source, tmp_path):
 
 def test_bad_arguments_end_with_one_line(source, tmp_path):
     r = run_cli("finetune-decoder", "--checkpoint", source, "--out", source, "--epochs", "1", *QUICK)
-    assert r.returncode == 1 and "is the source model's directory" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert r.returncode == 1 and "is the source model's directory" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
     r = run_cli("finetune-decoder", "--checkpoint", tmp_path / "missing", "--out", tmp_path / "o", *QUICK)
     assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "missing" in r.stderr
     assert not (tmp_path / "o").exists()  # nothing written for a source that does not load
     r = run_cli("finetune-decoder", "--out", tmp_path / "o2", *QUICK)
     assert r.returncode == 1 and "--checkpoint" in r.stderr
-    r = run_cli("finetune-decoder", "--checkpoint", source, "--out", tmp_path / "o3", "--adversarial-weight", "-1")
+    r = run_cli("finetune-decoder", "--checkpoint", source, "--out", tmp_path / "o3", "--adversarial-weight",
+                "-1")
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
     done = tmp_path / "done"
-    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", done, "--epochs", "1", *QUICK).returncode == 0
+    assert run_cli("finetune-decoder", "--checkpoint", source, "--out", done, "--epochs", "1",
+                   *QUICK).returncode == 0
     r = run_cli("finetune-decoder", "--checkpoint", source, "--out", done, "--epochs", "1", *QUICK)
     assert r.returncode == 1 and "--resume" in r.stderr
     r = run_cli("finetune-decoder", "--out", done, "--resume", "--lr", "1e-3")

@@ -28,8 +28,8 @@ def test_idx_files_read_back_with_the_projects_loader(tmp_path):
 def test_the_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
     outs = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        r = run_cli("generate", "--checkpoint", ASSETS, "--category", "ankle boot", "--n", "12", "--seed", seed,
-                    "--out", tmp_path / f"{name}.npz")
+        r = run_cli("generate", "--checkpoint", ASSETS, "--category", "ankle boot", "--n", "12", "--seed",
+                    seed, "--out", tmp_path / f"{name}.npz")
         assert r.returncode == 0, r.stderr
         outs.append((tmp_path / f"{name}.npz").read_bytes())
     assert outs[0] == outs[1] and outs[0] != outs[2]
@@ -39,8 +39,8 @@ def test_the_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
 
 
 def test_mixture_sampler_draws_near_the_shipped_clusters(tmp_path):
-    r = run_cli("generate", "--checkpoint", ASSETS, "--category", "Shirt", "--n", "40", "--sampler", "mixture",
-                "--noise", "0", "--out", tmp_path / "m.npz")
+    r = run_cli("generate", "--checkpoint", ASSETS, "--category", "Shirt", "--n", "40", "--sampler",
+                "mixture", "--noise", "0", "--out", tmp_path / "m.npz")
     assert r.returncode == 0, r.stderr
     with np.load(tmp_path / "m.npz") as f, np.load(ASSETS / "embeddings.npz") as e:
         z, labels, centres = f["z"], f["labels"], e["category_mixture_mean"][6]
@@ -70,6 +70,7 @@ def test_min_confidence_keeps_only_confident_samples_and_reports_it(tmp_path):
     assert conf.min() >= 0.8
     # confidence is the classifier's probability of the intended label: recompute it
     import torch
+
     from training.classifier import load_classifier
     clf = load_classifier(ASSETS)
     with torch.no_grad(), np.load(tmp_path / "s.npz") as f:
@@ -82,6 +83,7 @@ def test_prior_sampler_labels_by_the_classifier(tmp_path):
                 "--out", tmp_path / "p.npz")
     assert r.returncode == 0, r.stderr
     import torch
+
     from training.classifier import load_classifier
     clf = load_classifier(ASSETS)
     with torch.no_grad(), np.load(tmp_path / "p.npz") as f:
@@ -101,7 +103,8 @@ def test_prior_sampler_labels_by_the_classifier(tmp_path):
      "--cluster 9: Bag has fewer clusters"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, args, message):
-    r = run_cli("generate", "--checkpoint", ASSETS, *[str(tmp_path / a) if a.startswith("x.") else a for a in args])
+    r = run_cli("generate", "--checkpoint", ASSETS,
+                *[str(tmp_path / a) if a.startswith("x.") else a for a in args])
     assert r.returncode != 0 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -109,7 +112,8 @@ def test_names_and_paths():
     assert category_name_to_index("sneaker") == 7 and category_name_to_index("T-shirt") == 0
     assert category_name_to_index("Ankle boot") == 9
     from pathlib import Path
-    assert idx_paths(Path("out/train")) == (Path("out/train-images-idx3-ubyte.gz"), Path("out/train-labels-idx1-ubyte.gz"))
+    assert idx_paths(Path("out/train")) == (Path("out/train-images-idx3-ubyte.gz"),
+                                            Path("out/train-labels-idx1-ubyte.gz"))
     a = npz_bytes({"x": np.arange(5)})
     assert a == npz_bytes({"x": np.arange(5)})
 
@@ -122,7 +126,8 @@ def test_sample_sheet_adds_two_rows_of_cluster_samples_where_embed_stored_them(d
     with np.load(ASSETS / "embeddings.npz") as e:
         stats = e["category_mean"].astype(np.float64), e["category_cov"].astype(np.float64)
     plain = np.asarray(sample_sheet(model, dataset, stats=stats))
-    with_clusters = np.asarray(sample_sheet(model, dataset, stats=stats, mixtures=stored_category_mixtures(ASSETS, model)))
+    mixtures = stored_category_mixtures(ASSETS, model)
+    with_clusters = np.asarray(sample_sheet(model, dataset, stats=stats, mixtures=mixtures))
     row = plain.shape[0] // 8                                   # eight rows of 28×28 images without clusters
     assert with_clusters.shape[0] == plain.shape[0] + 2 * row and with_clusters.shape[1] == plain.shape[1]
     # the rows before the clusters' are the same images; the cluster rows are new ones

@@ -5,8 +5,15 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from training.losses import (LIKELIHOODS, PAPER_SIGMA, bernoulli_nll, gaussian_nll,
-                             kl_standard_normal, optimal_log_sigma, vae_loss)
+from training.losses import (
+    LIKELIHOODS,
+    PAPER_SIGMA,
+    bernoulli_nll,
+    gaussian_nll,
+    kl_standard_normal,
+    optimal_log_sigma,
+    vae_loss,
+)
 
 
 def _batch(seed=0, n=8, k=16):
@@ -19,7 +26,8 @@ def _batch(seed=0, n=8, k=16):
 
 def test_kl_matches_torch_distributions():
     _, _, mu, logvar = _batch()
-    expected = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(torch.zeros_like(mu), torch.ones_like(mu)))
+    expected = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)),
+                             Normal(torch.zeros_like(mu), torch.ones_like(mu)))
     torch.testing.assert_close(kl_standard_normal(mu, logvar), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -53,7 +61,10 @@ def test_learned_sigma_is_the_batch_optimum():
     mean = torch.sigmoid(logits)
     best = optimal_log_sigma(x, mean)
     torch.testing.assert_close(torch.exp(2 * best), (x - mean).pow(2).mean())
-    at = lambda s: gaussian_nll(x, mean, s).sum()
+
+    def at(s):
+        return gaussian_nll(x, mean, s).sum()
+
     assert at(best) < at(best + 0.05) and at(best) < at(best - 0.05)
 
 

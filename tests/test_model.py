@@ -5,15 +5,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import ModelLoadError, VAE, VAEConfig, load_model
+from training import VAE, ModelLoadError, VAEConfig, load_model
 
 
 def test_paper_architecture_shapes():
     m = VAE()
-    convs = [l for l in m.encoder if isinstance(l, torch.nn.Conv2d)]
+    convs = [layer for layer in m.encoder if isinstance(layer, torch.nn.Conv2d)]
     assert [c.kernel_size[0] for c in convs] == [3, 3, 3, 2]
     assert [c.out_channels for c in convs] == [64, 128, 256, 512]
-    deconvs = [l for l in m.decoder if isinstance(l, torch.nn.ConvTranspose2d)]
+    deconvs = [layer for layer in m.decoder if isinstance(layer, torch.nn.ConvTranspose2d)]
     assert [d.kernel_size[0] for d in deconvs] == [2, 3, 4, 5] and all(d.stride == (2, 2) for d in deconvs)
     x = torch.rand(4, 1, 28, 28)
     assert m.encoder(x).shape == (4, 512)  # the 1×1×512 volume, flattened
@@ -121,7 +121,7 @@ def test_configs_written_before_the_encoder_head_load_with_the_papers_linear_hea
 @pytest.mark.parametrize("field, value, flag", [
     ("decoder_refine", 16, "--decoder-refine"), ("decoder_head", [512], "--decoder-head"),
     ("encoder_head_residual", False, "--no-encoder-head-residual")])
-def test_a_model_made_with_a_retired_option_is_refused_by_name_and_neutral_values_load(tmp_path, field, value, flag):
+def test_a_model_made_with_a_retired_option_is_refused_neutral_values_load(tmp_path, field, value, flag):
     from training.model import RETIRED_IN
     VAE(VAEConfig(encoder_head=(16,))).eval().save_pretrained(tmp_path, {"likelihood": "gaussian"})
     meta = json.loads((tmp_path / "model.json").read_text())
@@ -133,8 +133,8 @@ def test_a_model_made_with_a_retired_option_is_refused_by_name_and_neutral_value
     (tmp_path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError) as e:
         load_model(tmp_path)
-    assert str(e.value) == (f"{tmp_path / 'model.json'}: invalid architecture ({field}: trained with {flag}, an "
-                            f"experiment that was not adopted; commit {RETIRED_IN} still has its code)")
+    assert str(e.value) == (f"{tmp_path / 'model.json'}: invalid architecture ({field}: trained with {flag}, "
+                            f"an experiment that was not adopted; commit {RETIRED_IN} still has its code)")
 
 
 def test_the_shipped_model_records_every_retired_option_at_its_neutral_value():
@@ -202,7 +202,8 @@ def test_gemm_layers_equal_the_ordinary_convolutions():
     torch.manual_seed(0)
     conv, convt = GemmConv2d(16, 32, 2, stride=2), GemmConvTranspose2d(32, 8, 2, stride=2)
     ref, reft = torch.nn.Conv2d(16, 32, 2, stride=2), torch.nn.ConvTranspose2d(32, 8, 2, stride=2)
-    ref.load_state_dict(conv.state_dict()); reft.load_state_dict(convt.state_dict())
+    ref.load_state_dict(conv.state_dict())
+    reft.load_state_dict(convt.state_dict())
     x = torch.randn(5, 16, 2, 2, requires_grad=True)
     torch.testing.assert_close(conv(x), ref(x))
     z = torch.randn(5, 32, 1, 1)

@@ -15,7 +15,8 @@ def _png(img: Image.Image, fmt="PNG", **kw) -> bytes:
     return buf.getvalue()
 
 
-def _product_photo(item: np.ndarray, size=(420, 300), colour=(245, 240, 230), offset=(120, 40), fmt="PNG") -> bytes:
+def _product_photo(item: np.ndarray, size=(420, 300), colour=(245, 240, 230), offset=(120, 40),
+                   fmt="PNG") -> bytes:
     """A dataset item as a photographer would deliver it: dark on a light page, larger, off-centre."""
     dark = Image.fromarray(255 - item).resize((224, 224), Image.BICUBIC)
     page = Image.new("RGB", size, colour)
@@ -93,6 +94,7 @@ def test_encode_cli_prints_categories_and_writes_reconstructions(tmp_path, datas
     assert r.returncode == 1                                   # one file failed…
     assert "classifier: Sneaker" in r.stdout                  # …the other was still done
     assert "nearest 8 test latents: Sneaker" in r.stdout
-    assert [l for l in r.stderr.splitlines() if "broken.png" in l] and len(r.stderr.strip().splitlines()) == 1
+    assert [line for line in r.stderr.splitlines() if "broken.png" in line]
+    assert len(r.stderr.strip().splitlines()) == 1
     recon = Image.open(tmp_path / "shoe.recon.png")
     assert recon.size == (224, 112)

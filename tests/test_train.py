@@ -1,6 +1,7 @@
 """The training loop on real data: it learns, checkpoints atomically, resumes exactly, stops on NaN."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,13 +11,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import ROOT, cli, run_cli
+from conftest import ROOT, run_cli, run_process
 from training import load_model
 from training import train as train_mod
 from training.presets import COMMON_DEFAULTS, PRESETS
 
-QUICK = ["--limit", "2048", "--eval-limit", "256", "--batch-size", "64", "--precision", "fp32",
+QUICK = ["--limit", "512", "--eval-limit", "128", "--batch-size", "64", "--precision", "fp32",
          "--threads", "1", "--seed", "3", "--quiet"]
+STEPS_PER_EPOCH = 512 // 64
 
 
 def _args(**over):
@@ -28,18 +30,19 @@ def _args(**over):
 
 def test_short_training_lowers_the_loss_and_writes_a_checkpoint(tmp_path):
     out = train_mod.run(_args(epochs=3), tmp_path / "run", progress=False, command="test")
-    history = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     first, last = history[0]["test"], history[-1]["test"]
     assert last["neg_elbo"] < first["neg_elbo"] - 5
     assert last["recon_mse"] < first["recon_mse"]
     meta = json.loads((out / "model.json").read_text())
-    assert meta["epoch"] == 3 and meta["likelihood"] == PRESETS["default"]["likelihood"] and meta["command"] == "test"
+    assert meta["epoch"] == 3 and meta["likelihood"] == PRESETS["default"]["likelihood"]
+    assert meta["command"] == "test"
     assert meta["training"]["lr"] == PRESETS["default"]["lr"] and len(meta["dataset"]["checksum"]) == 64
     assert meta["metrics"] == last
     # the checkpoint really is the trained model: its test metrics reproduce
-    again = train_mod.test_metrics(load_model(out), train_mod.fmnist.to_tensor(
-        train_mod.fmnist.load(allow_download=False).test_images[:256]), meta["likelihood"], meta["log_sigma"], seed=3)
+    x_test = train_mod.fmnist.to_tensor(train_mod.fmnist.load(allow_download=False).test_images[:256])
+    again = train_mod.test_metrics(load_model(out), x_test, meta["likelihood"], meta["log_sigma"], seed=3)
     assert again["recon_mse"] == pytest.approx(last["recon_mse"], rel=1e-4)
     # resume state loads without unpickling code
     state = torch.load(out / "resume.pt", weights_only=True)
@@ -51,18 +54,58 @@ def _weights(d):
     return load_file(str(d / "model.safetensors"))
 
 
+# Runs the training CLI in its own process, which announces itself (a marker file) and hangs at a
+# chosen point, so that the test can SIGKILL it exactly there: "step N", the N-th optimiser step, or
+# a file name, just before the rename that writes that file for the second time (epoch 2).
+_PAUSING_LAUNCHER = """
+import os, sys, time
+marker, where = os.environ["PAUSE_MARKER"], os.environ["PAUSE_AT"]
+def pause():
+    open(marker, "w").close()
+    time.sleep(120)
+if where.startswith("step "):
+    import training.train as t
+    real_step, calls = t.train_step, [0]
+    def step(*a, **k):
+        calls[0] += 1
+        if calls[0] == int(where.split()[1]):
+            pause()
+        return real_step(*a, **k)
+    t.train_step = step
+else:
+    real_replace, seen = os.replace, {}
+    def replace(src, dst, *a, **k):
+        name = os.path.basename(str(dst))
+        seen[name] = seen.get(name, 0) + 1
+        if name == where and seen[name] == 2:
+            pause()
+        return real_replace(src, dst, *a, **k)
+    os.replace = replace
+from training.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _kill_training_at(pause_at: str, run, tmp_path) -> None:
+    """Start `train --epochs 3` into ``run`` in a process of its own and SIGKILL it at ``pause_at``."""
+    marker = tmp_path / "paused"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAUSE_AT": pause_at, "PAUSE_MARKER": str(marker)}
+    argv = [sys.executable, "-c", _PAUSING_LAUNCHER, "train", "--out", str(run), "--epochs", "3", *QUICK]
+    p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not marker.exists():
+        assert p.poll() is None and time.time() < deadline, f"training never reached {pause_at}"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     r = run_cli("train", "--out", full, "--epochs", "3", *QUICK)
     assert r.returncode == 0, r.stderr
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen([sys.executable, "-m", "training", "train", "--out", str(killed), "--epochs", "3", *QUICK],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert "epoch 1:" in p.stdout.readline()  # epoch 1 is checkpointed before this line is printed
-    time.sleep(0.8)                          # now somewhere inside epoch 2
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    assert json.loads((killed / "model.json").read_text())["epoch"] == 1, "kill came too late to test resume"
+    _kill_training_at(f"step {STEPS_PER_EPOCH + 3}", killed, tmp_path)  # inside epoch 2
+    assert json.loads((killed / "model.json").read_text())["epoch"] == 1
     assert load_model(killed) is not None  # the surviving checkpoint loads
     r = run_cli("train", "--out", killed, "--resume", "--epochs", "3", "--quiet")
     assert r.returncode == 0, r.stderr
@@ -73,36 +116,10 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert len((killed / "metrics.jsonl").read_text().splitlines()) == 3
 
 
-# Runs the training CLI with os.replace wrapped: at the chosen rename of epoch 2's checkpoint the
-# process announces itself and hangs, so the test can SIGKILL it exactly mid-write.
-_PAUSING_LAUNCHER = """
-import os, sys, time
-real_replace, seen = os.replace, {}
-def replace(src, dst, *a, **k):
-    name = os.path.basename(str(dst))
-    seen[name] = seen.get(name, 0) + 1
-    if name == os.environ["PAUSE_AT"] and seen[name] == 2:  # the second epoch's write of that file
-        open(os.environ["PAUSE_MARKER"], "w").close()
-        time.sleep(120)
-    return real_replace(src, dst, *a, **k)
-os.replace = replace
-from training.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 @pytest.mark.parametrize("pause_at, surviving_epoch", [("model.safetensors", 1), ("model.json", 2)])
 def test_sigkill_during_a_checkpoint_write_leaves_a_loadable_checkpoint(tmp_path, pause_at, surviving_epoch):
-    run, marker = tmp_path / "run", tmp_path / "paused"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAUSE_AT": pause_at, "PAUSE_MARKER": str(marker)}
-    p = subprocess.Popen([sys.executable, "-c", _PAUSING_LAUNCHER, "train", "--out", str(run), "--epochs", "3", *QUICK],
-                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not marker.exists():
-        assert p.poll() is None and time.time() < deadline, "training never reached epoch 2's checkpoint"
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    run = tmp_path / "run"
+    _kill_training_at(pause_at, run, tmp_path)
     # Killed before the new weights replaced the old ones: epoch 1 survives. Killed after, but
     # before the new config replaced the old one: the pending config matches the new weights.
     model = load_model(run)
@@ -176,29 +193,32 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     (["train", "--out", "x", "--sigma", "nan"], "--sigma: 'nan' must be a finite number > 0"),
     (["train", "--out", "x", "--decoder-channels", "256,128"],
      "--decoder-channels: '256,128': expected 3 positive integers like 256,128,64"),
-    (["train", "--out", "x", "--encoder-kernels", "3,3"], "--encoder-kernels: '3,3': expected 4 positive integers"),
+    (["train", "--out", "x", "--encoder-kernels", "3,3"],
+     "--encoder-kernels: '3,3': expected 4 positive integers"),
     (["train", "--out", "x", "--encoder-head", "512,0"],
      "--encoder-head: '512,0': expected positive integers like 512 or 512,512, or none"),
     (["train", "--out", "x", "--encoder-head", "wide"], "--encoder-head: 'wide': expected positive integers"),
     (["train", "--out", "x", "--weight-decay", "0.05"], "unrecognized arguments: --weight-decay 0.05"),
     (["embed", "--checkpoint", "x", "--out", "y", "--split", "val"], "invalid choice: 'val'"),
 ])
-def test_cli_rejects_bad_arguments(argv, needle, capsys):
-    code, _, err = cli(argv, capsys)
+def test_cli_rejects_bad_arguments(argv, needle):
+    code, _, err = run_cli(*argv)
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_architecture_flags_reach_the_saved_run(tmp_path):
     r = run_cli("train", "--out", tmp_path / "r", "--epochs", "1", "--decoder-channels", "32,16,8",
-                "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", "--encoder-head", "24,12", *QUICK)
+                "--encoder-kernels", "4,3,4,2", "--decoder-kernels", "2,3,4,6", "--encoder-head", "24,12",
+                *QUICK)
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     arch = meta["architecture"]
     assert arch["decoder_channels"] == [32, 16, 8] and meta["training"]["decoder_channels"] == [32, 16, 8]
     assert arch["encoder_kernels"] == [4, 3, 4, 2] and arch["decoder_kernels"] == [2, 3, 4, 6]
     assert arch["encoder_head"] == [24, 12] and meta["training"]["encoder_head"] == [24, 12]
-    assert meta["command"].startswith("python -m training train --out ") and "--encoder-head 24,12" in meta["command"]
+    assert meta["command"].startswith("python -m training train --out ")
+    assert "--encoder-head 24,12" in meta["command"]
     model = load_model(tmp_path / "r")
     assert model.decoder[-1].in_channels == 8 and model.head_to_mu.in_features == 12
 
@@ -208,19 +228,28 @@ def test_encoder_head_flag_overrides_the_preset():
     parse = lambda *argv: train_mod.training_args(build_parser().parse_args(["train", "--out", "x", *argv]))  # noqa: E731
     assert parse()["encoder_head"] == (512, 512)
     assert parse("--config", "paper")["encoder_head"] == ()
-    assert parse("--encoder-head", "none")["encoder_head"] == []  # the paper's linear heads under --config default
+    assert parse("--encoder-head",
+                 "none")["encoder_head"] == []  # the paper's linear heads under --config default
     assert parse("--config", "paper", "--encoder-head", "256")["encoder_head"] == [256]
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A run of one epoch on 128 images, to resume."""
+    return train_mod.run(_args(epochs=1, limit=128, eval_limit=64), tmp_path_factory.mktemp("one") / "run",
+                         progress=False)
 
 
 @pytest.mark.parametrize("option, value, flag", [
     ("weight_decay", 0.05, "--weight-decay"), ("hflip", True, "--hflip"), ("kl_warmup", 10, "--kl-warmup"),
-    ("free_bits", 0.5, "--free-bits"), ("ema_decay", 0.999, "--ema-decay"), ("decoder_refine", 16, "--decoder-refine"),
-    ("decoder_head", [512], "--decoder-head")])
-def test_a_run_that_used_a_retired_option_is_refused_by_name_and_neutral_values_resume(tmp_path, option, value, flag):
+    ("free_bits", 0.5, "--free-bits"), ("ema_decay", 0.999, "--ema-decay"),
+    ("decoder_refine", 16, "--decoder-refine"), ("decoder_head", [512], "--decoder-head")])
+def test_a_run_with_a_retired_option_is_refused_neutral_values_resume(one_epoch, tmp_path, option, value,
+                                                                       flag):
     from training.checkpoint import load_resume_state, save_resume_state
     from training.model import RETIRED_IN
     out = tmp_path / "run"
-    train_mod.run(_args(epochs=1, limit=128), out, progress=False)
+    shutil.copytree(one_epoch, out)
     state = load_resume_state(out)
     saved = json.loads(state["args_json"])
     neutral = {"weight_decay": 0.0, "hflip": False, "kl_warmup": 0, "free_bits": 0.0, "ema_decay": 0.0,
@@ -228,28 +257,32 @@ def test_a_run_that_used_a_retired_option_is_refused_by_name_and_neutral_values_
     save_resume_state(out, {**state, "args_json": json.dumps({**saved, **neutral, option: value})})
     with pytest.raises(train_mod.TrainingError) as e:
         train_mod.run(_args(epochs=2), out, resume=True, progress=False)
-    assert str(e.value) == f"{out}: trained with {flag}, an experiment that was not adopted; commit {RETIRED_IN} still has its code"
-    save_resume_state(out, {**state, "args_json": json.dumps({**saved, **neutral})})  # as runs of that commit saved them
+    assert str(e.value) == (f"{out}: trained with {flag}, an experiment that was not adopted; "
+                            f"commit {RETIRED_IN} still has its code")
+    save_resume_state(out,
+                      {**state,
+                       "args_json": json.dumps({**saved, **neutral})})  # as runs of that commit saved them
     train_mod.run(_args(epochs=2), out, resume=True, progress=False)
     assert load_model(out).info["epoch"] == 2
 
 
-def test_cli_reports_missing_data_and_model(tmp_path, capsys):
-    code, _, err = cli(["train", "--out", tmp_path / "r", "--data-dir", tmp_path / "empty", "--epochs", "1"], capsys)
+def test_cli_reports_missing_data_and_model(tmp_path):
+    code, _, err = run_cli("train", "--out", tmp_path / "r", "--data-dir", tmp_path / "nowhere", "--epochs",
+                           1)
     assert code == 1 and "file not found" in err and len(err.strip().splitlines()) == 1
-    code, _, err = cli(["embed", "--checkpoint", tmp_path, "--out", tmp_path / "e"], capsys)
+    code, _, err = run_cli("embed", "--checkpoint", tmp_path, "--out", tmp_path / "e")
     assert code == 1 and "model.json: not found" in err
-    r = run_cli("train", "--out", tmp_path / "r2", "--resume")  # the real process: its exit code and one line
+    r = run_process("train", "--out", tmp_path / "r2", "--resume")  # the process itself: exit code, one line
     assert r.returncode == 1 and "no resume state" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_help_for_every_command(capsys):
+def test_help_for_every_command():
     from training.cli import COMMANDS
     for command in COMMANDS:
-        code, out, _ = cli([command.name, "--help"], capsys)
+        code, out, _ = run_cli(command.name, "--help")
         assert code == 0 and command.description[:30] in " ".join(out.split())
         assert "--out" in out or command.name == "encode"
-    code, out, _ = cli(["train", "--help"], capsys)
-    for retired in ("--decoder-refine", "--decoder-head", "--weight-decay", "--hflip", "--kl-warmup", "--ema-decay",
-                    "--free-bits", "--no-encoder-head-residual"):
+    code, out, _ = run_cli("train", "--help")
+    for retired in ("--decoder-refine", "--decoder-head", "--weight-decay", "--hflip", "--kl-warmup",
+                    "--ema-decay", "--free-bits", "--no-encoder-head-residual"):
         assert retired not in out

@@ -68,7 +68,8 @@ def probability(text: str) -> float:
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST IDX .gz files (else "
-                        "$FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, or a download into the user cache)")
+                        "$FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, or a download into the user "
+                        "cache)")
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
@@ -79,9 +80,11 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def add_precision(parser: argparse.ArgumentParser, default: str | None = None, what: str = "training") -> None:
+def add_precision(parser: argparse.ArgumentParser, default: str | None = None,
+                  what: str = "training") -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=default,
-                        help=f"{what} arithmetic; auto = bfloat16 autocast where the CPU has AMX (default: auto)")
+                        help=f"{what} arithmetic; auto = bfloat16 autocast where the CPU has AMX (default: "
+                             "auto)")
 
 
 def refuse_changes_on_resume(ns: argparse.Namespace, flags: tuple[str, ...], error) -> None:

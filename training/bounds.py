@@ -30,8 +30,8 @@ def fit_common_sigma(model: VAE, pixels: np.ndarray, g: torch.Generator, batch_s
 
 
 @torch.no_grad()
-def log_weights(model: VAE, raw: torch.Tensor, likelihood: str, own_log_sigma, common_log_sigma: float, k: int,
-                g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def log_weights(model: VAE, raw: torch.Tensor, likelihood: str, own_log_sigma, common_log_sigma: float,
+                k: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """N×K importance log weights log p(x, z_k) − log q(z_k|x), z_k ~ q(z|x), for N×1×28×28 uint8
     images: under the model's own likelihood (x = pixels/255, as trained) and under the common
     Gaussian likelihood (dequantised x), from the same z samples."""
@@ -47,7 +47,8 @@ def log_weights(model: VAE, raw: torch.Tensor, likelihood: str, own_log_sigma, c
     return log_prior_minus_q - nll_own.reshape(b, k), log_prior_minus_q - nll_common.reshape(b, k)
 
 
-def importance_weighted(model: VAE, pixels: np.ndarray, likelihood: str, own_log_sigma, common_log_sigma: float,
+def importance_weighted(model: VAE, pixels: np.ndarray, likelihood: str, own_log_sigma,
+                        common_log_sigma: float,
                         k: int, g: torch.Generator, progress: bool = True, decodes_per_batch: int = 8000):
     """Per image: the K-sample IWAE bound under the model's own likelihood and under the common one,
     and the one-sample ELBO (the first sample's own log weight)."""

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 RESUME_FILE = "resume.pt"
-_UMASK = os.umask(0); os.umask(_UMASK)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -105,8 +106,8 @@ def complete_interrupted_write(weights_path, config_path) -> None:
         current = json.loads(Path(config_path).read_text())
     except (OSError, ValueError):
         current = {}
-    if Path(weights_path).is_file() and matching_config(config_path, Path(weights_path).read_bytes(), current) \
-            is not current:
+    weights = Path(weights_path)
+    if weights.is_file() and matching_config(config_path, weights.read_bytes(), current) is not current:
         os.replace(pending, config_path)
     else:
         pending.unlink(missing_ok=True)

@@ -40,7 +40,8 @@ class FashionClassifier(nn.Module):
             return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
                     nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
         self.body = nn.Sequential(*block(1, 32), *block(32, 64), *block(64, 128),   # 28 → 14 → 7 → 3
-                                  nn.Flatten(), nn.Dropout(dropout), nn.Linear(128 * 3 * 3, FEATURE_DIM), nn.ReLU())
+                                  nn.Flatten(), nn.Dropout(dropout), nn.Linear(128 * 3 * 3, FEATURE_DIM),
+                                  nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURE_DIM, len(fmnist.CATEGORIES)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +66,8 @@ def predict(model: FashionClassifier, images: torch.Tensor, batch_size: int = 10
     feats, probs = [], []
     for i in range(0, len(images), batch_size):
         f = model.features(images[i:i + batch_size])
-        feats.append(f); probs.append(torch.softmax(model.head(f), 1))
+        feats.append(f)
+        probs.append(torch.softmax(model.head(f), 1))
     if not feats:
         return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, len(fmnist.CATEGORIES)), np.float32)
     return torch.cat(feats).numpy(), torch.cat(probs).numpy()
@@ -79,7 +81,8 @@ def accuracy(model: FashionClassifier, x: torch.Tensor, y: torch.Tensor, batch_s
     return correct / len(x)
 
 
-def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3,
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_size: int = 128,
+                   lr: float = 2e-3,
                    seed: int = 0, steps: int | None = None, progress: bool = False, on_epoch=None,
                    precision: str = "auto") -> FashionClassifier:
     """Train a FashionClassifier on N×1×28×28 images in [0, 1]: AdamW, one-cycle schedule, flips and
@@ -87,7 +90,8 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_siz
     total number of batches (so runs on sets of different sizes can get the same budget);
     ``on_epoch(model, epoch)`` is called after every epoch."""
     torch.manual_seed(seed)
-    model = FashionClassifier().to(memory_format=torch.channels_last)  # bench/memory_format.py: 1.1–1.2× per step
+    # channels-last: 1.1–1.2× faster steps (bench/memory_format.py)
+    model = FashionClassifier().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     per_epoch = math.ceil(len(x) / batch_size)
     total = steps if steps is not None else epochs * per_epoch
@@ -116,26 +120,32 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_siz
 
 
 def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                     limit: int | None = None, data_dir=None, threads: int | None = None,
-                     command: str = "", progress: bool = True, precision: str = "auto") -> dict:
+                     limit: int | None = None, eval_limit: int | None = None, data_dir=None,
+                     threads: int | None = None, command: str = "", progress: bool = True,
+                     precision: str = "auto") -> dict:
+    """Train the judge on the training images and write it after every epoch with its test accuracy."""
     torch.set_num_threads(threads or torch.get_num_threads())
     data = fmnist.load(data_dir)
     x, y = fmnist.to_tensor(data.train_images[:limit]), torch.from_numpy(data.train_labels[:limit])
-    xt, yt = fmnist.to_tensor(data.test_images), torch.from_numpy(data.test_labels)
+    xt = fmnist.to_tensor(data.test_images[:eval_limit])
+    yt = torch.from_numpy(data.test_labels[:eval_limit])
     history, t0 = [], time.perf_counter()
 
     def checkpoint(model, epoch):
         acc = accuracy(model, xt, yt)
-        history.append({"epoch": epoch + 1, "test_accuracy": acc, "seconds": round(time.perf_counter() - t0, 1)})
+        seconds = round(time.perf_counter() - t0, 1)
+        history.append({"epoch": epoch + 1, "test_accuracy": acc, "seconds": seconds})
         save_weights_and_config(model, Path(out) / WEIGHTS_FILE, Path(out) / CONFIG_FILE, {
             "format": "fashion-mnist-classifier", "feature_dim": FEATURE_DIM, "epoch": epoch + 1,
             "test_accuracy": acc, "history": history, "dataset_checksum": data.checksum, "command": command,
+            "test_images": len(xt),
             "training": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit,
                          "bfloat16": use_bfloat16(precision)}})
         print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({history[-1]['seconds']:.0f} s)", flush=True)
         model.train()
 
-    fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint, precision=precision)
+    fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint,
+                   precision=precision)
     return history[-1]
 
 
@@ -180,6 +190,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=A.positive_int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=A.positive_int, help="first N training images only (quick runs)")
+    p.add_argument("--eval-limit", type=A.positive_int, help="first N test images only (quick runs)")
     A.add_precision(p, default="auto")
     A.add_threads(p)
     A.add_data_dir(p)
@@ -187,5 +198,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_command(ns: argparse.Namespace) -> None:
-    train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, data_dir=ns.data_dir,
-                     threads=ns.threads, precision=ns.precision, progress=not ns.quiet, command=ns.command_line)
+    train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, eval_limit=ns.eval_limit,
+                     data_dir=ns.data_dir, threads=ns.threads, precision=ns.precision, progress=not ns.quiet,
+                     command=ns.command_line)

@@ -28,23 +28,26 @@ COMMANDS = (
     Command("train", "training.train", "train a model (or --resume one) into a run directory",
             "Train the paper's conv VAE. Every epoch writes model.safetensors, model.json, resume.pt and "
             "metrics.jsonl into --out, atomically; a killed run resumes where it stopped."),
-    Command("finetune-decoder", "training.finetune", "sharpen a trained model's decoder against a discriminator",
-            "Train only the decoder of --checkpoint further, on its likelihood plus an adversarial term from a "
-            "patch discriminator; the encoder, and so every latent code and map, stays as it was. Writes a "
+    Command("finetune-decoder", "training.finetune",
+            "sharpen a trained model's decoder against a discriminator",
+            "Train only the decoder of --checkpoint further, on its likelihood plus an adversarial term from "
+            "a patch discriminator; the encoder, and so every latent code and map, stays as it was. Writes a "
             "model directory like train's, atomically each epoch; --resume continues it."),
     Command("embed", "training.embed", "latents, category statistics and 2-D maps for the explorer",
-            "Encode the test images (or all 70k) and write latents, per-category statistics and mixtures, and "
-            "t-SNE / UMAP / PCA maps into --out."),
-    Command("evaluate", "training.evaluate", "measure a model: likelihood, latent probes, sample quality, maps",
+            "Encode the test images (or all 70k) and write latents, per-category statistics and mixtures, "
+            "and t-SNE / UMAP / PCA maps into --out."),
+    Command("evaluate", "training.evaluate",
+            "measure a model: likelihood, latent probes, sample quality, maps",
             "Evaluate a model directory on the test set and write every metric as JSON (default "
             "<checkpoint>/metrics.json, which the explorer's model card shows)."),
-    Command("generate", "training.generate", "write synthetic images with their intended labels (.npz or IDX)",
-            "Generate images from each category's fitted Gaussian or clusters (or from the prior) and write them "
-            "with their intended labels as .npz, or as gzipped IDX files any Fashion-MNIST reader loads. The "
-            "same seed writes the same bytes."),
+    Command("generate", "training.generate",
+            "write synthetic images with their intended labels (.npz or IDX)",
+            "Generate images from each category's fitted Gaussian or clusters (or from the prior) and write "
+            "them with their intended labels as .npz, or as gzipped IDX files any Fashion-MNIST reader "
+            "loads. The same seed writes the same bytes."),
     Command("encode", "training.encode_images", "put your own pictures into the latent space",
-            "Prepare each image as a Fashion-MNIST input (greyscale, dark background, cropped, 28×28), encode "
-            "and decode it, print its nearest categories and write IMAGE.recon.png (prepared input | "
+            "Prepare each image as a Fashion-MNIST input (greyscale, dark background, cropped, 28×28), "
+            "encode and decode it, print its nearest categories and write IMAGE.recon.png (prepared input | "
             "reconstruction)."),
     Command("figure", "training.figures", "draw a sheet of reconstructions and samples as PNG",
             "Originals, reconstructions, prior samples, category means and samples around them, and samples "
@@ -65,7 +68,8 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m training",
-                    description="Train, fine-tune, embed, evaluate and sample the Fashion-MNIST convolutional VAE.")
+                    description="Train, fine-tune, embed, evaluate and sample the Fashion-MNIST "
+                                "convolutional VAE.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for command in COMMANDS:
         module = importlib.import_module(command.module)

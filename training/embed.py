@@ -37,7 +37,7 @@ from .model import load_model
 from .sampling import MIXTURE_COMPONENTS, CategoryMixtures
 
 MAPS = ("tsne", "umap", "pca", "pixel-tsne")
-# Measured by bench/tsne_speed.py on this project's 2-core machines (README, "Embeddings"):
+# Measured by bench/tsne_speed.py on this project's 2-core machines (docs/speed.md, "t-SNE"):
 # scikit-learn's Barnes-Hut is faster at 10k points, openTSNE's FFT interpolation beyond.
 OPENTSNE_ABOVE = 20_000
 HALF_GREY_LEVEL = 0.5 / 255
@@ -54,12 +54,14 @@ def encode_all(model, images: np.ndarray, batch_size: int = 1000):
     for i in range(0, len(images), batch_size):
         x = fmnist.to_tensor(images[i:i + batch_size])
         mu, logvar = model.encode(x)
-        mus.append(mu); logvars.append(logvar)
+        mus.append(mu)
+        logvars.append(logvar)
         errors.append((model.decode(mu) - x).pow(2).flatten(1).mean(1))
     return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), torch.cat(errors).numpy()
 
 
-def category_mixtures(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray, components: int = MIXTURE_COMPONENTS,
+def category_mixtures(mu: np.ndarray, logvar: np.ndarray, labels: np.ndarray,
+                      components: int = MIXTURE_COMPONENTS,
                       n_categories: int = 10, seed: int = 0) -> CategoryMixtures:
     """Each category's μ fitted with a mixture of full-covariance Gaussians (EM, k-means start,
     fixed seed); each component's covariance also gets its members' mean posterior variance σ²,
@@ -175,47 +177,20 @@ def embeddings_name(split: str) -> str:
     return "embeddings.npz" if split == "test" else "embeddings_all.npz"
 
 
-def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, seed: int = 0,
-              limit: int | None = None, data_dir=None, threads: int | None = None,
-              command: str | None = None, mixture_components: int = MIXTURE_COMPONENTS) -> Path:
-    threads = threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    maps = tuple(m.strip() for m in maps.split(",") if m.strip()) if isinstance(maps, str) else tuple(maps)
-    unknown = set(maps) - set(MAPS)
+def parse_maps(maps: str | tuple) -> tuple[str, ...]:
+    names = tuple(m.strip() for m in maps.split(",") if m.strip()) if isinstance(maps, str) else tuple(maps)
+    unknown = set(names) - set(MAPS)
     if unknown:
-        raise ValueError(f"--maps: unknown map(s) {', '.join(sorted(unknown))}; expected some of {', '.join(MAPS)}")
-    model = load_model(checkpoint)
-    meta = model.info  # model.json, as load_model read it
-    data = fmnist.load(data_dir)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    timings = {}
+        raise ValueError(f"--maps: unknown map(s) {', '.join(sorted(unknown))}; expected some of "
+                         f"{', '.join(MAPS)}")
+    return names
 
-    t0 = time.perf_counter()
-    train_images, train_labels = data.train_images[:limit], data.train_labels[:limit]
-    test_images, test_labels = data.test_images[:limit], data.test_labels[:limit]
-    log(f"encoding {len(train_images)} training and {len(test_images)} test images …")
-    tr_mu, tr_logvar, tr_err = encode_all(model, train_images)
-    te_mu, te_logvar, te_err = encode_all(model, test_images)
-    timings["encode_s"] = round(time.perf_counter() - t0, 2)
-    cat_mean, cat_cov, cat_logvar, cat_count = category_statistics(tr_mu, tr_logvar, train_labels)
-    t = time.perf_counter()
-    log(f"fitting {mixture_components}-component mixtures to each category …")
-    mixtures = category_mixtures(tr_mu, tr_logvar, train_labels, mixture_components, seed=seed)
-    timings["mixtures_s"] = round(time.perf_counter() - t, 2)
 
-    if split == "test":
-        mu, logvar, err, labels, images = te_mu, te_logvar, te_err, test_labels, test_images
-        index = np.arange(len(te_mu)); which = np.zeros(len(te_mu), np.uint8)
-    else:
-        mu, logvar, err = (np.concatenate([te_mu, tr_mu]), np.concatenate([te_logvar, tr_logvar]),
-                           np.concatenate([te_err, tr_err]))
-        labels, images = np.concatenate([test_labels, train_labels]), np.concatenate([test_images, train_images])
-        index = np.concatenate([np.arange(len(te_mu)), np.arange(len(tr_mu))])
-        which = np.concatenate([np.zeros(len(te_mu), np.uint8), np.ones(len(tr_mu), np.uint8)])
-
+def two_d_maps(names: tuple[str, ...], mu: np.ndarray, images: np.ndarray, seed: int, threads: int,
+               timings: dict) -> tuple[dict, dict]:
+    """Each named map of the points (float16 N×2 arrays, as stored) and the implementation that drew it."""
     arrays, implementations = {}, {}
-    for name in maps:
+    for name in names:
         t = time.perf_counter()
         log(f"map {name} of {len(mu)} points …")
         if name == "pca":
@@ -231,6 +206,42 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         arrays["map_" + name.replace("-", "_")] = np.asarray(xy, np.float32).astype(np.float16)
         timings[f"{name}_s"] = round(time.perf_counter() - t, 2)
         log(f"  {name}: {timings[f'{name}_s']:.1f} s")
+    return arrays, implementations
+
+
+def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, seed: int = 0,
+              limit: int | None = None, data_dir=None, threads: int | None = None,
+              command: str | None = None, mixture_components: int = MIXTURE_COMPONENTS) -> Path:
+    """Encode the images, fit the category statistics and mixtures, draw the maps, write them."""
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    maps = parse_maps(maps)
+    model = load_model(checkpoint)
+    data = fmnist.load(data_dir)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    train_images, train_labels = data.train_images[:limit], data.train_labels[:limit]
+    test_images, test_labels = data.test_images[:limit], data.test_labels[:limit]
+    log(f"encoding {len(train_images)} training and {len(test_images)} test images …")
+    tr_mu, tr_logvar, tr_err = encode_all(model, train_images)
+    te_mu, te_logvar, te_err = encode_all(model, test_images)
+    timings = {"encode_s": round(time.perf_counter() - t0, 2)}
+    cat_mean, cat_cov, cat_logvar, cat_count = category_statistics(tr_mu, tr_logvar, train_labels)
+    t = time.perf_counter()
+    log(f"fitting {mixture_components}-component mixtures to each category …")
+    mixtures = category_mixtures(tr_mu, tr_logvar, train_labels, mixture_components, seed=seed)
+    timings["mixtures_s"] = round(time.perf_counter() - t, 2)
+
+    # the mapped points: the test images, then (split "all") the training images; `which` is the split
+    test = (te_mu, te_logvar, te_err, test_labels, test_images, np.zeros(len(te_mu), np.uint8),
+            np.arange(len(te_mu)))
+    train = (tr_mu, tr_logvar, tr_err, train_labels, train_images, np.ones(len(tr_mu), np.uint8),
+             np.arange(len(tr_mu)))
+    parts = zip(test, train, strict=True) if split == "all" else zip(test, strict=True)
+    mu, logvar, err, labels, images, which, index = (np.concatenate(part) for part in parts)
+    arrays, implementations = two_d_maps(maps, mu, images, seed, threads, timings)
 
     max_change = float16_is_lossless(model, mu)
     per_image = np.float16 if max_change <= HALF_GREY_LEVEL else np.float32
@@ -249,7 +260,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     info = {
         "file": name, "split": split, "points": int(len(mu)), "latent_dim": int(mu.shape[1]),
         "seed": seed, "limit": limit, "maps": list(maps), "implementations": implementations,
-        "timings": timings, "model_weights_sha256": meta.get("weights_sha256"),
+        "timings": timings, "model_weights_sha256": model.info.get("weights_sha256"),
         "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",
         "mixture_components": mixture_components,
         "per_image_dtype": np.dtype(per_image).name, "float16_max_pixel_change": max_change,
@@ -266,7 +277,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="directory for embeddings.npz and embeddings.json")
     p.add_argument("--split", choices=("test", "all"), default="test",
                    help="map the 10k test images, or all 70k (default: %(default)s)")
-    p.add_argument("--maps", default=",".join(MAPS), help="comma-separated maps to compute (default: %(default)s)")
+    p.add_argument("--maps", default=",".join(MAPS),
+                   help="comma-separated maps to compute (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=A.positive_int, help="first N images of each split only (quick runs)")
     p.add_argument("--mixture-components", type=A.positive_int, default=MIXTURE_COMPONENTS, metavar="K",

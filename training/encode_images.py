@@ -41,7 +41,8 @@ def encode_prepared(model, prepared: np.ndarray, classifier=None, latents: np.nd
         p = torch.softmax(classifier(x), 1)[0].numpy()
         top3 = [(fmnist.CATEGORIES[i], float(p[i])) for i in np.argsort(-p)[:3]]
     z = mu[0].numpy()
-    result = Encoded(name, original if original is not None else prepared, prepared, z, recon, top3, notes=notes or [])
+    result = Encoded(name, original if original is not None else prepared, prepared, z, recon, top3,
+                     notes=notes or [])
     if latents is not None and len(latents):
         d = np.linalg.norm(latents.astype(np.float32) - z[None], axis=1)
         idx = np.argsort(d, kind="stable")[:k]
@@ -83,12 +84,14 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
         try:
             payload = p.read_bytes()
         except OSError as e:
-            lines.append(f"{p}: error: cannot read ({e.strerror or e})"); failed += 1
+            lines.append(f"{p}: error: cannot read ({e.strerror or e})")
+            failed += 1
             continue
         try:
             original, prepared, notes = prepare(payload, str(p))
         except ImageError as e:
-            lines.append(f"error: {e}"); failed += 1
+            lines.append(f"error: {e}")
+            failed += 1
             continue
         r = encode_prepared(model, prepared, classifier, latents, name=str(p), original=original, notes=notes)
         target_dir = Path(out_dir) if out_dir else p.parent
@@ -103,7 +106,8 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
             lines.append("  classifier: " + ", ".join(f"{c} {q:.2f}" for c, q in r.top3))
         if r.neighbours is not None:
             near = neighbour_categories(labels, r.neighbours)
-            lines.append(f"  nearest {len(r.neighbours)} test latents: " + ", ".join(f"{c} {n}" for c, n in near))
+            near_text = ", ".join(f"{c} {n}" for c, n in near)
+            lines.append(f"  nearest {len(r.neighbours)} test latents: {near_text}")
         lines.append(f"  wrote {recon_path} (prepared input | reconstruction)")
     return lines, failed
 

@@ -95,7 +95,8 @@ class Evaluation:
         self.classifier_dir, self.classifier = classifier_dir, load_classifier(classifier_dir)
         self.refs, self.progress = refs, progress
         self.test_pix, self.test_lab = data.test_images[:s.test_images], data.test_labels[:s.test_images]
-        self.train_pix, self.train_lab = data.train_images[:s.train_images], data.train_labels[:s.train_images]
+        self.train_pix = data.train_images[:s.train_images]
+        self.train_lab = data.train_labels[:s.train_images]
         self.x_test = fmnist.to_tensor(self.test_pix)
         self.y_test = torch.from_numpy(self.test_lab.astype(np.int64))
         self.likelihood = model.info.get("likelihood", "bernoulli")
@@ -155,15 +156,17 @@ def iwae(e: Evaluation) -> dict:
     common_log_sigma = fit_common_sigma(e.model, e.train_pix, g)
     n = min(e.s.iwae_images, len(e.data.test_images))
     own, common, elbo_subset = importance_weighted(e.model, e.data.test_images[:n], e.likelihood,
-                                                   e.own_log_sigma, common_log_sigma, e.s.iwae_k, g, e.progress)
+                                                   e.own_log_sigma, common_log_sigma, e.s.iwae_k, g,
+                                                   e.progress)
     nll_common = M.discrete_nll_nats(-float(common.mean()), PIXELS)
     return dict(iwae_nats=-float(own.mean()), iwae_k=e.s.iwae_k, iwae_subset=f"test images 0–{n - 1}",
                 iwae_subset_neg_elbo_nats=-float(elbo_subset.mean()),
-                iwae_standard_error_nats=float(own.std(ddof=1) / math.sqrt(len(own))) if len(own) > 1 else None,
+                iwae_standard_error_nats=(float(own.std(ddof=1) / math.sqrt(len(own))) if len(own) > 1
+                                          else None),
                 nll_common_nats=nll_common, bits_per_dim=M.bits_per_dim(nll_common, PIXELS),
                 common_sigma=math.exp(common_log_sigma),
-                common_likelihood="Gaussian, one σ fitted on the training images, "
-                                  "data uniformly dequantised to 8 bits")
+                common_likelihood="Gaussian, one σ fitted on the training images, data uniformly "
+                                  "dequantised to 8 bits")
 
 
 def probes(e: Evaluation) -> dict:
@@ -248,7 +251,8 @@ def cas(e: Evaluation) -> dict:
         return accuracy(model, e.x_test, e.y_test), len(y)
 
     cas_acc, images = trained_on_samples()
-    real = cas_real_reference(e.train_pix, e.train_lab, e.x_test, e.y_test, e.s, e.seed, e.refs, e.data.checksum)
+    real = cas_real_reference(e.train_pix, e.train_lab, e.x_test, e.y_test, e.s, e.seed, e.refs,
+                              e.data.checksum)
     return dict(cas_acc=cas_acc, cas_real_acc=real, cas_images=int(images), cas_epochs=e.s.cas_epochs,
                 cas_noise=e.s.cas_noise, cas_acc_mixture=trained_on_samples(e.mixtures[0])[0])
 
@@ -288,7 +292,8 @@ def maps(e: Evaluation) -> dict:
     pix = np.empty((len(index), 28, 28), np.uint8)
     pix[split == 0] = e.data.test_images[index[split == 0]]
     pix[split == 1] = e.data.train_images[index[split == 1]]
-    return {"map_trustworthiness": map_quality(emb, npz["mu"].astype(np.float32), _flat(pix), npz["labels"], e.s)}
+    mu = npz["mu"].astype(np.float32)
+    return {"map_trustworthiness": map_quality(emb, mu, _flat(pix), npz["labels"], e.s)}
 
 
 def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.ndarray, labels: np.ndarray,
@@ -342,8 +347,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     refs = ReferenceStore(reference_cache, recompute=recompute_references)
     model = load_model(checkpoint)
     model.eval().to(memory_format=torch.channels_last)  # 1.3–1.6× faster (de)coding, same outputs
-    e = Evaluation(checkpoint, model, classifier_dir_for(checkpoint, classifier_dir), fmnist.load(data_dir), s,
-                   seed, refs, progress)
+    e = Evaluation(checkpoint, model, classifier_dir_for(checkpoint, classifier_dir), fmnist.load(data_dir),
+                   s, seed, refs, progress)
     result = {"checkpoint": str(checkpoint), "weights_sha256": model.info.get("weights_sha256"),
               "likelihood": e.likelihood, "beta": model.info.get("beta"), "epoch": model.info.get("epoch"),
               "quick": quick, "seed": seed, "test_images": len(e.test_pix)}
@@ -358,7 +363,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
 
     result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
                   classifier_bfloat16=use_bfloat16(s.classifier_precision),
-                  references={"cache": str(refs.cache_file), **refs.log, "seconds": round(refs.compute_seconds, 1)},
+                  references={"cache": str(refs.cache_file), **refs.log,
+                              "seconds": round(refs.compute_seconds, 1)},
                   settings=asdict(s), parts=list(parts), dataset_checksum=e.data.checksum, command=command,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -371,7 +377,8 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="model directory (model.safetensors + model.json)")
     p.add_argument("--out", help="JSON file to write (default: <checkpoint>/metrics.json)")
-    p.add_argument("--quick", action="store_true", help="small fixed subsets: seconds, not minutes; noisy numbers")
+    p.add_argument("--quick", action="store_true",
+                   help="small fixed subsets: seconds, not minutes; noisy numbers")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parts", metavar="LIST", default=",".join(PARTS),
                    help="optional stages to run, comma-separated (default: all of %(default)s; the ELBO and "
@@ -379,14 +386,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classifier", help="directory with classifier.safetensors (default: the checkpoint's, "
                                         "else assets/)")
     p.add_argument("--reference-cache", metavar="FILE",
-                   help="where model-independent references (raw-pixel probes, the CAS and augmentation arms on "
-                        "real images) are kept between evaluations (default: "
+                   help="where model-independent references (raw-pixel probes, the CAS and augmentation arms "
+                        "on real images) are kept between evaluations (default: "
                         "$XDG_CACHE_HOME/fashion-vae/reference-metrics.json)")
     p.add_argument("--recompute-references", action="store_true",
                    help="compute those references afresh instead of reusing cached ones")
     p.add_argument("--classifier-precision", choices=PRECISIONS, default="auto",
-                   help="arithmetic of the classifiers the CAS and augmentation train: auto = bfloat16 where the "
-                        "CPU has AMX (faster); fp32 keeps their figures comparable with machines without AMX")
+                   help="arithmetic of the classifiers the CAS and augmentation train: auto = bfloat16 "
+                        "where the CPU has AMX (faster); fp32 keeps their figures comparable with machines "
+                        "without AMX")
     A.add_threads(p)
     A.add_data_dir(p)
     A.add_quiet(p)

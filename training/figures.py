@@ -2,7 +2,7 @@
 and samples from the categories' clusters where ``embed`` stored them.
 
 ``python -m training figure --checkpoint DIR --out FILE.png`` draws one for any model directory;
-the README's grid is made this way.
+docs/samples.png is made this way.
 """
 from __future__ import annotations
 
@@ -25,17 +25,19 @@ def image_grid(images: np.ndarray, ncol: int, scale: int = 3, pad: int = 2) -> I
     sheet = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 0.35, np.float32)
     for i, img in enumerate(images):
         r, c = divmod(i, ncol)
-        sheet[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
+        sheet[pad + r * (h + pad): pad + r * (h + pad) + h,
+              pad + c * (w + pad): pad + c * (w + pad) + w] = img
     pil = Image.fromarray((sheet * 255).round().astype(np.uint8), "L")
     return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
 
 
-def labelled_rows(rows: list[tuple[str, np.ndarray]], ncol: int, scale: int = 3, label_width: int = 170) -> Image.Image:
+def labelled_rows(rows: list[tuple[str, np.ndarray]], ncol: int, scale: int = 3,
+                  label_width: int = 170) -> Image.Image:
     grids = [image_grid(imgs, ncol, scale) for _, imgs in rows]
     width = label_width + max(g.width for g in grids)
     sheet = Image.new("L", (width, sum(g.height for g in grids)), 255)
     draw, y = ImageDraw.Draw(sheet), 0
-    for (label, _), g in zip(rows, grids):
+    for (label, _), g in zip(rows, grids, strict=True):
         sheet.paste(g, (label_width, y))
         draw.text((8, y + g.height // 2 - 6), label, fill=0)
         y += g.height
@@ -72,7 +74,10 @@ def sample_sheet(model, data: fmnist.FashionMNIST, seed: int = 0, noise: float =
     a, b = mu_picks[interpolate[0]], mu_picks[interpolate[1]]
     t = torch.linspace(0, 1, 10)[:, None]
     path = model.decode((1 - t) * a + t * b)
-    sq = lambda t: t.squeeze(1).numpy()
+
+    def sq(images: torch.Tensor) -> np.ndarray:
+        return images.squeeze(1).numpy()
+
     names = fmnist.CATEGORIES
     return labelled_rows([
         ("test images", sq(x)), ("reconstructions", sq(recon)),

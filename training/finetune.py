@@ -38,8 +38,15 @@ from . import data as fmnist
 from .checkpoint import RESUME_FILE, atomic_write_bytes, save_resume_state
 from .losses import reconstruction_nll
 from .model import VAE, VAEConfig, load_model
-from .train import (METRICS_FILE, TrainingError, epoch_generator, non_finite_error, resumed_run, test_metrics,
-                    write_log)
+from .train import (
+    METRICS_FILE,
+    TrainingError,
+    epoch_generator,
+    non_finite_error,
+    resumed_run,
+    test_metrics,
+    write_log,
+)
 
 LOG_FILE = "finetune.jsonl"  # this stage's log; metrics.jsonl stays the source model's training log
 
@@ -130,51 +137,38 @@ def finetune_step(model: VAE, disc: PatchDiscriminator, opt_g, opt_d, xb, mu, lo
 
 def _info(source_info: dict, args: dict, epoch: int, history: list, commands: list, seconds: float) -> dict:
     """The source model's config (architecture, likelihood, its training run) plus this stage."""
-    kept = {k: v for k, v in source_info.items() if k not in ("weights_sha256", "parameters", "created", "metrics")}
+    replaced = ("weights_sha256", "parameters", "created", "metrics")
+    kept = {k: v for k, v in source_info.items() if k not in replaced}
     return {**kept, "metrics": history[-1]["test"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "decoder_finetune": {"args": args, "epochs": epoch, "command": commands[0], "resumed_with": commands[1:],
-                                 "seconds": round(seconds, 1),
+            "decoder_finetune": {"args": args, "epochs": epoch, "command": commands[0],
+                                 "resumed_with": commands[1:], "seconds": round(seconds, 1),
                                  "source": {"checkpoint": args["checkpoint"],
                                             "weights_sha256": source_info.get("weights_sha256"),
                                             "metrics": source_info.get("metrics")}}}
 
 
-def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None, command: str = "",
-        progress: bool = True) -> Path:
-    """Fine-tune the decoder of ``args["checkpoint"]`` into ``out`` (or resume the run in ``out``)."""
-    out = Path(out)
-    start_epoch, history, seconds, commands, state = 0, [], 0.0, [command], None
+def start(out: Path, args: dict, resume: bool, command: str):
+    """The run to go on with: its arguments, the model, the source model's config, and (resuming)
+    the resume state, the epochs done, the history, the seconds spent and the commands so far."""
     if resume:
         state, args, start_epoch, history, seconds, commands = resumed_run(out, args, command)
         source_info = json.loads(state["source_info_json"])
-    else:
-        args = {**DEFAULTS, **{k: v for k, v in args.items() if v is not None}}
-        if out.resolve() == Path(args["checkpoint"]).resolve():
-            raise TrainingError(f"--out {out}: is the source model's directory; expected another directory, "
-                                "so the source model is kept")
-        if (out / RESUME_FILE).exists():
-            raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
-    if state is None:
-        model = load_model(args["checkpoint"])  # a bad source fails here, before anything is written
-        source_info = model.info
-    else:
         model = VAE(VAEConfig.from_dict(source_info["architecture"]))
         model.load_state_dict(state["model"])
-    likelihood, log_sigma = source_info.get("likelihood", "bernoulli"), source_info.get("log_sigma")
-    if likelihood == "gaussian-learned" and log_sigma is None:
-        raise TrainingError(f"{args['checkpoint']}: a learned-σ model without a recorded log_sigma; cannot fine-tune")
-    out.mkdir(parents=True, exist_ok=True)
-    source_log = Path(args["checkpoint"]) / METRICS_FILE
-    if state is None and source_log.is_file():  # the output is a complete model directory
-        atomic_write_bytes(out / METRICS_FILE, source_log.read_bytes())
-    args["threads"] = args.get("threads") or torch.get_num_threads()
-    torch.set_num_threads(args["threads"])
+        return args, model, source_info, state, start_epoch, history, seconds, commands
+    args = {**DEFAULTS, **{k: v for k, v in args.items() if v is not None}}
+    if out.resolve() == Path(args["checkpoint"]).resolve():
+        raise TrainingError(f"--out {out}: is the source model's directory; expected another directory, "
+                            "so the source model is kept")
+    if (out / RESUME_FILE).exists():
+        raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose "
+                            "another --out")
+    model = load_model(args["checkpoint"])  # a bad source fails here, before anything is written
+    return args, model, model.info, None, 0, [], 0.0, [command]
 
-    data = fmnist.load(data_dir)
-    x_train = fmnist.to_tensor(data.train_images[: args["limit"]])
-    x_test = fmnist.to_tensor(data.test_images[: args["eval_limit"]])
-    mu, logvar = encode_all(model, x_train)
 
+def optimisers(model: VAE, args: dict, state: dict | None):
+    """The discriminator, seeded, and Adam for the decoder and for it; the encoder is frozen."""
     torch.manual_seed(args["seed"])
     disc = PatchDiscriminator()
     model.requires_grad_(False)
@@ -188,37 +182,74 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         opt_g.load_state_dict(state["optimizer"])
         opt_d.load_state_dict(state["disc_optimizer"])
         torch.set_rng_state(state["torch_rng"])
-    if start_epoch >= args["epochs"]:
-        print(f"{out}: already fine-tuned for {start_epoch} epochs (--epochs {args['epochs']}); nothing to do")
-        return out
+    return disc, opt_g, opt_d
 
+
+def finetune_epoch(model, disc, opt_g, opt_d, x_train, mu, logvar, args, epoch, likelihood, log_sigma,
+                   progress: bool, on_non_finite) -> dict:
+    """One pass over the training images in the epoch's seeded order: the mean of each figure."""
     n, bs = len(x_train), args["batch_size"]
     steps = math.ceil(n / bs)
+    g = epoch_generator(args["seed"], epoch)
+    perm = torch.randperm(n, generator=g)
+    model.train()
+    disc.train()
+    totals = {"d_loss": 0.0, "recon_nll": 0.0, "adversarial": 0.0, "lambda": 0.0}
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{args['epochs']}", disable=not progress,
+               mininterval=0.5 if sys.stderr.isatty() else 15, file=sys.stderr)
+    for step in bar:
+        idx = perm[step * bs:(step + 1) * bs]
+        t = finetune_step(model, disc, opt_g, opt_d, x_train[idx], mu[idx], logvar[idx], likelihood,
+                          log_sigma, args["adversarial_weight"], g)
+        if t is None:
+            raise on_non_finite(epoch, step)
+        for k in totals:
+            totals[k] += t[k]
+        if step % 20 == 0:
+            bar.set_postfix(recon=f"{totals['recon_nll'] / (step + 1):.1f}",
+                            d=f"{totals['d_loss'] / (step + 1):.3f}", refresh=False)
+    bar.close()
+    return {k: v / steps for k, v in totals.items()}
+
+
+def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None, command: str = "",
+        progress: bool = True) -> Path:
+    """Fine-tune the decoder of ``args["checkpoint"]`` into ``out`` (or resume the run in ``out``)."""
+    out = Path(out)
+    args, model, source_info, state, start_epoch, history, seconds, commands = start(out, args, resume,
+                                                                                     command)
+    likelihood, log_sigma = source_info.get("likelihood", "bernoulli"), source_info.get("log_sigma")
+    if likelihood == "gaussian-learned" and log_sigma is None:
+        raise TrainingError(f"{args['checkpoint']}: a learned-σ model without a recorded log_sigma; "
+                            "cannot fine-tune")
+    out.mkdir(parents=True, exist_ok=True)
+    source_log = Path(args["checkpoint"]) / METRICS_FILE
+    if state is None and source_log.is_file():  # the output is a complete model directory
+        atomic_write_bytes(out / METRICS_FILE, source_log.read_bytes())
+    args["threads"] = args.get("threads") or torch.get_num_threads()
+    torch.set_num_threads(args["threads"])
+
+    data = fmnist.load(data_dir)
+    x_train = fmnist.to_tensor(data.train_images[: args["limit"]])
+    x_test = fmnist.to_tensor(data.test_images[: args["eval_limit"]])
+    mu, logvar = encode_all(model, x_train)
+    disc, opt_g, opt_d = optimisers(model, args, state)
+    if start_epoch >= args["epochs"]:
+        print(f"{out}: already fine-tuned for {start_epoch} epochs (--epochs {args['epochs']}); "
+              "nothing to do")
+        return out
+
+    def stopped(epoch, step):
+        return non_finite_error(out, history, epoch, step, "fine-tuning",
+                                "Try a lower --lr or --adversarial-weight.")
+
     for epoch in range(start_epoch, args["epochs"]):
         t0 = time.perf_counter()
-        g = epoch_generator(args["seed"], epoch)
-        perm = torch.randperm(n, generator=g)
-        model.train(); disc.train()
-        totals = {"d_loss": 0.0, "recon_nll": 0.0, "adversarial": 0.0, "lambda": 0.0}
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{args['epochs']}", disable=not progress,
-                   mininterval=0.5 if sys.stderr.isatty() else 15, file=sys.stderr)
-        for step in bar:
-            idx = perm[step * bs:(step + 1) * bs]
-            t = finetune_step(model, disc, opt_g, opt_d, x_train[idx], mu[idx], logvar[idx], likelihood, log_sigma,
-                              args["adversarial_weight"], g)
-            if t is None:
-                raise non_finite_error(out, history, epoch, step, "fine-tuning",
-                                       "Try a lower --lr or --adversarial-weight.")
-            for k in totals:
-                totals[k] += t[k]
-            if step % 20 == 0:
-                bar.set_postfix(recon=f"{totals['recon_nll'] / (step + 1):.1f}",
-                                d=f"{totals['d_loss'] / (step + 1):.3f}", refresh=False)
-        bar.close()
+        train = finetune_epoch(model, disc, opt_g, opt_d, x_train, mu, logvar, args, epoch, likelihood,
+                               log_sigma, progress, stopped)
         test = test_metrics(model, x_test, likelihood, log_sigma, seed=args["seed"])
         seconds += time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "seconds": round(seconds, 1),
-                        "train": {k: v / steps for k, v in totals.items()}, "test": test})
+        history.append({"epoch": epoch + 1, "seconds": round(seconds, 1), "train": train, "test": test})
         model.save_pretrained(out, _info(source_info, args, epoch + 1, history, commands, seconds))
         save_resume_state(out, {
             "model": model.state_dict(), "discriminator": disc.state_dict(), "optimizer": opt_g.state_dict(),
@@ -226,26 +257,28 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             "args_json": json.dumps(args), "history_json": json.dumps(history), "seconds": seconds,
             "commands_json": json.dumps(commands), "source_info_json": json.dumps(source_info)})
         write_log(out / LOG_FILE, history)
-        print(f"epoch {epoch + 1}: test recon MSE {test['recon_mse']:.5f}, neg-ELBO {test['neg_elbo']:.2f} nats, "
-              f"discriminator loss {totals['d_loss'] / steps:.3f}, {seconds:.0f} s", flush=True)
+        print(f"epoch {epoch + 1}: test recon MSE {test['recon_mse']:.5f}, neg-ELBO {test['neg_elbo']:.2f} "
+              f"nats, discriminator loss {train['d_loss']:.3f}, {seconds:.0f} s", flush=True)
     return out
 
 
 # --- the command line --------------------------------------------------------------------------
-FINETUNE_FLAGS = ("checkpoint", "epochs", "adversarial_weight", "lr", "disc_lr", "batch_size", "seed", "limit",
-                  "eval_limit")
+FINETUNE_FLAGS = ("checkpoint", "epochs", "adversarial_weight", "lr", "disc_lr", "batch_size", "seed",
+                  "limit", "eval_limit")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", help="the trained model directory to start from (not needed with --resume)")
+    p.add_argument("--checkpoint",
+                   help="the trained model directory to start from (not needed with --resume)")
     p.add_argument("--out", required=True, help="run directory to write (not the --checkpoint directory)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last completed epoch; only --epochs may change")
     p.add_argument("--epochs", type=A.positive_int, help=f"default {DEFAULTS['epochs']}")
     p.add_argument("--adversarial-weight", type=A.non_negative_float, metavar="W",
                    help="the adversarial gradient at the decoder's last layer is W times the likelihood's "
-                        f"(default {DEFAULTS['adversarial_weight']:g}; 0 = fine-tune on the likelihood alone)")
-    p.add_argument("--lr", type=A.positive_float, help=f"decoder learning rate, Adam (default {DEFAULTS['lr']:g})")
+                        f"(default {DEFAULTS['adversarial_weight']:g}; 0 = the likelihood alone)")
+    p.add_argument("--lr", type=A.positive_float,
+                   help=f"decoder learning rate, Adam (default {DEFAULTS['lr']:g})")
     p.add_argument("--disc-lr", type=A.positive_float,
                    help=f"discriminator learning rate, Adam (default {DEFAULTS['disc_lr']:g})")
     p.add_argument("--batch-size", type=A.positive_int, help=f"default {DEFAULTS['batch_size']}")

@@ -101,43 +101,73 @@ def idx_paths(out: Path) -> tuple[Path, Path]:
     return out.parent / f"{out.name}-images-idx3-ubyte.gz", out.parent / f"{out.name}-labels-idx1-ubyte.gz"
 
 
-def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = "covariance",
-             seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
-             data_dir=None, cluster: int | None = None) -> dict:
+def check_arguments(out: Path, sampler: str, fmt: str, min_confidence: float | None,
+                    cluster: int | None) -> None:
+    """Refuse a bad combination before anything is loaded or drawn."""
     if sampler not in SAMPLERS:
         raise ValueError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
     if cluster is not None and (sampler != "mixture" or cluster < 1):
-        raise ValueError(f"--cluster {cluster}: expected a cluster number ≥ 1 (1 = the heaviest), "
-                         "with --sampler mixture")
+        raise ValueError(f"--cluster {cluster}: expected a cluster number ≥ 1 (1 = the heaviest), with "
+                         "--sampler mixture")
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise ValueError(f"--min-confidence {min_confidence}: expected a probability between 0 and 1")
-    out = Path(out)
     if fmt == "npz" and out.suffix != ".npz":
         raise ValueError(f"--out {out}: expected a .npz file name (or --format idx)")
-    checkpoint = Path(checkpoint)
+
+
+def draw(model, checkpoint: Path, classifier, counts: np.ndarray, noise: float, sampler: str, seed: int,
+         data_dir, cluster: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
+    """counts[c] latents for each category c with their labels, the classifier's probabilities where
+    the sampler needed them, and where the category statistics came from."""
+    if sampler == "prior":
+        z, labels, probs = _prior_until_full(model, classifier, counts, noise, seed, model.config.latent_dim)
+        return z, labels, probs, {"statistics": "none (prior)"}
+    mean, cov, mixtures, source = category_stats(model, checkpoint, data_dir, mixtures=sampler == "mixture")
+    about = {"statistics": source}
+    if cluster is not None:
+        mixtures = mixtures.only(cluster - 1)
+        short = [fmnist.CATEGORIES[c] for c in np.flatnonzero(counts) if not mixtures.weight[c].sum() > 0]
+        if short:
+            raise ValueError(f"--cluster {cluster}: {', '.join(short)} has fewer clusters in {source}")
+        about["cluster"] = cluster
+    covariances = cov if sampler == "covariance" else None
+    z, labels = sample_categories(mean, covariances, counts, noise, seed, mixtures)
+    return z, labels, None, about
+
+
+def write(out: Path, fmt: str, z: np.ndarray, labels: np.ndarray, images: np.ndarray,
+          confidence: np.ndarray | None) -> list[str]:
+    """The images and labels as gzipped IDX files or one .npz (with z and the confidence); the files."""
+    pixels, label_bytes = to_uint8(images), labels.astype(np.uint8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "idx":
+        image_path, label_path = idx_paths(out)
+        atomic_write_bytes(image_path, fmnist.gzip_bytes(fmnist.encode_idx(pixels)))
+        atomic_write_bytes(label_path, fmnist.gzip_bytes(fmnist.encode_idx(label_bytes)))
+        return [str(image_path), str(label_path)]
+    arrays = {"images": pixels, "labels": label_bytes, "z": z.astype(np.float32)}
+    if confidence is not None:
+        arrays["confidence"] = confidence.astype(np.float32)
+    atomic_write_bytes(out, npz_bytes(arrays))
+    return [str(out)]
+
+
+def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = "covariance",
+             seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
+             data_dir=None, cluster: int | None = None) -> dict:
+    """Draw n images for each of ``categories``, keep those the classifier is confident of where asked,
+    and write them; returns a summary of what was drawn, kept and written."""
+    out, checkpoint = Path(out), Path(checkpoint)
+    check_arguments(out, sampler, fmt, min_confidence, cluster)
     model = load_model(checkpoint)
     classifier = None
     if min_confidence is not None or sampler == "prior":
         classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir))
-    k = model.config.latent_dim
     counts = np.zeros(len(fmnist.CATEGORIES), np.int64)
     counts[categories] = n
-    summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed}
-
-    if sampler == "prior":
-        z, labels, probs = _prior_until_full(model, classifier, counts, noise, seed, k)
-        summary["statistics"] = "none (prior)"
-    else:
-        mean, cov, mixtures, source = category_stats(model, checkpoint, data_dir, mixtures=sampler == "mixture")
-        if cluster is not None:
-            mixtures = mixtures.only(cluster - 1)
-            short = [fmnist.CATEGORIES[c] for c in categories if not mixtures.weight[c].sum() > 0]
-            if short:
-                raise ValueError(f"--cluster {cluster}: {', '.join(short)} has fewer clusters in {source}")
-            summary["cluster"] = cluster
-        z, labels = sample_categories(mean, cov if sampler == "covariance" else None, counts, noise, seed, mixtures)
-        probs = None
-        summary["statistics"] = source
+    z, labels, probs, about = draw(model, checkpoint, classifier, counts, noise, sampler, seed, data_dir,
+                                   cluster)
+    summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed, **about}
     images = decode(model, z)
     if classifier is not None and probs is None:
         probs = probabilities(classifier, images)
@@ -149,20 +179,7 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
         summary["min_confidence"] = min_confidence
     summary.update(drawn=int(drawn), kept=int(len(labels)),
                    kept_per_category={fmnist.CATEGORIES[c]: int((labels == c).sum()) for c in categories})
-
-    pixels, label_bytes = to_uint8(images), labels.astype(np.uint8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "idx":
-        image_path, label_path = idx_paths(out)
-        atomic_write_bytes(image_path, fmnist.gzip_bytes(fmnist.encode_idx(pixels)))
-        atomic_write_bytes(label_path, fmnist.gzip_bytes(fmnist.encode_idx(label_bytes)))
-        summary["files"] = [str(image_path), str(label_path)]
-    else:
-        arrays = {"images": pixels, "labels": label_bytes, "z": z.astype(np.float32)}
-        if confidence is not None:
-            arrays["confidence"] = confidence.astype(np.float32)
-        atomic_write_bytes(out, npz_bytes(arrays))
-        summary["files"] = [str(out)]
+    summary["files"] = write(out, fmt, z, labels, images, confidence)
     return summary
 
 
@@ -179,11 +196,14 @@ def _prior_until_full(model, classifier, counts, noise, seed, k):
         for i in range(len(z)):
             if want[pred[i]] > 0:
                 want[pred[i]] -= 1
-                zs.append(z[i]); labels.append(pred[i]); probs.append(p[i])
+                zs.append(z[i])
+                labels.append(pred[i])
+                probs.append(p[i])
     if want.sum() > 0:
-        short = ", ".join(f"{fmnist.CATEGORIES[c]} {counts[c] - want[c]} of {counts[c]}" for c in np.flatnonzero(want))
-        raise ValueError(f"--sampler prior: after {drawn} prior draws the classifier found too few of: {short}; "
-                         "use --sampler covariance for rare categories")
+        short = ", ".join(f"{fmnist.CATEGORIES[c]} {counts[c] - want[c]} of {counts[c]}"
+                          for c in np.flatnonzero(want))
+        raise ValueError(f"--sampler prior: after {drawn} prior draws the classifier found too few of: "
+                         f"{short}; use --sampler covariance for rare categories")
     order = np.argsort(np.asarray(labels), kind="stable")  # grouped by category, like the other samplers
     return np.asarray(zs)[order], np.asarray(labels, np.int64)[order], np.asarray(probs)[order]
 
@@ -198,17 +218,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=A.non_negative_float, default=None,
                    help=f"noise scale (default: the app's {DEFAULT_NOISE}; 1.0 for --sampler prior)")
     p.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
-                   help="covariance: the category's fitted Gaussian; mixture: its fitted mixture (samples stay "
-                        "near its clusters); isotropic: N(0, I) around the mean; "
+                   help="covariance: the category's fitted Gaussian; mixture: its fitted mixture (samples "
+                        "stay near its clusters); isotropic: N(0, I) around the mean; "
                         "prior: N(0, I), labelled by the classifier (default: %(default)s)")
     p.add_argument("--cluster", type=A.positive_int, metavar="R",
-                   help="with --sampler mixture: only each category's R-th heaviest cluster (1 = the heaviest), "
-                        "one style, numbered as in the app")
+                   help="with --sampler mixture: only each category's R-th heaviest cluster (1 = the "
+                        "heaviest), one style, numbered as in the app")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="a .npz file, or with --format idx a directory or DIR/PREFIX")
     p.add_argument("--format", choices=("npz", "idx"), default="npz")
     p.add_argument("--min-confidence", type=A.probability, metavar="P",
-                   help="keep only samples the classifier assigns to the intended category with probability ≥ P")
+                   help="keep only samples the classifier assigns to the intended category with probability "
+                        "≥ P")
     p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
     A.add_data_dir(p)
 

@@ -63,7 +63,8 @@ def cluster_recognition(model: VAE, classifier, mixtures: CategoryMixtures, test
             recognised = classify(classifier, decode_batched(model, z))[1] == c
             rows.append({"component": int(j), "weight": float(mixtures.weight[c][j]),
                          "sample_agreement": float(recognised.mean()), "test_images": int(len(owned)),
-                         "test_acc": _share(test_pred, owned, c), "reconstruction_acc": _share(recon_pred, owned, c)})
+                         "test_acc": _share(test_pred, owned, c),
+                         "reconstruction_acc": _share(recon_pred, owned, c)})
         per_category[name] = rows
     return {"noise": noise, "samples_per_cluster": n, "per_category": per_category}
 

@@ -51,7 +51,8 @@ class LossTerms:
     log_sigma: torch.Tensor | None = None  # the Gaussian σ used, where there is one
 
 
-def reconstruction_nll(x, logits, likelihood: str, log_sigma=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def reconstruction_nll(x, logits, likelihood: str,
+                       log_sigma=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-image reconstruction NLL (summed over pixels) and the log σ it used."""
     if likelihood == "bernoulli":
         return bernoulli_nll(x, logits).flatten(1).sum(1), None

@@ -23,33 +23,38 @@ class Metric:
 GROUPS: list[tuple[str, list[Metric]]] = [
     ("Likelihood", [
         Metric("nll_common_nats", "NLL, common likelihood (nats)",
-               "−log p(x) bound for 8-bit test images under one Gaussian σ fitted per model: comparable across losses",
+               "−log p(x) bound for 8-bit test images under one Gaussian σ fitted per model: comparable "
+               "across losses",
                "lower", ".1f", beats_reference=True),
-        Metric("bits_per_dim", "Bits per dimension", "the same, per pixel in bits (8 = no better than uniform)",
-               "lower", ".3f"),
+        Metric("bits_per_dim", "Bits per dimension",
+               "the same, per pixel in bits (8 = no better than uniform)", "lower", ".3f"),
         Metric("iwae_nats", "IWAE bound, own likelihood (nats)",
                "tighter bound on −log p(x) with K = 1000 importance samples, 1000 test images; "
                "compare only between models with the same likelihood", "", ".1f"),
         Metric("neg_elbo_nats", "−ELBO, own likelihood (nats)",
                "the training objective per test image; compare only between models with the same likelihood",
                "", ".1f"),
-        Metric("recon_nll_nats", "Reconstruction NLL (nats)", "−E_q log p(x|z), first part of the −ELBO", "", ".1f"),
-        Metric("kl_nats", "KL (nats)", "KL(q(z|x) ‖ N(0, I)): information the code keeps about the image", "", ".1f"),
+        Metric("recon_nll_nats", "Reconstruction NLL (nats)", "−E_q log p(x|z), first part of the −ELBO", "",
+               ".1f"),
+        Metric("kl_nats", "KL (nats)", "KL(q(z|x) ‖ N(0, I)): information the code keeps about the image", "",
+               ".1f"),
     ]),
     ("Reconstruction", [
         Metric("recon_mse", "Reconstruction MSE", "per pixel, decoding the latent mean μ", "lower", ".4f"),
-        Metric("recon_psnr_db", "Reconstruction PSNR (dB)", "10·log10(1/MSE), averaged over test images", "higher", ".2f"),
+        Metric("recon_psnr_db", "Reconstruction PSNR (dB)", "10·log10(1/MSE), averaged over test images",
+               "higher", ".2f"),
     ]),
     ("Latent space", [
         # a count, not a score: the seed-code loss keeps all 128 active with prior samples that are grey blobs
         Metric("active_units", "Active units",
-               "of 128 dims, those whose μ varies with the image (Var > 0.01): how much of the code is used", "", "d"),
-        Metric("linear_probe_acc", "Linear probe accuracy", "logistic regression on μ, trained on 60k, tested on 10k",
-               "higher", ".4f", at_least=0.87),
+               "of 128 dims, those whose μ varies with the image (Var > 0.01): how much of the code is used",
+               "", "d"),
+        Metric("linear_probe_acc", "Linear probe accuracy",
+               "logistic regression on μ, trained on 60k, tested on 10k", "higher", ".4f", at_least=0.87),
         Metric("knn_acc", "5-NN accuracy", "5 nearest training μ vote on each test image", "higher", ".4f",
                at_least=0.86),
-        Metric("raw_pixel_linear_probe_acc", "Linear probe on pixels", "the same probe on raw pixels: the baseline",
-               "", ".4f"),
+        Metric("raw_pixel_linear_probe_acc", "Linear probe on pixels",
+               "the same probe on raw pixels: the baseline", "", ".4f"),
         Metric("raw_pixel_knn_acc", "5-NN on pixels", "the same vote on raw pixels: the baseline", "", ".4f"),
     ]),
     ("Generated images", [
@@ -57,46 +62,54 @@ GROUPS: list[tuple[str, list[Metric]]] = [
                "share of samples around a category mean (app defaults) the classifier puts in that category",
                "higher", ".4f", at_least=0.95, beats_reference=True),
         Metric("category_agreement_mixture", "Category agreement, clusters",
-               "the same for samples from each category's clusters (a mixture of Gaussians, the app's second "
-               "sampler)", "higher", ".4f"),
+               "the same for samples from each category's clusters (a mixture of Gaussians, the app's "
+               "second sampler)", "higher", ".4f"),
         Metric("reconstruction_agreement", "Reconstruction agreement",
                "the same judge on reconstructions of the real test images (real images: classifier accuracy)",
                "higher", ".4f"),
-        Metric("classifier_test_acc", "Classifier accuracy on real test images", "the judge itself", "", ".4f"),
+        Metric("classifier_test_acc", "Classifier accuracy on real test images", "the judge itself", "",
+               ".4f"),
         Metric("fid_classifier_prior", "FID, prior samples",
-               "Fréchet distance of classifier features: 10k z ~ N(0, I) samples vs 10k test images", "lower", ".2f",
-               beats_reference=True),
+               "Fréchet distance of classifier features: 10k z ~ N(0, I) samples vs 10k test images", "lower",
+               ".2f", beats_reference=True),
         Metric("fid_classifier_category", "FID, category samples",
-               "the same for 10k category samples in test-set proportions", "lower", ".2f", beats_reference=True),
+               "the same for 10k category samples in test-set proportions", "lower", ".2f",
+               beats_reference=True),
         Metric("fid_classifier_mixture", "FID, cluster samples",
                "the same for 10k samples from the categories' clusters", "lower", ".2f"),
         Metric("fid_classifier_real_train", "FID, real training images",
                "the same for 10k real training images: the floor", "", ".2f"),
         Metric("cas_acc", "Classification accuracy score",
-               "a classifier trained for one pass over 60k generated images only, tested on real ones", "higher",
-               ".4f", at_least=0.75),
+               "a classifier trained for one pass over 60k generated images only, tested on real ones",
+               "higher", ".4f", at_least=0.75),
         Metric("cas_acc_mixture", "… trained on cluster samples",
-               "the same, with the 60k generated images drawn from the categories' clusters", "higher", ".4f"),
+               "the same, with the 60k generated images drawn from the categories' clusters", "higher",
+               ".4f"),
         Metric("cas_real_acc", "… the same protocol on real images",
                "the same classifier trained on the 60k real training images: what a perfect generator scores",
                "", ".4f"),
     ]),
     ("Synthetic data with 1% of the labels", [
         Metric("augmentation.real_only_mean", "Labelled real images only",
-               "classifier test accuracy from 1% of the training labels (600 images), mean over seeds", "", ".4f"),
+               "classifier test accuracy from 1% of the training labels (600 images), mean over seeds", "",
+               ".4f"),
         Metric("augmentation.with_synthetic_mean", "… plus generated images",
-               "the same, plus 10× as many images generated from those images' category statistics", "higher", ".4f"),
-        Metric("augmentation.gain_mean", "Gain from generated images", "difference of the two, mean over seeds",
-               "higher", "+.4f"),
+               "the same, plus 10× as many images generated from those images' category statistics", "higher",
+               ".4f"),
+        Metric("augmentation.gain_mean", "Gain from generated images",
+               "difference of the two, mean over seeds", "higher", "+.4f"),
     ]),
     ("2-D maps (trustworthiness k = 10 / 5-NN inside the map)", [
         Metric("map_trustworthiness.tsne.trustworthiness", "t-SNE trustworthiness",
                "how far map neighbours are true latent neighbours (1 = all)", "higher", ".4f"),
-        Metric("map_trustworthiness.umap.trustworthiness", "UMAP trustworthiness", "the same for UMAP", "higher", ".4f"),
-        Metric("map_trustworthiness.pca.trustworthiness", "PCA trustworthiness", "the same for PCA", "higher", ".4f"),
+        Metric("map_trustworthiness.umap.trustworthiness", "UMAP trustworthiness", "the same for UMAP",
+               "higher", ".4f"),
+        Metric("map_trustworthiness.pca.trustworthiness", "PCA trustworthiness", "the same for PCA", "higher",
+               ".4f"),
         Metric("map_trustworthiness.tsne.knn_acc", "t-SNE 5-NN accuracy",
                "categories of a point's 5 map neighbours vote for its category", "higher", ".4f"),
-        Metric("map_trustworthiness.umap.knn_acc", "UMAP 5-NN accuracy", "the same for UMAP", "higher", ".4f"),
+        Metric("map_trustworthiness.umap.knn_acc", "UMAP 5-NN accuracy", "the same for UMAP", "higher",
+               ".4f"),
         Metric("map_trustworthiness.latent_knn_acc", "5-NN in μ itself",
                "the same vote in the 128-d latent space: what a map can at best keep", "", ".4f"),
     ]),
@@ -130,7 +143,9 @@ def compare(value, reference, better: str) -> str:
 
 def target_text(metric: Metric, reference_name: str = "seed-code") -> str:
     """The target as words: '≥ 0.95, better than seed-code'; '' where the metric has none."""
-    bar = f"{'≤' if metric.better == 'lower' else '≥'} {metric.at_least:g}" if metric.at_least is not None else ""
+    bar = ""
+    if metric.at_least is not None:
+        bar = f"{'≤' if metric.better == 'lower' else '≥'} {metric.at_least:g}"
     return ", ".join(p for p in (bar, f"better than {reference_name}" if metric.beats_reference else "") if p)
 
 
@@ -151,7 +166,8 @@ def target_met(metrics: dict | None, reference: dict | None, metric: Metric) -> 
     return met
 
 
-def target_cell(metrics: dict | None, reference: dict | None, metric: Metric, reference_name: str = "seed-code") -> str:
+def target_cell(metrics: dict | None, reference: dict | None, metric: Metric,
+                reference_name: str = "seed-code") -> str:
     """'≥ 0.95: **missed**', '≥ 0.87: met', the bare target where it cannot be judged, '' where none."""
     text = target_text(metric, reference_name)
     met = target_met(metrics, reference, metric)
@@ -187,7 +203,8 @@ def table_separator(numbers: int, words: int = 0) -> str:
 
 
 # A cluster whose samples the judge recognises this much less often than the cluster's own real
-# test images is a style the model draws less recognisably than the data (reports/notes.md, 23rd step).
+# test images is a style the model draws less recognisably than the data (reports/notes.md, "Each
+# cluster on its own").
 TRAILING = 0.10
 
 
@@ -253,7 +270,8 @@ def _clusters_measurement(metrics: dict | None, category: str) -> tuple[float, f
         return None
 
 
-def recognised_note(metrics: dict | None, category: str, noise: float, sampler: str = "covariance") -> str | None:
+def recognised_note(metrics: dict | None, category: str, noise: float,
+                    sampler: str = "covariance") -> str | None:
     """'The evaluation's classifier recognised 83% of Pullover samples at noise 0.5 (91% over all
     categories)…', at the measured noise scale nearest ``noise``, for the category-covariance
     sampler (with the clusters' figure beside it, where measured) or (``sampler="mixture"``) the
@@ -265,21 +283,23 @@ def recognised_note(metrics: dict | None, category: str, noise: float, sampler: 
         share, overall, measured = clusters
         at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else
                                          ", the only noise measured for clusters")
-        return (f"The evaluation's classifier recognised {share:.0%} of {category} samples drawn from the clusters "
-                f"{at} ({overall:.0%} over all categories).")
+        return (f"The evaluation's classifier recognised {share:.0%} of {category} samples drawn from the "
+                f"clusters {at} ({overall:.0%} over all categories).")
     by_noise = agreement_by_noise(metrics)
     if not by_noise or category not in by_noise["per_category"]:
         return None
     i = min(range(len(by_noise["noise"])), key=lambda k: abs(by_noise["noise"][k] - noise))
     measured = by_noise["noise"][i]
     at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else ", the nearest measured")
-    return (f"The evaluation's classifier recognised {by_noise['per_category'][category][i]:.0%} of {category} "
-            f"samples {at} ({by_noise['overall'][i]:.0%} over all categories); the model card plots it against "
-            "the noise." + (f" From the category's clusters: {clusters[0]:.0%} at noise {clusters[2]:g}."
+    return (f"The evaluation's classifier recognised {by_noise['per_category'][category][i]:.0%} of "
+            f"{category} samples {at} ({by_noise['overall'][i]:.0%} over all categories); the model card "
+            "plots it against the noise." + (f" From the category's clusters: {clusters[0]:.0%} at noise "
+                                    f"{clusters[2]:g}."
                             if clusters else ""))
 
 
-def cluster_recognition(metrics: dict | None, category: str, weights) -> list[tuple[float, float | None]] | None:
+def cluster_recognition(metrics: dict | None, category: str,
+                        weights) -> list[tuple[float, float | None]] | None:
     """For each of a category's clusters, in the order of ``weights`` (heaviest first, as the app
     shows them): the share of the cluster's own samples that the evaluation's classifier recognised
     and the share of the real test items in that cluster it recognised (None: the cluster owns no
@@ -289,7 +309,8 @@ def cluster_recognition(metrics: dict | None, category: str, weights) -> list[tu
         measured = [float(r["weight"]) for r in rows]
         if len(measured) != len(weights) or not np.allclose(measured, weights, rtol=0, atol=1e-6):
             return None
-        return [(float(r["sample_agreement"]), None if r["test_acc"] is None else float(r["test_acc"])) for r in rows]
+        return [(float(r["sample_agreement"]), None if r["test_acc"] is None else float(r["test_acc"]))
+                for r in rows]
     except (TypeError, KeyError, ValueError):
         return None
 
@@ -306,9 +327,11 @@ def cluster_note(metrics: dict | None, category: str, weights, rank: int, noise:
         measured = float(metrics["mixture_clusters"]["noise"])
     except (TypeError, KeyError, ValueError):
         return None
-    at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else ", the only noise measured for clusters")
+    at = f"at noise {measured:g}" + ("" if abs(measured - noise) < 1e-9 else ", the only noise measured for "
+                                                                             "clusters")
     return (f"The evaluation's classifier recognised {ok:.0%} of samples from this cluster alone {at} ("
-            + ("the cluster holds no test image" if real is None else f"{real:.0%} of the real {category} test "
+            + ("the cluster holds no test image" if real is None else f"{real:.0%} of the real {category} "
+                                                                      "test "
                "images in it") + ").")
 
 

@@ -102,7 +102,8 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     s1 = _sqrtm_psd(cov1)
     middle = np.linalg.eigvalsh(0.5 * ((s1 @ cov2 @ s1) + (s1 @ cov2 @ s1).T))
     trace_sqrt = np.sqrt(np.clip(middle, 0, None)).sum()
-    d = float(np.sum((np.asarray(mu1) - np.asarray(mu2)) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * trace_sqrt)
+    mean_term = np.sum((np.asarray(mu1) - np.asarray(mu2)) ** 2)
+    d = float(mean_term + np.trace(cov1) + np.trace(cov2) - 2 * trace_sqrt)
     return max(d, 0.0)
 
 
@@ -110,11 +111,13 @@ def frechet_distance_of(features_a: np.ndarray, features_b: np.ndarray) -> float
     return frechet_distance(*gaussian_statistics(features_a), *gaussian_statistics(features_b))
 
 
-def agreement(predicted: np.ndarray, intended: np.ndarray, n_categories: int = 10) -> tuple[float, list[float]]:
+def agreement(predicted: np.ndarray, intended: np.ndarray,
+              n_categories: int = 10) -> tuple[float, list[float]]:
     """Share of samples whose predicted category is the intended one: overall and per category."""
     predicted, intended = np.asarray(predicted), np.asarray(intended)
     hits = predicted == intended
-    per = [float(hits[intended == c].mean()) if (intended == c).any() else float("nan") for c in range(n_categories)]
+    per = [float(hits[intended == c].mean()) if (intended == c).any() else float("nan")
+           for c in range(n_categories)]
     return float(hits.mean()), per
 
 
@@ -142,7 +145,8 @@ def leave_one_out_knn_accuracy(x: np.ndarray, labels: np.ndarray, k: int = 5) ->
     _, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
     # Drop the point itself (duplicates may put it second; removing one self-index is enough).
     own = np.arange(len(x))[:, None]
-    neighbours = np.array([row[row != i][:k] if (row == i).any() else row[:k] for row, i in zip(idx, own[:, 0])])
+    neighbours = np.array([row[row != i][:k] if (row == i).any() else row[:k]
+                           for row, i in zip(idx, own[:, 0], strict=True)])
     votes = np.asarray(labels)[neighbours]
     predicted = np.empty(len(x), dtype=votes.dtype)
     for i, row in enumerate(votes):
@@ -173,7 +177,8 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xs @ w + b, ys, reduction="sum") / n + 0.5 * w.pow(2).sum() / (c * n)
+        loss = torch.nn.functional.cross_entropy(xs @ w + b, ys,
+                                                 reduction="sum") / n + 0.5 * w.pow(2).sum() / (c * n)
         loss.backward()
         return loss
 
@@ -184,7 +189,8 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     return float((predicted == np.asarray(test_y)).mean())
 
 
-def knn_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int = 5) -> float:
+def knn_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                 k: int = 5) -> float:
     """Test accuracy of a k-nearest-neighbour vote (Euclidean, scikit-learn)."""
     from sklearn.neighbors import KNeighborsClassifier
     knn = KNeighborsClassifier(k).fit(np.asarray(train_x, np.float32), train_y)

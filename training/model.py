@@ -54,11 +54,12 @@ class VAEConfig:
     # Widths of fully connected ReLU layers beside the paper's linear μ, log σ² heads (empty = the
     # paper's encoder). Their output is added through two linear maps that start at zero, so
     # training starts from the paper's encoder; placed in series instead, they trained far more
-    # slowly (reports/notes.md, "Fourteenth measured step").
+    # slowly (reports/notes.md, "A residual encoder head").
     encoder_head: tuple = ()
 
     def __post_init__(self):
-        for name in ("encoder_channels", "encoder_kernels", "decoder_channels", "decoder_kernels", "encoder_head"):
+        for name in ("encoder_channels", "encoder_kernels", "decoder_channels", "decoder_kernels",
+                     "encoder_head"):
             setattr(self, name, tuple(int(v) for v in getattr(self, name)))
         if any(w < 1 for w in self.encoder_head):
             raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
@@ -85,7 +86,8 @@ class VAEConfig:
         """One line for reports and the model card: "paper's (256×128×64)" or "256×128×64 channels,
         kernels 2,3,4,6"."""
         widths = "×".join(map(str, self.decoder_channels))
-        if (self.decoder_channels, self.decoder_kernels) == (VAEConfig.decoder_channels, VAEConfig.decoder_kernels):
+        if (self.decoder_channels,
+            self.decoder_kernels) == (VAEConfig.decoder_channels, VAEConfig.decoder_kernels):
             return f"paper's ({widths})"
         return f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
 
@@ -123,8 +125,8 @@ class VAEConfig:
         seen, painted = self.encoder_view(), self.decoder_painted()
         if seen == painted == IMAGE_SIZE:
             return f"encoder sees and decoder paints all {IMAGE_SIZE}×{IMAGE_SIZE} pixels"
-        return (f"encoder sees {seen}×{seen} of the {IMAGE_SIZE}×{IMAGE_SIZE} pixels, "
-                f"decoder paints {painted}×{painted}")
+        return (f"encoder sees {seen}×{seen} of the {IMAGE_SIZE}×{IMAGE_SIZE} pixels, decoder paints "
+                f"{painted}×{painted}")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -160,7 +162,8 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
             y = (torch.mm(x.flatten(1), w) if self.bias is None else
                  torch.addmm(self.bias.repeat_interleave(kh * kw), x.flatten(1), w))
             return y.view(len(x), self.out_channels, kh, kw)
-        eligible = (self.padding == (0, 0) and self.dilation == (1, 1) and self.groups == 1 and output_size is None
+        eligible = (self.padding == (0, 0) and self.dilation == (1, 1) and self.groups == 1
+                    and output_size is None
                     and x.dtype == torch.float32 and x.dim() == 4)
         if self.fast_inference and eligible and not torch.is_grad_enabled():
             if self.out_channels == 1:
@@ -176,7 +179,8 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
         n, cin, h, w = x.shape
         kh, kw = self.kernel_size
         (sh, sw), (ph, pw) = self.stride, self.output_padding
-        cols = torch.mm(x.permute(0, 2, 3, 1).reshape(-1, cin), self.weight.permute(0, 2, 3, 1).reshape(cin, -1))
+        cols = torch.mm(x.permute(0, 2, 3, 1).reshape(-1, cin),
+                        self.weight.permute(0, 2, 3, 1).reshape(cin, -1))
         cols = cols.view(n, h, w, kh, kw, self.out_channels)
         hout, wout = (h - 1) * sh + kh + ph, (w - 1) * sw + kw + pw
         y = (self.bias.expand(n, hout, wout, self.out_channels).clone() if self.bias is not None
@@ -246,7 +250,9 @@ class VAE(nn.Module):
     # --- the contract: encode(x) -> (mu, logvar), decode(z) -> x_hat in [0, 1] -------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
-        if self.config.encoder_head:  # (this order of operations is the one the shipped model was trained with)
+        # The order of these operations sets the float rounding of the backward pass: the shipped
+        # model was trained with this one.
+        if self.config.encoder_head:
             g = self.encoder_head(h)
             return self.to_mu(h) + self.head_to_mu(g), self.to_logvar(h) + self.head_to_logvar(g)
         return self.to_mu(h), self.to_logvar(h)
@@ -278,7 +284,8 @@ class VAE(nn.Module):
         from .checkpoint import save_weights_and_config
         directory = Path(directory)
         save_weights_and_config(self, directory / WEIGHTS_FILE, directory / CONFIG_FILE,
-                                {"format": "fashion-mnist-vae", "architecture": self.config.to_dict(), **(info or {})})
+                                {"format": "fashion-mnist-vae", "architecture": self.config.to_dict(),
+                                 **(info or {})})
 
 
 @torch.no_grad()
@@ -327,7 +334,8 @@ def load_model(directory: str | os.PathLike, check_hash: bool = True) -> VAE:
         from .checkpoint import matching_config
         matched = matching_config(directory / CONFIG_FILE, payload, meta)
         if matched is None:
-            raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE} (corrupt or replaced)")
+            raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE} (corrupt or "
+                                 "replaced)")
         meta = matched  # the pending config, when a kill interrupted a checkpoint write
     try:
         config = VAEConfig.from_dict(meta["architecture"])
@@ -342,8 +350,9 @@ def load_model(directory: str | os.PathLike, check_hash: bool = True) -> VAE:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        detail = next((l.strip() for l in first[1:] if l.strip()), first[0] if first else "mismatch")
-        raise ModelLoadError(f"{weights}: weights do not match the architecture in {CONFIG_FILE} ({detail})") from None
+        detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "mismatch")
+        raise ModelLoadError(f"{weights}: weights do not match the architecture in {CONFIG_FILE} "
+                             f"({detail})") from None
     model.eval()
     model.info = meta
     return model

@@ -35,7 +35,8 @@ def open_image(payload: bytes, name: str = "image") -> tuple[Image.Image, list[s
     if not payload:
         raise ImageError(f"{name}: the file is empty")
     if len(payload) > MAX_BYTES:
-        raise ImageError(f"{name}: {len(payload) / 2**20:.1f} MB, more than the {MAX_BYTES // 2**20} MB limit")
+        raise ImageError(f"{name}: {len(payload) / 2**20:.1f} MB, more than the {MAX_BYTES // 2**20} MB "
+                         "limit")
     notes = []
     try:
         with warnings.catch_warnings():
@@ -46,10 +47,11 @@ def open_image(payload: bytes, name: str = "image") -> tuple[Image.Image, list[s
                                  f"{', '.join(FORMATS)}")
             w, h = img.size
             if w * h > MAX_PIXELS:
-                raise ImageError(f"{name}: {w}×{h} pixels, more than the {MAX_PIXELS // 10**6} megapixel limit "
-                                 "(a decompression bomb, or a photo to scale down first)")
+                raise ImageError(f"{name}: {w}×{h} pixels, more than the {MAX_PIXELS // 10**6} megapixel "
+                                 "limit (a decompression bomb, or a photo to scale down first)")
             if getattr(img, "n_frames", 1) > 1:
-                notes.append(f"{name}: an animated {img.format} with {img.n_frames} frames; the first frame is used")
+                notes.append(f"{name}: an animated {img.format} with {img.n_frames} frames; the first frame "
+                             "is used")
                 img.seek(0)
             img.load()
     except ImageError:
@@ -59,7 +61,8 @@ def open_image(payload: bytes, name: str = "image") -> tuple[Image.Image, list[s
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file PIL can read (expected {', '.join(FORMATS)})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{name}: the image data is broken or truncated ({str(e).splitlines()[0][:120]})") from None
+        raise ImageError(f"{name}: the image data is broken or truncated "
+                         f"({str(e).splitlines()[0][:120]})") from None
     return img, notes
 
 
@@ -81,7 +84,8 @@ def to_fashion_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
     background = min(background, 1 - background)
     peak = float(x.max())
     if peak - background < MIN_CONTRAST:
-        raise ImageError(f"{name}: a single colour (contrast {peak - background:.3f}); there is no object to find")
+        raise ImageError(f"{name}: a single colour (contrast {peak - background:.3f}); there is no object to "
+                         "find")
     x = np.clip((x - background) / (peak - background), 0.0, 1.0)
     rows, cols = np.flatnonzero((x > OBJECT_THRESHOLD).any(1)), np.flatnonzero((x > OBJECT_THRESHOLD).any(0))
     x = x[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -100,5 +104,6 @@ def prepare(payload: bytes, name: str = "image") -> tuple[np.ndarray, np.ndarray
     try:
         grey = greyscale(img)
     except (OSError, ValueError) as e:
-        raise ImageError(f"{name}: the image data is broken or truncated ({str(e).splitlines()[0][:120]})") from None
+        raise ImageError(f"{name}: the image data is broken or truncated "
+                         f"({str(e).splitlines()[0][:120]})") from None
     return grey, to_fashion_mnist(grey, name), notes

@@ -6,7 +6,8 @@ they are about 500 s of a full evaluation on two cores without AMX. As FID tools
 statistics of the real images, each value is stored under a key that holds everything it depends
 on: the dataset checksum, the settings it used, a hash of the code of the functions that compute
 it (as parsed: formatting, comments and docstrings do not count), the torch and scikit-learn
-versions, the CPU's vector instruction set and the arithmetic. Change any of them and the value is computed afresh; nothing stale is ever read.
+versions, the CPU's vector instruction set and the arithmetic. Change any of them and the value
+is computed afresh; nothing stale is ever read.
 
 Entries are looked up in the shipped ``assets/reference-metrics.json`` (read only), then in the
 cache file (default ``$XDG_CACHE_HOME/fashion-vae/reference-metrics.json``), where new ones go.
@@ -47,7 +48,8 @@ def parsed_code(obj) -> str:
     """The syntax tree of an object's source without docstrings, as text."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
+        if isinstance(node,
+                      (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
             node.body = node.body[1:] or [ast.Pass()]
     return ast.dump(tree)
 
@@ -85,7 +87,7 @@ def _read(path: Path) -> list[dict]:
         doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a reference-metrics file ({e}); move it away or choose another "
-                         f"--reference-cache") from None
+                         "--reference-cache") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), list):
         raise ValueError(f"{path}: not a reference-metrics file (expected \"format\": \"{FORMAT}\"); "
                          f"move it away or choose another --reference-cache")
@@ -135,11 +137,13 @@ class ReferenceStore:
     def _store(self, entry: dict) -> None:
         # re-read first: another evaluation may have added entries since this one started
         wanted = self._canonical(entry["name"], entry["key"])
-        entries = [e for e in _read(self.cache_file) if self._canonical(e.get("name"), e.get("key")) != wanted]
+        entries = [e for e in _read(self.cache_file)
+                   if self._canonical(e.get("name"), e.get("key")) != wanted]
         self._cached = entries + [entry]
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.cache_file, json.dumps({"format": FORMAT, "entries": self._cached}, indent=1,
+            atomic_write_text(self.cache_file,
+                              json.dumps({"format": FORMAT, "entries": self._cached}, indent=1,
                                                           ensure_ascii=False) + "\n")
         except OSError as e:  # a cache that cannot be written must not cost the evaluation its result
             print(f"warning: {self.cache_file}: cannot write the reference cache ({e.strerror or e}); "

@@ -37,8 +37,8 @@ def read_metrics(directory: Path) -> dict:
     try:
         metrics = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no evaluation; run `python -m training evaluate --checkpoint {directory}` "
-                                "first") from None
+        raise FileNotFoundError(f"{path}: no evaluation; run `python -m training evaluate --checkpoint "
+                                f"{directory}` first") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     return metrics
@@ -56,7 +56,8 @@ SHIPPED_NAME, REFERENCE_NAME = "default", "seed-code"
 
 def metrics_table(metrics: dict[str, dict]) -> list[str]:
     """One table per group: every model's value, which direction is better, and the target set for the
-    shipped model, judged for the model named ``default`` (against ``seed-code`` where it beats a reference)."""
+    shipped model, judged for the model named ``default`` (against ``seed-code`` where it beats a
+    reference)."""
     names = list(metrics)
     shipped, reference = metrics.get(SHIPPED_NAME), metrics.get(REFERENCE_NAME)
     lines = []
@@ -70,9 +71,11 @@ def metrics_table(metrics: dict[str, dict]) -> list[str]:
             if metric.better and len(numeric) > 1:
                 best = min(numeric) if metric.better == "lower" else max(numeric)
             cells = [f"**{L.formatted(metrics[n], metric)}**" if v is not None and v == best
-                     else L.formatted(metrics[n], metric) for n, v in zip(names, values)]
-            target = L.target_cell(shipped, reference, metric, REFERENCE_NAME) if shipped else L.target_text(metric)
-            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {metric.better or '—'} | {target} |")
+                     else L.formatted(metrics[n], metric) for n, v in zip(names, values, strict=True)]
+            target = L.target_cell(shipped, reference, metric,
+                                   REFERENCE_NAME) if shipped else L.target_text(metric)
+            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {metric.better or '—'} | {target} "
+                                                                      "|")
         lines.append("")
     return lines
 
@@ -99,8 +102,13 @@ def _training_seconds(info: dict) -> float:
 
 def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
     names = list(metrics)
-    row = lambda label, f: f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
-    t = lambda n: infos[n].get("training", {})
+
+    def row(label, f) -> str:
+        return f"| {label} | " + " | ".join(str(f(n)) for n in names) + " |"
+
+    def t(n) -> dict:
+        return infos[n].get("training", {})
+
     arch = {n: VAEConfig.from_dict(infos[n].get("architecture") or {}) for n in names}
     return ["| | " + " | ".join(names) + " |", L.table_separator(0, words=len(names)),
             row("encoder head", lambda n: arch[n].encoder_summary()),
@@ -129,7 +137,8 @@ def agreement_table(metrics: dict[str, dict]) -> list[str]:
     first = metrics[names[0]]
     cats = list(first["category_agreement_per_category"])
     has_recon = all(metrics[n].get("reconstruction_agreement_per_category") for n in names)
-    header = [f"{n}: samples" for n in names] + ([f"{n}: reconstructions" for n in names] if has_recon else [])
+    header = [f"{n}: samples" for n in names]
+    header += [f"{n}: reconstructions" for n in names] if has_recon else []
     real = first.get("classifier_recall_per_category")
     header += ["real test images"] if real else []
     misread = [n for n in names if metrics[n].get("category_misread_as")]  # evaluations before it lack it
@@ -148,15 +157,17 @@ def agreement_table(metrics: dict[str, dict]) -> list[str]:
 
 
 def augmentation_table(metrics: dict[str, dict]) -> list[str]:
-    lines = ["| model | real only (per seed) | with generated (per seed) | mean gain ± sd |", "|---|---|---|---|"]
+    lines = ["| model | real only (per seed) | with generated (per seed) | mean gain ± sd |",
+             "|---|---|---|---|"]
     for name, m in metrics.items():
         a = m.get("augmentation") or {}
         if not a:
             continue
-        gains = [w - r for r, w in zip(a["real_only_acc"], a["with_synthetic_acc"])]
+        gains = [w - r for r, w in zip(a["real_only_acc"], a["with_synthetic_acc"], strict=True)]
         sd = (sum((g - a["gain_mean"]) ** 2 for g in gains) / max(1, len(gains) - 1)) ** 0.5
         lines.append(f"| {name} | {', '.join(f'{v:.4f}' for v in a['real_only_acc'])} | "
-                     f"{', '.join(f'{v:.4f}' for v in a['with_synthetic_acc'])} | {a['gain_mean']:+.4f} ± {sd:.4f} |")
+                     f"{', '.join(f'{v:.4f}' for v in a['with_synthetic_acc'])} | {a['gain_mean']:+.4f} ± "
+                     f"{sd:.4f} |")
     return lines + [""]
 
 
@@ -173,8 +184,8 @@ def settings_warning(metrics: dict[str, dict]) -> list[str]:
             "rows that depend on them do not compare.**", ""]
 
 
-INFO_KEYS = ("architecture", "likelihood", "log_sigma", "beta", "epoch", "train_seconds", "training", "command",
-             "weights_sha256", "decoder_finetune")
+INFO_KEYS = ("architecture", "likelihood", "log_sigma", "beta", "epoch", "train_seconds", "training",
+             "command", "weights_sha256", "decoder_finetune")
 
 
 def kept_entries(summary_path: Path, names: list[str]) -> tuple[dict, dict, dict]:
@@ -189,11 +200,13 @@ def kept_entries(summary_path: Path, names: list[str]) -> tuple[dict, dict, dict
     metrics, infos, dirs = {}, {}, {}
     for name in names:
         if name not in previous.get("models", {}):
-            raise ValueError(f"--keep {name}: not in {summary_path} (it has {', '.join(previous.get('models', {}))})")
+            raise ValueError(f"--keep {name}: not in {summary_path} (it has "
+                             f"{', '.join(previous.get('models', {}))})")
         if name not in previous.get("infos", {}):
             raise ValueError(f"--keep {name}: {summary_path} has no model information for it")
         if not (summary_path.parent / "grids" / f"{name}.png").is_file():
-            raise FileNotFoundError(f"--keep {name}: its sample sheet {summary_path.parent / 'grids' / name}.png is gone")
+            raise FileNotFoundError(f"--keep {name}: its sample sheet "
+                                    f"{summary_path.parent / 'grids' / name}.png is gone")
         metrics[name], infos[name] = previous["models"][name], previous["infos"][name]
         dirs[name] = Path(previous.get("directories", {}).get(name, "?"))
     return metrics, infos, dirs
@@ -206,76 +219,92 @@ def regenerate_command(directories: dict[str, str], notes, out: Path) -> str:
     return f"python -m training report {models}" + (f" --notes {notes}" if notes else "") + f" --out {out}"
 
 
-def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, data_dir=None, seed: int = 0,
-                 command: str = "", keep: list[str] | None = None) -> Path:
-    out = Path(out)
-    if out.suffix != ".md":
-        raise ValueError(f"--out {out}: expected a .md file name")
-    clash = set(keep or []) & set(models)
-    if clash:
-        raise ValueError(f"--keep {', '.join(sorted(clash))}: also given with --model; choose one")
-    metrics = {name: read_metrics(d) for name, d in models.items()}
-    loaded = {name: load_model(d) for name, d in models.items()}
-    infos = {name: {k: m.info.get(k) for k in INFO_KEYS} for name, m in loaded.items()}
-    kept_metrics, kept_infos, kept_dirs = kept_entries(out.with_suffix(".json"), keep) if keep else ({}, {}, {})
-    metrics.update(kept_metrics)
-    infos.update(kept_infos)
-    if notes and not Path(notes).is_file():
-        raise FileNotFoundError(f"--notes {notes}: not found")
+def draw_sheets(loaded: dict, models: dict[str, Path], grid_dir: Path, data_dir, seed: int) -> None:
+    """One sample sheet per model, from its own maps' statistics and mixtures where they fit it."""
     data = fmnist.load(data_dir)
-    grid_dir = out.parent / "grids"
     grid_dir.mkdir(parents=True, exist_ok=True)
     for name, model in loaded.items():
         png = grid_dir / f"{name}.png"
-        stats = category_stats(model, models[name], data_dir)[:2]  # the shipped maps' statistics when they fit
+        stats = category_stats(model, models[name], data_dir)[:2]
         mixtures = stored_category_mixtures(models[name], model)
-        atomic_write_bytes(png, _png_bytes(sample_sheet(model, data, seed=seed, stats=stats, mixtures=mixtures)))
+        sheet = sample_sheet(model, data, seed=seed, stats=stats, mixtures=mixtures)
+        atomic_write_bytes(png, _png_bytes(sheet))
         print(f"drew {png}", flush=True)
-    images = [(name, (grid_dir / f"{name}.png").relative_to(out.parent)) for name in metrics]
-    directories = {**{n: str(d) for n, d in models.items()}, **{n: str(d) for n, d in kept_dirs.items()}}
 
+
+def report_lines(metrics: dict, infos: dict, directories: dict, images: list, notes, out: Path) -> list[str]:
     first = next(iter(metrics.values()))
+    augmentation = first["augmentation"]
     lines = [
         "# Benchmark: the shipped model beside the paper's published configurations", "",
-        "Regenerate (each model trained and evaluated the same way first; the commands are in the table below):", "",
+        "Regenerate (each model trained and evaluated the same way first; the commands are in the table "
+        "below):", "",
         "```bash",
         *[f"python -m training evaluate --checkpoint {d}" for d in directories.values()],
         regenerate_command(directories, notes, out),
         "```", "",
         f"Every model: the same {first.get('probe_train_images', 60000):,} training images, "
-        f"{epoch_budget(infos)}, evaluated on {first.get('test_images', 10000):,} test images. "
-        f"IWAE with K = {first.get('iwae_k')} on {first.get('iwae_subset')}; sample quality judged by the project's "
-        f"classifier ({first.get('classifier_test_acc', 0):.2%} test accuracy, `python -m training classifier`); "
-        f"category samples use the app's defaults (category covariance, noise "
-        f"{first.get('category_sampler', {}).get('noise')}). The classification accuracy score trains one classifier "
-        f"for {L.plural(first.get('cas_epochs'), 'pass')} over {first.get('cas_images', 0):,} generated images (noise "
-        f"{first.get('cas_noise')}); its reference row trains the same classifier on real training images. "
-        f"Best value per row in bold. Targets are the bars set for the shipped model, judged for `{SHIPPED_NAME}`.",
+        f"{epoch_budget(infos)}, evaluated on {first.get('test_images', 10000):,} test images. IWAE with K = "
+        f"{first.get('iwae_k')} on {first.get('iwae_subset')}; sample quality judged by the project's "
+        f"classifier ({first.get('classifier_test_acc', 0):.2%} test accuracy, `python -m training "
+        "classifier`); category samples use the app's defaults (category covariance, noise "
+        f"{first.get('category_sampler', {}).get('noise')}). The classification accuracy score trains one "
+        f"classifier for {L.plural(first.get('cas_epochs'), 'pass')} over {first.get('cas_images', 0):,} "
+        f"generated images (noise {first.get('cas_noise')}); its reference row trains the same classifier on "
+        "real training images. Best value per row in bold. Targets are the bars set for the shipped model, "
+        f"judged for `{SHIPPED_NAME}`.",
         "",
         *settings_warning(metrics),
         "## Models", "", *model_table(metrics, infos),
         "## Metrics", "", *metrics_table(metrics),
         "## Category agreement per category", "", *agreement_table(metrics),
         "## Synthetic data with 1% of the labels", "",
-        f"A classifier trained on {first['augmentation']['labelled_images']} labelled training images (stratified), "
-        f"with and without {first['augmentation']['synthetic_images']} images generated from the category statistics "
-        f"of those images only (noise {first['augmentation']['noise']}), {first['augmentation']['training_batches']} "
-        "batches of 64 each, tested on the 10k test images.", "",
+        f"A classifier trained on {augmentation['labelled_images']} labelled training images (stratified), "
+        f"with and without {augmentation['synthetic_images']} images generated from the category statistics "
+        f"of those images only (noise {augmentation['noise']}), {augmentation['training_batches']} batches "
+        "of 64 each, tested on the 10k test images.", "",
         *augmentation_table(metrics),
         "## Samples", "",
-        "Rows: one test image per category, reconstructions from μ, prior samples, decoded category means, samples "
-        "around the means (app defaults), for a model whose embeddings hold them samples from each category's "
-        "clusters (the app's second sampler), and a latent interpolation.", "",
+        "Rows: one test image per category, reconstructions from μ, prior samples, decoded category means, "
+        "samples around the means (app defaults), for a model whose embeddings hold them samples from each "
+        "category's clusters (the app's second sampler), and a latent interpolation.", "",
         *[f"**{name}**\n\n![{name}]({path.as_posix()})\n" for name, path in images],
     ]
     if notes:
         link = Path(os.path.relpath(Path(notes).resolve(), out.resolve().parent)).as_posix()
         lines += ["## What the numbers show", "",
-                  f"The lab notebook, [{link}]({link}), has what these numbers show and every measured step that "
-                  "led to the shipped model: one section per step, each with the commands that reproduce it.", ""]
-    atomic_write_text(out, "\n".join(lines) + "\n")
+                  f"The lab notebook, [{link}]({link}), has what these numbers show and every measured step "
+                  "that led to the shipped model: one section per step, each with the commands that "
+                  "reproduce it.", ""]
+    return lines
+
+
+def write_report(models: dict[str, Path], out: Path, notes: Path | None = None, data_dir=None, seed: int = 0,
+                 command: str = "", keep: list[str] | None = None) -> Path:
+    """The Markdown report and benchmark.json of ``models`` (and of models kept from the last report)."""
+    out = Path(out)
+    if out.suffix != ".md":
+        raise ValueError(f"--out {out}: expected a .md file name")
+    clash = set(keep or []) & set(models)
+    if clash:
+        raise ValueError(f"--keep {', '.join(sorted(clash))}: also given with --model; choose one")
+    if notes and not Path(notes).is_file():
+        raise FileNotFoundError(f"--notes {notes}: not found")
+    metrics = {name: read_metrics(d) for name, d in models.items()}
+    loaded = {name: load_model(d) for name, d in models.items()}
+    infos = {name: {k: m.info.get(k) for k in INFO_KEYS} for name, m in loaded.items()}
+    kept_metrics, kept_infos, kept_dirs = {}, {}, {}
+    if keep:
+        kept_metrics, kept_infos, kept_dirs = kept_entries(out.with_suffix(".json"), keep)
+    metrics.update(kept_metrics)
+    infos.update(kept_infos)
+    draw_sheets(loaded, models, out.parent / "grids", data_dir, seed)
+    images = [(name, Path("grids") / f"{name}.png") for name in metrics]
+    directories = {**{n: str(d) for n, d in models.items()}, **{n: str(d) for n, d in kept_dirs.items()}}
+    atomic_write_text(out, "\n".join(report_lines(metrics, infos, directories, images, notes, out)) + "\n")
     summary = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "models": {name: {k: v for k, v in m.items() if k not in LONG_LISTS} for name, m in metrics.items()},
+               "models": {name: {k: v for k, v in m.items() if k not in LONG_LISTS}
+                          for name, m in metrics.items()},
                "infos": infos, "directories": directories}
     atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')}", flush=True)
@@ -287,7 +316,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", required=True, metavar="NAME=DIR",
                    help="a model to include, e.g. default=assets (repeat; the order is the column order)")
     p.add_argument("--out", default="reports/benchmark.md", help="Markdown file (default: %(default)s)")
-    p.add_argument("--notes", help="the lab notebook (Markdown) that the report links to for what the numbers show")
+    p.add_argument("--notes",
+                   help="the lab notebook (Markdown) that the report links to for what the numbers show")
     p.add_argument("--keep", action="append", default=[], metavar="NAME",
                    help="keep model NAME's metrics and sample sheet from the earlier report next to --out "
                         "(for redrawing a report without every run directory)")
@@ -296,5 +326,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_command(ns: argparse.Namespace) -> None:
-    write_report(parse_models(ns.model), ns.out, notes=ns.notes, data_dir=ns.data_dir, seed=ns.seed, keep=ns.keep,
-                 command=ns.command_line)
+    write_report(parse_models(ns.model), ns.out, notes=ns.notes, data_dir=ns.data_dir, seed=ns.seed,
+                 keep=ns.keep, command=ns.command_line)

@@ -13,7 +13,8 @@ DEFAULT_SAMPLER = "covariance"
 SAMPLERS = ("covariance", "mixture", "isotropic", "prior")
 # Gaussians per category for the mixture sampler. The held-out log-likelihood of each category's μ
 # gains 23–33 nats per image from 1 to 6 components; 8 is within 2 nats of the best K ≤ 12 in nine
-# categories and 5 in the tenth, trousers (reports/notes.md, twenty-second step).
+# categories and 5 in the tenth, trousers (reports/notes.md, "A second category sampler that follows
+# the clusters").
 MIXTURE_COMPONENTS = 8
 
 
@@ -120,12 +121,15 @@ def sample_categories(means: np.ndarray, covs: np.ndarray | None, counts, noise:
             continue
         rng = np.random.default_rng([seed, c])
         if mixtures is not None:
-            zs.append(sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], int(n), noise, rng)[0])
+            z, _ = sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], int(n), noise, rng)
+            zs.append(z)
         else:
             zs.append(sample_around(means[c], int(n), noise, rng, None if covs is None else covs[c]))
         labels.append(np.full(int(n), c, np.int64))
     k = means.shape[1]
-    return (np.concatenate(zs) if zs else np.zeros((0, k))), (np.concatenate(labels) if labels else np.zeros(0, np.int64))
+    if not zs:
+        return np.zeros((0, k)), np.zeros(0, np.int64)
+    return np.concatenate(zs), np.concatenate(labels)
 
 
 def _psd(cov: np.ndarray, jitter: float = 1e-6) -> np.ndarray:

@@ -20,8 +20,14 @@ from tqdm import tqdm
 
 from . import arguments as A
 from . import data as fmnist
-from .checkpoint import (RESUME_FILE, atomic_write_text, complete_interrupted_write, load_resume_state,
-                         remove_stale_temporaries, save_resume_state)
+from .checkpoint import (
+    RESUME_FILE,
+    atomic_write_text,
+    complete_interrupted_write,
+    load_resume_state,
+    remove_stale_temporaries,
+    save_resume_state,
+)
 from .losses import LIKELIHOODS, PAPER_SIGMA, vae_loss
 from .model import CONFIG_FILE, RETIRED_ARCHITECTURE, VAE, WEIGHTS_FILE, VAEConfig, retired
 from .precision import use_bfloat16
@@ -199,7 +205,8 @@ def history_entry(epoch: int, lr: float, seconds: float, totals: dict, images: i
                   test: dict) -> dict:
     steps = totals["steps"]
     return {"epoch": epoch + 1, "lr": lr, "seconds": round(seconds, 1),
-            "train": {"neg_elbo": (totals["recon"] + totals["kl"]) / steps, "recon_nll": totals["recon"] / steps,
+            "train": {"neg_elbo": (totals["recon"] + totals["kl"]) / steps,
+                      "recon_nll": totals["recon"] / steps,
                       "kl": totals["kl"] / steps, "mse": totals["mse"] / steps,
                       "images_per_s": round(images / epoch_seconds, 1)},
             "test": test}
@@ -213,7 +220,8 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     if resume:
         state, args, start_epoch, history, seconds, commands = resumed_run(out, args, command)
     elif (out / RESUME_FILE).exists():
-        raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+        raise TrainingError(f"{out}: already holds a run; pass --resume to continue it or choose another "
+                            "--out")
     out.mkdir(parents=True, exist_ok=True)
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
@@ -248,11 +256,11 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             log_sigma = 0.5 * math.log(totals["mse"] / totals["steps"])  # the σ fitted on this epoch's images
         test = test_metrics(model, x_test, args["likelihood"], log_sigma, seed=args["seed"])
         seconds += time.perf_counter() - t0
-        history.append(history_entry(epoch, lr, seconds, totals, len(x_train), time.perf_counter() - t0, test))
+        epoch_seconds = time.perf_counter() - t0
+        history.append(history_entry(epoch, lr, seconds, totals, len(x_train), epoch_seconds, test))
         _checkpoint(out, model, optimizer, args, epoch + 1, history, dataset, commands, log_sigma, seconds)
-        print(f"epoch {epoch + 1}: test neg-ELBO {test['neg_elbo']:.2f} nats "
-              f"(recon {test['recon_nll']:.2f} + KL {test['kl']:.2f}), recon MSE {test['recon_mse']:.5f}, "
-              f"{seconds:.0f} s", flush=True)
+        print(f"epoch {epoch + 1}: test neg-ELBO {test['neg_elbo']:.2f} nats (recon {test['recon_nll']:.2f} "
+              f"+ KL {test['kl']:.2f}), recon MSE {test['recon_mse']:.5f}, {seconds:.0f} s", flush=True)
     return out
 
 
@@ -281,15 +289,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder-channels", type=A.int_list(3, "256,128,64"), metavar="C1,C2,C3",
                    help="widths of the decoder's three hidden transposed convs (default 256,128,64)")
     p.add_argument("--encoder-kernels", type=A.int_list(4, "4,3,4,2"), metavar="K1,K2,K3,K4",
-                   help="kernel sizes of the encoder's four stride-2 convs (--config default: 4,3,4,2, which "
-                        "see all 28×28 pixels; paper, seed-code: 3,3,3,2, which never see rows and columns 23-27)")
+                   help="kernel sizes of the encoder's four stride-2 convs (--config default: 4,3,4,2, "
+                        "which see all 28×28 pixels; paper, seed-code: 3,3,3,2, which never see rows and "
+                        "columns 23-27)")
     p.add_argument("--decoder-kernels", type=A.int_list(4, "2,3,4,6"), metavar="K1,K2,K3,K4",
-                   help="kernel sizes of the decoder's four stride-2 transposed convs (--config default: 2,3,4,6, "
-                        "which paint all 28×28; paper, seed-code: 2,3,4,5, whose last row and column are one "
-                        "constant)")
+                   help="kernel sizes of the decoder's four stride-2 transposed convs (--config default: "
+                        "2,3,4,6, which paint all 28×28; paper, seed-code: 2,3,4,5, whose last row and "
+                        "column are one constant)")
     p.add_argument("--encoder-head", type=A.widths, metavar="W1[,W2…]|none",
-                   help="widths of ReLU layers beside the linear μ, log σ² heads, added through maps that start at "
-                        "zero (--config default: 512,512; paper, seed-code: none, the paper's linear heads)")
+                   help="widths of ReLU layers beside the linear μ, log σ² heads, added through maps that "
+                        "start at zero (--config default: 512,512; paper, seed-code: none, the paper's "
+                        "linear heads)")
     p.add_argument("--seed", type=int)
     p.add_argument("--limit", type=A.positive_int, help="train on the first N training images only")
     p.add_argument("--eval-limit", type=A.positive_int, help="evaluate on the first N test images only")

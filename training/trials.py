@@ -62,13 +62,13 @@ def classifier_key(caller, dataset_checksum: str, precision: str, **settings) ->
             "threads": torch.get_num_threads(), "code": classifier_code(caller)}
 
 
-def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, seed: int, refs: ReferenceStore,
-                       dataset_checksum: str) -> float:
+def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, seed: int,
+                       refs: ReferenceStore, dataset_checksum: str) -> float:
     """The CAS protocol with real images in place of generated ones (as many per category, from the
     training set): the accuracy a perfect generator would score. Independent of the VAE, so cached."""
     key = classifier_key(cas_real_reference, dataset_checksum, s.classifier_precision,
-                         train_images=len(train_pixels), test_images=len(test_x), per_category=s.cas_per_category,
-                         epochs=s.cas_epochs, seed=seed)
+                         train_images=len(train_pixels), test_images=len(test_x),
+                         per_category=s.cas_per_category, epochs=s.cas_epochs, seed=seed)
 
     def compute():
         idx = stratified_subset(train_labels, s.cas_per_category, seed)
@@ -91,14 +91,16 @@ def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, 
                               train_images=len(train_pixels), test_images=len(test_x),
                               per_category=s.augmentation_per_category, **fit)
     real_only = refs.get("augmentation_real_only", real_key,
-                         lambda: accuracy(fit_classifier(x_real, y_real, **fit, precision=s.classifier_precision),
+                         lambda: accuracy(fit_classifier(x_real, y_real, **fit,
+                                                         precision=s.classifier_precision),
                                           test_x, test_y))
     mu, logvar, _ = encode_all(model, train_pixels[idx])
     mean, cov, _, _ = category_statistics(mu, logvar, train_labels[idx])
     z, y_syn = sample_categories(mean, cov, [s.augmentation_synthetic_per_category] * len(mean), s.cas_noise,
                                  seed=10_000 + classifier_seed)
     x_syn = decode_batched(model, z)
-    with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]), torch.cat([y_real, torch.from_numpy(y_syn)]),
+    with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]),
+                                       torch.cat([y_real, torch.from_numpy(y_syn)]),
                                        **fit, precision=s.classifier_precision),
                         test_x, test_y)
     return real_only, with_syn
