@@ -72,6 +72,12 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
                         "cache)")
 
 
+def add_limits(parser: argparse.ArgumentParser) -> None:
+    """--limit and --eval-limit: train on the first N training images, measure on the first N test images."""
+    parser.add_argument("--limit", type=positive_int, help="train on the first N training images only")
+    parser.add_argument("--eval-limit", type=positive_int, help="measure on the first N test images only")
+
+
 def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, help="torch threads (default: all cores)")
 

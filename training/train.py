@@ -301,8 +301,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "start at zero (--config default: 512,512; paper, seed-code: none, the paper's "
                         "linear heads)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--limit", type=A.positive_int, help="train on the first N training images only")
-    p.add_argument("--eval-limit", type=A.positive_int, help="evaluate on the first N test images only")
+    A.add_limits(p)
     A.add_precision(p)
     A.add_threads(p)
     A.add_data_dir(p)
