@@ -334,8 +334,7 @@ def view_sampling(bundle):
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
     mixtures = bundle.category_mixtures
-    kinds = ("category covariance",
-             ) + (("category clusters",) if mixtures is not None else ()) + ("isotropic",)
+    kinds = ("category covariance", *(("category clusters",) if mixtures is not None else ()), "isotropic")
     kind = c5.radio("Noise", kinds, key="sample_kind",
                     help="category covariance: the category's fitted Gaussian, around its mean (stays in the "
                          "category); category clusters: around the centres of the category's clusters (a "
@@ -411,11 +410,11 @@ def view_sampling(bundle):
                        "clearly than the data shows it."
                        if judged else ""))
         thumbnails(decode(bundle.model, mixtures.mean[c][order]),
-                   [f"{r + 1} · {mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn" for r,
-                    j in enumerate(order)],
+                   [f"{r + 1} · {mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn"
+                    for r, j in enumerate(order)],
                    per_row=min(8, len(order)),
-                   notes=judged and [f"✓ {ok:.0%} · real {'—' if real is None else f'{real:.0%}'}" for ok,
-                                     real in judged])
+                   notes=judged and [f"✓ {ok:.0%} · real {'—' if real is None else f'{real:.0%}'}"
+                                     for ok, real in judged])
     if st.toggle("Novelty check", key="sample_novelty"):
         novelty_check(bundle, z, "samples")
 
@@ -484,8 +483,8 @@ def view_interpolation(bundle):
     hz = (1 - mix) * bundle.mu[ia] + mix * bundle.mu[ib]
     png = rows_png([decode(bundle.model, bundle.mu[ia]), decode(bundle.model, bundle.mu[ib]),
                     decode(bundle.model, hz)])
-    st.image(png,
-             caption=f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
+    rows = f"{CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}"
+    st.image(png, caption=f"rows: {rows}")
     st.download_button("Download hybrids PNG", png, file_name="hybrids.png", mime="image/png")
     if st.toggle("Novelty check of the hybrids", key="hyb_novelty"):
         novelty_check(bundle, hz, "hybrids")

@@ -99,9 +99,8 @@ def test_stored_mixtures_are_used_only_for_the_weights_and_settings_they_were_fi
     shipped = load_model(ROOT / "assets")
     mix = stored_category_mixtures(ROOT / "assets", shipped, components=8, training_images=60_000)
     with np.load(ROOT / "assets" / "embeddings.npz") as e:
-        assert np.array_equal(mix.cov,
-                              e["category_mixture_cov"]) and np.array_equal(mix.weight,
-                                                                            e["category_mixture_weight"])
+        assert np.array_equal(mix.cov, e["category_mixture_cov"])
+        assert np.array_equal(mix.weight, e["category_mixture_weight"])
     assert stored_category_mixtures(ROOT / "assets", shipped, components=4) is None
     assert stored_category_mixtures(ROOT / "assets", shipped, training_images=3000) is None
     assert stored_category_mixtures(ROOT / "assets",

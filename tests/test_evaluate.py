@@ -107,9 +107,8 @@ def test_one_sample_iwae_is_the_elbo_in_expectation(weights, shipped, dataset):
     g = torch.Generator().manual_seed(1)
     from training.losses import reconstruction_nll
     with torch.no_grad():
-        z = mu.float()[:,
-                       None] + torch.exp(0.5 * logvar.float())[:, None] * torch.randn((8, 2000, mu.shape[1]),
-                                                                                      generator=g)
+        eps = torch.randn((8, 2000, mu.shape[1]), generator=g)
+        z = mu.float()[:, None] + torch.exp(0.5 * logvar.float())[:, None] * eps
         nll, _ = reconstruction_nll(x.repeat_interleave(2000, 0),
                                     shipped.decode_logits(z.reshape(-1, mu.shape[1])),
                                     "gaussian", shipped.info["log_sigma"])
@@ -342,8 +341,8 @@ def test_reference_store_keys_on_everything_and_recomputes_on_request(tmp_path):
     assert fresh.get("x", {"n": 2}, compute(7.0)) == 2.5 and calls == [1.5, 2.5, 3.5]
     redo = ReferenceStore(tmp_path / "c.json", shipped=None, recompute=True)
     assert redo.get("x", {"n": 2}, compute(7.0)) == 7.0
-    assert ReferenceStore(tmp_path / "c.json",
-                          shipped=None).get("x", {"n": 2}, compute(0.0)) == 7.0  # replaced
+    replaced = ReferenceStore(tmp_path / "c.json", shipped=None)
+    assert replaced.get("x", {"n": 2}, compute(0.0)) == 7.0
     assert len(json.loads((tmp_path / "c.json").read_text())["entries"]) == 3
     # a shipped file is read, never written
     shipped = tmp_path / "shipped.json"
@@ -502,9 +501,8 @@ def test_report_shows_the_one_off_reference_time_apart():
     cold = {"seconds": 1000.0, "threads": 2, "references": {"computed": ["cas_real"], "seconds": 300.0}}
     assert evaluation_cell(cold) == "full, 11.7 min on 2 threads (+5.0 min computing references once)"
     assert evaluation_cell({"seconds": 600.0, "threads": 1}) == "full, 10.0 min on 1 thread"  # older files
-    assert plural(1,
-                  "pass") == "1 pass" and plural(3, "pass") == "3 passes" and plural(2,
-                                                                                     "thread") == "2 threads"
+    assert plural(1, "pass") == "1 pass" and plural(3, "pass") == "3 passes"
+    assert plural(2, "thread") == "2 threads"
     warm = {"seconds": 600.0, "threads": 2, "references": {"seconds": 0.0}}
     assert evaluation_cell(warm) == "full, 10.0 min on 2 threads"
     assert "--quick" in evaluation_cell({"quick": True, "seconds": 20.0})
@@ -608,8 +606,8 @@ def test_targets_are_judged_against_their_bar_and_the_reference():
     assert L.target_met({"linear_probe_acc": 0.87}, None, probe) is True               # the bar itself counts
     assert L.target_met({"linear_probe_acc": 0.8699}, None, probe) is False
     assert L.target_met({}, seed, probe) is None
-    assert L.target_cell({"category_agreement": 0.911}, seed,
-                         agreement) == "≥ 0.95, better than seed-code: **missed**"
+    missed = L.target_cell({"category_agreement": 0.911}, seed, agreement)
+    assert missed == "≥ 0.95, better than seed-code: **missed**"
     assert L.target_cell({"linear_probe_acc": 0.8724}, None, probe) == "≥ 0.87: met"
     assert L.target_cell({"category_agreement": 0.96}, None, agreement) == "≥ 0.95, better than seed-code"
 
@@ -618,10 +616,9 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
     from training.metric_labels import recognised_note
     m = {"category_agreement_by_noise": {"noise": [0.0, 0.5, 1.0], "overall": [1.0, 0.9, 0.8],
                                          "per_category": {"Coat": [1.0, 0.83, 0.6]}}}
-    assert recognised_note(m, "Coat",
-                           0.5) == ("The evaluation's classifier recognised 83% of Coat samples at noise "
-                                               "0.5 (90% over all categories); the model card plots it "
-                                               "against the noise.")
+    assert recognised_note(m, "Coat", 0.5) == ("The evaluation's classifier recognised 83% of Coat samples "
+                                               "at noise 0.5 (90% over all categories); the model card plots "
+                                               "it against the noise.")
     assert "60% of Coat samples at noise 1, the nearest measured (80% over" in recognised_note(m, "Coat", 1.9)
     assert recognised_note(m, "Bag", 0.5) is None and recognised_note({}, "Coat", 0.5) is None
     assert recognised_note(None, "Coat", 0.5) is None

@@ -98,8 +98,8 @@ def test_latents_are_assigned_to_the_component_most_likely_to_have_drawn_them():
     # equal variances: the boundary is the midpoint shifted by σ² ln(w0/w2) / (m2 - m0) to the lighter one
     boundary = 2.0 + np.log(0.8 / 0.2) / 4.0
     z = np.array([[0.0], [1.0], [boundary - 0.01], [boundary + 0.01], [4.0], [9.0]])
-    assert assign_components(z, weight, means,
-                             covs).tolist() == [0, 0, 0, 2, 2, 2]   # never the padding, even at its mean
+    owners = assign_components(z, weight, means, covs).tolist()
+    assert owners == [0, 0, 0, 2, 2, 2]   # never the padding, even at its mean
     # two components on one centre, one five times wider along x: it wins beyond x² = ln 5 / (1/2 − 1/50),
     # and nowhere along y, where the two are alike but the wider one's density is spread five times thinner
     covs2 = np.stack([np.eye(2), np.diag([25.0, 1.0])])

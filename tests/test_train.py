@@ -259,9 +259,8 @@ def test_a_run_with_a_retired_option_is_refused_neutral_values_resume(one_epoch,
         train_mod.run(_args(epochs=2), out, resume=True, progress=False)
     assert str(e.value) == (f"{out}: trained with {flag}, an experiment that was not adopted; "
                             f"commit {RETIRED_IN} still has its code")
-    save_resume_state(out,
-                      {**state,
-                       "args_json": json.dumps({**saved, **neutral})})  # as runs of that commit saved them
+    # as runs of that commit saved them: every retired option at its neutral value
+    save_resume_state(out, {**state, "args_json": json.dumps({**saved, **neutral})})
     train_mod.run(_args(epochs=2), out, resume=True, progress=False)
     assert load_model(out).info["epoch"] == 2
 

@@ -115,8 +115,8 @@ def parse_idx(raw: bytes, spec: IdxFile, source: str) -> np.ndarray:
 def encode_idx(array: np.ndarray) -> bytes:
     """uint8 array → IDX bytes (2049 for 1-D labels, 2051 for N×28×28 images)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    return struct.pack(">HBB", 0, 0x08,
-                       array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.tobytes()
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    return header + array.tobytes()
 
 
 def gzip_bytes(raw: bytes) -> bytes:

@@ -86,8 +86,8 @@ class VAEConfig:
         """One line for reports and the model card: "paper's (256×128×64)" or "256×128×64 channels,
         kernels 2,3,4,6"."""
         widths = "×".join(map(str, self.decoder_channels))
-        if (self.decoder_channels,
-            self.decoder_kernels) == (VAEConfig.decoder_channels, VAEConfig.decoder_kernels):
+        papers = (VAEConfig.decoder_channels, VAEConfig.decoder_kernels)
+        if (self.decoder_channels, self.decoder_kernels) == papers:
             return f"paper's ({widths})"
         return f"{widths} channels, kernels {','.join(map(str, self.decoder_kernels))}"
 
@@ -163,8 +163,7 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
                  torch.addmm(self.bias.repeat_interleave(kh * kw), x.flatten(1), w))
             return y.view(len(x), self.out_channels, kh, kw)
         eligible = (self.padding == (0, 0) and self.dilation == (1, 1) and self.groups == 1
-                    and output_size is None
-                    and x.dtype == torch.float32 and x.dim() == 4)
+                    and output_size is None and x.dtype == torch.float32 and x.dim() == 4)
         if self.fast_inference and eligible and not torch.is_grad_enabled():
             if self.out_channels == 1:
                 return torch.ops.aten.slow_conv_transpose2d(x, self.weight, self.kernel_size, self.bias,

@@ -48,8 +48,8 @@ def parsed_code(obj) -> str:
     """The syntax tree of an object's source without docstrings, as text."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
     for node in ast.walk(tree):
-        if isinstance(node,
-                      (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
+        documented = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if documented and ast.get_docstring(node):
             node.body = node.body[1:] or [ast.Pass()]
     return ast.dump(tree)
 
@@ -142,9 +142,8 @@ class ReferenceStore:
         self._cached = entries + [entry]
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.cache_file,
-                              json.dumps({"format": FORMAT, "entries": self._cached}, indent=1,
-                                                          ensure_ascii=False) + "\n")
+            text = json.dumps({"format": FORMAT, "entries": self._cached}, indent=1, ensure_ascii=False)
+            atomic_write_text(self.cache_file, text + "\n")
         except OSError as e:  # a cache that cannot be written must not cost the evaluation its result
             print(f"warning: {self.cache_file}: cannot write the reference cache ({e.strerror or e}); "
                   f"continuing without it", file=sys.stderr, flush=True)

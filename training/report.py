@@ -72,10 +72,12 @@ def metrics_table(metrics: dict[str, dict]) -> list[str]:
                 best = min(numeric) if metric.better == "lower" else max(numeric)
             cells = [f"**{L.formatted(metrics[n], metric)}**" if v is not None and v == best
                      else L.formatted(metrics[n], metric) for n, v in zip(names, values, strict=True)]
-            target = L.target_cell(shipped, reference, metric,
-                                   REFERENCE_NAME) if shipped else L.target_text(metric)
-            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {metric.better or '—'} | {target} "
-                                                                      "|")
+            if shipped:
+                target = L.target_cell(shipped, reference, metric, REFERENCE_NAME)
+            else:
+                target = L.target_text(metric)
+            row = " | ".join([metric.label, *cells, metric.better or "—", target])
+            lines.append(f"| {row} |")
         lines.append("")
     return lines
 
