@@ -324,9 +324,16 @@ def view_sliders(bundle):
     st.image(grid_png(strip, ncol=len(values), scale=3), caption="  ".join(f"{v:+.1f}" for v in values))
 
 
+# The category samplers, the default first; the paper's (fig. 6) is one click away.
+CLUSTERS, PAPERS, ISOTROPIC = ("category clusters", "around the mean (paper, fig. 6)",
+                               "around the mean, isotropic")
+SAMPLER_KEYS = {CLUSTERS: "mixture", PAPERS: "covariance"}   # the samplers the evaluation measured
+
+
 def view_sampling(bundle):
-    st.markdown("Decode a category's mean latent (paper fig. 5) and draw new items around it (fig. 6), or "
-                "from the category's clusters.")
+    st.markdown("Draw new items of a category from its clusters (the default: samples keep to the styles the "
+                "category has), or as the paper did, around the category's mean latent (fig. 5), decoded "
+                "on the left (fig. 6).")
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
     c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key="sample_cat")
     n = c2.number_input("Items", 4, 64, 16, step=4, key="sample_n")
@@ -334,17 +341,17 @@ def view_sampling(bundle):
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
     mixtures = bundle.category_mixtures
-    kinds = ("category covariance", *(("category clusters",) if mixtures is not None else ()), "isotropic")
-    kind = c5.radio("Noise", kinds, key="sample_kind",
-                    help="category covariance: the category's fitted Gaussian, around its mean (stays in the "
-                         "category); category clusters: around the centres of the category's clusters (a "
-                         "mixture of Gaussians), so samples keep to the styles the category has; isotropic: "
-                         "N(0, I) in prior units, the same in every direction"
+    kinds = (*((CLUSTERS,) if mixtures is not None else ()), PAPERS, ISOTROPIC)
+    kind = c5.radio("Sampler", kinds, key="sample_kind",
+                    help="category clusters: around the centres of the category's clusters (a mixture of "
+                         "Gaussians), so samples keep to the styles the category has; around the mean: the "
+                         "category's fitted Gaussian around its mean, as the paper samples; isotropic: N(0, "
+                         "I) noise in prior units around the mean, the same in every direction"
                          + ("" if mixtures is not None else
                             ". Clusters need embeddings made since they were added: "
                             f"`{embed_command(bundle.directory)}`"))
     rank = None   # of the one cluster drawn from, heaviest first; None: all, by their shares
-    if kind == "category clusters":
+    if kind == CLUSTERS:
         order = mixtures.components(c)
         # one style only: samples around that cluster's centre, as the evaluation measures each cluster
         picked = st.segmented_control(
@@ -363,7 +370,7 @@ def view_sampling(bundle):
                                              mixtures.cov[c][j]), np.full(n, j)
             around = f"from {CATEGORIES[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)"
     else:
-        cov = bundle.category_cov[c] if kind == "category covariance" else None
+        cov = bundle.category_cov[c] if kind == PAPERS else None
         z, around = lat.sample_around(bundle.category_mean[c], n, noise, seed,
                                       cov), f"around the {CATEGORIES[c]} mean"
     samples = decode(bundle.model, z)
@@ -378,7 +385,7 @@ def view_sampling(bundle):
     with right:
         png = grid_png(samples, ncol=8)
         st.image(png, caption=f"{n} samples {around}, noise {noise}, seed {seed}")
-        sampler = {"category covariance": "covariance", "category clusters": "mixture"}.get(kind)
+        sampler = SAMPLER_KEYS.get(kind)
         measured = bundle.current_metrics
         if sampler == "mixture" and rank is not None:
             note = metric_labels.cluster_note(measured, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
@@ -398,7 +405,7 @@ def view_sampling(bundle):
                                           "name": f"generated {CATEGORIES[c]}"}
         elif st.session_state.get("on_map", {}).get("name", "").startswith("generated"):
             st.session_state.pop("on_map", None)
-    if kind == "category clusters":
+    if kind == CLUSTERS:
         weights = mixtures.weight[c][order]
         judged = metric_labels.cluster_recognition(bundle.current_metrics, CATEGORIES[c], weights)
         st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded; under it, the "
@@ -560,13 +567,14 @@ def evaluation_card(bundle):
         st.markdown(f"**{title}**\n\n" + "\n".join(rows))
     per = m.get("category_agreement_per_category")
     if per:
-        st.markdown("**Per category: how often the classifier recognises it** (samples drawn with the app's "
-                    f"defaults: category covariance, noise {m.get('category_sampler', {}).get('noise')})")
+        st.markdown("**Per category: how often the classifier recognises it**, in samples of both samplers "
+                    f"(noise {m.get('category_sampler', {}).get('noise')}), in reconstructions and in the "
+                    "real test images")
         st.markdown(metric_labels.per_category_table(m))
     by_noise = metric_labels.agreement_by_noise(m)
     if by_noise:
-        st.markdown("**How recognisable samples stay as the noise grows** (the same sampler and judge; at "
-                    "noise 0 every sample is the decoded mean)")
+        st.markdown("**How recognisable samples around the mean stay as the noise grows** (the paper's "
+                    "sampler and the same judge; at noise 0 every sample is the decoded mean)")
         st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key="agreement_by_noise")
     with st.expander("metrics.json"):
         st.json(m, expanded=False)

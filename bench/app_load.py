@@ -128,14 +128,14 @@ async def move_slider(page, rng, stats):
 
 
 async def new_samples(page, rng, stats):
-    await _view(page, "Category sampling", "samples around the")
-    before = await page.wait_for_function(FIND_IMAGE, arg="samples around the", timeout=TIMEOUT_MS)
+    await _view(page, "Category sampling", "samples from the")
+    before = await page.wait_for_function(FIND_IMAGE, arg="samples from the", timeout=TIMEOUT_MS)
     before = await before.json_value()
     seed = page.locator('[data-testid="stNumberInput"] input').nth(1)
     t0 = time.perf_counter()
     await seed.fill(str(rng.randrange(1, 10**6)))
     await seed.press("Enter")
-    await page.wait_for_function(CHANGED, arg=["samples around the", before], timeout=TIMEOUT_MS)
+    await page.wait_for_function(CHANGED, arg=["samples from the", before], timeout=TIMEOUT_MS)
     stats.latency["sample"].append(time.perf_counter() - t0)
 
 
@@ -231,7 +231,7 @@ class WsUser:
         seed = self.page.widget("number_input", "sample_seed")
         t0 = time.perf_counter()
         self.page = run = await self.s.set(seed.id, double_value=float(self.rng.randrange(1, 10**6)))
-        await self.timed("sample", t0, run, "samples around the")
+        await self.timed("sample", t0, run, "samples from the")
 
 
 async def ws_session(url: str, k: int, deadline: float, stats: Stats, think: float = 0.0):

@@ -98,7 +98,8 @@ def test_prior_sampler_labels_by_the_classifier(tmp_path):
     (["--all", "--n", "3", "--out", "x.txt"], "expected a .npz"),
     (["--all", "--n", "3", "--out", "x.npz", "--min-confidence", "1.5"], "between 0 and 1"),
     (["--all", "--n", "0", "--out", "x.npz"], "must be a finite number > 0"),
-    (["--all", "--n", "3", "--out", "x.npz", "--cluster", "1"], "with --sampler mixture"),
+    (["--all", "--n", "3", "--out", "x.npz", "--sampler", "covariance", "--cluster", "1"],
+     "with --sampler mixture"),
     (["--category", "Bag", "--n", "3", "--out", "x.npz", "--sampler", "mixture", "--cluster", "9"],
      "--cluster 9: Bag has fewer clusters"),
 ])
@@ -133,3 +134,15 @@ def test_sample_sheet_adds_two_rows_of_cluster_samples_where_embed_stored_them(d
     # the rows before the clusters' are the same images; the cluster rows are new ones
     assert np.array_equal(with_clusters[:7 * row], plain[:7 * row])
     assert not np.array_equal(with_clusters[7 * row:8 * row], plain[5 * row:6 * row])
+
+
+def test_the_default_sampler_is_the_categories_clusters(tmp_path):
+    """The sampler whose samples the classifier recognises as often as real photos is the default;
+    the paper's sampler around the mean is one flag away."""
+    for name, extra in (("default", []), ("mixture", ["--sampler", "mixture"]),
+                        ("paper", ["--sampler", "covariance"])):
+        r = run_cli("generate", "--checkpoint", ASSETS, "--category", "Shirt", "--n", "8", "--out",
+                    tmp_path / f"{name}.npz", *extra)
+        assert r.returncode == 0, r.stderr
+    default, mixture, paper = ((tmp_path / f"{n}.npz").read_bytes() for n in ("default", "mixture", "paper"))
+    assert default == mixture and default != paper

@@ -2,10 +2,10 @@
 as ``.npz`` or as gzipped IDX files any Fashion-MNIST reader loads.
 
 Samplers (the same code as the app's category sampling, ``sampling.py``):
-  covariance  z = mean_c + noise · ε, ε ~ N(0, Σ_c), the category's fitted Gaussian (default)
   mixture     z = mean_cj + noise · ε, ε ~ N(0, Σ_cj), component j of the category's fitted
-              mixture drawn by its weight: samples stay near the category's clusters
-              (``--cluster R``: always the R-th heaviest, one style, as the app's "Draw from")
+              mixture drawn by its weight: samples stay near the category's clusters (default;
+              ``--cluster R``: always the R-th heaviest, one style, as the app's "Draw from")
+  covariance  z = mean_c + noise · ε, ε ~ N(0, Σ_c), the category's fitted Gaussian (the paper's)
   isotropic   z = mean_c + noise · ε, ε ~ N(0, I)
   prior       z = noise · ε, ε ~ N(0, I), labelled by the classifier; drawn until each requested
               category has N (rejection sampling), since the prior knows no categories
@@ -152,7 +152,7 @@ def write(out: Path, fmt: str, z: np.ndarray, labels: np.ndarray, images: np.nda
     return [str(out)]
 
 
-def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = "covariance",
+def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = DEFAULT_SAMPLER,
              seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
              data_dir=None, cluster: int | None = None) -> dict:
     """Draw n images for each of ``categories``, keep those the classifier is confident of where asked,
@@ -218,9 +218,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=A.non_negative_float, default=None,
                    help=f"noise scale (default: the app's {DEFAULT_NOISE}; 1.0 for --sampler prior)")
     p.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
-                   help="covariance: the category's fitted Gaussian; mixture: its fitted mixture (samples "
-                        "stay near its clusters); isotropic: N(0, I) around the mean; "
-                        "prior: N(0, I), labelled by the classifier (default: %(default)s)")
+                   help="mixture: the category's clusters, a fitted mixture of Gaussians (samples keep to "
+                        "its styles); covariance: its fitted Gaussian around its mean, the paper's sampler; "
+                        "isotropic: N(0, I) around the mean; prior: N(0, I), labelled by the classifier "
+                        "(default: %(default)s)")
     p.add_argument("--cluster", type=A.positive_int, metavar="R",
                    help="with --sampler mixture: only each category's R-th heaviest cluster (1 = the "
                         "heaviest), one style, numbered as in the app")
