@@ -115,6 +115,9 @@ def test_names_and_paths():
     from pathlib import Path
     assert idx_paths(Path("out/train")) == (Path("out/train-images-idx3-ubyte.gz"),
                                             Path("out/train-labels-idx1-ubyte.gz"))
+    # a trailing slash names a directory, which need not exist yet
+    assert idx_paths("new-dir/") == (Path("new-dir/train-images-idx3-ubyte.gz"),
+                                     Path("new-dir/train-labels-idx1-ubyte.gz"))
     a = npz_bytes({"x": np.arange(5)})
     assert a == npz_bytes({"x": np.arange(5)})
 

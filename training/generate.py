@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -93,10 +94,12 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def idx_paths(out: Path) -> tuple[Path, Path]:
+def idx_paths(out: str | os.PathLike) -> tuple[Path, Path]:
     """``--out DIR/`` or an existing directory → DIR/train-…; ``--out DIR/PREFIX`` → DIR/PREFIX-…,
     the names Fashion-MNIST readers look for (``load_mnist(DIR, kind=PREFIX)``)."""
-    if out.is_dir() or str(out).endswith(("/", "\\")):
+    names_a_directory = str(out).endswith(("/", os.sep))   # before Path() drops the slash
+    out = Path(out)
+    if names_a_directory or out.is_dir():
         out = out / "train"
     return out.parent / f"{out.name}-images-idx3-ubyte.gz", out.parent / f"{out.name}-labels-idx1-ubyte.gz"
 
@@ -135,21 +138,27 @@ def draw(model, checkpoint: Path, classifier, counts: np.ndarray, noise: float, 
     return z, labels, None, about
 
 
-def write(out: Path, fmt: str, z: np.ndarray, labels: np.ndarray, images: np.ndarray,
-          confidence: np.ndarray | None) -> list[str]:
-    """The images and labels as gzipped IDX files or one .npz (with z and the confidence); the files."""
-    pixels, label_bytes = to_uint8(images), labels.astype(np.uint8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "idx":
-        image_path, label_path = idx_paths(out)
-        atomic_write_bytes(image_path, fmnist.gzip_bytes(fmnist.encode_idx(pixels)))
-        atomic_write_bytes(label_path, fmnist.gzip_bytes(fmnist.encode_idx(label_bytes)))
-        return [str(image_path), str(label_path)]
-    arrays = {"images": pixels, "labels": label_bytes, "z": z.astype(np.float32)}
-    if confidence is not None:
-        arrays["confidence"] = confidence.astype(np.float32)
-    atomic_write_bytes(out, npz_bytes(arrays))
-    return [str(out)]
+def write(out: str | os.PathLike, fmt: str, arrays: dict[str, np.ndarray],
+          extras_beside_idx: bool = False) -> list[str]:
+    """``images`` (uint8 N×28×28) and ``labels`` with any other arrays: one .npz, or gzipped IDX files
+    of the images and labels, with the other arrays in ``PREFIX-extra.npz`` beside them where asked.
+    Returns the files written."""
+    if fmt != "idx":
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out, npz_bytes(arrays))
+        return [str(out)]
+    image_path, label_path = idx_paths(out)
+    image_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(image_path, fmnist.gzip_bytes(fmnist.encode_idx(arrays["images"])))
+    atomic_write_bytes(label_path, fmnist.gzip_bytes(fmnist.encode_idx(arrays["labels"].astype(np.uint8))))
+    files = [str(image_path), str(label_path)]
+    extras = {k: v for k, v in arrays.items() if k not in ("images", "labels")}
+    if extras_beside_idx and extras:
+        extra_path = image_path.parent / image_path.name.replace("-images-idx3-ubyte.gz", "-extra.npz")
+        atomic_write_bytes(extra_path, npz_bytes(extras))
+        files.append(str(extra_path))
+    return files
 
 
 def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = DEFAULT_SAMPLER,
@@ -157,8 +166,8 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
              data_dir=None, cluster: int | None = None) -> dict:
     """Draw n images for each of ``categories``, keep those the classifier is confident of where asked,
     and write them; returns a summary of what was drawn, kept and written."""
-    out, checkpoint = Path(out), Path(checkpoint)
-    check_arguments(out, sampler, fmt, min_confidence, cluster)
+    checkpoint = Path(checkpoint)
+    check_arguments(Path(out), sampler, fmt, min_confidence, cluster)
     model = load_model(checkpoint)
     classifier = None
     if min_confidence is not None or sampler == "prior":
@@ -179,7 +188,10 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
         summary["min_confidence"] = min_confidence
     summary.update(drawn=int(drawn), kept=int(len(labels)),
                    kept_per_category={fmnist.CATEGORIES[c]: int((labels == c).sum()) for c in categories})
-    summary["files"] = write(out, fmt, z, labels, images, confidence)
+    arrays = {"images": to_uint8(images), "labels": labels.astype(np.uint8), "z": z.astype(np.float32)}
+    if confidence is not None:
+        arrays["confidence"] = confidence.astype(np.float32)
+    summary["files"] = write(out, fmt, arrays)
     return summary
 
 
