@@ -45,6 +45,10 @@ COMMANDS = (
             "Generate images from each category's fitted Gaussian or clusters (or from the prior) and write "
             "them with their intended labels as .npz, or as gzipped IDX files any Fashion-MNIST reader "
             "loads. The same seed writes the same bytes."),
+    Command("augment", "training.augment", "write label-preserving variants of a labelled set",
+            "Encode each labelled image, decode K variants from its posterior (widened by --temperature) "
+            "and write them with their source's label and index (.npz or IDX). The same seed writes the "
+            "same bytes."),
     Command("encode", "training.encode_images", "put your own pictures into the latent space",
             "Prepare each image as a Fashion-MNIST input (greyscale, dark background, cropped, 28×28), "
             "encode and decode it, print its nearest categories and write IMAGE.recon.png (prepared input | "

@@ -1,0 +1,107 @@
+"""``python -m training augment``: its file contract, its errors, and that the variants of an image
+are variants of that image."""
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+from training import data as fmnist
+from training.augment import read_labelled
+
+ASSETS = ROOT / "assets"
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory, dataset):
+    """Five real training images of each category."""
+    idx = np.concatenate([np.flatnonzero(dataset.train_labels == c)[:5] for c in range(10)])
+    path = tmp_path_factory.mktemp("labelled") / "labelled.npz"
+    np.savez(path, images=dataset.train_images[idx], labels=dataset.train_labels[idx])
+    return path
+
+
+def _augment(*args):
+    return run_cli("augment", "--checkpoint", ASSETS, *args)
+
+
+def test_writes_k_labelled_variants_of_each_image_and_the_same_bytes_for_a_seed(labelled, tmp_path):
+    r = _augment("--input", labelled, "--per-image", 3, "--out", tmp_path / "a.npz")
+    assert r.returncode == 0, r.stderr
+    assert "wrote 150 variants of 50 images" in r.stdout
+    out, source = np.load(tmp_path / "a.npz"), np.load(labelled)
+    assert set(out.files) == {"images", "labels", "source"}
+    assert out["images"].dtype == np.uint8 and out["images"].shape == (150, 28, 28)
+    assert out["source"].tolist() == np.repeat(np.arange(50), 3).tolist()
+    assert (out["labels"] == source["labels"][out["source"]]).all()
+    assert _augment("--input", labelled, "--per-image", 3, "--out", tmp_path / "b.npz").returncode == 0
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    assert _augment("--input", labelled, "--per-image", 3, "--seed", 1, "--out",
+                    tmp_path / "c.npz").returncode == 0
+    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()
+
+
+def test_variants_stay_closer_to_their_image_than_to_other_images_of_its_category(labelled, tmp_path):
+    r = _augment("--input", labelled, "--per-image", 4, "--out", tmp_path / "v.npz")
+    assert r.returncode == 0, r.stderr
+    out, inputs = np.load(tmp_path / "v.npz"), np.load(labelled)
+    variants, images = out["images"].astype(np.float32) / 255, inputs["images"].astype(np.float32) / 255
+    labels = inputs["labels"]
+    to_source, to_others = [], []
+    for v, s in zip(variants, out["source"], strict=True):
+        others = np.flatnonzero((labels == labels[s]) & (np.arange(len(labels)) != s))
+        to_source.append(((v - images[s]) ** 2).mean())
+        to_others.append(((v[None] - images[others]) ** 2).mean(axis=(1, 2)).mean())
+    assert np.mean(to_source) < 0.5 * np.mean(to_others)
+    assert np.mean(np.array(to_source) < np.array(to_others)) > 0.9   # for nearly every variant
+
+
+def test_the_classifier_filter_keeps_confident_variants_at_most_k_per_image(labelled, tmp_path):
+    r = _augment("--input", labelled, "--per-image", 2, "--min-confidence", 0.9, "--out", tmp_path / "f.npz")
+    assert r.returncode == 0, r.stderr
+    out = np.load(tmp_path / "f.npz")
+    assert set(out.files) == {"images", "labels", "source", "confidence"}
+    assert (out["confidence"] >= 0.9).all() and np.bincount(out["source"], minlength=50).max() <= 2
+    assert len(out["labels"]) > 50   # most images have confident variants
+
+
+def test_idx_in_and_out(labelled, tmp_path):
+    arrays = np.load(labelled)
+    (tmp_path / "in").mkdir()
+    for name, a in (("train-images-idx3-ubyte.gz", arrays["images"]), ("train-labels-idx1-ubyte.gz",
+                                                                        arrays["labels"].astype(np.uint8))):
+        (tmp_path / "in" / name).write_bytes(fmnist.gzip_bytes(fmnist.encode_idx(a)))
+    images, labels = read_labelled(tmp_path / "in")
+    assert (images == arrays["images"]).all() and (labels == arrays["labels"]).all()
+    r = _augment("--input", tmp_path / "in", "--per-image", 1, "--format", "idx", "--out",
+                 str(tmp_path / "out") + "/")
+    assert r.returncode == 0, r.stderr
+    variants = fmnist.read_idx_file(tmp_path / "out" / "train-images-idx3-ubyte.gz")
+    assert variants.shape == (50, 28, 28)
+    assert np.load(tmp_path / "out" / "train-extra.npz")["source"].tolist() == list(range(50))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"images": np.zeros((3, 28, 28), np.uint8)}, "no 'labels' array"),
+    ({"images": np.zeros((3, 28, 28), np.float32), "labels": np.zeros(3, np.int64)},
+     "expected uint8 N×28×28"),
+    ({"images": np.zeros((3, 32, 32), np.uint8), "labels": np.zeros(3, np.int64)}, "expected uint8 N×28×28"),
+    ({"images": np.zeros((3, 28, 28), np.uint8), "labels": np.zeros(2, np.int64)}, "expected 3 integers"),
+    ({"images": np.zeros((3, 28, 28), np.uint8), "labels": np.array([0, 10, 1])}, "label 10 is outside 0–9"),
+    ({"images": np.zeros((0, 28, 28), np.uint8), "labels": np.zeros(0, np.int64)}, "holds no images"),
+])
+def test_bad_input_is_one_line(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    r = _augment("--input", tmp_path / "bad.npz", "--per-image", 2, "--out", tmp_path / "o.npz")
+    assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_bad_arguments_are_one_line(labelled, tmp_path):
+    for args, code, message in ((["--per-image", 0], 2, "--per-image: '0' must be a finite number > 0"),
+                                (["--per-image", 2, "--min-confidence", 2], 2, "between 0 and 1"),
+                                (["--per-image", 2, "--out", tmp_path / "o.txt"], 1, "expected a .npz")):
+        out = [] if "--out" in args else ["--out", tmp_path / "o.npz"]
+        r = _augment("--input", labelled, *args, *out)
+        assert r.returncode == code and message in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    r = _augment("--input", tmp_path / "missing.npz", "--per-image", 2, "--out", tmp_path / "o.npz")
+    assert r.returncode == 1 and "missing.npz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
