@@ -11,19 +11,22 @@ import os
 
 import numpy as np
 import streamlit as st
+import torch
 
 from explorer import cached, plots, selection
 from explorer import latent as lat
 from explorer.assets import MAP_LABELS, AssetError, category_name, embed_command
 from explorer.images import decode, grid_png, rows_png, upscale
 from training import CATEGORIES, metric_labels
+from training.augment import DEFAULT_TEMPERATURE, around_posterior
+from training.classifier import predict
 from training.encode_images import encode_prepared
 from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
 from training.sampling import DEFAULT_NOISE
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
-VIEWS = ("Latent map", "Your image", "Latent sliders", "Category sampling", "Interpolation & hybrids",
-         "Reconstructions", "Latent statistics", "Model card")
+VIEWS = ("Latent map", "Your image", "Latent sliders", "Category sampling", "Variations",
+         "Interpolation & hybrids", "Reconstructions", "Latent statistics", "Model card")
 SLIDER_RANGE = 3.0  # ± prior standard deviations
 REFERENCE_REPORT = "reports/benchmark.md"
 
@@ -453,6 +456,70 @@ def _pick_endpoint(bundle, name: str, col, default_cat: int):
     return z, pixels
 
 
+def _variation_source(bundle):
+    """The item whose variants are drawn: its posterior (μ, log σ²), its picture, its label and name."""
+    sel = current_selection(bundle)
+    marked = sel if sel and sel["kind"] in ("point", "upload") else None
+    c1, c2, c3 = st.columns([2, 2, 1])
+    label = "your image" if marked and marked["kind"] == "upload" else "the selected point"
+    source = c1.radio("Variations of", ([label] if marked else []) + ["an item of a category"],
+                      horizontal=True, key="var_source")
+    up = st.session_state.get("upload")
+    if source == label and marked["kind"] == "upload" and up is not None and up.get("name") == marked["name"]:
+        picture = up["prepared"]
+        x = torch.from_numpy(picture.astype(np.float32))[None, None]
+        with torch.no_grad():
+            mu, logvar = bundle.model.encode(x)
+        judged = predict(cached.get_classifier(bundle.directory), x)[1][0]   # its label: the classifier's
+        return mu[0].numpy(), logvar[0].numpy(), picture, int(judged.argmax()), up["name"]
+    if source == label and marked["kind"] == "point":
+        i = marked["index"]
+    else:
+        c = c2.selectbox("Category", range(10), index=7, format_func=category_name, key="var_cat")
+        members = np.flatnonzero(bundle.labels == c)
+        i = int(members[c3.number_input("Item", 0, len(members) - 1, 0, key="var_item")])
+    picture = original_image(bundle, i)
+    if picture is None:
+        picture = decode(bundle.model, bundle.mu[i])[0]
+    return bundle.mu[i], bundle.logvar[i], picture, int(bundle.labels[i]), f"test image {bundle.index[i]}"
+
+
+def view_variations(bundle):
+    st.markdown("Other versions of one item: latents drawn from the item's own posterior q(z|x), "
+                "widened by a strength T, and decoded. Each keeps the item's category; under each, what the "
+                "classifier calls it. `python -m training augment` writes such variants of a whole "
+                "labelled set.")
+    mu, logvar, picture, label, name = _variation_source(bundle)
+    c1, c2, c3 = st.columns([3, 1, 1])
+    strength = c1.slider("Strength T", 0.5, 8.0, DEFAULT_TEMPERATURE, 0.5, key="var_strength",
+                         help="z = μ + T·σ·ε: 1 samples the posterior itself; larger widens it")
+    n = c2.number_input("Variants", 4, 32, 16, step=4, key="var_n")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="var_seed")
+    z, _ = around_posterior(mu, logvar, n, strength, np.random.default_rng(seed))
+    images = decode(bundle.model, z)
+    probs = predict(cached.get_classifier(bundle.directory), torch.from_numpy(images)[:, None])[1]
+    kept = probs.argmax(1) == label
+    left, right = st.columns([1, 4], gap="medium")
+    with left:
+        st.markdown(swatch(label), unsafe_allow_html=True)
+        big_image(picture, name, 168)
+    with right:
+        captions = [("✓ " if k else "✗ ") + f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
+                    for k, p in zip(kept, probs, strict=True)]
+        thumbnails(images, captions, per_row=8, size=84)
+        st.caption(f"The classifier keeps the category in {kept.mean():.0%} of these {n} variants (✓). "
+                   "In a benchmark with few labels, such variants did not make a classifier better: "
+                   "docs/augmentation.md.")
+        png = grid_png(images, ncol=8)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=(images * 255).round().astype(np.uint8),
+                            labels=np.full(n, label, np.uint8), z=z.astype(np.float32))
+        d1, d2 = st.columns(2)
+        d1.download_button("Download PNG", png, file_name=f"variations_{seed}.png", mime="image/png")
+        d2.download_button("Download .npz", buf.getvalue(), file_name=f"variations_{seed}.npz",
+                           help="the variants as uint8 images, the item's label and their latent codes z")
+
+
 def view_interpolation(bundle):
     st.markdown("Interpolating pixels overlays two products; interpolating latents morphs one into the "
                 "other (paper fig. 7). Mark A and B on the map, or pick them here.")
@@ -653,7 +720,8 @@ def main():
         view_map(bundle, projection, colour_by)
     else:
         {"Your image": view_upload, "Latent sliders": view_sliders, "Category sampling": view_sampling,
-         "Interpolation & hybrids": view_interpolation, "Reconstructions": view_reconstructions,
+         "Variations": view_variations, "Interpolation & hybrids": view_interpolation,
+         "Reconstructions": view_reconstructions,
          "Latent statistics": view_statistics, "Model card": view_model_card}[view](bundle)
 
 

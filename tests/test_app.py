@@ -12,7 +12,7 @@ from training import sampling as lat
 
 APP = str(ROOT / "streamlit_app.py")
 ASSETS = ROOT / "assets"
-VIEWS = ["Latent map", "Latent sliders", "Category sampling", "Interpolation & hybrids",
+VIEWS = ["Latent map", "Latent sliders", "Category sampling", "Variations", "Interpolation & hybrids",
          "Reconstructions", "Latent statistics", "Model card"]
 
 
@@ -379,3 +379,32 @@ def test_pickle_only_model_directory_is_refused(tmp_path, monkeypatch):
     torch.save({"x": torch.zeros(1)}, tmp_path / "model.pt")
     at = _app(tmp_path, monkeypatch)
     assert not at.exception and any("pickle files are refused" in e for e in _errors(at))
+
+
+def test_variations_of_a_category_item_and_of_a_clicked_point(app):
+    import torch
+
+    from training import CATEGORIES, load_model
+    from training.augment import around_posterior
+    from training.classifier import load_classifier, predict
+    from training.generate import decode
+    e = np.load(ASSETS / "embeddings.npz")
+    app.sidebar.radio(key="view").set_value("Variations").run()
+    assert not app.exception and not _errors(app)
+    assert app.radio(key="var_source").options == ["an item of a category"]   # nothing selected yet
+    app.slider(key="var_strength").set_value(3.0).run()
+    verdicts = [c for image in app.get("image") for c in image.captions if c.startswith(("✓ ", "✗ "))]
+    # the variants are the first sneaker's posterior widened threefold, decoded and judged
+    first = int(np.flatnonzero(e["labels"] == 7)[0])
+    z, _ = around_posterior(e["mu"][first], e["logvar"][first], 16, 3.0, np.random.default_rng(0))
+    probs = predict(load_classifier(ASSETS), torch.from_numpy(decode(load_model(ASSETS), z))[:, None])[1]
+    assert verdicts == [("✓ " if p.argmax() == 7 else "✗ ") + f"{CATEGORIES[p.argmax()]} {p.max():.0%}"
+                        for p in probs]
+    kept = next(c.value for c in app.caption if c.value.startswith("The classifier keeps the category"))
+    assert f"in {(probs.argmax(1) == 7).mean():.0%} of these 16 variants" in kept
+    # a clicked map point becomes the source
+    app.sidebar.radio(key="view").set_value("Latent map").run()
+    _click(app, "tsne", 123)
+    app.sidebar.radio(key="view").set_value("Variations").run()
+    assert not app.exception and app.radio(key="var_source").value == "the selected point"
+    assert f"test image {e['index'][123]}" in [c for image in app.get("image") for c in image.captions]

@@ -133,7 +133,7 @@ def test_upload_an_image_see_what_the_model_sees_and_place_it_on_the_map(tmp_pat
         assert "your image" in start.inner_text() and "selected point" not in start.inner_text()
 
 
-def test_drawing_from_one_cluster_shows_its_centre_and_its_measurement():
+def test_drawing_from_one_cluster_shows_its_centre_then_variations_of_a_sneaker():
     weight = np.load(ROOT / "assets" / "embeddings.npz")["category_mixture_weight"][8]
     second = f"2 · {sorted(weight, reverse=True)[1]:.0%} · 16 drawn"      # the bags' second-heaviest cluster
     with running_app(ROOT / "assets") as (url, _), browser(1280, 1000) as page:
@@ -152,3 +152,10 @@ def test_drawing_from_one_cluster_shows_its_centre_and_its_measurement():
         page.wait_for_function("() => document.body.innerText.includes('of samples from this cluster alone "
                                "at noise 0.5') && document.body.innerText.includes('%s')" % second,
                                timeout=20000)
+        # Variations: another view, one click away; sixteen judged variants of a sneaker
+        page.get_by_text("Variations", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('The classifier keeps the "
+                               "category in')", timeout=20000)
+        first = int(np.flatnonzero(np.load(ROOT / "assets" / "embeddings.npz")["labels"] == 7)[0])
+        assert image_with_caption(page, f"test image {first}")
+        assert image_with_caption(page, "Sneaker")   # a variant, with the classifier's verdict

@@ -67,18 +67,25 @@ def check_labelled(images: np.ndarray, labels: np.ndarray, where) -> tuple[np.nd
     return images, labels.astype(np.int64)
 
 
+def around_posterior(mu: np.ndarray, logvar: np.ndarray, per_image: int, temperature: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``per_image`` latents z = μ + T·σ·ε from each posterior N(μ, σ²) (rows of ``mu``, ``logvar``),
+    and the row each was drawn for (row 0's first, then row 1's, …)."""
+    mu, logvar = np.atleast_2d(np.asarray(mu, np.float64)), np.atleast_2d(np.asarray(logvar, np.float64))
+    source = np.repeat(np.arange(len(mu)), per_image)
+    eps = rng.standard_normal((len(source), mu.shape[1]))
+    return mu[source] + temperature * np.exp(0.5 * logvar[source]) * eps, source
+
+
 @torch.no_grad()
 def posterior_latents(model, images: np.ndarray, per_image: int, temperature: float,
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``per_image`` latents from each image's posterior widened by ``temperature``, and the index
-    of the image each was drawn for (image 0's first, then image 1's, …)."""
+    """``around_posterior`` of each image's q(z|x)."""
     x = fmnist.to_tensor(images)
     posteriors = [model.encode(x[i:i + 1000]) for i in range(0, len(x), 1000)]
     mu = torch.cat([p[0] for p in posteriors]).double().numpy()
     logvar = torch.cat([p[1] for p in posteriors]).double().numpy()
-    source = np.repeat(np.arange(len(images)), per_image)
-    eps = rng.standard_normal((len(source), mu.shape[1]))
-    return mu[source] + temperature * np.exp(0.5 * logvar[source]) * eps, source
+    return around_posterior(mu, logvar, per_image, temperature, rng)
 
 
 def variants(model, images: np.ndarray, labels: np.ndarray, per_image: int,
