@@ -105,3 +105,19 @@ def test_bad_arguments_are_one_line(labelled, tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1
     r = _augment("--input", tmp_path / "missing.npz", "--per-image", 2, "--out", tmp_path / "o.npz")
     assert r.returncode == 1 and "missing.npz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_label_budget_benchmark_runs_every_arm_in_quick_mode(tmp_path, monkeypatch):
+    import importlib.util
+    import json
+    import sys
+    spec = importlib.util.spec_from_file_location("bench_augmentation", ROOT / "bench" / "augmentation.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(sys, "argv",
+                        ["augmentation.py", "--quick", "--threads", "1", "--out", str(tmp_path / "a.json")])
+    bench.main()
+    result = json.loads((tmp_path / "a.json").read_text())
+    arms = result["accuracy"]["100"]
+    assert list(arms) == list(bench.ARMS) and all(len(v) == 1 for v in arms.values())
+    assert all(0.3 < v[0] <= 1 for v in arms.values())   # every arm learns (chance is 0.1)
