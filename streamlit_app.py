@@ -462,8 +462,13 @@ def _variation_source(bundle):
     marked = sel if sel and sel["kind"] in ("point", "upload") else None
     c1, c2, c3 = st.columns([2, 2, 1])
     label = "your image" if marked and marked["kind"] == "upload" else "the selected point"
-    source = c1.radio("Variations of", ([label] if marked else []) + ["an item of a category"],
-                      horizontal=True, key="var_source")
+    if marked:
+        source = c1.radio("Variations of", [label, "an item of a category"], horizontal=True,
+                          key="var_source")
+    else:   # one choice is no choice: say how to get the other instead of drawing a lone radio button
+        source = "an item of a category"
+        c1.caption("Variations of an item of a category, or of a point you click on the latent map, or of "
+                   "your image")
     up = st.session_state.get("upload")
     if source == label and marked["kind"] == "upload" and up is not None and up.get("name") == marked["name"]:
         picture = up["prepared"]
@@ -491,8 +496,9 @@ def view_variations(bundle):
                 "labelled set.")
     mu, logvar, picture, label, name = _variation_source(bundle)
     c1, c2, c3 = st.columns([3, 1, 1])
-    strength = c1.slider("Strength T", 0.5, 8.0, DEFAULT_TEMPERATURE, 0.5, key="var_strength",
-                         help="z = μ + T·σ·ε: 1 samples the posterior itself; larger widens it")
+    strength = c1.slider("Strength T", 0.5, 12.0, DEFAULT_TEMPERATURE, 0.5, key="var_strength",
+                         help="z = μ + T·σ·ε: 1 samples the posterior itself (what augment writes by "
+                              "default); the shapes start to vary around 4–8, and break up beyond")
     n = c2.number_input("Variants", 4, 32, 16, step=4, key="var_n")
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="var_seed")
     z, _ = around_posterior(mu, logvar, n, strength, np.random.default_rng(seed))
