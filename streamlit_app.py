@@ -334,9 +334,9 @@ SAMPLER_KEYS = {CLUSTERS: "mixture", PAPERS: "covariance"}   # the samplers the 
 
 
 def view_sampling(bundle):
-    st.markdown("Draw new items of a category from its clusters (the default: samples keep to the styles the "
-                "category has), or as the paper did, around the category's mean latent (fig. 5), decoded "
-                "on the left (fig. 6).")
+    st.markdown("Draw new items of a category from its clusters (the default: samples keep to the styles "
+                "the category has), or as the paper did, around the category's mean latent (fig. 5), "
+                "decoded on the left (fig. 6).")
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
     c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key="sample_cat")
     n = c2.number_input("Items", 4, 64, 16, step=4, key="sample_n")
@@ -490,15 +490,15 @@ def _variation_source(bundle):
 
 
 def view_variations(bundle):
-    st.markdown("Other versions of one item: latents drawn from the item's own posterior q(z|x), "
-                "widened by a strength T, and decoded. Each keeps the item's category; under each, what the "
-                "classifier calls it. `python -m training augment` writes such variants of a whole "
-                "labelled set.")
+    st.markdown("Other versions of one item: latents drawn from the item's own posterior q(z|x), widened by "
+                "a strength T, and decoded. Each keeps the item's category; under each, what the classifier "
+                "calls it. `python -m training augment` writes such variants of a whole labelled set.")
     mu, logvar, picture, label, name = _variation_source(bundle)
     c1, c2, c3 = st.columns([3, 1, 1])
     strength = c1.slider("Strength T", 0.5, 12.0, DEFAULT_TEMPERATURE, 0.5, key="var_strength",
-                         help="z = μ + T·σ·ε: 1 samples the posterior itself (what augment writes by "
-                              "default); the shapes start to vary around 4–8, and break up beyond")
+                         help="z = μ + T·σ·ε: 1 samples the posterior itself, whose variants barely differ; "
+                              "shapes start to vary around 4–8 (augment's default, 8, measured best) and "
+                              "break up beyond")
     n = c2.number_input("Variants", 4, 32, 16, step=4, key="var_n")
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="var_seed")
     z, _ = around_posterior(mu, logvar, n, strength, np.random.default_rng(seed))
@@ -513,8 +513,8 @@ def view_variations(bundle):
         captions = [("✓ " if k else "✗ ") + f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
                     for k, p in zip(kept, probs, strict=True)]
         thumbnails(images, captions, per_row=8, size=84)
-        st.caption(f"The classifier keeps the category in {kept.mean():.0%} of these {n} variants (✓). "
-                   "In a benchmark with few labels, such variants did not make a classifier better: "
+        st.caption(f"The classifier keeps the category in {kept.mean():.0%} of these {n} variants (✓). In a "
+                   "benchmark with few labels, such variants did not make a classifier better: "
                    "docs/augmentation.md.")
         png = grid_png(images, ncol=8)
         buf = io.BytesIO()
