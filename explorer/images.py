@@ -34,3 +34,11 @@ def rows_png(rows: list[np.ndarray], scale: int = 3) -> bytes:
     ncol = max(len(r) for r in rows)
     padded = [np.concatenate([r, np.zeros((ncol - len(r), 28, 28), np.float32)]) for r in rows]
     return grid_png(np.concatenate(padded), ncol=ncol, scale=scale)
+
+
+def labelled_npz(images: np.ndarray, label: int, z: np.ndarray) -> bytes:
+    """Generated images in [0, 1] as a download: uint8 ``images``, their ``labels`` and latent codes ``z``."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=(images * 255).round().astype(np.uint8),
+                        labels=np.full(len(images), label, np.uint8), z=np.asarray(z, np.float32))
+    return buf.getvalue()

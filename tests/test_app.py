@@ -12,8 +12,11 @@ from training import sampling as lat
 
 APP = str(ROOT / "streamlit_app.py")
 ASSETS = ROOT / "assets"
-VIEWS = ["Latent map", "Latent sliders", "Category sampling", "Variations", "Interpolation & hybrids",
-         "Reconstructions", "Latent statistics", "Model card"]
+PAGES = {"Latent map": "views/latent_map.py", "Your image": "views/your_image.py",
+         "Latent sliders": "views/sliders.py", "Category sampling": "views/sampling.py",
+         "Variations": "views/variations.py", "Interpolation & hybrids": "views/interpolation.py",
+         "Reconstructions": "views/reconstructions.py", "Latent statistics": "views/statistics.py",
+         "Model card": "views/model_card.py"}
 
 
 def _app(model_dir, monkeypatch):
@@ -21,6 +24,13 @@ def _app(model_dir, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     return at
+
+
+def _open(tester, view: str, /, **query):
+    """Open a view, as its link in the sidebar does (with ``query``: as a link with these parameters)."""
+    tester.query_params.clear()
+    tester.query_params.update(query)
+    return tester.switch_page(PAGES[view]).run()
 
 
 def _errors(at):
@@ -34,11 +44,12 @@ def app(monkeypatch):
     return at
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", PAGES)
 def test_each_view_renders_with_shipped_assets(app, view):
-    app.sidebar.radio(key="view").set_value(view).run()
+    _open(app, view)
     assert not app.exception, app.exception
-    assert not _errors(app)
+    assert not _errors(app) and not app.warning   # no notice: nothing is wrong
+    assert [t.value for t in app.title] == ["Fashion-MNIST VAE explorer" if view == "Latent map" else view]
 
 
 def test_each_projection_renders(app):
@@ -58,17 +69,17 @@ def _click(at, projection, custom, x=0.0, y=0.0):
 
 
 def test_interpolation_endpoints_offer_a_choice_only_once_one_is_marked(app):
-    app.sidebar.radio(key="view").set_value("Interpolation & hybrids").run()
+    _open(app, "Interpolation & hybrids")
     assert not app.exception
     assert not [r for r in app.radio if r.key in ("A_source", "B_source")]   # no lone one-option radio
     captions = [c.value for c in app.caption]
     assert any('"Use as A"' in c for c in captions) and any('"Use as B"' in c for c in captions)
     assert app.selectbox(key="A_cat").value == 0 and app.selectbox(key="B_cat").value == 9
-    app.sidebar.radio(key="view").set_value("Latent map").run()
+    _open(app, "Latent map")
     projection = app.sidebar.selectbox(key="projection").value
     _click(app, projection, 11)
     next(b for b in app.button if b.label == "Use as A").click().run()
-    app.sidebar.radio(key="view").set_value("Interpolation & hybrids").run()
+    _open(app, "Interpolation & hybrids")
     assert not app.exception
     assert app.radio(key="A_source").options == ["marked on the map", "pick by category"]
     assert app.radio(key="A_source").value == "marked on the map"
@@ -86,7 +97,7 @@ def test_selecting_a_point_shows_its_category_and_neighbours(app):
     assert app.session_state["selection"] == {"kind": "point", "index": i,
                                               "model": app.session_state["selection"]["model"]}
     # the sliders start from the selection
-    app.sidebar.radio(key="view").set_value("Latent sliders").run()
+    _open(app, "Latent sliders")
     assert app.radio(key="slider_start").value == "selected point"
     mu = np.load(ASSETS / "embeddings.npz")["mu"][i].astype(np.float32)
     top = int(np.argmax(np.load(ASSETS / "embeddings.npz")["kl_per_dim"]))
@@ -161,7 +172,7 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     import json
 
     from training import metric_labels
-    app.sidebar.radio(key="view").set_value("Model card").run()
+    _open(app, "Model card")
     assert not app.exception
     text = _card_markdown(app)
     info = json.loads((ASSETS / "model.json").read_text())
@@ -229,7 +240,7 @@ def test_category_sampling_says_how_often_the_judge_recognises_the_category(app)
 
     from training import metric_labels
     ours = json.loads((ASSETS / "metrics.json").read_text())
-    app.sidebar.radio(key="view").set_value("Category sampling").run()
+    _open(app, "Category sampling")
     app.selectbox(key="sample_cat").set_value(6).run()          # shirts, at the default noise
     app.radio(key="sample_kind").set_value("around the mean (paper, fig. 6)").run()
     assert not app.exception
@@ -247,7 +258,7 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
     from training import metric_labels
     ours = json.loads((ASSETS / "metrics.json").read_text())
     weight = np.load(ASSETS / "embeddings.npz")["category_mixture_weight"][6]
-    app.sidebar.radio(key="view").set_value("Category sampling").run()
+    _open(app, "Category sampling")
     app.selectbox(key="sample_cat").set_value(6).run()   # the clusters are the default sampler
     assert app.radio(key="sample_kind").value == "category clusters"
     assert not app.exception and not _errors(app)
@@ -275,7 +286,7 @@ def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measuremen
     ours = json.loads((ASSETS / "metrics.json").read_text())
     mixtures = CategoryMixtures.from_arrays(np.load(ASSETS / "embeddings.npz"))
     order = mixtures.components(2)
-    app.sidebar.radio(key="view").set_value("Category sampling").run()
+    _open(app, "Category sampling")
     app.selectbox(key="sample_cat").set_value(2).run()                     # pullovers
     app.radio(key="sample_kind").set_value("category clusters").run()
     app.segmented_control(key="sample_cluster").set_value("3").run()
@@ -311,7 +322,7 @@ def test_clusters_measured_on_other_embeddings_are_not_quoted(tmp_path, monkeypa
         rows[-1]["weight"] += 0.01
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     at = _app(tmp_path, monkeypatch)
-    at.sidebar.radio(key="view").set_value("Category sampling").run()
+    _open(at, "Category sampling")
     at.radio(key="sample_kind").set_value("category clusters").run()
     assert not at.exception and not _errors(at)
     shares = [c for image in at.get("image") for c in image.captions if " drawn" in c]
@@ -325,7 +336,7 @@ def test_embeddings_without_clusters_offer_the_other_samplers(tmp_path, monkeypa
     with np.load(ASSETS / "embeddings.npz") as e:
         np.savez(tmp_path / "embeddings.npz", **{k: e[k] for k in e.files if "mixture" not in k})
     at = _app(tmp_path, monkeypatch)
-    at.sidebar.radio(key="view").set_value("Category sampling").run()
+    _open(at, "Category sampling")
     assert not at.exception and not _errors(at)
     assert at.radio(key="sample_kind").options == ["around the mean (paper, fig. 6)",
                                                    "around the mean, isotropic"]
@@ -335,7 +346,7 @@ def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatc
     for f in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
         shutil.copy(ASSETS / f, tmp_path / f)
     at = _app(tmp_path, monkeypatch)
-    at.sidebar.radio(key="view").set_value("Model card").run()
+    _open(at, "Model card")
     assert not at.exception and any("python -m training evaluate" in i.value for i in at.info)
 
 
@@ -347,11 +358,11 @@ def test_a_malformed_noise_sweep_in_metrics_json_loses_the_chart_not_the_page(tm
     metrics["category_agreement_by_noise"]["overall"] = metrics["category_agreement_by_noise"]["overall"][:2]
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     at = _app(tmp_path, monkeypatch)
-    at.sidebar.radio(key="view").set_value("Model card").run()
+    _open(at, "Model card")
     traces = [t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
     assert not at.exception and not any(t.get("name") == "all categories" for t in traces)
     assert any("Per category: how often" in md.value for md in at.markdown)   # the rest of the card is there
-    at.sidebar.radio(key="view").set_value("Category sampling").run()   # the clusters: measured apart
+    _open(at, "Category sampling")   # the clusters: measured apart
     assert not at.exception and any("drawn from the clusters" in c.value for c in at.caption)
     at.radio(key="sample_kind").set_value("around the mean (paper, fig. 6)").run()  # its sweep is broken
     assert not at.exception and not any("evaluation's classifier" in c.value for c in at.caption)
@@ -389,7 +400,7 @@ def test_variations_of_a_category_item_and_of_a_clicked_point(app):
     from training.classifier import load_classifier, predict
     from training.generate import decode
     e = np.load(ASSETS / "embeddings.npz")
-    app.sidebar.radio(key="view").set_value("Variations").run()
+    _open(app, "Variations")
     assert not app.exception and not _errors(app)
     assert not [r for r in app.radio if r.key == "var_source"]   # nothing selected yet: no lone choice
     app.slider(key="var_strength").set_value(3.0).run()
@@ -403,8 +414,93 @@ def test_variations_of_a_category_item_and_of_a_clicked_point(app):
     kept = next(c.value for c in app.caption if c.value.startswith("The classifier keeps the category"))
     assert f"in {(probs.argmax(1) == 7).mean():.0%} of these 16 variants" in kept
     # a clicked map point becomes the source
-    app.sidebar.radio(key="view").set_value("Latent map").run()
+    _open(app, "Latent map")
     _click(app, "tsne", 123)
-    app.sidebar.radio(key="view").set_value("Variations").run()
+    _open(app, "Variations")
     assert not app.exception and app.radio(key="var_source").value == "the selected point"
     assert f"test image {e['index'][123]}" in [c for image in app.get("image") for c in image.captions]
+
+
+def _image_id(at, caption_start: str) -> str:
+    """The media URL of the first image whose caption starts so: Streamlit names a media file by a
+    hash of its bytes, so two sessions showing the same URL show the same PNG."""
+    return next(im.proto.imgs[0].url for im in at.get("image") for c in im.captions
+                if c.startswith(caption_start))
+
+
+def test_a_link_opens_the_map_with_its_point_projection_and_marks(app):
+    _open(app, "Latent map", item="4321", map="umap", colour="error", a="5", b="6")
+    assert not app.exception and not app.warning
+    assert app.sidebar.selectbox(key="projection").value == "umap"
+    assert app.sidebar.radio(key="colour_by").value == "reconstruction error"
+    assert any(m.value.endswith("test image 4321") for m in app.markdown)
+    assert app.session_state["A"]["index"] == 5 and app.session_state["B"]["index"] == 6
+    assert _ring_drawn(app)   # the chart itself has no click to show: the ring marks the linked point
+    assert dict(app.query_params) == {"map": "umap", "colour": "error", "item": "4321", "a": "5", "b": "6"}
+
+
+def test_settings_made_in_one_session_reopen_the_same_images_in_another(app, monkeypatch):
+    _open(app, "Category sampling")
+    app.selectbox(key="sample_cat").set_value(2).run()
+    app.slider(key="sample_noise").set_value(0.8).run()
+    app.number_input(key="sample_seed").set_value(42).run()
+    app.segmented_control(key="sample_cluster").set_value("2").run()
+    link = dict(app.query_params)
+    assert link == {"cat": "pullover", "n": "16", "noise": "0.8", "seed": "42", "sampler": "clusters",
+                    "cluster": "2"}
+    made = _image_id(app, "16 samples from Pullover cluster 2")
+    fresh = _app(ASSETS, monkeypatch)
+    _open(fresh, "Category sampling", **link)
+    assert not fresh.exception and not fresh.warning
+    assert _image_id(fresh, "16 samples from Pullover cluster 2") == made
+    # the sliders: a start and moved dimensions
+    _open(app, "Latent sliders")
+    app.radio(key="slider_start").set_value("category mean").run()
+    app.selectbox(key="slider_cat").set_value(9).run()
+    top = app.session_state["sweep_dim"]
+    app.slider(key=f"z_{top}").set_value(1.5).run()
+    link = dict(app.query_params)
+    assert link["start"] == "mean" and link["cat"] == "ankle-boot" and link["z"] == f"{top}:1.5"
+    made = _image_id(app, "decoded · 1 dimension(s) moved from the Ankle boot mean")
+    _open(fresh, "Latent sliders", **link)
+    assert not fresh.exception and not fresh.warning
+    assert _image_id(fresh, "decoded · 1 dimension(s) moved from the Ankle boot mean") == made
+
+
+@pytest.mark.parametrize("view, query, notice", [
+    ("Latent map", {"item": "10000"}, "`item=10000`: no test image 10000 on this model's map"),
+    ("Latent map", {"map": "tsne3d"}, "`map=tsne3d`: expected one of tsne, umap, pca, pixel_tsne"),
+    ("Latent map", {"at": "1e6,0"}, "`at`: expected a spot on the map"),
+    ("Category sampling", {"cat": "hats"}, "`cat=hats`: expected a category: t-shirt-top"),
+    ("Category sampling", {"noise": "5"}, "`noise=5`: expected a number from 0 to 2"),
+    ("Category sampling", {"cluster": "40"}, "`cluster=40`: this category has"),
+    ("Latent sliders", {"z": "500:1"}, "`z=500:1`: expected 'dimension:value' pairs, dimensions 0–127"),
+    ("Latent sliders", {"start": "item"}, "Nothing is selected"),
+    ("Variations", {"k": "99999"}, "Item 99999 is past the 1,000 Sneaker items"),
+    ("Interpolation & hybrids", {"steps": "1000"}, "`steps=1000`: expected a whole number from 3 to 15"),
+    ("Latent statistics", {"x": "-1", "zoom": "2"}, "`x=-1`: expected a whole number from 0 to 127; "
+                                                    "`zoom` is not a setting of this view"),
+    ("Model card", {"zoom": "5"}, "`zoom` is not a setting of this view"),
+])
+def test_a_bad_link_opens_the_view_with_one_notice_and_defaults(app, view, query, notice):
+    _open(app, view, **query)
+    assert not app.exception and not _errors(app)
+    shown = [e.value for e in (*app.warning, *app.caption)]
+    assert [s for s in shown if notice in s], shown
+    assert all("\n" not in s for s in shown if notice in s)
+    assert [t.value for t in app.title]   # the view itself is there
+
+
+def test_a_point_another_models_map_lacks_gets_a_notice(tmp_path, monkeypatch):
+    for f in ("model.safetensors", "model.json", "embeddings.json", "metrics.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    with np.load(ASSETS / "embeddings.npz") as e:   # a model that mapped half of the test images
+        n = len(e["labels"])
+        np.savez(tmp_path / "embeddings.npz", **{k: e[k][: n // 2] if e[k].shape[:1] == (n,) else e[k]
+                                                  for k in e.files})
+    at = _app(tmp_path, monkeypatch)
+    _open(at, "Latent map", item=str(n - 1), a="3")
+    assert not at.exception and not _errors(at)
+    missing = f"`item={n - 1}`: no test image {n - 1} on this model's map (5,000 test images, numbers 0–4999)"
+    assert any(missing in w.value for w in at.warning)
+    assert "selection" not in at.session_state and at.session_state["A"]["index"] == 3

@@ -1,0 +1,223 @@
+"""Shareable links: what a view shows, as query parameters, read back without trusting them.
+
+A parameter is parsed by its kind (a bounded number, one of some choices, a category, a test
+image on this model's map, moved latent dimensions, a spot on the map) and formatted back the same
+way, so a link written by one session reopens the same view in another. A bad value never raises
+out of ``read``: it becomes a one-line notice naming the parameter, the value and what was
+expected, and the view keeps its default for it. Pure: no Streamlit.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from training import CATEGORIES
+
+STREAMLIT_PARAMS = ("embed", "embed_options")   # Streamlit's own; never ours to read or write
+MAX_VALUE_CHARS = 2000   # a longer value is refused before parsing: links are typed and pasted by people
+
+
+class LinkError(ValueError):
+    """One parameter's value cannot be used; the message says what was expected."""
+
+
+def category_slug(c: int) -> str:
+    """'T-shirt/top' → 't-shirt-top', 'Ankle boot' → 'ankle-boot': readable in a URL."""
+    return CATEGORIES[c].lower().replace("/", "-").replace(" ", "-")
+
+
+def _number(text: str, kind, what: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise LinkError(f"expected {what}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LinkError(f"expected {what}")
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query parameter bound to one session-state key; subclasses say how to read and write it."""
+    name: str
+    key: str
+
+    def parse(self, text: str, bundle):
+        raise NotImplementedError
+
+    def format(self, value, bundle) -> str | None:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Int(Param):
+    lo: int = 0
+    hi: int = 2**31 - 1
+
+    def parse(self, text, bundle):
+        v = _number(text, int, f"a whole number from {self.lo} to {self.hi}")
+        if not self.lo <= v <= self.hi:
+            raise LinkError(f"expected a whole number from {self.lo} to {self.hi}")
+        return v
+
+    def format(self, value, bundle):
+        return str(int(value))
+
+
+@dataclass(frozen=True)
+class Float(Param):
+    lo: float = 0.0
+    hi: float = 1.0
+
+    def parse(self, text, bundle):
+        v = _number(text, float, f"a number from {self.lo:g} to {self.hi:g}")
+        if not self.lo <= v <= self.hi:
+            raise LinkError(f"expected a number from {self.lo:g} to {self.hi:g}")
+        return v
+
+    def format(self, value, bundle):
+        return f"{float(value):g}"
+
+
+@dataclass(frozen=True)
+class Choice(Param):
+    """One of a few options: the URL carries a short word, the session the option itself."""
+    options: tuple = ()   # (url word, option) pairs
+
+    def parse(self, text, bundle):
+        for word, option in self.options:
+            if text == word:
+                return option
+        raise LinkError("expected one of " + ", ".join(w for w, _ in self.options))
+
+    def format(self, value, bundle):
+        return next((w for w, o in self.options if o == value), None)
+
+
+@dataclass(frozen=True)
+class Category(Param):
+    """A category by its slug ('ankle-boot') or its number (0–9)."""
+
+    def parse(self, text, bundle):
+        slugs = [category_slug(c) for c in range(len(CATEGORIES))]
+        if text.lower() in slugs:
+            return slugs.index(text.lower())
+        if text.isdigit() and int(text) < len(CATEGORIES):
+            return int(text)
+        raise LinkError("expected a category: " + ", ".join(slugs))
+
+    def format(self, value, bundle):
+        return category_slug(int(value))
+
+
+def row_of(bundle, test_index: int) -> int | None:
+    """The map row that shows test image ``test_index``, None when this model's map lacks it."""
+    rows = np.flatnonzero(bundle.index == test_index)
+    return int(rows[0]) if len(rows) else None
+
+
+@dataclass(frozen=True)
+class Item(Param):
+    """A test image on the map, by its number in the test split (as the app's headings show it), so
+    a link means the same item on any model that mapped it. Read as a point selection."""
+
+    def parse(self, text, bundle):
+        n = _number(text, int, "a test image number")
+        row = row_of(bundle, n) if n >= 0 else None
+        if row is None:
+            raise LinkError(f"no test image {n} on this model's map ({len(bundle.index):,} test images, "
+                            f"numbers {int(bundle.index.min())}–{int(bundle.index.max())})")
+        return {"kind": "point", "index": row, "model": bundle.key}
+
+    def format(self, value, bundle):
+        if not value or value.get("kind") != "point":
+            return None   # an upload or an empty-space mix is not an item (a mix has its own parameter)
+        return str(int(bundle.index[value["index"]]))
+
+
+@dataclass(frozen=True)
+class Spot(Param):
+    """A click on empty space: 'x,y' in the coordinates of the map the link names. Read as the
+    coordinates; ``spot_on_map`` checks them against that map."""
+
+    def parse(self, text, bundle):
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise LinkError("expected two map coordinates, 'x,y'")
+        return tuple(_number(p, float, "two map coordinates, 'x,y'") for p in parts)
+
+    def format(self, value, bundle):
+        if not value or value.get("kind") != "mix":
+            return None
+        return ",".join(f"{v:.3f}" for v in value["xy"])
+
+
+@dataclass(frozen=True)
+class Moved(Param):
+    """Latent dimensions moved from the sliders' start: 'dim:value,dim:value'."""
+    bound: float = 3.0
+
+    def parse(self, text, bundle):
+        moved = {}
+        for part in filter(None, text.split(",")):
+            d, _, v = part.partition(":")
+            what = (f"'dimension:value' pairs, dimensions 0–{bundle.latent_dim - 1}, values within "
+                    f"±{self.bound:g}")
+            d, v = _number(d, int, what), _number(v, float, what)
+            if not (0 <= d < bundle.latent_dim and abs(v) <= self.bound):
+                raise LinkError(f"expected {what}")
+            moved[d] = v
+        return moved
+
+    def format(self, value, bundle):
+        return ",".join(f"{d}:{v:g}" for d, v in sorted(value.items())) or None
+
+
+def spot_on_map(xy, coords: np.ndarray, margin: float = 0.1) -> tuple[float, float]:
+    """``xy`` if it lies on the map (its points' extent, widened by ``margin`` of each side's
+    span), else a LinkError: a spot far off the map has no neighbours worth mixing."""
+    lo, hi = coords.min(0), coords.max(0)
+    pad = margin * (hi - lo)
+    if not np.all((lo - pad <= xy) & (xy <= hi + pad)):
+        raise LinkError(f"expected a spot on the map, x {lo[0] - pad[0]:.1f} to {hi[0] + pad[0]:.1f}, "
+                        f"y {lo[1] - pad[1]:.1f} to {hi[1] + pad[1]:.1f}")
+    return float(xy[0]), float(xy[1])
+
+
+def read(query: Mapping[str, str], params: list[Param], bundle) -> tuple[dict, list[str]]:
+    """The values a link sets, by session-state key, and a notice for each parameter it could not
+    use (unknown, or a value out of bounds); never raises on any query."""
+    known = {p.name: p for p in params}
+    values, notices = {}, []
+    for name, text in query.items():
+        if name in STREAMLIT_PARAMS:
+            continue
+        p = known.get(name)
+        if p is None:
+            notices.append(f"`{name}` is not a setting of this view")
+            continue
+        try:
+            if len(text) > MAX_VALUE_CHARS:
+                raise LinkError(f"expected at most {MAX_VALUE_CHARS} characters")
+            values[p.key] = p.parse(text, bundle)
+        except LinkError as e:
+            notices.append(f"`{name}={_shown(text)}`: {e}")
+    return values, notices
+
+
+def write(values: Mapping, params: list[Param], bundle) -> dict[str, str]:
+    """The query parameters for the given session values (by key); unset ones are left out."""
+    out = {}
+    for p in params:
+        if values.get(p.key) is not None:
+            text = p.format(values[p.key], bundle)
+            if text is not None:
+                out[p.name] = text
+    return out
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 24 else text[:21] + "…"

@@ -1,0 +1,116 @@
+"""Interpolation & hybrids: pixel blends against latent paths between A and B (paper fig. 7), and
+hybrids of two categories (fig. 8 and 9). The page body is a fragment: settings rerun it, not the app."""
+import numpy as np
+import streamlit as st
+
+from explorer import latent as lat
+from explorer import links, selection
+from explorer.assets import category_name
+from explorer.images import decode, rows_png
+from training import CATEGORIES
+from views import state
+from views import widgets as w
+
+URL_PATH = "interpolation"
+ENDS = "interp_ends"   # the endpoints as shown (marked or picked), for the link
+PARAMS = [links.Item("a", "A"), links.Item("b", "B"), links.Int("steps", "interp_steps", 3, 15),
+          links.Choice("path", "interp_method", (("linear", "linear"), ("spherical", "spherical"))),
+          links.Category("ha", "hyb_a"), links.Category("hb", "hyb_b"), links.Int("pairs", "hyb_n", 2, 10),
+          links.Float("mix", "hyb_mix", 0.0, 1.0), links.Int("hseed", "hyb_seed")]
+
+
+def pick_endpoint(b, name: str, col, default_cat: int):
+    """Endpoint ``name``: what was marked on the map or your image, or an item picked by category.
+    Returns its latent, its picture (None without the dataset) and its selection for the link."""
+    marked = state.marked(name, b)
+    mark_label = "your image" if marked and marked["kind"] == "upload" else "marked on the map"
+    if st.session_state.get(f"{name}_source") not in (None, mark_label, "pick by category"):
+        st.session_state.pop(f"{name}_source")   # chosen when the mark was another kind
+    if marked:
+        source = col.radio(f"{name} from", [mark_label, "pick by category"], horizontal=True,
+                           key=f"{name}_source")
+    else:   # one choice is no choice: say how to get the other instead of drawing a lone radio button
+        source = "pick by category"
+        col.caption(f"**{name}** by category below, or \"Use as {name}\" on a map point or your image")
+    if source == mark_label:
+        picture = state.uploaded_picture(marked)
+        if picture is not None:
+            return selection.latent_of(marked, b), picture, None
+        i = marked["index"] if marked["kind"] == "point" else None
+        return selection.latent_of(marked, b), None if i is None else w.original_image(b, i), marked
+    c = col.selectbox(f"{name}: category", range(10), index=default_cat, format_func=category_name,
+                      key=f"{name}_cat")
+    members = np.flatnonzero(b.labels == c)
+    k = col.number_input(f"{name}: item of the category", 0, len(members) - 1, 0, key=f"{name}_item")
+    i = int(members[k])
+    return b.mu[i], w.original_image(b, i), {"kind": "point", "index": i, "model": b.key}
+
+
+def interpolation(b):
+    ca, cb, cs = st.columns([2, 2, 2])
+    za, pa, ea = pick_endpoint(b, "A", ca, 0)
+    zb, pb, eb = pick_endpoint(b, "B", cb, 9)
+    st.session_state[ENDS] = {"A": ea, "B": eb}
+    steps = cs.slider("Steps", 3, 15, 7, key="interp_steps")
+    method = cs.radio("Latent path", ("linear", "spherical"), horizontal=True, key="interp_method")
+    path = lat.interpolate(za, zb, steps, method)
+    latent_row = decode(b.model, path)
+    if pa is None or pb is None:
+        pa, pb = latent_row[0], latent_row[-1]
+        note = "(the dataset is not installed, so the pixel blend uses the decoded endpoints)"
+    else:
+        note = "(real test images)"
+    pixel_row = lat.blend_pixels(pa, pb, steps)
+    png = rows_png([pixel_row, latent_row])
+    st.image(png, caption=f"top: pixel-space blend {note} · bottom: {method} latent interpolation")
+    st.download_button("Download interpolation PNG", png, file_name="interpolation.png", mime="image/png",
+                       on_click="ignore")
+    if st.toggle("Novelty check of the interpolation frames", key="interp_novelty"):
+        w.novelty_check(b, path[1:-1], "in-between frames")
+
+
+def hybrids(b):
+    st.markdown("#### Hybrids gallery")
+    st.caption("Cross random pairs from two categories: similar ones (e.g. Sneaker × Ankle boot, paper fig. "
+               "8) or dissimilar ones (e.g. Bag × Trouser, fig. 9).")
+    h1, h2, h3, h4, h5 = st.columns(5)
+    cat_a = h1.selectbox("First category", range(10), index=7, format_func=category_name, key="hyb_a")
+    cat_b = h2.selectbox("Second category", range(10), index=9, format_func=category_name, key="hyb_b")
+    n = h3.slider("Pairs", 2, 10, 6, key="hyb_n")
+    mix = h4.slider("Mix (0 = first, 1 = second)", 0.0, 1.0, 0.5, 0.05, key="hyb_mix")
+    seed = h5.number_input("Seed", 0, 2**31 - 1, 0, key="hyb_seed")
+    pairs = lat.hybrid_pairs(b.labels, cat_a, cat_b, n, seed)
+    ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    hz = (1 - mix) * b.mu[ia] + mix * b.mu[ib]
+    png = rows_png([decode(b.model, b.mu[ia]), decode(b.model, b.mu[ib]), decode(b.model, hz)])
+    st.image(png, caption=f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix "
+                          f"{mix}")
+    st.download_button("Download hybrids PNG", png, file_name="hybrids.png", mime="image/png",
+                       on_click="ignore")
+    if st.toggle("Novelty check of the hybrids", key="hyb_novelty"):
+        w.novelty_check(b, hz, "hybrids")
+
+
+def main():
+    b = state.bundle()
+    if state.follow_link(URL_PATH, PARAMS, b):   # show the link's A and B, not an item picked earlier
+        for name in state.MARKS:
+            st.session_state.pop(f"{name}_source", None)
+    page(b)
+
+
+@st.fragment
+def page(b):
+    top, link = st.columns([5, 1])
+    top.markdown("Interpolating pixels overlays two products; interpolating latents morphs one into the "
+                 "other (paper fig. 7). Mark A and B on the map, or pick them here.")
+    interpolation(b)
+    st.divider()
+    hybrids(b)
+    ends = {k: v for k, v in st.session_state.get(ENDS, {}).items() if v is not None}
+    query = state.publish(PARAMS, b, **ends)
+    with link:
+        w.link_box(URL_PATH, query, "and the same A, B and hybrids")
+
+
+main()

@@ -1,0 +1,98 @@
+"""Model card: how the loaded model was made, its training curve, and its evaluation against the
+seed code's configuration and the project's targets."""
+import streamlit as st
+
+from explorer import cached, plots
+from training import metric_labels
+from training.sampling import DEFAULT_NOISE
+from views import state
+
+REFERENCE_REPORT = "reports/benchmark.md"
+URL_PATH = "model-card"
+
+
+def evaluation_card(b):
+    st.subheader("Evaluation")
+    m = b.metrics
+    if not m:
+        st.info(f"No evaluation yet. `python -m training evaluate --checkpoint {b.directory}` measures "
+                "this model (about 10 minutes on 2 cores) and writes metrics.json, shown here.")
+        return
+    if b.current_metrics is None:
+        st.warning("metrics.json was measured on different weights than this model's; re-run the evaluation.")
+    if m.get("quick"):
+        st.warning("This is a --quick evaluation on small subsets: the numbers are noisy.")
+    reference, ref_name = cached.load_reference()
+    st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}`: "
+               f"{metric_labels.evaluation_time(m)}. The reference column is the {ref_name} configuration "
+               "(the published loss and learning rate), trained and evaluated the same way "
+               f"({REFERENCE_REPORT}); ✓ / ✗ beside a value: better / worse than it. Targets are the bars "
+               "this project set for its shipped model; docs/evaluation.md says why one is missed.")
+    for title, group in metric_labels.GROUPS:
+        rows = ["| | this model | seed-code | target | what it measures |", "|---|---:|---:|---|---|"]
+        for metric in group:
+            value, ref = metric_labels.lookup(m, metric.key), metric_labels.lookup(reference, metric.key)
+            verdict = metric_labels.compare(value, ref, metric.better)
+            mark = {"better": " ✓", "worse": " ✗"}.get(verdict, "")
+            hint = f" ({metric.better} is better)" if metric.better else ""
+            rows.append(f"| {metric.label} | **{metric_labels.formatted(m, metric)}**{mark} | "
+                        f"{metric_labels.formatted(reference, metric)} | "
+                        f"{metric_labels.target_cell(m, reference, metric, ref_name)} | "
+                        f"{metric.explanation.replace('|', '&#124;')}{hint} |")
+        st.markdown(f"**{title}**\n\n" + "\n".join(rows))
+    per = m.get("category_agreement_per_category")
+    if per:
+        st.markdown("**Per category: how often the classifier recognises it**, in samples of both samplers "
+                    f"(noise {m.get('category_sampler', {}).get('noise')}), in reconstructions and in the "
+                    "real test images")
+        st.markdown(metric_labels.per_category_table(m))
+    by_noise = metric_labels.agreement_by_noise(m)
+    if by_noise:
+        st.markdown("**How recognisable samples around the mean stay as the noise grows** (the paper's "
+                    "sampler and the same judge; at noise 0 every sample is the decoded mean)")
+        st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key="agreement_by_noise")
+    with st.expander("metrics.json"):
+        st.json(m, expanded=False)
+
+
+def model_card(b):
+    m = b.meta
+    test = m.get("metrics", {})
+    st.markdown(f"**Model directory** `{b.directory}` · {m.get('parameters', 0):,} parameters · "
+                f"latent dimension {b.latent_dim}")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Test −ELBO (nats/image)", f"{test.get('neg_elbo', float('nan')):.1f}")
+    c2.metric("Reconstruction NLL", f"{test.get('recon_nll', float('nan')):.1f}")
+    c3.metric("KL (nats/image)", f"{test.get('kl', float('nan')):.1f}")
+    c4.metric("Reconstruction MSE", f"{test.get('recon_mse', float('nan')):.4f}")
+    t = m.get("training", {})
+    threads = f" on {metric_labels.plural(t['threads'], 'CPU thread')}" if t.get("threads") else ""
+    st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
+                f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed "
+                f"{t.get('seed')}, trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. Encoder "
+                f"head: {b.model.config.encoder_summary()}. Decoder: "
+                f"{b.model.config.decoder_summary()}; {b.model.config.view_summary()}.")
+    ft = m.get("decoder_finetune")
+    if ft:
+        st.markdown(f"Decoder then fine-tuned: {metric_labels.finetune_summary(m)}, "
+                    f"{ft.get('seconds', 0) / 60:.1f} min. The latent codes, maps and probes are the trained "
+                    "encoder's; the decoder draws sharper images at some cost in reconstruction error.")
+    st.markdown("Trained with:")
+    # plain: bash colouring splits "4,3,4,2"
+    st.code("\n".join(metric_labels.training_commands(m)), language=None, wrap_lines=True)
+    if b.history:
+        st.plotly_chart(plots.training_curve(b.history, b.finetune_history), key="history")
+    evaluation_card(b)
+    with st.expander("model.json and embeddings.json"):
+        st.json(m, expanded=False)
+        st.json(b.info, expanded=False)
+
+
+def main():
+    b = state.bundle()
+    state.follow_link(URL_PATH, [], b)
+    state.publish([], b)
+    model_card(b)
+
+
+main()

@@ -1,0 +1,45 @@
+"""Reconstructions: test images beside their reconstructions from μ (paper fig. 2)."""
+import numpy as np
+import streamlit as st
+
+from explorer import cached, links
+from explorer.images import decode, rows_png
+from training import CATEGORIES
+from views import state
+from views import widgets as w
+
+URL_PATH = "reconstructions"
+PARAMS = [links.Int("seed", "recon_seed"), links.Int("n", "recon_n", 4, 16)]
+
+
+@st.fragment
+def reconstructions(b):
+    c1, c2 = st.columns([1, 4])
+    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
+    n = c1.slider("Images", 4, 16, 10, key="recon_n")
+    idx = np.random.default_rng(seed).choice(len(b.labels), n, replace=False)
+    originals = np.stack([w.original_image(b, i) for i in idx])
+    recons = decode(b.model, b.mu[idx])
+    errors = ((recons - originals) ** 2).mean((1, 2))
+    with c2:
+        st.image(rows_png([originals, recons]), caption="top: test images · bottom: reconstructions from μ "
+                                                        "(paper fig. 2)")
+        st.caption("  ·  ".join(f"{CATEGORIES[b.labels[i]]}: MSE {e:.4f}"
+                                for i, e in zip(idx, errors, strict=True)))
+        st.caption(f"Mean reconstruction MSE over all {len(b.labels):,} test images: "
+                   f"{b.recon_mse.mean():.4f}")
+    with c1:
+        w.link_box(URL_PATH, state.publish(PARAMS, b), "and the same images")
+
+
+def main():
+    b = state.bundle()
+    state.follow_link(URL_PATH, PARAMS, b)
+    if cached.get_test_images() is None:
+        st.info("Reconstructions need the real test images, which are not installed here. Install them with "
+                "`apt-get install dataset-fashion-mnist` (or set FASHION_MNIST_DIR) and reload.")
+        return
+    reconstructions(b)
+
+
+main()

@@ -1,0 +1,120 @@
+"""Latent sliders: move along single latent dimensions from a chosen start, and sweep one of them.
+
+The page body is a fragment: a slider reruns the decoded image and the traversal strip, not the app.
+"""
+import numpy as np
+import streamlit as st
+
+from explorer import latent as lat
+from explorer import links, selection
+from explorer.assets import category_name
+from explorer.images import decode, grid_png
+from training import CATEGORIES
+from views import state
+from views import widgets as w
+
+URL_PATH = "sliders"
+SLIDER_RANGE = 3.0  # ± prior standard deviations
+STARTS = ("selected point", "category mean", "origin")
+START_WORDS = tuple(zip(("item", "mean", "origin"), STARTS, strict=True))   # in a link
+
+
+def link_params(b) -> list[links.Param]:
+    return [links.Choice("start", "slider_start", START_WORDS),
+            links.Item("item", state.SELECTION), links.Category("cat", "slider_cat"),
+            links.Int("dims", "slider_count", 4, b.latent_dim),
+            links.Moved("z", "slider_moved", bound=SLIDER_RANGE),
+            links.Int("sweep", "sweep_dim", 0, b.latent_dim - 1)]
+
+
+def slider_base(b):
+    """The start: the selected point (or your image), a category's mean, or the origin."""
+    sel = state.selected(b)
+    options = list(STARTS) if sel else list(STARTS[1:])
+    if st.session_state.get("slider_start") not in (None, *options):
+        if st.session_state["slider_start"] == STARTS[0]:
+            st.caption("Nothing is selected (a link does not carry your image): starting from a category "
+                       "mean.")
+        st.session_state["slider_start"] = STARTS[1]
+    c1, c2 = st.columns([1, 1])
+    label = "your image" if sel and sel["kind"] == "upload" else "selected point"
+    start = c1.radio("Start from", options, horizontal=True, key="slider_start",
+                     format_func=lambda o: label if o == STARTS[0] else o)
+    if start == STARTS[0]:
+        name = f"your image ({sel['name']})" if sel["kind"] == "upload" else "the selected point"
+        return selection.latent_of(sel, b), name, ("sel", repr(sorted(sel.items())))
+    if start == STARTS[1]:
+        c = c2.selectbox("Category", range(10), format_func=category_name, key="slider_cat")
+        return b.category_mean[c], f"the {CATEGORIES[c]} mean", ("cat", c)
+    return np.zeros(b.latent_dim, np.float32), "the origin", ("origin",)
+
+
+def bounds(base: np.ndarray, d: int) -> tuple[float, float]:
+    """±3 prior σ, widened where the starting point lies outside it."""
+    return min(-SLIDER_RANGE, float(base[d])), max(SLIDER_RANGE, float(base[d]))
+
+
+def set_sliders(b, base: np.ndarray, moved: dict) -> None:
+    ss = st.session_state
+    for d in range(b.latent_dim):
+        ss[f"z_{d}"] = float(base[d])
+    for d, v in moved.items():
+        lo, hi = bounds(base, d)
+        ss[f"z_{d}"] = float(np.clip(v, lo, hi))
+
+
+@st.fragment
+def sliders(b, params):
+    ss = st.session_state
+    base, base_name, signature = slider_base(b)
+    ranked = lat.rank_dimensions(b.kl_per_dim)
+    base = np.round(np.asarray(base, np.float64), 2)  # on the sliders' 0.01 grid
+    from_link = ss.pop("slider_moved", None)
+    forgotten = any(f"z_{d}" not in ss for d in range(b.latent_dim))   # the view was left and reopened
+    if from_link is not None or forgotten or ss.get("slider_signature") != (b.key, signature):
+        same_start = ss.get("slider_signature") == (b.key, signature)
+        moved = from_link if from_link is not None else ss.get("slider_moved_saved", {}) if same_start else {}
+        ss["slider_signature"] = (b.key, signature)
+        set_sliders(b, base, moved)
+        if moved:   # show every moved dimension
+            last = max(int(np.flatnonzero(ranked == d)[0]) for d in moved) + 1
+            ss["slider_count"] = max(ss.get("slider_count", 16), -(-last // 4) * 4)
+    shown = st.number_input("Dimensions shown", 4, b.latent_dim, 16, step=4, key="slider_count")
+    left, right = st.columns([3, 2], gap="medium")
+    with right:
+        if st.button("Reset to " + base_name, width="stretch"):
+            set_sliders(b, base, {})
+    with left:
+        cols = st.columns(4)
+        for n, d in enumerate(ranked[:shown]):
+            lo, hi = bounds(base, d)
+            cols[n % 4].slider(f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi, step=0.01, key=f"z_{d}")
+    z = np.array(base, np.float32)
+    for d in ranked[:shown]:
+        z = lat.set_coordinate(z, d, ss[f"z_{d}"])
+    moved = {int(d): round(float(z[d]), 2) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-3}
+    ss["slider_moved_saved"] = moved
+    with right:
+        w.big_image(decode(b.model, z)[0], f"decoded · {len(moved)} dimension(s) moved from {base_name}", 260)
+    st.markdown("**Traversal strip**: one dimension swept from −3 to +3, all others as set above.")
+    if ss.get("sweep_dim") not in ranked[:shown]:
+        ss.pop("sweep_dim", None)
+    d = st.selectbox("Dimension to sweep", ranked[:shown], key="sweep_dim",
+                     format_func=lambda d: f"dim {d} (KL {b.kl_per_dim[d]:.2f})")
+    values = np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11)
+    strip = decode(b.model, lat.traversal(z, int(d), values))
+    st.image(grid_png(strip, ncol=len(values), scale=3), caption="  ".join(f"{v:+.1f}" for v in values))
+    query = state.publish(params, b, slider_moved=moved)
+    w.link_box(URL_PATH, query, "and the same sliders moved")
+
+
+def main():
+    b = state.bundle()
+    params = link_params(b)
+    state.follow_link(URL_PATH, params, b)
+    st.markdown("Move along single latent dimensions. Dimensions are ranked by how much the model uses "
+                "them (average KL); each slider spans ±3 prior standard deviations.")
+    sliders(b, params)
+
+
+main()

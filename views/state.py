@@ -1,0 +1,166 @@
+"""The explorer's session state, named in one place, and each view's link.
+
+Views read and write what the user has selected, marked and uploaded through these accessors, never
+through string keys of their own. A view's link is its list of ``explorer.links`` parameters: at
+the top of the view ``follow_link`` applies a link opened from outside this session (a pasted URL,
+the browser's back and forward buttons), and at the end ``publish`` writes what the view shows back
+into the address bar, so a copied link reopens it.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import numpy as np
+import streamlit as st
+
+from explorer import links, selection
+
+BUNDLE = "bundle"           # the loaded model and its maps (explorer.assets.Bundle)
+SELECTION = "selection"     # the map click or your image (an explorer.selection dict)
+UPLOAD = "upload"           # your prepared image: signature, name, original, prepared, notes
+UPLOAD_ON_MAP = "upload_on_map"   # your image's marker on the map
+ON_MAP = "on_map"           # generated samples shown on the map: model, latents, name
+SAVED = "_saved"            # each linked widget's last value, restored when its view is opened again
+WRITTEN = "_written"        # the query parameters this session last wrote or followed
+VIEW = "_view"              # the view shown last, to tell an arrival from a rerun
+ARRIVAL = "_arrival"        # what a view opened from the sidebar showed on arrival (its address stays bare)
+LINKED = "linked"           # …or: the address carries the view's parameters
+MARKS = ("A", "B")          # the interpolation's endpoints, marked on the map or on your image
+ANY_VIEW = {"item", "at", "a", "b", "map", "colour", "start", "cat", "dims", "z", "sweep", "n", "noise",
+            "seed", "sampler", "cluster", "k", "t", "steps", "path", "ha", "hb", "pairs", "mix", "hseed", "x",
+            "y"}            # every view's link parameters
+
+
+def bundle():
+    return st.session_state[BUNDLE]
+
+
+def set_bundle(b) -> None:
+    st.session_state[BUNDLE] = b
+
+
+def selected(b, projection: str | None = None) -> dict | None:
+    """The current selection, or None; one made on another model (or a mix made on another map
+    projection, when ``projection`` is given) is stale and dropped."""
+    sel = st.session_state.get(SELECTION)
+    if sel is not None and not selection.is_valid(sel, b, projection if sel.get("kind") == "mix" else None):
+        st.session_state.pop(SELECTION, None)
+        return None
+    return sel
+
+
+def select(sel: dict | None) -> None:
+    st.session_state[SELECTION] = sel
+
+
+def marked(name: str, b) -> dict | None:
+    """Endpoint A or B, if it is marked and belongs to this model."""
+    m = st.session_state.get(name)
+    return m if m is not None and selection.is_valid(m, b) else None
+
+
+def mark(name: str, sel: dict) -> None:
+    st.session_state[name] = sel
+
+
+def upload() -> dict | None:
+    return st.session_state.get(UPLOAD)
+
+
+def set_upload(up: dict | None) -> None:
+    if up is None:
+        st.session_state.pop(UPLOAD, None)
+    else:
+        st.session_state[UPLOAD] = up
+
+
+def uploaded_picture(sel: dict) -> np.ndarray | None:
+    """The prepared 28×28 picture of your image, when ``sel`` is it."""
+    up = upload()
+    if sel and sel["kind"] == "upload" and up is not None and up.get("name") == sel["name"]:
+        return up["prepared"]
+    return None
+
+
+def upload_on_map(b) -> dict | None:
+    m = st.session_state.get(UPLOAD_ON_MAP)
+    return m if m is not None and selection.is_valid(m, b) else None
+
+
+def put_upload_on_map(sel: dict) -> None:
+    st.session_state[UPLOAD_ON_MAP] = sel
+
+
+def samples_on_map(b) -> dict | None:
+    m = st.session_state.get(ON_MAP)
+    return m if m is not None and m.get("model") == b.key else None
+
+
+def show_samples_on_map(b, latents: np.ndarray, name: str) -> None:
+    st.session_state[ON_MAP] = {"model": b.key, "latents": latents.tolist(), "name": name}
+
+
+def hide_samples_on_map() -> None:
+    st.session_state.pop(ON_MAP, None)
+
+
+# --- links --------------------------------------------------------------------------------------
+def _query() -> dict[str, str]:
+    return {k: st.query_params[k] for k in st.query_params if k not in links.STREAMLIT_PARAMS}
+
+
+def follow_link(view: str, params: list[links.Param], b) -> bool:
+    """Apply the address bar's parameters when they did not come from this session (a link opened,
+    back or forward), with a one-line notice for any it cannot use; else restore the view's widgets
+    as they were when the person last left it (Streamlit forgets a widget that is not drawn).
+    True when a link was followed."""
+    ss = st.session_state
+    query = _query()
+    if ss.get(VIEW) != view:   # arriving: from the sidebar (no parameters) or by a link
+        ss[VIEW], ss[ARRIVAL] = view, (None if not query else LINKED)
+    followed = bool(query) and query != ss.get(WRITTEN)
+    if followed:
+        # Another view's settings are dropped quietly: on back and forward Streamlit can rerun a view
+        # with the parameters of the entry it left.
+        ours = {p.name for p in params}
+        values, notices = links.read({k: v for k, v in query.items() if k in ours or k not in ANY_VIEW},
+                                     params, b)
+        for key, value in values.items():
+            ss[key] = value
+        if notices:
+            st.warning("This link's " + "; ".join(notices) + ". Those settings are at their defaults.",
+                       icon=":material/link_off:")
+        ss[WRITTEN] = query
+    saved = ss.setdefault(SAVED, {})
+    for p in params:
+        if p.key not in ss and p.key in saved:
+            ss[p.key] = saved[p.key]
+    return followed
+
+
+def publish(params: list[links.Param], b, **computed) -> dict[str, str]:
+    """Write the view's settings (session values by key, or ``computed`` ones) into the address
+    bar, replacing its parameters; returns them (the view's full link)."""
+    ss = st.session_state
+    values = {p.key: computed[p.key] if p.key in computed else ss.get(p.key) for p in params}
+    ss.setdefault(SAVED, {}).update({p.key: values[p.key] for p in params
+                                     if p.key not in computed and values[p.key] is not None})
+    query = links.write(values, params, b)
+    # Streamlit pushes a browser-history entry for every change of st.query_params, after the one a
+    # view opened from the sidebar already has. Writing the settings on arrival would make two
+    # entries for one visit (and back would seem to do nothing), so a view opened from the sidebar
+    # keeps its bare address until a setting changes; its link box always has the full link.
+    if ss.get(ARRIVAL, LINKED) is None:
+        ss[ARRIVAL] = query
+    if query != _query() and query != ss.get(ARRIVAL):
+        st.query_params.from_dict(query)
+        ss[ARRIVAL], ss[WRITTEN] = LINKED, query
+    return query
+
+
+def link_to(url_path: str, query: dict[str, str]) -> str | None:
+    """The full address of a view with these parameters, as the person's browser reaches the app."""
+    base = st.context.url
+    if not base:
+        return None
+    return base.rstrip("/") + "/" + url_path + (("?" + urlencode(query)) if query else "")

@@ -1,0 +1,88 @@
+"""Small pieces of UI the views share: swatches, crisp images, thumbnail grids, A/B buttons, the
+novelty check and the link box. Layout only; the numbers come from ``explorer`` and ``training``."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import cached, plots
+from explorer import latent as lat
+from explorer.images import decode, upscale
+from training import CATEGORIES
+from views import state
+
+PAGES = {   # view → its script, relative to streamlit_app.py (st.switch_page takes these)
+    "Latent map": "views/latent_map.py",
+    "Latent sliders": "views/sliders.py",
+}
+
+
+def swatch(label: int) -> str:
+    return (f"<span style='display:inline-block;width:0.8em;height:0.8em;border-radius:2px;"
+            f"background:{plots.CATEGORY_COLOURS[label]};margin-right:0.35em'></span>{CATEGORIES[label]}")
+
+
+def big_image(image: np.ndarray, caption: str, size: int | None = None):
+    """A large, crisp image: fixed ``size`` in pixels, or the column's width. PNG, because
+    Streamlit sends arrays as JPEG by default, which rings around the enlarged pixels."""
+    st.image(upscale(image, 224), caption=caption, width=size or "stretch", output_format="PNG")
+
+
+def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: int = 84,
+               notes: list[str] | None = None):
+    """A grid of small images, each with a caption; with ``notes``, a two-line caption (caption, then
+    note) as wide as the column, since an image's own caption wraps at the image's width."""
+    for start in range(0, len(images), per_row):
+        cols = st.columns(per_row)
+        for i, (col, img) in enumerate(zip(cols, images[start:start + per_row], strict=False), start):
+            col.image(upscale(img, size), caption=None if notes else captions[i], width=size,
+                      output_format="PNG")
+            if notes:
+                col.caption(f"{captions[i]}  \n{notes[i]}")
+
+
+def mark_buttons(sel: dict, col_a, col_b):
+    """Buttons that make a selection endpoint A or B of the interpolation view."""
+    for name, col in zip(state.MARKS, (col_a, col_b), strict=True):
+        if col.button(f"Use as {name}", width="stretch", help=f"endpoint {name} in Interpolation & hybrids"):
+            state.mark(name, sel)
+            st.toast(f"{'Your image' if sel['kind'] == 'upload' else 'This point'} is {name}")
+
+
+def original_image(b, i: int):
+    """Test image of map row ``i`` in [0, 1], or None without the dataset."""
+    test = cached.get_test_images()
+    if test is None or b.index[i] >= len(test[0]):
+        return None
+    return test[0][b.index[i]].astype(np.float32) / 255.0
+
+
+def originals_or_decoded(b, idx) -> np.ndarray:
+    """The test images of points ``idx``, or, without the dataset, their decoded latent means."""
+    images = [original_image(b, i) for i in idx]
+    return np.stack([im if im is not None else decode(b.model, b.mu[i])[0]
+                     for im, i in zip(images, idx, strict=True)])
+
+
+def novelty_check(b, latents: np.ndarray, label: str):
+    """Nearest shipped item of each generated latent, with its distance next to the yardstick."""
+    typical = cached.typical_nn_distance(b, b.key)
+    idx, dist = zip(*[lat.nearest_neighbours(b.mu, z, 1) for z in latents], strict=True)
+    idx, dist = np.concatenate(idx), np.concatenate(dist)
+    st.caption(f"Novelty check for the {label}: the nearest real test item of each, in latent space. "
+               f"For reference, a real item's nearest other item is typically {typical:.2f} away; "
+               f"a generated item much closer than that is close to a copy.")
+    images = originals_or_decoded(b, idx)
+    captions = [f"{CATEGORIES[b.labels[i]]} · d={d:.2f}" for i, d in zip(idx, dist, strict=True)]
+    thumbnails(images, captions, per_row=min(8, len(images)))
+
+
+def link_box(url_path: str, query: dict[str, str], note: str = ""):
+    """A "Link to this view" popover: the address with its settings, with Streamlit's copy button."""
+    url = state.link_to(url_path, query)
+    if url is None:
+        return
+    with st.popover("Link to this view", icon=":material/link:"):
+        st.code(url, language=None, wrap_lines=True)
+        st.caption("Copy it with the button at its right: it reopens this view with the same settings"
+                   + (f" {note}" if note else "") + ".")

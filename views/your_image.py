@@ -1,0 +1,97 @@
+"""Your image: a picture of your own, prepared as Fashion-MNIST was made, encoded, decoded, judged,
+and put on the map. Not part of a link: the picture lives only in this session."""
+import numpy as np
+import streamlit as st
+
+from explorer import cached, selection
+from training import CATEGORIES
+from training.encode_images import encode_prepared
+from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
+from views import state
+from views import widgets as w
+
+UPLOAD_TYPES = sorted({f.lower() for f in FORMATS} | {"jpg"})
+
+
+URL_PATH = "your-image"
+
+
+def take_upload(b) -> bool:
+    """Prepare a newly dropped file once; False (with the reason shown) when it cannot be used."""
+    file = st.file_uploader(f"A product photo ({', '.join(f.upper() for f in FORMATS)}; up to "
+                            f"{MAX_BYTES // 2**20} MB)", type=UPLOAD_TYPES, key="upload_file")
+    if file is None:
+        return True
+    payload = file.getvalue()
+    signature = (b.key, file.name, len(payload), hash(payload))
+    if (state.upload() or {}).get("signature") != signature:
+        try:
+            original, prepared, notes = prepare(payload, file.name)
+        except ImageError as e:
+            state.set_upload(None)
+            st.error(str(e))
+            return False
+        state.set_upload({"signature": signature, "name": file.name, "original": original,
+                          "prepared": prepared, "notes": notes})
+    return True
+
+
+@st.fragment
+def upload_panel(b):
+    if not take_upload(b):
+        return
+    up = state.upload()
+    if up is None or up["signature"][0] != b.key:
+        st.info("Drop an image above. Photos of a single item on a plain background work best.")
+        return
+    r = encode_prepared(b.model, up["prepared"], cached.get_classifier(b.directory), b.mu, k=8,
+                        name=up["name"], original=up["original"])
+    for note in up["notes"]:
+        st.caption(note)
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 2], gap="medium")
+    with c1:
+        st.image(np.clip(r.original, 0, 1),
+                 caption=f"{up['name']} ({r.original.shape[1]}×{r.original.shape[0]}, greyscale)",
+                 width="stretch")
+    with c2:
+        w.big_image(r.prepared, "what the model sees (28×28)")
+    with c3:
+        w.big_image(r.reconstruction, "decoded from its latent mean")
+    with c4:
+        if r.top3:
+            st.markdown("**The classifier says**")
+            for name, p in r.top3:
+                st.progress(p, text=f"{name} · {p:.0%}")
+        typical = cached.typical_nn_distance(b, b.key)
+        st.caption(f"Its nearest test item is {r.neighbour_distances[0]:.2f} away in latent space; real "
+                   f"items are typically {typical:.2f} from their nearest neighbour"
+                   + (" — far from anything in the data, so treat the map position with care." if
+                      r.neighbour_distances[0] > 2 * typical else "."))
+    sel = selection.upload_selection(b, up["name"], r.z)
+    b1, b2, b3, b4 = st.columns(4)
+    if b1.button("Show on the latent map", width="stretch"):
+        state.select(sel)
+        state.put_upload_on_map(sel)
+        st.switch_page(w.PAGES["Latent map"])
+    w.mark_buttons(sel, b2, b3)
+    if b4.button("Start the sliders here", width="stretch"):
+        state.select(sel)
+        st.session_state["slider_start"] = "selected point"
+        st.switch_page(w.PAGES["Latent sliders"])
+    st.markdown("**8 nearest test items in latent space**")
+    captions = [f"{CATEGORIES[b.labels[j]]} · {d:.2f}"
+                for j, d in zip(r.neighbours, r.neighbour_distances, strict=True)]
+    w.thumbnails(w.originals_or_decoded(b, r.neighbours), captions, per_row=8, size=84)
+
+
+def main():
+    b = state.bundle()
+    state.follow_link(URL_PATH, [], b)
+    state.publish([], b)
+    st.markdown("Put your own picture into the latent space. It is prepared the way Fashion-MNIST was made — "
+                "greyscale, a light background turned dark, cropped to the object, padded to a square and "
+                "resized to 28×28 — then encoded, decoded and placed on the map.")
+    upload_panel(b)
+
+
+main()
