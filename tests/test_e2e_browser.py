@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: click a map point → its decoded image and category
 appear; move a latent slider → the image changes."""
 import os
+from urllib.parse import urljoin, urlparse
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from app_driver import (
     wait_for_map,
 )
 from conftest import ROOT
+from training import CATEGORIES
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
                                 reason="Debian's chromium is not installed (scripts/setup.sh --dev installs "
@@ -159,3 +161,73 @@ def test_drawing_from_one_cluster_shows_its_centre_then_variations_of_a_sneaker(
         first = int(np.flatnonzero(np.load(ROOT / "assets" / "embeddings.npz")["labels"] == 7)[0])
         assert image_with_caption(page, f"test image {first}")
         assert image_with_caption(page, "Sneaker")   # a variant, with the classifier's verdict
+
+
+def _png(page, caption: str) -> bytes:
+    """The bytes of the loaded image with this caption, fetched as the browser fetched them."""
+    src = image_with_caption(page, caption, timeout_ms=20000)
+    assert src, f"no loaded image captioned {caption!r}"
+    return page.request.get(urljoin(page.url, src)).body()
+
+
+def test_a_link_reopens_a_point_its_marks_and_a_slider_in_a_fresh_browser_and_back_goes_back():
+    labels = np.load(ROOT / "assets" / "embeddings.npz")["labels"]
+    with running_app(ROOT / "assets") as (url, _), browser(1280, 900) as page:
+        page.goto(url + "/?item=1234")   # a link to a point, then A and B marked by hand
+        page.wait_for_function("() => document.body.innerText.includes('test image 1234')", timeout=30000)
+        for name in ("A", "B"):
+            page.get_by_role("button", name=f"Use as {name}").click()
+            page.wait_for_function(f"() => location.search.includes('{name.lower()}=1234')", timeout=15000)
+        map_link, decoded = page.url, _png(page, "decoded from its latent mean")
+        # the sliders start from the point; move one
+        page.get_by_text("Latent sliders", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('0 dimension(s) moved from the "
+                               "selected point')", timeout=20000)
+        assert page.url == url + "/sliders"   # opened from the sidebar: its address stays bare
+        slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
+        slider.focus()
+        for _ in range(25):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => location.search.includes('z=')", timeout=20000)
+        page.wait_for_function("() => /[1-9] dimension\\(s\\) moved/.test(document.body.innerText)",
+                               timeout=20000)
+        page.wait_for_timeout(1500)   # the last presses' rerun
+        sliders_link = page.url
+        moved = _png(page, "dimension(s) moved from the selected point")
+        assert "item=1234" in sliders_link and "start=item" in sliders_link
+
+        # back: each setting changed on the sliders is a step of the browser's history (Streamlit pushes
+        # an entry for every change of the query parameters), then the map with its point; forward:
+        # the sliders again
+        for _step in range(6):
+            page.go_back()
+            page.wait_for_timeout(1500)
+            assert not page.locator('[data-testid="stException"]').count()
+            if urlparse(page.url).path == "/":
+                break
+            assert "moved from the selected point" in page.inner_text("body")   # an earlier slider state
+        page.wait_for_function("() => document.body.innerText.includes('test image 1234')", timeout=20000)
+        assert page.url == map_link and _png(page, "decoded from its latent mean") == decoded
+        page.go_forward()
+        page.wait_for_function("() => location.pathname === '/sliders' && "
+                               "document.body.innerText.includes('moved from the selected point')",
+                               timeout=20000)
+        assert not page.locator('[data-testid="stException"]').count()
+
+        # a fresh browser: nothing in its session, everything from the links
+        fresh = page.context.browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        fresh.goto(sliders_link)
+        fresh.wait_for_function("() => /[1-9] dimension\\(s\\) moved from the selected point/.test("
+                                "document.body.innerText)", timeout=30000)
+        assert _png(fresh, "dimension(s) moved from the selected point") == moved
+        fresh.goto(map_link)
+        fresh.wait_for_function("() => document.body.innerText.includes('test image 1234')", timeout=30000)
+        assert _png(fresh, "decoded from its latent mean") == decoded
+        heading = fresh.locator("h4", has_text="test image").first.inner_text()
+        assert CATEGORIES[labels[1234]] in heading
+        assert not fresh.locator('[data-testid="stException"]').count()
+        fresh.get_by_text("Interpolation & hybrids", exact=True).click()
+        fresh.wait_for_function("() => document.body.innerText.includes('A from') && "
+                                "document.body.innerText.includes('B from')", timeout=20000)
+        radios = fresh.locator('[data-testid="stRadio"]', has_text="from").all_inner_texts()
+        assert len(radios) == 2 and all("marked on the map" in r for r in radios)
