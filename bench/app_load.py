@@ -174,14 +174,13 @@ class WsUser:
 
     async def start(self):
         self.page = await self.s.connect()
-        self.view_id = self.page.widget("radio", "view").id
-        self.view = "Latent map"
+        self.view = ""
 
     async def goto(self, view: str):
         if self.view != view:
-            self.page = await self.s.set(self.view_id, string_value=view)
+            self.page = await self.s.open(view)
             self.view = view
-            self.check(self.page, f"opening {view}")
+            self.check(self.page, f"opening /{view}")
 
     def check(self, run, what: str):
         for problem in run.problems():
@@ -197,7 +196,7 @@ class WsUser:
         self.check(run, kind)
 
     async def click_point(self):
-        await self.goto("Latent map")
+        await self.goto("")
         charts = self.page.of_kind("plotly_chart")
         if not charts:
             raise ProtocolError("the Latent map view shows no map")
@@ -215,7 +214,7 @@ class WsUser:
         await self.timed("click", t0, run, "decoded from its latent mean")
 
     async def move_slider(self):
-        await self.goto("Latent sliders")
+        await self.goto("sliders")
         sliders = [w for w in self.page.of_kind("slider") if "-z_" in w.id][:8]
         slider = self.rng.choice(sliders)
         known = self.s.states.get(slider.id)
@@ -227,7 +226,7 @@ class WsUser:
         await self.timed("slider", t0, run, "moved from")
 
     async def new_samples(self):
-        await self.goto("Category sampling")
+        await self.goto("sampling")
         seed = self.page.widget("number_input", "sample_seed")
         t0 = time.perf_counter()
         self.page = run = await self.s.set(seed.id, double_value=float(self.rng.randrange(1, 10**6)))

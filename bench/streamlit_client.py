@@ -1,8 +1,9 @@
 """A Streamlit session without a browser: the websocket protocol the frontend speaks, no rendering.
 
-The frontend sends ``BackMsg.rerun_script`` with the state of every widget it has seen; the
-server runs the script and streams ``ForwardMsg`` deltas (one per element), then
-``script_finished``. Images arrive as URLs on the server's media endpoint, which the client
+The frontend sends ``BackMsg.rerun_script`` with the state of every widget it has seen, the page
+it is on (its URL path) and, when the widget that changed sits in a fragment, that fragment's id;
+the server runs the script (or only the fragment) and streams ``ForwardMsg`` deltas (one per
+element), then ``script_finished``. Images arrive as URLs on the server's media endpoint, which the client
 fetches as a browser would. This lets one small machine drive many concurrent sessions and
 measure the server, not twenty software-rendered WebGL canvases.
 """
@@ -32,6 +33,7 @@ class ProtocolError(RuntimeError):
 class Run:
     """The elements one script run drew, in order."""
     elements: list = field(default_factory=list)   # (kind, element proto)
+    fragments: dict = field(default_factory=dict)  # widget id → the id of the fragment that drew it
 
     def of_kind(self, kind: str) -> list:
         return [getattr(e, kind) for k, e in self.elements if k == kind]
@@ -62,6 +64,8 @@ class AppSession:
     def __init__(self, url: str, timeout: float = 60):
         self.url, self.timeout = url.rstrip("/"), timeout
         self.states: dict[str, WidgetState] = {}   # every widget value this session has sent
+        self.fragments: dict[str, str] = {}        # widget id → its fragment, as last drawn
+        self.page_name = ""                        # the view's URL path ("" = the home view)
         self.ws = None
 
     async def connect(self) -> Run:
@@ -74,10 +78,12 @@ class AppSession:
         if self.ws is not None:
             await self.ws.close()
 
-    async def rerun(self) -> Run:
+    async def rerun(self, fragment_id: str = "") -> Run:
         msg = BackMsg()
         msg.rerun_script.query_string = ""
         msg.rerun_script.page_script_hash = ""
+        msg.rerun_script.page_name = self.page_name
+        msg.rerun_script.fragment_id = fragment_id
         msg.rerun_script.widget_states.widgets.extend(self.states.values())
         await self.ws.send(msg.SerializeToString())
         run, started = Run(), False
@@ -93,13 +99,22 @@ class AppSession:
                 elif kind == "delta" and f.delta.WhichOneof("type") == "new_element":
                     el = f.delta.new_element
                     run.elements.append((el.WhichOneof("type"), el))
+                    widget = getattr(getattr(el, el.WhichOneof("type")), "id", "")
+                    if widget and f.delta.fragment_id:
+                        run.fragments[widget] = f.delta.fragment_id
                 elif kind == "script_finished":
                     if f.script_finished in DONE:
                         break
                     if f.script_finished == ForwardMsg.ScriptFinishedStatus.FINISHED_WITH_COMPILE_ERROR:
                         raise ProtocolError("the script failed to compile")
                     started = False  # stopped early for a rerun the app asked for: the next run is the page
+        self.fragments.update(run.fragments)
         return run
+
+    async def open(self, page_name: str) -> Run:
+        """Go to another view, as a click on its link in the sidebar does: a full run of that page."""
+        self.page_name = page_name
+        return await self.rerun()
 
     async def set(self, widget_id: str, **value) -> Run:
         """Give one widget a value (e.g. ``string_value="Latent sliders"``) and rerun, as a user's
@@ -111,7 +126,8 @@ class AppSession:
         else:
             setattr(state, name, v)
         self.states[widget_id] = state
-        return await self.rerun()
+        # a widget drawn inside a fragment reruns only that fragment, as the browser asks for
+        return await self.rerun(self.fragments.get(widget_id, ""))
 
     async def fetch(self, path: str) -> bytes:
         """GET a media URL from the page, as the browser's <img> would."""

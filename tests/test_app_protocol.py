@@ -31,8 +31,11 @@ def test_a_protocol_client_clicks_a_point_moves_a_slider_and_draws_samples(app):
         await user.start()
         traces = plotly_traces(user.page.of_kind("plotly_chart")[0])
         assert sum(len(t["customdata"]) for t in traces if t["name"] in app_load.CATEGORIES) == 10_000
+        chart = user.page.of_kind("plotly_chart")[0]
+        assert user.s.fragments.get(chart.id)   # the map and its detail panel are a fragment…
         await user.click_point()
         assert "test image" in user.page.text()
+        assert not user.page.of_kind("text_input")   # …so a click reruns it, not the sidebar's model picker
         png = await user.s.fetch(user.page.image_urls("decoded from its latent mean")[0])
         assert png.startswith(PNG)
         await user.move_slider()

@@ -199,14 +199,17 @@ def test_a_link_reopens_a_point_its_marks_and_a_slider_in_a_fresh_browser_and_ba
         # back: each setting changed on the sliders is a step of the browser's history (Streamlit pushes
         # an entry for every change of the query parameters), then the map with its point; forward:
         # the sliders again
-        for _step in range(6):
+        either = ("() => location.pathname === '/' ? document.body.innerText.includes('test image 1234') : "
+                  "document.body.innerText.includes('moved from the selected point')")
+        for _step in range(8):
             page.go_back()
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(800)
+            page.wait_for_function(either, timeout=30000)
             assert not page.locator('[data-testid="stException"]').count()
             if urlparse(page.url).path == "/":
                 break
-            assert "moved from the selected point" in page.inner_text("body")   # an earlier slider state
-        page.wait_for_function("() => document.body.innerText.includes('test image 1234')", timeout=20000)
+        else:
+            pytest.fail(f"eight presses of back never reached the map: {page.url}")
         assert page.url == map_link and _png(page, "decoded from its latent mean") == decoded
         page.go_forward()
         page.wait_for_function("() => location.pathname === '/sliders' && "

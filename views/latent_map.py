@@ -120,11 +120,12 @@ def map_and_detail(b, projection: str, colour_by: str, params):
         st.caption(f"{MAP_LABELS[projection]} of {len(b.labels):,} test images. Click a point to decode it; "
                    "click empty space to decode a mix of its nearest points. Legend entries hide/show "
                    "categories; scroll to zoom, double-click to reset.")
-        d1, d2, d3 = st.columns([2, 3, 2], vertical_alignment="bottom")
+        d1, d2, d3 = st.columns([2, 2, 1], vertical_alignment="bottom")
         fmt = d1.radio("Download the points as", ("CSV", "npz"), horizontal=True, key="dl_fmt")
         # made when clicked, not on every run: the CSV of 10k latent means is 11 MB
-        d2.download_button("Download map coordinates and latent means",
-                           lambda: cached.map_download(b, b.key, projection, fmt.lower()),
+        d2.download_button("Download the points", help="each test image's number, category, map "
+                           "coordinates and latent mean", width="stretch",
+                           data=lambda: cached.map_download(b, b.key, projection, fmt.lower()),
                            file_name=f"latent_map_{projection}.{fmt.lower()}",
                            mime="text/csv" if fmt == "CSV" else "application/octet-stream",
                            on_click="ignore")

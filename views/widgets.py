@@ -82,7 +82,8 @@ def link_box(url_path: str, query: dict[str, str], note: str = ""):
     url = state.link_to(url_path, query)
     if url is None:
         return
-    with st.popover("Link to this view", icon=":material/link:"):
+    with st.popover("Link", icon=":material/link:", help="Link to this view, with its settings",
+                    width="stretch"):
         st.code(url, language=None, wrap_lines=True)
         st.caption("Copy it with the button at its right: it reopens this view with the same settings"
                    + (f" {note}" if note else "") + ".")
