@@ -89,3 +89,19 @@ def test_no_query_makes_read_raise():
         assert len(values) + len(notices) == 1
     huge = ",".join(["1:1"] * 2000)
     assert "at most" in links.read({"z": huge}, PARAMS, BUNDLE)[1][0]
+
+
+def test_every_views_parameters_are_known_to_the_link_reader():
+    """A parameter of another view is dropped quietly (back and forward can carry one over); any other
+    gets a notice. That needs views/state.ANY_VIEW to list exactly the views' parameters."""
+    import importlib
+
+    from views import state
+    names = set()
+    for view in ("latent_map", "sliders", "sampling", "variations", "interpolation", "reconstructions",
+                 "statistics"):
+        module = importlib.import_module(f"views.{view}")
+        params = getattr(module, "PARAMS", None) or module.link_params(SimpleNamespace(maps={"tsne": None},
+                                                                                       latent_dim=8))
+        names |= {p.name for p in params}
+    assert names == state.ANY_VIEW

@@ -113,4 +113,5 @@ def page(b):
         w.link_box(URL_PATH, query, "and the same A, B and hybrids")
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

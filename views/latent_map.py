@@ -157,4 +157,5 @@ def main():
     map_and_detail(b, projection, colour_by, params)
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

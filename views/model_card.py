@@ -95,4 +95,5 @@ def main():
     model_card(b)
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

@@ -42,4 +42,5 @@ def main():
     reconstructions(b)
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

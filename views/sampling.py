@@ -156,4 +156,5 @@ def main():
     sampler(b)
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

@@ -117,4 +117,5 @@ def main():
     sliders(b, params)
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

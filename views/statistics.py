@@ -28,10 +28,14 @@ def statistics(b, params):
                "posterior is the prior itself.")
 
 
+def link_params(b) -> list[links.Param]:
+    return [links.Category("cat", "stat_cat"), links.Int("x", "stat_x", 0, b.latent_dim - 1),
+            links.Int("y", "stat_y", 0, b.latent_dim - 1)]
+
+
 def main():
     b = state.bundle()
-    params = [links.Category("cat", "stat_cat"), links.Int("x", "stat_x", 0, b.latent_dim - 1),
-              links.Int("y", "stat_y", 0, b.latent_dim - 1)]
+    params = link_params(b)
     state.follow_link(URL_PATH, params, b)
     statistics(b, params)
     st.plotly_chart(plots.kl_bars(b.kl_per_dim), key="stat_kl")
@@ -39,4 +43,5 @@ def main():
     st.caption(f"{active} of {b.latent_dim} dimensions carry more than 0.01 nats of KL on average.")
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

@@ -110,4 +110,5 @@ def main():
     variations(b)
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()

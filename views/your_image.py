@@ -94,4 +94,5 @@ def main():
     upload_panel(b)
 
 
-main()
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()
