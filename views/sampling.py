@@ -127,7 +127,7 @@ def sampler(b):
                                                                              SAMPLER_KEYS[kind])
         if note:
             st.caption(note)
-        d1, d2, d3, d4 = st.columns(4)
+        d1, d2, d3, d4 = st.columns([2, 2, 3, 2], vertical_alignment="center")
         d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png",
                            on_click="ignore")
         d2.download_button("Download .npz", lambda: labelled_npz(samples, c, z),

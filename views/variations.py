@@ -81,8 +81,8 @@ def variations(b):
                     for k, p in zip(kept, probs, strict=True)]
         w.thumbnails(images, captions, per_row=8, size=84)
         st.caption(f"The classifier keeps the category in {kept.mean():.0%} of these {n} variants (✓). In a "
-                   "benchmark with few labels, such variants did not make a classifier better: "
-                   "docs/augmentation.md.")
+                   "benchmark with few labels, such variants added at most a few tenths of a point to a "
+                   "classifier's accuracy: docs/augmentation.md.")
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", grid_png(images, ncol=8), file_name=f"variations_{seed}.png",
                            mime="image/png", on_click="ignore")
