@@ -15,12 +15,12 @@ from views import widgets as w
 
 URL_PATH = "sliders"
 SLIDER_RANGE = 3.0  # ± prior standard deviations
-STARTS = ("selected point", "category mean", "origin")
+STARTS = ("selected point", "category mean", "origin")   # the first: state.start_sliders_at_selection
 START_WORDS = tuple(zip(("item", "mean", "origin"), STARTS, strict=True))   # in a link
 
 
 def link_params(b) -> list[links.Param]:
-    return [links.Choice("start", "slider_start", START_WORDS),
+    return [links.Choice("start", state.SLIDER_START, START_WORDS),
             links.Item("item", state.SELECTION), links.Category("cat", "slider_cat"),
             links.Int("dims", "slider_count", 4, b.latent_dim),
             links.Moved("z", "slider_moved", bound=SLIDER_RANGE),
@@ -31,14 +31,14 @@ def slider_base(b):
     """The start: the selected point (or your image), a category's mean, or the origin."""
     sel = state.selected(b)
     options = list(STARTS) if sel else list(STARTS[1:])
-    if st.session_state.get("slider_start") not in (None, *options):
-        if st.session_state["slider_start"] == STARTS[0]:
+    if st.session_state.get(state.SLIDER_START) not in (None, *options):
+        if st.session_state[state.SLIDER_START] == STARTS[0]:
             st.caption("Nothing is selected (a link does not carry your image): starting from a category "
                        "mean.")
-        st.session_state["slider_start"] = STARTS[1]
+        st.session_state[state.SLIDER_START] = STARTS[1]
     c1, c2 = st.columns([1, 1])
     label = "your image" if sel and sel["kind"] == "upload" else "selected point"
-    start = c1.radio("Start from", options, horizontal=True, key="slider_start",
+    start = c1.radio("Start from", options, horizontal=True, key=state.SLIDER_START,
                      format_func=lambda o: label if o == STARTS[0] else o)
     if start == STARTS[0]:
         name = f"your image ({sel['name']})" if sel["kind"] == "upload" else "the selected point"

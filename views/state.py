@@ -26,6 +26,7 @@ VIEW = "_view"              # the view shown last, to tell an arrival from a rer
 ARRIVAL = "_arrival"        # what a view opened from the sidebar showed on arrival (its address stays bare)
 LINKED = "linked"           # …or: the address carries the view's parameters
 MARKS = ("A", "B")          # the interpolation's endpoints, marked on the map or on your image
+SLIDER_START = "slider_start"   # where the sliders start: "selected point", "category mean" or "origin"
 ANY_VIEW = {"item", "at", "a", "b", "map", "colour", "start", "cat", "dims", "z", "sweep", "n", "noise",
             "seed", "sampler", "cluster", "k", "t", "steps", "path", "ha", "hb", "pairs", "mix", "hseed", "x",
             "y"}            # every view's link parameters
@@ -61,6 +62,10 @@ def marked(name: str, b) -> dict | None:
 
 def mark(name: str, sel: dict) -> None:
     st.session_state[name] = sel
+
+
+def start_sliders_at_selection() -> None:
+    st.session_state[SLIDER_START] = "selected point"
 
 
 def upload() -> dict | None:

@@ -76,7 +76,7 @@ def upload_panel(b):
     w.mark_buttons(sel, b2, b3)
     if b4.button("Start the sliders here", width="stretch"):
         state.select(sel)
-        st.session_state["slider_start"] = "selected point"
+        state.start_sliders_at_selection()
         st.switch_page(w.PAGES["Latent sliders"])
     st.markdown("**8 nearest test items in latent space**")
     captions = [f"{CATEGORIES[b.labels[j]]} · {d:.2f}"
