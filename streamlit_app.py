@@ -11,25 +11,11 @@ import streamlit as st
 from explorer import cached
 from explorer.assets import AssetError
 from training import metric_labels
-from views import state
+from views import HOME, SECTIONS, state
 from views.widgets import swatch
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
 TITLE = "Fashion-MNIST VAE explorer"
-# (script, title, URL path, icon) of each view, grouped as the sidebar shows them; the first is the home page
-VIEWS = {
-    "Explore": [("views/latent_map.py", "Latent map", "latent-map", ":material/scatter_plot:"),
-                ("views/your_image.py", "Your image", "your-image", ":material/add_photo_alternate:"),
-                ("views/sliders.py", "Latent sliders", "sliders", ":material/tune:")],
-    "Generate": [("views/sampling.py", "Category sampling", "sampling", ":material/grid_view:"),
-                 ("views/variations.py", "Variations", "variations", ":material/style:"),
-                 ("views/interpolation.py", "Interpolation & hybrids", "interpolation",
-                  ":material/compare_arrows:")],
-    "The model": [("views/reconstructions.py", "Reconstructions", "reconstructions", ":material/flip:"),
-                  ("views/statistics.py", "Latent statistics", "statistics", ":material/bar_chart:"),
-                  ("views/model_card.py", "Model card", "model-card", ":material/description:")],
-}
-
 st.set_page_config(page_title=TITLE, page_icon="👗", layout="wide")
 # Pixels stay square when the browser scales an image; less empty space above the title.
 st.html("""<style>
@@ -59,10 +45,9 @@ def load_model():
 
 
 def main():
-    home = VIEWS["Explore"][0][0]
-    pages = {section: [st.Page(script, title=title, url_path=path, icon=icon, default=script == home)
+    pages = {section: [st.Page(script, title=title, url_path=path, icon=icon, default=script == HOME)
                        for script, title, path, icon in views]
-             for section, views in VIEWS.items()}
+             for section, views in SECTIONS.items()}
     page = st.navigation(pages)
     st.title(page.title if page.title != "Latent map" else TITLE)
     b = load_model()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -54,13 +55,17 @@ class Param:
 
 @dataclass(frozen=True)
 class Int(Param):
+    kind: ClassVar[type] = int
     lo: int = 0
     hi: int = 2**31 - 1
 
+    def expected(self) -> str:
+        return f"a whole number from {self.lo} to {self.hi}"
+
     def parse(self, text, bundle):
-        v = _number(text, int, f"a whole number from {self.lo} to {self.hi}")
+        v = _number(text, self.kind, self.expected())
         if not self.lo <= v <= self.hi:
-            raise LinkError(f"expected a whole number from {self.lo} to {self.hi}")
+            raise LinkError(f"expected {self.expected()}")
         return v
 
     def format(self, value, bundle):
@@ -68,15 +73,13 @@ class Int(Param):
 
 
 @dataclass(frozen=True)
-class Float(Param):
+class Float(Int):
+    kind: ClassVar[type] = float
     lo: float = 0.0
     hi: float = 1.0
 
-    def parse(self, text, bundle):
-        v = _number(text, float, f"a number from {self.lo:g} to {self.hi:g}")
-        if not self.lo <= v <= self.hi:
-            raise LinkError(f"expected a number from {self.lo:g} to {self.hi:g}")
-        return v
+    def expected(self) -> str:
+        return f"a number from {self.lo:g} to {self.hi:g}"
 
     def format(self, value, bundle):
         return f"{float(value):g}"

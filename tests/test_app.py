@@ -9,14 +9,10 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT
 from training import VAEConfig
 from training import sampling as lat
+from views import SCRIPTS as PAGES
 
 APP = str(ROOT / "streamlit_app.py")
 ASSETS = ROOT / "assets"
-PAGES = {"Latent map": "views/latent_map.py", "Your image": "views/your_image.py",
-         "Latent sliders": "views/sliders.py", "Category sampling": "views/sampling.py",
-         "Variations": "views/variations.py", "Interpolation & hybrids": "views/interpolation.py",
-         "Reconstructions": "views/reconstructions.py", "Latent statistics": "views/statistics.py",
-         "Model card": "views/model_card.py"}
 
 
 def _app(model_dir, monkeypatch):

@@ -11,11 +11,6 @@ from explorer.images import decode, upscale
 from training import CATEGORIES
 from views import state
 
-PAGES = {   # view → its script, relative to streamlit_app.py (st.switch_page takes these)
-    "Latent map": "views/latent_map.py",
-    "Latent sliders": "views/sliders.py",
-}
-
 
 def swatch(label: int) -> str:
     return (f"<span style='display:inline-block;width:0.8em;height:0.8em;border-radius:2px;"

@@ -7,7 +7,7 @@ from explorer import cached, selection
 from training import CATEGORIES
 from training.encode_images import encode_prepared
 from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
-from views import state
+from views import SCRIPTS, state
 from views import widgets as w
 
 UPLOAD_TYPES = sorted({f.lower() for f in FORMATS} | {"jpg"})
@@ -72,12 +72,12 @@ def upload_panel(b):
     if b1.button("Show on the latent map", width="stretch"):
         state.select(sel)
         state.put_upload_on_map(sel)
-        st.switch_page(w.PAGES["Latent map"])
+        st.switch_page(SCRIPTS["Latent map"])
     w.mark_buttons(sel, b2, b3)
     if b4.button("Start the sliders here", width="stretch"):
         state.select(sel)
         state.start_sliders_at_selection()
-        st.switch_page(w.PAGES["Latent sliders"])
+        st.switch_page(SCRIPTS["Latent sliders"])
     st.markdown("**8 nearest test items in latent space**")
     captions = [f"{CATEGORIES[b.labels[j]]} · {d:.2f}"
                 for j, d in zip(r.neighbours, r.neighbour_distances, strict=True)]
