@@ -82,6 +82,12 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, help="torch threads (default: all cores)")
 
 
+def add_compile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the training step with torch.compile (a minute of compiling first; "
+                             "pays off on a GPU)")
+
+
 def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -89,8 +95,8 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 def add_precision(parser: argparse.ArgumentParser, default: str | None = None,
                   what: str = "training") -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=default,
-                        help=f"{what} arithmetic; auto = bfloat16 autocast where the CPU has AMX (default: "
-                             "auto)")
+                        help=f"{what} arithmetic; auto = bfloat16 autocast on a CPU with AMX or a CUDA GPU "
+                             "with bfloat16 (default: auto)")
 
 
 def refuse_changes_on_resume(ns: argparse.Namespace, flags: tuple[str, ...], error) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from . import arguments as A
 from . import data as fmnist
+from . import device as D
 from .classifier import classifier_dir_for, load_classifier
 from .generate import decode, probabilities, to_uint8, write
 from .model import load_model
@@ -82,9 +83,9 @@ def posterior_latents(model, images: np.ndarray, per_image: int, temperature: fl
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``around_posterior`` of each image's q(z|x)."""
     x = fmnist.to_tensor(images)
-    posteriors = [model.encode(x[i:i + 1000]) for i in range(0, len(x), 1000)]
-    mu = torch.cat([p[0] for p in posteriors]).double().numpy()
-    logvar = torch.cat([p[1] for p in posteriors]).double().numpy()
+    posteriors = [model.encode(x[i:i + 1000].to(D.of(model))) for i in range(0, len(x), 1000)]
+    mu = torch.cat([p[0] for p in posteriors]).double().cpu().numpy()
+    logvar = torch.cat([p[1] for p in posteriors]).double().cpu().numpy()
     return around_posterior(mu, logvar, per_image, temperature, rng)
 
 
@@ -113,17 +114,19 @@ def variants(model, images: np.ndarray, labels: np.ndarray, per_image: int,
 
 def run_augment(input_path, out, per_image: int, checkpoint="assets", seed: int = 0, fmt: str = "npz",
                 temperature: float = DEFAULT_TEMPERATURE, min_confidence: float | None = None,
-                classifier_dir=None) -> dict:
-    """Read a labelled set, write its variants; returns a summary of what was written."""
+                classifier_dir=None, device: str = "auto") -> dict:
+    """Read a labelled set, write its variants (the model and classifier on ``device``); returns a
+    summary of what was written."""
     if per_image < 1:
         raise ValueError(f"--per-image {per_image}: expected a positive number of variants per image")
     if fmt == "npz" and Path(out).suffix != ".npz":
         raise ValueError(f"--out {out}: expected a .npz file name (or --format idx)")
     images, labels = read_labelled(input_path)
-    model = load_model(checkpoint)
+    device = D.resolve(device)
+    model = load_model(checkpoint, device=device)
     classifier = None
     if min_confidence is not None:
-        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir))
+        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
     arrays = variants(model, images, labels, per_image, temperature, seed, classifier, min_confidence)
     files = write(out, fmt, arrays, extras_beside_idx=True)
     return {"inputs": len(images), "written": len(arrays["labels"]), "files": files}
@@ -147,10 +150,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep only variants the classifier assigns to their source's label with probability "
                         f"≥ P, from {DEFAULT_OVERSAMPLE}× as many candidates")
     p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+    D.add_device(p)
 
 
 def run_command(ns: argparse.Namespace) -> None:
     summary = run_augment(ns.input, ns.out, ns.per_image, ns.checkpoint, ns.seed, ns.format, ns.temperature,
-                          ns.min_confidence, ns.classifier)
+                          ns.min_confidence, ns.classifier, ns.device)
     files = " and ".join(summary["files"])
     print(f"wrote {summary['written']} variants of {summary['inputs']} images to {files}")

@@ -69,7 +69,8 @@ def save_weights_and_config(module, weights_path, config_path, meta: dict) -> di
     Returns the config written."""
     import hashlib
     import json
-    payload = safetensors_bytes({k: v.detach().float().contiguous() for k, v in module.state_dict().items()})
+    state = module.state_dict()
+    payload = safetensors_bytes({k: v.detach().float().cpu().contiguous() for k, v in state.items()})
     meta = {**meta, "weights_sha256": hashlib.sha256(payload).hexdigest(),
             "parameters": sum(p.numel() for p in module.parameters())}
     Path(weights_path).parent.mkdir(parents=True, exist_ok=True)

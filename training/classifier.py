@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from . import arguments as A
 from . import data as fmnist
+from . import device as D
 from .checkpoint import matching_config, save_weights_and_config
 from .model import ModelLoadError
 from .precision import use_bfloat16
@@ -61,13 +62,15 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: FashionClassifier, images: torch.Tensor, batch_size: int = 1000):
-    """Features (N×256) and class probabilities (N×10) for N×1×28×28 images in [0, 1], as numpy."""
+    """Features (N×256) and class probabilities (N×10) for N×1×28×28 images in [0, 1], as numpy,
+    computed on the model's device."""
     model.eval()
+    device = D.of(model)
     feats, probs = [], []
     for i in range(0, len(images), batch_size):
-        f = model.features(images[i:i + batch_size])
-        feats.append(f)
-        probs.append(torch.softmax(model.head(f), 1))
+        f = model.features(images[i:i + batch_size].to(device))
+        feats.append(f.cpu())
+        probs.append(torch.softmax(model.head(f), 1).cpu())
     if not feats:
         return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, len(fmnist.CATEGORIES)), np.float32)
     return torch.cat(feats).numpy(), torch.cat(probs).numpy()
@@ -76,37 +79,42 @@ def predict(model: FashionClassifier, images: torch.Tensor, batch_size: int = 10
 @torch.no_grad()
 def accuracy(model: FashionClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     model.eval()
-    correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(x), batch_size))
+    device = D.of(model)
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        predicted = model(x[i:i + batch_size].to(device)).argmax(1)
+        correct += (predicted == y[i:i + batch_size].to(device)).sum().item()
     return correct / len(x)
 
 
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_size: int = 128,
                    lr: float = 2e-3,
                    seed: int = 0, steps: int | None = None, progress: bool = False, on_epoch=None,
-                   precision: str = "auto") -> FashionClassifier:
-    """Train a FashionClassifier on N×1×28×28 images in [0, 1]: AdamW, one-cycle schedule, flips and
-    shifts, bfloat16 autocast where it pays (``precision``, see training.precision). ``steps`` caps the
-    total number of batches (so runs on sets of different sizes can get the same budget);
-    ``on_epoch(model, epoch)`` is called after every epoch."""
+                   precision: str = "auto", device=None) -> FashionClassifier:
+    """Train a FashionClassifier on N×1×28×28 images in [0, 1] on ``device`` (default: the CPU):
+    AdamW, one-cycle schedule, flips and shifts, bfloat16 autocast where it pays (``precision``, see
+    training.precision). ``steps`` caps the total number of batches (so runs on sets of different
+    sizes can get the same budget); ``on_epoch(model, epoch)`` is called after every epoch."""
+    device = torch.device(device or "cpu")
     torch.manual_seed(seed)
     # channels-last: 1.1–1.2× faster steps (bench/memory_format.py)
-    model = FashionClassifier().to(memory_format=torch.channels_last)
+    model = FashionClassifier().to(device=device, memory_format=torch.channels_last)
+    x, y = x.to(device), y.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     per_epoch = math.ceil(len(x) / batch_size)
     total = steps if steps is not None else epochs * per_epoch
     epochs = math.ceil(total / per_epoch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total)
-    bf16, done = use_bfloat16(precision), 0
+    bf16, done = use_bfloat16(precision, device), 0
     for epoch in range(epochs):
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        perm = torch.randperm(len(x), generator=g)
+        perm = torch.randperm(len(x), generator=g).to(device)
         model.train()
         n = min(per_epoch, total - done)
         for step in tqdm(range(n), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, file=sys.stderr,
                          mininterval=0.5 if sys.stderr.isatty() else 15):
             idx = perm[step * batch_size:(step + 1) * batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with D.autocast(device, bf16):
                 loss = F.cross_entropy(model(augment(x[idx], g)), y[idx], label_smoothing=0.05)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -122,9 +130,10 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_siz
 def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
                      limit: int | None = None, eval_limit: int | None = None, data_dir=None,
                      threads: int | None = None, command: str = "", progress: bool = True,
-                     precision: str = "auto") -> dict:
+                     precision: str = "auto", device: str = "auto") -> dict:
     """Train the judge on the training images and write it after every epoch with its test accuracy."""
     torch.set_num_threads(threads or torch.get_num_threads())
+    device = D.resolve(device)
     data = fmnist.load(data_dir)
     x, y = fmnist.to_tensor(data.train_images[:limit]), torch.from_numpy(data.train_labels[:limit])
     xt = fmnist.to_tensor(data.test_images[:eval_limit])
@@ -140,12 +149,12 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
             "test_accuracy": acc, "history": history, "dataset_checksum": data.checksum, "command": command,
             "test_images": len(xt),
             "training": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit,
-                         "bfloat16": use_bfloat16(precision)}})
+                         "bfloat16": use_bfloat16(precision, device), "device": D.describe(device)}})
         print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({history[-1]['seconds']:.0f} s)", flush=True)
         model.train()
 
     fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint,
-                   precision=precision)
+                   precision=precision, device=device)
     return history[-1]
 
 
@@ -157,8 +166,9 @@ def classifier_dir_for(checkpoint, given=None) -> Path:
     return checkpoint if (checkpoint / CONFIG_FILE).is_file() else REPO_ASSETS
 
 
-def load_classifier(directory: str | os.PathLike) -> FashionClassifier:
-    """Load ``classifier.safetensors`` + ``classifier.json`` from a directory, checked, no pickle."""
+def load_classifier(directory: str | os.PathLike, device=None) -> FashionClassifier:
+    """Load ``classifier.safetensors`` + ``classifier.json`` from a directory, checked, no pickle,
+    onto ``device`` (default: the CPU)."""
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors
     directory = Path(directory)
@@ -179,7 +189,7 @@ def load_classifier(directory: str | os.PathLike) -> FashionClassifier:
         model.load_state_dict(load_safetensors(payload))
     except (SafetensorError, RuntimeError) as e:
         raise ModelLoadError(f"{weights}: not a valid classifier ({str(e).splitlines()[0][:160]})") from None
-    model.eval().to(memory_format=torch.channels_last)  # faster convolutions, same outputs
+    model.eval().to(device=device, memory_format=torch.channels_last)  # faster convolutions, same outputs
     model.info = meta
     return model
 
@@ -192,6 +202,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     A.add_limits(p)
     A.add_precision(p, default="auto")
     A.add_threads(p)
+    D.add_device(p)
     A.add_data_dir(p)
     A.add_quiet(p)
 
@@ -199,4 +210,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run_command(ns: argparse.Namespace) -> None:
     train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, eval_limit=ns.eval_limit,
                      data_dir=ns.data_dir, threads=ns.threads, precision=ns.precision, progress=not ns.quiet,
-                     command=ns.command_line)
+                     command=ns.command_line, device=ns.device)

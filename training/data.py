@@ -234,5 +234,5 @@ def random_hflip(x, generator=None):
     """Mirror each image of an (N, 1, H, W) tensor left-right with probability ½ (a fair draw per
     image from ``generator``): the classifier's augmentation."""
     import torch
-    flip = torch.rand(len(x), generator=generator) < 0.5
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)

@@ -31,6 +31,7 @@ import torch
 
 from . import arguments as A
 from . import data as fmnist
+from . import device as D
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .losses import kl_standard_normal
 from .model import load_model
@@ -49,14 +50,16 @@ def log(msg: str) -> None:
 
 @torch.no_grad()
 def encode_all(model, images: np.ndarray, batch_size: int = 1000):
-    """μ, log σ² and reconstruction MSE (from μ) for uint8 images, in float32."""
+    """μ, log σ² and reconstruction MSE (from μ) for uint8 images, in float32, computed on the model's
+    device."""
+    device = D.of(model)
     mus, logvars, errors = [], [], []
     for i in range(0, len(images), batch_size):
-        x = fmnist.to_tensor(images[i:i + batch_size])
+        x = fmnist.to_tensor(images[i:i + batch_size]).to(device)
         mu, logvar = model.encode(x)
-        mus.append(mu)
-        logvars.append(logvar)
-        errors.append((model.decode(mu) - x).pow(2).flatten(1).mean(1))
+        mus.append(mu.cpu())
+        logvars.append(logvar.cpu())
+        errors.append((model.decode(mu) - x).pow(2).flatten(1).mean(1).cpu())
     return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), torch.cat(errors).numpy()
 
 
@@ -169,7 +172,7 @@ def umap_2d(x: np.ndarray, seed: int) -> np.ndarray:
 @torch.no_grad()
 def float16_is_lossless(model, mu: np.ndarray, sample: int = 1000) -> float:
     """Largest pixel change from decoding float16-rounded μ instead of float32 μ."""
-    m = torch.from_numpy(mu[:sample])
+    m = torch.from_numpy(mu[:sample]).to(D.of(model))
     return float((model.decode(m) - model.decode(m.half().float())).abs().max())
 
 
@@ -211,12 +214,14 @@ def two_d_maps(names: tuple[str, ...], mu: np.ndarray, images: np.ndarray, seed:
 
 def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, seed: int = 0,
               limit: int | None = None, data_dir=None, threads: int | None = None,
-              command: str | None = None, mixture_components: int = MIXTURE_COMPONENTS) -> Path:
-    """Encode the images, fit the category statistics and mixtures, draw the maps, write them."""
+              command: str | None = None, mixture_components: int = MIXTURE_COMPONENTS,
+              device: str = "auto") -> Path:
+    """Encode the images (on ``device``), fit the category statistics and mixtures, draw the maps
+    (on the CPU), write them."""
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     maps = parse_maps(maps)
-    model = load_model(checkpoint)
+    model = load_model(checkpoint, device=D.resolve(device))
     data = fmnist.load(data_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -284,10 +289,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixture-components", type=A.positive_int, default=MIXTURE_COMPONENTS, metavar="K",
                    help="Gaussians per category for the 'mixture' sampler (default: %(default)s)")
     A.add_threads(p)
+    D.add_device(p)
     A.add_data_dir(p)
 
 
 def run_command(ns: argparse.Namespace) -> None:
     run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
               data_dir=ns.data_dir, threads=ns.threads, mixture_components=ns.mixture_components,
-              command=ns.command_line)
+              command=ns.command_line, device=ns.device)

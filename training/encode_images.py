@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from . import data as fmnist
+from . import device as D
 from .prepare import ImageError, prepare
 
 
@@ -34,13 +35,13 @@ def encode_prepared(model, prepared: np.ndarray, classifier=None, latents: np.nd
                     k: int = 8, name: str = "image", original: np.ndarray | None = None,
                     notes: list[str] | None = None) -> Encoded:
     x = torch.from_numpy(prepared.astype(np.float32))[None, None]
-    mu, _ = model.encode(x)
-    recon = model.decode(mu)[0, 0].numpy()
+    mu, _ = model.encode(x.to(D.of(model)))
+    recon = model.decode(mu)[0, 0].cpu().numpy()
     top3 = []
     if classifier is not None:
-        p = torch.softmax(classifier(x), 1)[0].numpy()
+        p = torch.softmax(classifier(x.to(D.of(classifier))), 1)[0].cpu().numpy()
         top3 = [(fmnist.CATEGORIES[i], float(p[i])) for i in np.argsort(-p)[:3]]
-    z = mu[0].numpy()
+    z = mu[0].cpu().numpy()
     result = Encoded(name, original if original is not None else prepared, prepared, z, recon, top3,
                      notes=notes or [])
     if latents is not None and len(latents):
@@ -60,15 +61,16 @@ def neighbour_categories(labels: np.ndarray, neighbours: np.ndarray) -> list[tup
     return [(fmnist.CATEGORIES[c], counts[c]) for c in sorted(order, key=lambda c: -counts[c])]
 
 
-def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None) -> tuple[list[str], int]:
+def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None,
+                 device: str = "auto") -> tuple[list[str], int]:
     """The CLI: one block of lines per image; bad files get one line each and do not stop the rest.
     Returns the lines and the number of files that failed."""
     from .classifier import classifier_dir_for, load_classifier
     from .model import ModelLoadError, load_model
-    checkpoint = Path(checkpoint)
-    model = load_model(checkpoint)
+    checkpoint, device = Path(checkpoint), D.resolve(device)
+    model = load_model(checkpoint, device=device)
     try:
-        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir))
+        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
     except ModelLoadError:
         classifier = None
     latents = labels = None
@@ -118,10 +120,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="assets", help="model directory (default: %(default)s)")
     p.add_argument("--out", help="directory for the reconstructions (default: next to each image)")
     p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+    D.add_device(p)
 
 
 def run_command(ns: argparse.Namespace) -> int:
-    lines, failed = encode_files(ns.images, ns.checkpoint, ns.out, ns.classifier)
+    lines, failed = encode_files(ns.images, ns.checkpoint, ns.out, ns.classifier, ns.device)
     for line in lines:
         print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
     return 1 if failed else 0

@@ -24,6 +24,7 @@ import torch
 
 from . import arguments as A
 from . import data as fmnist
+from . import device as D
 from . import metrics as M
 from .bounds import fit_common_sigma, importance_weighted
 from .checkpoint import atomic_write_text
@@ -58,6 +59,7 @@ class Settings:
     # arithmetic of the CAS and augmentation classifiers' training (training.precision): "auto" is
     # bfloat16 where the CPU has AMX; "fp32" keeps their figures comparable with machines without it
     classifier_precision: str = "auto"
+    device: str = "cpu"               # where the model, the judge and those classifiers run (--device)
     augmentation_seeds: int = 3
     augmentation_per_category: int = 60     # 1% of the 60k training images, stratified
     augmentation_synthetic_per_category: int = 600
@@ -92,7 +94,7 @@ class Evaluation:
     def __init__(self, checkpoint: Path, model: VAE, classifier_dir: Path, data: fmnist.FashionMNIST,
                  s: Settings, seed: int, refs: ReferenceStore, progress: bool):
         self.checkpoint, self.model, self.data, self.s, self.seed = checkpoint, model, data, s, seed
-        self.classifier_dir, self.classifier = classifier_dir, load_classifier(classifier_dir)
+        self.classifier_dir, self.classifier = classifier_dir, load_classifier(classifier_dir, D.of(model))
         self.refs, self.progress = refs, progress
         self.test_pix, self.test_lab = data.test_images[:s.test_images], data.test_labels[:s.test_images]
         self.train_pix = data.train_images[:s.train_images]
@@ -247,7 +249,8 @@ def cas(e: Evaluation) -> dict:
         covariances = None if mixtures is not None else cat_cov
         z, y = sample_categories(cat_mean, covariances, per_category, e.s.cas_noise, e.seed + 1, mixtures)
         model = fit_classifier(decode_batched(e.model, z), torch.from_numpy(y), epochs=e.s.cas_epochs,
-                               seed=e.seed, progress=e.progress, precision=e.s.classifier_precision)
+                               seed=e.seed, progress=e.progress, precision=e.s.classifier_precision,
+                               device=e.s.device)
         return accuracy(model, e.x_test, e.y_test), len(y)
 
     cas_acc, images = trained_on_samples()
@@ -331,7 +334,7 @@ def planned_stages(parts) -> list[tuple[str, Callable[[Evaluation], dict]]]:
 def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifier_dir=None, data_dir=None,
              threads: int | None = None, progress: bool = True, command: str = "", parts=PARTS,
              reference_cache=None, recompute_references: bool = False,
-             classifier_precision: str = "auto") -> dict:
+             classifier_precision: str = "auto", device: str = "auto") -> dict:
     """Measure a model directory and write the JSON; ``parts`` picks the optional stages. The
     model-independent references come from ``reference_cache`` where it holds them for the same
     data, settings, code and arithmetic (references.py)."""
@@ -339,13 +342,14 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     use_bfloat16(classifier_precision)   # a bad value fails here, not after minutes of work
-    s = replace(QUICK if quick else FULL, classifier_precision=classifier_precision)
+    device = D.resolve(device)
+    s = replace(QUICK if quick else FULL, classifier_precision=classifier_precision, device=str(device))
     checkpoint = Path(checkpoint)
     out = Path(out) if out else checkpoint / "metrics.json"
     if out.suffix != ".json":
         raise ValueError(f"--out {out}: expected a .json file name")
     refs = ReferenceStore(reference_cache, recompute=recompute_references)
-    model = load_model(checkpoint)
+    model = load_model(checkpoint, device=device)
     model.eval().to(memory_format=torch.channels_last)  # 1.3–1.6× faster (de)coding, same outputs
     e = Evaluation(checkpoint, model, classifier_dir_for(checkpoint, classifier_dir), fmnist.load(data_dir),
                    s, seed, refs, progress)
@@ -353,7 +357,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
               "likelihood": e.likelihood, "beta": model.info.get("beta"), "epoch": model.info.get("epoch"),
               "quick": quick, "seed": seed, "test_images": len(e.test_pix)}
     log(f"evaluating {checkpoint} on {len(e.test_pix)} test images ({'quick' if quick else 'full'}, "
-        f"{threads} threads)")
+        f"{threads} threads, {D.describe(device)})")
     timings, t_start = {}, time.perf_counter()
     for name, stage in plan:
         t0 = time.perf_counter()
@@ -362,7 +366,7 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
         log(f"  {name}: {timings[name]:.1f} s")
 
     result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
-                  classifier_bfloat16=use_bfloat16(s.classifier_precision),
+                  classifier_bfloat16=use_bfloat16(s.classifier_precision, device), device=D.describe(device),
                   references={"cache": str(refs.cache_file), **refs.log,
                               "seconds": round(refs.compute_seconds, 1)},
                   settings=asdict(s), parts=list(parts), dataset_checksum=e.data.checksum, command=command,
@@ -396,6 +400,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "where the CPU has AMX (faster); fp32 keeps their figures comparable with machines "
                         "without AMX")
     A.add_threads(p)
+    D.add_device(p)
     A.add_data_dir(p)
     A.add_quiet(p)
 
@@ -404,4 +409,5 @@ def run_command(ns: argparse.Namespace) -> None:
     evaluate(ns.checkpoint, ns.out, quick=ns.quick, seed=ns.seed, classifier_dir=ns.classifier,
              data_dir=ns.data_dir, threads=ns.threads, progress=not ns.quiet, command=ns.command_line,
              parts=[p for p in ns.parts.split(",") if p], reference_cache=ns.reference_cache,
-             recompute_references=ns.recompute_references, classifier_precision=ns.classifier_precision)
+             recompute_references=ns.recompute_references, classifier_precision=ns.classifier_precision,
+             device=ns.device)

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from . import arguments as A
 from . import data as fmnist
+from . import device as D
 from .checkpoint import RESUME_FILE, atomic_write_bytes, save_resume_state
 from .losses import reconstruction_nll
 from .model import VAE, VAEConfig, load_model
@@ -107,7 +108,7 @@ def finetune_step(model: VAE, disc: PatchDiscriminator, opt_g, opt_d, xb, mu, lo
                   log_sigma, factor: float, generator: torch.Generator) -> dict | None:
     """One discriminator step, then one decoder step, on a batch. Returns the batch's figures, or
     None if a loss is not finite (then the decoder has not been updated by the bad step)."""
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator).to(mu.device)
     logits = model.decode_logits(z)
     fake = torch.sigmoid(logits)
     d_loss = hinge_discriminator_loss(disc(xb), disc(fake.detach()))
@@ -168,9 +169,10 @@ def start(out: Path, args: dict, resume: bool, command: str):
 
 
 def optimisers(model: VAE, args: dict, state: dict | None):
-    """The discriminator, seeded, and Adam for the decoder and for it; the encoder is frozen."""
+    """The discriminator, seeded, on the model's device, and Adam for the decoder and for it; the
+    encoder is frozen."""
     torch.manual_seed(args["seed"])
-    disc = PatchDiscriminator()
+    disc = PatchDiscriminator().to(D.of(model))
     model.requires_grad_(False)
     params = decoder_parameters(model)
     for p in params:
@@ -191,7 +193,7 @@ def finetune_epoch(model, disc, opt_g, opt_d, x_train, mu, logvar, args, epoch, 
     n, bs = len(x_train), args["batch_size"]
     steps = math.ceil(n / bs)
     g = epoch_generator(args["seed"], epoch)
-    perm = torch.randperm(n, generator=g)
+    perm = torch.randperm(n, generator=g).to(x_train.device)
     model.train()
     disc.train()
     totals = {"d_loss": 0.0, "recon_nll": 0.0, "adversarial": 0.0, "lambda": 0.0}
@@ -228,10 +230,12 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         atomic_write_bytes(out / METRICS_FILE, source_log.read_bytes())
     args["threads"] = args.get("threads") or torch.get_num_threads()
     torch.set_num_threads(args["threads"])
+    device = D.resolve(args.get("device"))
+    model.to(device)
 
     data = fmnist.load(data_dir)
-    x_train = fmnist.to_tensor(data.train_images[: args["limit"]])
-    x_test = fmnist.to_tensor(data.test_images[: args["eval_limit"]])
+    x_train = fmnist.to_tensor(data.train_images[: args["limit"]]).to(device)
+    x_test = fmnist.to_tensor(data.test_images[: args["eval_limit"]]).to(device)
     mu, logvar = encode_all(model, x_train)
     disc, opt_g, opt_d = optimisers(model, args, state)
     if start_epoch >= args["epochs"]:
@@ -251,11 +255,11 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "seconds": round(seconds, 1), "train": train, "test": test})
         model.save_pretrained(out, _info(source_info, args, epoch + 1, history, commands, seconds))
-        save_resume_state(out, {
+        save_resume_state(out, D.to_cpu({
             "model": model.state_dict(), "discriminator": disc.state_dict(), "optimizer": opt_g.state_dict(),
             "disc_optimizer": opt_d.state_dict(), "epoch": epoch + 1, "torch_rng": torch.get_rng_state(),
             "args_json": json.dumps(args), "history_json": json.dumps(history), "seconds": seconds,
-            "commands_json": json.dumps(commands), "source_info_json": json.dumps(source_info)})
+            "commands_json": json.dumps(commands), "source_info_json": json.dumps(source_info)}))
         write_log(out / LOG_FILE, history)
         print(f"epoch {epoch + 1}: test recon MSE {test['recon_mse']:.5f}, neg-ELBO {test['neg_elbo']:.2f} "
               f"nats, discriminator loss {train['d_loss']:.3f}, {seconds:.0f} s", flush=True)
@@ -285,6 +289,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     A.add_limits(p)
     A.add_threads(p)
+    D.add_device(p)
     A.add_data_dir(p)
     A.add_quiet(p)
 
@@ -295,5 +300,5 @@ def run_command(ns: argparse.Namespace) -> None:
     elif ns.checkpoint is None:
         raise TrainingError("--checkpoint: expected the trained model directory to start from")
     args = {name: getattr(ns, name) for name in FINETUNE_FLAGS}
-    run({**args, "threads": ns.threads}, ns.out, resume=ns.resume, data_dir=ns.data_dir,
+    run({**args, "threads": ns.threads, "device": ns.device}, ns.out, resume=ns.resume, data_dir=ns.data_dir,
         command=ns.command_line, progress=not ns.quiet)

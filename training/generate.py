@@ -27,6 +27,7 @@ import torch
 
 from . import arguments as A
 from . import data as fmnist
+from . import device as D
 from .checkpoint import atomic_write_bytes
 from .classifier import classifier_dir_for, load_classifier, predict
 from .embed import category_mixtures, category_statistics, encode_all
@@ -163,15 +164,16 @@ def write(out: str | os.PathLike, fmt: str, arrays: dict[str, np.ndarray],
 
 def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = DEFAULT_SAMPLER,
              seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
-             data_dir=None, cluster: int | None = None) -> dict:
-    """Draw n images for each of ``categories``, keep those the classifier is confident of where asked,
-    and write them; returns a summary of what was drawn, kept and written."""
+             data_dir=None, cluster: int | None = None, device: str = "auto") -> dict:
+    """Draw n images for each of ``categories`` (decoded on ``device``), keep those the classifier is
+    confident of where asked, and write them; returns a summary of what was drawn, kept and written."""
     checkpoint = Path(checkpoint)
     check_arguments(Path(out), sampler, fmt, min_confidence, cluster)
-    model = load_model(checkpoint)
+    device = D.resolve(device)
+    model = load_model(checkpoint, device=device)
     classifier = None
     if min_confidence is not None or sampler == "prior":
-        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir))
+        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
     counts = np.zeros(len(fmnist.CATEGORIES), np.int64)
     counts[categories] = n
     z, labels, probs, about = draw(model, checkpoint, classifier, counts, noise, sampler, seed, data_dir,
@@ -244,6 +246,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep only samples the classifier assigns to the intended category with probability "
                         "≥ P")
     p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+    D.add_device(p)
     A.add_data_dir(p)
 
 
@@ -251,7 +254,7 @@ def run_command(ns: argparse.Namespace) -> None:
     categories = list(range(len(fmnist.CATEGORIES))) if ns.all else [category_name_to_index(ns.category)]
     noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else DEFAULT_NOISE)
     summary = generate(ns.checkpoint, ns.out, categories, ns.n, noise, ns.sampler, ns.seed, ns.format,
-                       ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster)
+                       ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster, ns.device)
     if "min_confidence" in summary:
         kept = ", ".join(f"{c} {n}" for c, n in summary["kept_per_category"].items())
         print(f"kept {summary['kept']} of {summary['drawn']} samples with classifier confidence ≥ "

@@ -268,8 +268,10 @@ class VAE(nn.Module):
 
     @staticmethod
     def reparameterize(mu, logvar, generator: torch.Generator | None = None):
-        """z = μ + exp(½ log σ²)·ε, ε ~ N(0, I) (paper, appendix 6.4)."""
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        """z = μ + exp(½ log σ²)·ε, ε ~ N(0, I) (paper, appendix 6.4). ε is drawn where ``generator``
+        lives (the CPU, for the seeded runs) and moved to μ's device: the same seed, the same ε."""
+        where = generator.device if generator is not None else mu.device
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=where).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def forward(self, x, generator: torch.Generator | None = None):
@@ -289,9 +291,11 @@ class VAE(nn.Module):
 
 @torch.no_grad()
 def decode_batched(model: "VAE", z, batch_size: int = 1000) -> torch.Tensor:
-    """Decode N×k latents (numpy or tensor) in batches: N×1×28×28 float32 in [0, 1]."""
+    """Decode N×k latents (numpy or tensor) in batches on the model's device: N×1×28×28 float32 in
+    [0, 1], on the CPU."""
     zt = torch.as_tensor(np.asarray(z, np.float32))
-    parts = [model.decode(zt[i:i + batch_size]) for i in range(0, len(zt), batch_size)]
+    device = next(model.parameters()).device
+    parts = [model.decode(zt[i:i + batch_size].to(device)).cpu() for i in range(0, len(zt), batch_size)]
     return torch.cat(parts) if parts else torch.zeros((0, 1, 28, 28))
 
 
@@ -315,8 +319,9 @@ def read_config(directory: str | os.PathLike) -> dict:
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".torch", ".bin", ".ckpt")
 
 
-def load_model(directory: str | os.PathLike, check_hash: bool = True) -> VAE:
-    """Load a model directory (model.safetensors + model.json), never unpickling anything."""
+def load_model(directory: str | os.PathLike, check_hash: bool = True, device=None) -> VAE:
+    """Load a model directory (model.safetensors + model.json), never unpickling anything, onto
+    ``device`` (default: the CPU)."""
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors
     directory = Path(directory)
@@ -354,4 +359,4 @@ def load_model(directory: str | os.PathLike, check_hash: bool = True) -> VAE:
                              f"({detail})") from None
     model.eval()
     model.info = meta
-    return model
+    return model if device is None else model.to(device)

@@ -1,6 +1,7 @@
-"""Which arithmetic CPU training uses. bfloat16 autocast pays off only where the CPU has AMX
+"""Which arithmetic training uses. On a CPU, bfloat16 autocast pays off only where the CPU has AMX
 (≈1.3× for the VAE); elsewhere PyTorch emulates it and a step is about 10× slower than float32
-(measured on an AMD EPYC without AMX: the judge classifier at 0.8 vs 10.1 s per batch of 128)."""
+(measured on an AMD EPYC without AMX: the judge classifier at 0.8 vs 10.1 s per batch of 128). On a
+CUDA GPU, "auto" uses it where the GPU has bfloat16 tensor cores (Ampere and later)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -17,8 +18,15 @@ def cpu_has_amx() -> bool:
         return False
 
 
-def use_bfloat16(precision: str) -> bool:
-    """"auto": bfloat16 autocast where the CPU has AMX, float32 elsewhere; "bf16"/"fp32" force it."""
+def use_bfloat16(precision: str, device=None) -> bool:
+    """"auto": bfloat16 autocast on a CPU with AMX or a CUDA GPU with bfloat16 support, float32
+    elsewhere (the CPU when ``device`` is None); "bf16"/"fp32" force it."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    return cpu_has_amx() if precision == "auto" else precision == "bf16"
+    if precision != "auto":
+        return precision == "bf16"
+    kind = getattr(device, "type", device) or "cpu"
+    if kind == "cuda":
+        import torch
+        return torch.cuda.is_bf16_supported()
+    return kind == "cpu" and cpu_has_amx()

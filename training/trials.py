@@ -54,11 +54,13 @@ def reference_codes() -> dict[str, str]:
             "augmentation_real_only": classifier_code(augmentation_trial)}
 
 
-def classifier_key(caller, dataset_checksum: str, precision: str, **settings) -> dict:
+def classifier_key(caller, dataset_checksum: str, precision: str, device: str = "cpu", **settings) -> dict:
     """What a classifier trained on real images by ``caller`` depends on, for the reference cache: the
-    data, the settings, the code, and the arithmetic (bfloat16 or not, and the thread count: training
-    amplifies float rounding, and 1 and 2 threads gave 0.8411 and 0.8445 for one seed)."""
-    return {"dataset": dataset_checksum, **settings, "bfloat16": use_bfloat16(precision),
+    data, the settings, the code, and the arithmetic (the device, bfloat16 or not, and the thread
+    count: training amplifies float rounding, and 1 and 2 threads gave 0.8411 and 0.8445 for one
+    seed). A CPU's key names no device, as before devices existed, so its cached figures stay valid."""
+    where = {} if torch.device(device).type == "cpu" else {"device": torch.device(device).type}
+    return {"dataset": dataset_checksum, **settings, **where, "bfloat16": use_bfloat16(precision, device),
             "threads": torch.get_num_threads(), "code": classifier_code(caller)}
 
 
@@ -66,7 +68,7 @@ def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, 
                        refs: ReferenceStore, dataset_checksum: str) -> float:
     """The CAS protocol with real images in place of generated ones (as many per category, from the
     training set): the accuracy a perfect generator would score. Independent of the VAE, so cached."""
-    key = classifier_key(cas_real_reference, dataset_checksum, s.classifier_precision,
+    key = classifier_key(cas_real_reference, dataset_checksum, s.classifier_precision, s.device,
                          train_images=len(train_pixels), test_images=len(test_x),
                          per_category=s.cas_per_category, epochs=s.cas_epochs, seed=seed)
 
@@ -74,7 +76,8 @@ def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, 
         idx = stratified_subset(train_labels, s.cas_per_category, seed)
         return accuracy(fit_classifier(fmnist.to_tensor(train_pixels[idx]),
                                        torch.from_numpy(train_labels[idx].astype(np.int64)),
-                                       epochs=s.cas_epochs, seed=seed, precision=s.classifier_precision),
+                                       epochs=s.cas_epochs, seed=seed, precision=s.classifier_precision,
+                                       device=s.device),
                         test_x, test_y)
     return refs.get("cas_real", key, compute)
 
@@ -87,12 +90,12 @@ def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, 
     idx = stratified_subset(train_labels, s.augmentation_per_category, classifier_seed)
     x_real, y_real = fmnist.to_tensor(train_pixels[idx]), torch.from_numpy(train_labels[idx].astype(np.int64))
     fit = dict(steps=s.augmentation_steps, batch_size=64, seed=classifier_seed)
-    real_key = classifier_key(augmentation_trial, dataset_checksum, s.classifier_precision,
+    on = dict(precision=s.classifier_precision, device=s.device)
+    real_key = classifier_key(augmentation_trial, dataset_checksum, s.classifier_precision, s.device,
                               train_images=len(train_pixels), test_images=len(test_x),
                               per_category=s.augmentation_per_category, **fit)
     real_only = refs.get("augmentation_real_only", real_key,
-                         lambda: accuracy(fit_classifier(x_real, y_real, **fit,
-                                                         precision=s.classifier_precision),
+                         lambda: accuracy(fit_classifier(x_real, y_real, **fit, **on),
                                           test_x, test_y))
     mu, logvar, _ = encode_all(model, train_pixels[idx])
     mean, cov, _, _ = category_statistics(mu, logvar, train_labels[idx])
@@ -101,7 +104,7 @@ def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, 
     x_syn = decode_batched(model, z)
     with_syn = accuracy(fit_classifier(torch.cat([x_real, x_syn]),
                                        torch.cat([y_real, torch.from_numpy(y_syn)]),
-                                       **fit, precision=s.classifier_precision),
+                                       **fit, **on),
                         test_x, test_y)
     return real_only, with_syn
 
