@@ -50,6 +50,10 @@ def main():
              for section, views in SECTIONS.items()}
     page = st.navigation(pages)
     st.title(page.title if page.title != "Latent map" else TITLE)
+    if state.lost_an_earlier_session():
+        st.info("The server process that held your session has stopped, so this is a new session. What "
+                "the address holds is back (the view, the point, the settings); an uploaded image and "
+                "marks that are not in the address are not: upload or mark them again.")
     b = load_model()
     if b is None:
         st.stop()

@@ -1,4 +1,4 @@
-"""Many users at once: one explorer server, N concurrent sessions on 127.0.0.1.
+"""Many users at once: N concurrent sessions against one explorer server, or several behind HAProxy.
 
 Each session (its own Streamlit session) loops for --seconds: click a map point and wait for its
 decoded image; move a latent slider and wait for the new image; draw new category samples and
@@ -7,7 +7,14 @@ do not load), the latency of each action under load (p50/p95) and the server pro
 resident memory, sampled every 0.2 s.
 
     .venv/bin/python bench/app_load.py [--sessions 20] [--seconds 60] [--client ws|browser]
-                                       [--think-seconds 5]
+                                       [--think-seconds 5] [--url URL [--pids P1,P2]]
+                                       [--replicas 1,2]
+
+By default the script starts one server on 127.0.0.1 and measures it. ``--url`` drives a server
+that is already running (e.g. ``scripts/serve.sh``'s balancer; ``--pids`` names the processes whose
+memory to watch). ``--replicas 1,2`` starts ``scripts/serve.sh --replicas N`` for each N in turn
+and drives the same load through HAProxy, one after the other in the same run: actions per minute
+of each against the first, sessions per replica (from the affinity cookie), peak memory per replica.
 
 With no think time (the default) every session acts again the moment its image arrives, a heavier
 load than the same number of people, who look at each result first; ``--think-seconds T`` gives
@@ -36,7 +43,7 @@ import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from app_driver import CHROMIUM, CHROMIUM_ARGS, FIND_IMAGE, PLOT, running_app  # noqa: E402
+from app_driver import CHROMIUM, CHROMIUM_ARGS, FIND_IMAGE, PLOT, running_app, serving  # noqa: E402
 from streamlit_client import AppSession, ProtocolError, plotly_click, plotly_traces  # noqa: E402
 
 CATEGORIES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -69,6 +76,7 @@ class Stats:
         self.errors: list[str] = []
         self.actions = 0
         self.retries = 0
+        self.replicas: dict[str, int] = {}   # sessions per replica, behind a balancer
 
 
 async def _view(page, name: str, ready_text: str):
@@ -241,6 +249,8 @@ async def ws_session(url: str, k: int, deadline: float, stats: Stats, think: flo
     except Exception as e:
         stats.errors.append(f"session {k}: never connected ({type(e).__name__}: {e})")
         return
+    replica = user.s.cookies.get("explorer_replica", "-")
+    stats.replicas[replica] = stats.replicas.get(replica, 0) + 1
     actions = [user.click_point, user.move_slider, user.new_samples]
     i = k
     while time.time() < deadline:
@@ -294,50 +304,38 @@ async def drive_browser(url, sessions, seconds, stats):
         await browser.close()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--model-dir", default=str(ROOT / "assets"))
-    ap.add_argument("--baseline-seconds", type=float, default=15,
-                    help="websocket client: one session alone for this long first, as the unloaded reference")
-    ap.add_argument("--client", choices=("ws", "browser"), default="ws",
-                    help="websocket protocol clients (default) or real headless Chromium contexts")
-    ap.add_argument("--think-seconds", type=float, default=0.0,
-                    help="websocket client: mean pause (exponential) between a session's actions, as a "
-                         "person looks at each result; 0 (default) = back to back, the heaviest load")
-    a = ap.parse_args()
-    if a.think_seconds < 0:
-        ap.error(f"--think-seconds {a.think_seconds}: expected ≥ 0")
-    if a.think_seconds and a.client != "ws":
-        ap.error("--think-seconds: only with --client ws")
-    stats = Stats()
-    with running_app(a.model_dir, timeout=120) as (url, proc):
-        idle = rss_mb(proc.pid)
-        peak = [idle]
-        stop = threading.Event()
+def measure(url: str, pids: dict[str, int], a) -> dict:
+    """Drive ``url`` with the configured sessions while watching the memory of ``pids`` (name → pid);
+    print the figures and return them."""
+    stats, baseline = Stats(), Stats()
+    idle = {name: rss_mb(pid) for name, pid in pids.items()}
+    peak = dict(idle)
+    stop = threading.Event()
 
-        def sample():
-            while not stop.is_set():
-                peak[0] = max(peak[0], rss_mb(proc.pid))
-                time.sleep(0.2)
-        watcher = threading.Thread(target=sample, daemon=True)
-        watcher.start()
-        t0 = time.time()
-        baseline = Stats()
-        if a.client == "ws":
-            asyncio.run(drive_ws(url, a.sessions, a.seconds, stats, baseline, a.baseline_seconds,
-                                 a.think_seconds))
-        else:
-            asyncio.run(drive_browser(url, a.sessions, a.seconds, stats))
-        stop.set()
-        watcher.join()
-        wall = time.time() - t0
-        alive = proc.poll() is None
+    def sample():
+        while not stop.is_set():
+            for name, pid in pids.items():
+                peak[name] = max(peak[name], rss_mb(pid))
+            time.sleep(0.2)
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    t0 = time.time()
+    if a.client == "ws":
+        asyncio.run(drive_ws(url, a.sessions, a.seconds, stats, baseline, a.baseline_seconds,
+                             a.think_seconds))
+    else:
+        asyncio.run(drive_browser(url, a.sessions, a.seconds, stats))
+    stop.set()
+    watcher.join()
+    wall = time.time() - t0
+    alive = all(Path(f"/proc/{pid}").exists() for pid in pids.values())
     think = f", mean think time {a.think_seconds:g} s" if a.think_seconds else ", no think time"
     print(f"{a.sessions} concurrent {'websocket' if a.client == 'ws' else 'browser'} sessions for "
           f"{a.seconds:.0f} s ({wall:.0f} s wall{think if a.client == 'ws' else ''}), {stats.actions} "
-          f"actions, server {'still running' if alive else 'DIED'}")
+          f"actions ({stats.actions / a.seconds * 60:.0f} per minute), "
+          f"server{'s' if len(pids) > 1 else ''} {'still running' if alive else 'NOT ALL RUNNING'}")
+    if len(stats.replicas) > 1 or "-" not in stats.replicas:
+        print("sessions per replica: " + ", ".join(f"{r} {n}" for r, n in sorted(stats.replicas.items())))
     print(f"errors: {len(stats.errors)} (map clicks aimed again after a click did not register: "
           f"{stats.retries})")
     for e in stats.errors[:20]:
@@ -351,7 +349,51 @@ def main():
                   f"p95 {np.percentile(xs, 95) * 1000:7.0f} ms{ratio}")
     if baseline.errors:
         print(f"errors while alone: {len(baseline.errors)}: {baseline.errors[:3]}")
-    print(f"server memory: {idle:.0f} MB idle after start, peak {peak[0]:.0f} MB (RSS)")
+    for name in pids:
+        print(f"memory of {name}: {idle[name]:.0f} MB idle after start, peak {peak[name]:.0f} MB (RSS)")
+    return {"actions": stats.actions, "errors": len(stats.errors), "peak_mb": peak}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--model-dir", default=str(ROOT / "assets"))
+    ap.add_argument("--baseline-seconds", type=float, default=15,
+                    help="websocket client: one session alone for this long first, as the unloaded reference")
+    ap.add_argument("--client", choices=("ws", "browser"), default="ws",
+                    help="websocket protocol clients (default) or real headless Chromium contexts")
+    ap.add_argument("--think-seconds", type=float, default=0.0,
+                    help="websocket client: mean pause (exponential) between a session's actions, as a "
+                         "person looks at each result; 0 (default) = back to back, the heaviest load")
+    ap.add_argument("--url", help="drive this running server or balancer instead of starting one")
+    ap.add_argument("--pids", default="", help="with --url: comma-separated pids whose memory to watch")
+    ap.add_argument("--replicas", help="comma-separated replica counts: start scripts/serve.sh with each in "
+                                       "turn and drive it through HAProxy (e.g. 1,2)")
+    a = ap.parse_args()
+    if a.think_seconds < 0:
+        ap.error(f"--think-seconds {a.think_seconds}: expected ≥ 0")
+    if a.think_seconds and a.client != "ws":
+        ap.error("--think-seconds: only with --client ws")
+    if a.url and a.replicas:
+        ap.error("--url and --replicas: choose one")
+    if a.url:
+        measure(a.url.rstrip("/"), {f"pid {p}": int(p) for p in a.pids.split(",") if p.strip()}, a)
+    elif a.replicas:
+        counts = [int(n) for n in a.replicas.split(",")]
+        results = []
+        for n in counts:
+            print(f"\n--- scripts/serve.sh --replicas {n}: HAProxy in front of {n} Streamlit process(es)")
+            with serving(n, a.model_dir) as (url, replicas, _):
+                results.append(measure(url, {f"replica {r.name}": r.pid for r in replicas}, a))
+        print()
+        for n, r in zip(counts, results, strict=True):
+            print(f"{n} replica(s): {r['actions'] / a.seconds * 60:.0f} actions per minute "
+                  f"({r['actions'] / max(1, results[0]['actions']):.2f}× {counts[0]} replica(s)), "
+                  f"{r['errors']} errors, peak RSS per replica {max(r['peak_mb'].values()):.0f} MB")
+    else:
+        with running_app(a.model_dir, timeout=120) as (url, proc):
+            measure(url, {"the server": proc.pid}, a)
 
 
 if __name__ == "__main__":

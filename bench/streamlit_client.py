@@ -6,6 +6,10 @@ the server runs the script (or only the fragment) and streams ``ForwardMsg`` del
 element), then ``script_finished``. Images arrive as URLs on the server's media endpoint, which the client
 fetches as a browser would. This lets one small machine drive many concurrent sessions and
 measure the server, not twenty software-rendered WebGL canvases.
+
+Like a browser, a session first loads the page and keeps the cookies it sets, and sends them with
+the websocket and every image it fetches: behind a load balancer with cookie affinity
+(scripts/serve.sh) all of a session's requests reach its replica.
 """
 from __future__ import annotations
 
@@ -66,12 +70,24 @@ class AppSession:
         self.states: dict[str, WidgetState] = {}   # every widget value this session has sent
         self.fragments: dict[str, str] = {}        # widget id → its fragment, as last drawn
         self.page_name = ""                        # the view's URL path ("" = the home view)
+        self.cookies: dict[str, str] = {}          # set by the page (a balancer's affinity cookie)
         self.ws = None
 
+    @property
+    def cookie_header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+
     async def connect(self) -> Run:
+        def load_page():
+            request = urllib.request.Request(self.url + "/", headers=self.cookie_header)
+            with urllib.request.urlopen(request, timeout=self.timeout) as r:
+                for header in r.headers.get_all("Set-Cookie") or []:
+                    name, _, value = header.split(";", 1)[0].partition("=")
+                    self.cookies[name.strip()] = value.strip()
+        await asyncio.to_thread(load_page)
         self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
                                            subprotocols=["streamlit"], origin=self.url, max_size=None,
-                                           open_timeout=self.timeout)
+                                           open_timeout=self.timeout, additional_headers=self.cookie_header)
         return await self.rerun()
 
     async def close(self) -> None:
@@ -132,7 +148,8 @@ class AppSession:
     async def fetch(self, path: str) -> bytes:
         """GET a media URL from the page, as the browser's <img> would."""
         def get():
-            with urllib.request.urlopen(self.url + path, timeout=self.timeout) as r:
+            request = urllib.request.Request(self.url + path, headers=self.cookie_header)
+            with urllib.request.urlopen(request, timeout=self.timeout) as r:
                 return r.read()
         body = await asyncio.to_thread(get)
         if not body:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -64,6 +66,55 @@ def running_app(model_dir: str | None = None, env: dict | None = None, timeout: 
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class Replica(NamedTuple):
+    name: str   # the value of the balancer's affinity cookie, e.g. "r1"
+    pid: int
+    port: int
+
+
+@contextlib.contextmanager
+def serving(replicas: int = 2, model_dir: str | None = None, timeout: float = 240):
+    """``scripts/serve.sh --replicas N`` on a free port: yield the balancer's URL, the replicas and the
+    script's process; stopped with Ctrl-C's signal (which must stop every process it started)."""
+    port = free_port()
+    while not all(_port_is_free(p) for p in range(port + 1, port + replicas + 1)):
+        port = free_port()
+    env = {**os.environ, **({"EXPLORER_MODEL_DIR": str(model_dir)} if model_dir else {})}
+    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "serve.sh"), "--replicas", str(replicas),
+                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    try:
+        deadline = time.time() + timeout
+        while True:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.startswith("serve.sh: http://"):
+                break
+            if not line and proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("serve.sh did not start: " + "".join(lines)[-2000:])
+        directory = line.split("logs and pids in ")[1].split(";")[0].strip()
+        rows = [r.split() for r in Path(directory, "replicas").read_text().splitlines()]
+        yield f"http://127.0.0.1:{port}", [Replica(n, int(pid), int(p)) for n, pid, p in rows], proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @contextlib.contextmanager
@@ -162,3 +213,22 @@ def image_with_caption(page, caption: str, timeout_ms: int = 10000):
         return page.wait_for_function(FIND_IMAGE, arg=caption, timeout=timeout_ms).json_value()
     except Exception:
         return None
+
+
+def click_a_point(page, trace_name: str = "Ankle boot", attempts: int = 5, nth: int = 0) -> int:
+    """Click an isolated point of the named trace until its decoded image shows (the chart redraws
+    once or twice after it appears, so a first click can be lost); return its global index."""
+    target = isolated_points(page, trace_name, count=nth + 1)[nth]
+    for _attempt in range(attempts):
+        pos = point_position(page, trace_name, target)
+        clicked = hover_and_click(page, pos, pos["curve"])
+        if clicked is not None:
+            try:
+                page.wait_for_function("(i) => document.body.innerText.includes('test image ' + i)",
+                                       arg=clicked, timeout=8000)
+                if image_with_caption(page, "decoded from its latent mean"):
+                    return clicked
+            except Exception:
+                pass
+        page.wait_for_timeout(700)
+    raise AssertionError(f"clicking a {trace_name} point never showed its decoded image")

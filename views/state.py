@@ -25,11 +25,24 @@ WRITTEN = "_written"        # the query parameters this session last wrote or fo
 VIEW = "_view"              # the view shown last, to tell an arrival from a rerun
 ARRIVAL = "_arrival"        # what a view opened from the sidebar showed on arrival (its address stays bare)
 LINKED = "linked"           # …or: the address carries the view's parameters
+SESSION_SEEN = "_session_seen"   # set on a session's first run (see lost_an_earlier_session)
 MARKS = ("A", "B")          # the interpolation's endpoints, marked on the map or on your image
 SLIDER_START = "slider_start"   # where the sliders start: "selected point", "category mean" or "origin"
 ANY_VIEW = {"item", "at", "a", "b", "map", "colour", "start", "cat", "dims", "z", "sweep", "n", "noise",
             "seed", "sampler", "cluster", "k", "t", "steps", "path", "ha", "hb", "pairs", "mix", "hseed", "x",
             "y"}            # every view's link parameters
+
+
+def lost_an_earlier_session() -> bool:
+    """True once, in a new session that the browser opened to resume one this server does not hold:
+    the server restarted, or (behind scripts/serve.sh) the replica that held it stopped. On a
+    reconnect, Streamlit's frontend names the session it had as the third WebSocket subprotocol
+    (after "streamlit" and the XSRF token); a first visit names none."""
+    if st.session_state.get(SESSION_SEEN):
+        return False
+    st.session_state[SESSION_SEEN] = True
+    offered = st.context.headers.get("Sec-Websocket-Protocol", "").split(",")
+    return len(offered) >= 3 and bool(offered[2].strip())
 
 
 def bundle():

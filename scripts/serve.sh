@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Serve the explorer from several Streamlit processes behind HAProxy, on one port:
+#
+#   bash scripts/serve.sh [--replicas N] [--port P] [--address A]
+#
+# N replicas (default 2) listen on 127.0.0.1, ports P+1…P+N; HAProxy (deploy/haproxy.cfg, installed
+# with apt-get the way setup installs the dataset) listens on A:P (default 127.0.0.1:8501), keeps
+# each browser session on its replica with a cookie, passes WebSockets through and takes a replica
+# that fails its health check out of rotation. EXPLORER_MODEL_DIR picks the model, as for the app.
+# Ctrl-C stops every process it started. Logs and the replicas' pids: $SERVE_DIR (printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+replicas=2 port=8501 address=127.0.0.1
+fail() { echo "serve.sh: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --replicas) replicas=${2:-}; shift 2 || fail "--replicas: expected a number";;
+    --port) port=${2:-}; shift 2 || fail "--port: expected a number";;
+    --address) address=${2:-}; shift 2 || fail "--address: expected an address";;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    *) fail "$1: unknown option (see --help)";;
+  esac
+done
+[[ "$replicas" =~ ^[1-9][0-9]?$ ]] || fail "--replicas $replicas: expected a number from 1 to 99"
+[[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ $((port + replicas)) -le 65535 ] \
+  || fail "--port $port: expected a port from 1 to $((65535 - replicas))"
+PY=.venv/bin/python
+[ -x "$PY" ] || fail ".venv is missing: run bash scripts/setup.sh first"
+if ! command -v haproxy >/dev/null; then
+  source scripts/apt.sh
+  apt_install haproxy || fail "HAProxy is needed (Debian package haproxy)"
+fi
+
+# Every port must be free before anything starts: one line naming the first that is not.
+for p in "$port" $(seq $((port + 1)) $((port + replicas))); do
+  host=127.0.0.1; [ "$p" = "$port" ] && host=$address
+  "$PY" -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try: s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError as e: sys.exit(f"serve.sh: port {sys.argv[2]} on {sys.argv[1]} is in use or not available ({e.strerror})")' \
+    "$host" "$p" || exit 1
+done
+
+SERVE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/explorer-serve.XXXXXX")
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  echo "serve.sh: stopped (logs in $SERVE_DIR)"
+}
+trap 'stop; exit 130' INT TERM
+trap stop EXIT
+
+# The same cookie secret everywhere: the XSRF token an upload carries stays valid on any replica.
+secret=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
+config=$SERVE_DIR/haproxy.cfg
+cp deploy/haproxy.cfg "$config"
+for i in $(seq 1 "$replicas"); do
+  p=$((port + i))
+  STREAMLIT_SERVER_COOKIE_SECRET=$secret "$PY" -m streamlit run streamlit_app.py \
+    --server.headless true --server.address 127.0.0.1 --server.port "$p" \
+    --browser.gatherUsageStats false --server.fileWatcherType none >"$SERVE_DIR/r$i.log" 2>&1 &
+  pids+=($!)
+  echo "r$i $! $p" >>"$SERVE_DIR/replicas"
+  echo "    server r$i 127.0.0.1:$p cookie r$i" >>"$config"
+done
+
+# Wait for the replicas' health URLs (the first start imports torch and loads the model).
+"$PY" - "$SERVE_DIR" <<'EOF' || exit 1
+import os, sys, time, urllib.request
+deadline = time.time() + 180
+for line in open(f"{sys.argv[1]}/replicas"):
+    name, pid, port = line.split()
+    while True:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        log = f"{sys.argv[1]}/{name}.log"
+        if not os.path.exists(f"/proc/{pid}"):
+            last = open(log).read().strip().splitlines()[-1:] or ["no output"]
+            sys.exit(f"serve.sh: replica {name} (port {port}) exited at start: {last[0][:200]} (see {log})")
+        if time.time() > deadline:
+            sys.exit(f"serve.sh: replica {name} (port {port}) did not start in 180 s (see {log})")
+        time.sleep(0.3)
+EOF
+
+EXPLORER_ADDRESS=$address EXPLORER_PORT=$port haproxy -q -c -f "$config" \
+  || fail "$config: HAProxy refused the configuration"
+EXPLORER_ADDRESS=$address EXPLORER_PORT=$port haproxy -db -f "$config" >"$SERVE_DIR/haproxy.log" 2>&1 &
+haproxy_pid=$!
+pids+=("$haproxy_pid")
+echo "serve.sh: http://$address:$port → $replicas replicas on 127.0.0.1:$((port + 1))–$((port + replicas));" \
+     "logs and pids in $SERVE_DIR; Ctrl-C stops all"
+
+# Report replicas that stop; HAProxy's health check already sends their users elsewhere.
+declare -A reported=()
+while true; do
+  wait -n || true
+  kill -0 "$haproxy_pid" 2>/dev/null || { echo "serve.sh: HAProxy stopped (see $SERVE_DIR/haproxy.log)" >&2; exit 1; }
+  alive=0
+  for i in $(seq 1 "$replicas"); do
+    pid=${pids[$((i - 1))]}
+    if kill -0 "$pid" 2>/dev/null; then
+      alive=$((alive + 1))
+    elif [ -z "${reported[$i]:-}" ]; then
+      reported[$i]=1
+      echo "serve.sh: replica r$i (port $((port + i))) stopped; its sessions move to the others" >&2
+    fi
+  done
+  [ "$alive" -gt 0 ] || { echo "serve.sh: every replica has stopped" >&2; exit 1; }
+done

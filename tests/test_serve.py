@@ -1,0 +1,89 @@
+"""scripts/serve.sh: two replicas behind HAProxy on 127.0.0.1. Two browsers land on different replicas
+and each clicks, uploads and sees its own images (the affinity cookie holds); killing one replica
+leaves the other's session working and gives the first browser a fresh session with a notice."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+
+import pytest
+from PIL import Image
+
+from app_driver import CHROMIUM, CHROMIUM_ARGS, click_a_point, image_with_caption, serving, wait_for_map
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and shutil.which("haproxy")) and not os.environ.get("CI"),
+    reason="needs Debian's chromium and haproxy (scripts/setup.sh --dev installs them)")
+SEES = "what the model sees (28×28)"
+UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
+NOTICE = "has stopped, so this is a new session"
+SHOWS = "(t) => document.body.innerText.includes(t)"
+
+
+def _replica(context) -> str | None:
+    """The replica the balancer's cookie ties this browser to."""
+    return {c["name"]: c["value"] for c in context.cookies()}.get("explorer_replica")
+
+
+def test_a_port_in_use_is_named_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(["bash", "scripts/serve.sh", "--replicas", "1", "--port", str(port)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"serve.sh: port {port} on 127.0.0.1 is in use or not available " \
+                               "(Address already in use)"
+
+
+def _upload(page, path) -> None:
+    page.get_by_text("Your image", exact=True).click()
+    page.wait_for_selector(UPLOADER, state="attached", timeout=20000)
+    page.set_input_files(UPLOADER, str(path))
+    page.wait_for_function(SHOWS, arg=SEES, timeout=30000)
+    assert image_with_caption(page, SEES, timeout_ms=20000)
+
+
+def test_two_browsers_two_replicas_and_one_replica_dies(tmp_path, dataset):
+    from playwright.sync_api import sync_playwright
+    photos = []
+    for i, label in enumerate((7, 8)):  # a sneaker for one browser, a bag for the other
+        item = dataset.test_images[int((dataset.test_labels == label).nonzero()[0][0])]
+        photos.append(tmp_path / f"mine-{i}.png")
+        Image.fromarray(item).resize((112, 112)).save(photos[-1])
+    with serving(2, ROOT / "assets") as (url, replicas, proc), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+            pages = [c.new_page() for c in contexts]
+            for page in pages:
+                page.goto(url)
+                wait_for_map(page)
+            held = [_replica(c) for c in contexts]
+            assert sorted(held) == ["r1", "r2"], held  # one browser on each replica
+            for page, photo in zip(pages, photos, strict=True):
+                page.wait_for_timeout(800)
+                click_a_point(page)
+                _upload(page, photo)  # uploads reach the replica that holds the session
+
+            # replica of browser 0 dies: browser 1 goes on; browser 0 gets a fresh session with a notice
+            dead = next(r for r in replicas if r.name == held[0])
+            os.kill(dead.pid, signal.SIGKILL)
+            pages[1].get_by_text("Latent map", exact=True).click()
+            wait_for_map(pages[1])
+            pages[1].wait_for_timeout(800)
+            click_a_point(pages[1], "Bag")
+            assert not pages[1].locator('[data-testid="stException"]').count()
+            # the first action after the reconnect runs in a new session on the other replica, which says so
+            pages[0].get_by_text("Latent map", exact=True).click()
+            pages[0].wait_for_function(SHOWS, arg=NOTICE, timeout=60000)
+            assert _replica(contexts[0]) == held[1]
+            wait_for_map(pages[0])
+            pages[0].wait_for_timeout(800)
+            click_a_point(pages[0], "Trouser")
+            assert proc.poll() is None  # the balancer and the other replica run on
+        finally:
+            browser.close()
