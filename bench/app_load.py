@@ -304,9 +304,18 @@ async def drive_browser(url, sessions, seconds, stats):
         await browser.close()
 
 
-def measure(url: str, pids: dict[str, int], a) -> dict:
+async def warm(urls: list[str]) -> None:
+    """One session on each server directly, so every replica has loaded the model before the clock runs."""
+    for url in urls:
+        s = AppSession(url, timeout=120)
+        await s.connect()
+        await s.close()
+
+
+def measure(url: str, pids: dict[str, int], a, warm_urls: list[str] = ()) -> dict:
     """Drive ``url`` with the configured sessions while watching the memory of ``pids`` (name → pid);
     print the figures and return them."""
+    asyncio.run(warm(list(warm_urls)))
     stats, baseline = Stats(), Stats()
     idle = {name: rss_mb(pid) for name, pid in pids.items()}
     peak = dict(idle)
@@ -350,7 +359,7 @@ def measure(url: str, pids: dict[str, int], a) -> dict:
     if baseline.errors:
         print(f"errors while alone: {len(baseline.errors)}: {baseline.errors[:3]}")
     for name in pids:
-        print(f"memory of {name}: {idle[name]:.0f} MB idle after start, peak {peak[name]:.0f} MB (RSS)")
+        print(f"memory of {name}: {idle[name]:.0f} MB after one session, peak {peak[name]:.0f} MB (RSS)")
     return {"actions": stats.actions, "errors": len(stats.errors), "peak_mb": peak}
 
 
@@ -385,7 +394,8 @@ def main():
         for n in counts:
             print(f"\n--- scripts/serve.sh --replicas {n}: HAProxy in front of {n} Streamlit process(es)")
             with serving(n, a.model_dir) as (url, replicas, _):
-                results.append(measure(url, {f"replica {r.name}": r.pid for r in replicas}, a))
+                results.append(measure(url, {f"replica {r.name}": r.pid for r in replicas}, a,
+                                       [f"http://127.0.0.1:{r.port}" for r in replicas]))
         print()
         for n, r in zip(counts, results, strict=True):
             print(f"{n} replica(s): {r['actions'] / a.seconds * 60:.0f} actions per minute "
@@ -393,7 +403,7 @@ def main():
                   f"{r['errors']} errors, peak RSS per replica {max(r['peak_mb'].values()):.0f} MB")
     else:
         with running_app(a.model_dir, timeout=120) as (url, proc):
-            measure(url, {"the server": proc.pid}, a)
+            measure(url, {"the server": proc.pid}, a, [url])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 # N replicas (default 2) listen on 127.0.0.1, ports P+1…P+N; HAProxy (deploy/haproxy.cfg, installed
 # with apt-get the way setup installs the dataset) listens on A:P (default 127.0.0.1:8501), keeps
 # each browser session on its replica with a cookie, passes WebSockets through and takes a replica
-# that fails its health check out of rotation. EXPLORER_MODEL_DIR picks the model, as for the app.
+# that fails its health check out of rotation. EXPLORER_MODEL_DIR picks the model, as for the app;
+# each replica's torch uses cores / N threads (EXPLORER_THREADS overrides).
 # Ctrl-C stops every process it started. Logs and the replicas' pids: $SERVE_DIR (printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,11 +55,13 @@ trap stop EXIT
 
 # The same cookie secret everywhere: the XSRF token an upload carries stays valid on any replica.
 secret=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
+# The cores shared out: N processes each using every core for torch would fight over them.
+threads=${EXPLORER_THREADS:-$(( $(nproc) / replicas > 0 ? $(nproc) / replicas : 1 ))}
 config=$SERVE_DIR/haproxy.cfg
 cp deploy/haproxy.cfg "$config"
 for i in $(seq 1 "$replicas"); do
   p=$((port + i))
-  STREAMLIT_SERVER_COOKIE_SECRET=$secret "$PY" -m streamlit run streamlit_app.py \
+  STREAMLIT_SERVER_COOKIE_SECRET=$secret OMP_NUM_THREADS=$threads "$PY" -m streamlit run streamlit_app.py \
     --server.headless true --server.address 127.0.0.1 --server.port "$p" \
     --browser.gatherUsageStats false --server.fileWatcherType none >"$SERVE_DIR/r$i.log" 2>&1 &
   pids+=($!)
@@ -92,6 +95,17 @@ EXPLORER_ADDRESS=$address EXPLORER_PORT=$port haproxy -q -c -f "$config" \
 EXPLORER_ADDRESS=$address EXPLORER_PORT=$port haproxy -db -f "$config" >"$SERVE_DIR/haproxy.log" 2>&1 &
 haproxy_pid=$!
 pids+=("$haproxy_pid")
+"$PY" - "$address" "$port" <<'EOF' || { echo "serve.sh: HAProxy did not start (see $SERVE_DIR/haproxy.log)" >&2; exit 1; }
+import socket, sys, time
+host = "127.0.0.1" if sys.argv[1] in ("0.0.0.0", "::") else sys.argv[1]
+for _ in range(100):
+    try:
+        socket.create_connection((host, int(sys.argv[2])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+EOF
 echo "serve.sh: http://$address:$port → $replicas replicas on 127.0.0.1:$((port + 1))–$((port + replicas));" \
      "logs and pids in $SERVE_DIR; Ctrl-C stops all"
 
