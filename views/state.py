@@ -8,6 +8,7 @@ into the address bar, so a copied link reopens it.
 """
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 import numpy as np
@@ -25,7 +26,8 @@ WRITTEN = "_written"        # the query parameters this session last wrote or fo
 VIEW = "_view"              # the view shown last, to tell an arrival from a rerun
 ARRIVAL = "_arrival"        # what a view opened from the sidebar showed on arrival (its address stays bare)
 LINKED = "linked"           # …or: the address carries the view's parameters
-SESSION_SEEN = "_session_seen"   # set on a session's first run (see lost_an_earlier_session)
+SESSION_SEEN = "_session_seen"   # when a resumed session began, or None (see lost_an_earlier_session)
+NOTICE_SECONDS = 30
 MARKS = ("A", "B")          # the interpolation's endpoints, marked on the map or on your image
 SLIDER_START = "slider_start"   # where the sliders start: "selected point", "category mean" or "origin"
 ANY_VIEW = {"item", "at", "a", "b", "map", "colour", "start", "cat", "dims", "z", "sweep", "n", "noise",
@@ -34,15 +36,18 @@ ANY_VIEW = {"item", "at", "a", "b", "map", "colour", "start", "cat", "dims", "z"
 
 
 def lost_an_earlier_session() -> bool:
-    """True once, in a new session that the browser opened to resume one this server does not hold:
-    the server restarted, or (behind scripts/serve.sh) the replica that held it stopped. On a
-    reconnect, Streamlit's frontend names the session it had as the third WebSocket subprotocol
-    (after "streamlit" and the XSRF token); a first visit names none."""
-    if st.session_state.get(SESSION_SEEN):
-        return False
-    st.session_state[SESSION_SEEN] = True
-    offered = st.context.headers.get("Sec-Websocket-Protocol", "").split(",")
-    return len(offered) >= 3 and bool(offered[2].strip())
+    """True in the first NOTICE_SECONDS of a new session that the browser opened to resume one this
+    server does not hold: the server restarted, or (behind scripts/serve.sh) the replica that held it
+    stopped. On a reconnect, Streamlit's frontend names the session it had as the third WebSocket
+    subprotocol (after "streamlit" and the XSRF token); a first visit names none. The frontend reruns
+    the page by itself on reconnecting, so a notice shown for one run only could vanish at the
+    person's next click before they read it."""
+    ss = st.session_state
+    if SESSION_SEEN not in ss:
+        offered = st.context.headers.get("Sec-Websocket-Protocol", "").split(",")
+        resumed = len(offered) >= 3 and bool(offered[2].strip())
+        ss[SESSION_SEEN] = time.monotonic() if resumed else None
+    return ss[SESSION_SEEN] is not None and time.monotonic() - ss[SESSION_SEEN] < NOTICE_SECONDS
 
 
 def bundle():
