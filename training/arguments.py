@@ -66,6 +66,19 @@ def probability(text: str) -> float:
     return value
 
 
+def strength(text: str) -> float:
+    """An argparse type: a concept strength, a finite number between -MAX_STRENGTH and MAX_STRENGTH."""
+    from .concepts import MAX_STRENGTH
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not -MAX_STRENGTH <= value <= MAX_STRENGTH:   # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number from -{MAX_STRENGTH} to "
+                                         f"{MAX_STRENGTH}")
+    return value
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST IDX .gz files (else "
                         "$FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, or a download into the user "

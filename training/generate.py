@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import arguments as A
+from . import concepts
 from . import data as fmnist
 from . import device as D
 from .checkpoint import atomic_write_bytes
@@ -164,13 +165,19 @@ def write(out: str | os.PathLike, fmt: str, arrays: dict[str, np.ndarray],
 
 def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = DEFAULT_SAMPLER,
              seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
-             data_dir=None, cluster: int | None = None, device: str = "auto") -> dict:
-    """Draw n images for each of ``categories`` (decoded on ``device``), keep those the classifier is
-    confident of where asked, and write them; returns a summary of what was drawn, kept and written."""
+             data_dir=None, cluster: int | None = None, device: str = "auto", concept=None,
+             strength: float = 1.0) -> dict:
+    """Draw n images for each of ``categories`` (decoded on ``device``), pushed along a ``concept``
+    file's direction by ``strength`` where one is given, keep those the classifier is confident of
+    where asked, and write them; returns a summary of what was drawn, kept and written."""
     checkpoint = Path(checkpoint)
     check_arguments(Path(out), sampler, fmt, min_confidence, cluster)
     device = D.resolve(device)
     model = load_model(checkpoint, device=device)
+    direction = None
+    if concept is not None:   # before anything is drawn: a concept of other weights is refused
+        loaded = concepts.load(concept, model.info.get("weights_sha256", ""), model.config.latent_dim)
+        direction = loaded.direction
     classifier = None
     if min_confidence is not None or sampler == "prior":
         classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
@@ -179,6 +186,9 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
     z, labels, probs, about = draw(model, checkpoint, classifier, counts, noise, sampler, seed, data_dir,
                                    cluster)
     summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed, **about}
+    if direction is not None:
+        z = concepts.push(z, direction, strength)
+        summary["concept"] = {"file": str(concept), "name": loaded.name, "strength": strength}
     images = decode(model, z)
     if classifier is not None and probs is None:
         probs = probabilities(classifier, images)
@@ -246,6 +256,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep only samples the classifier assigns to the intended category with probability "
                         "≥ P")
     p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+    p.add_argument("--concept", metavar="FILE", help="a concept file (made in the app's Concepts view, e.g. "
+                   "assets/concepts/long-sleeves.json): push every sample along its direction")
+    p.add_argument("--strength", type=A.strength, default=1.0,
+                   help="with --concept: how far, in units of the distance between the concept's two groups "
+                        "(negative: away from it; default: %(default)s)")
     D.add_device(p)
     A.add_data_dir(p)
 
@@ -254,7 +269,8 @@ def run_command(ns: argparse.Namespace) -> None:
     categories = list(range(len(fmnist.CATEGORIES))) if ns.all else [category_name_to_index(ns.category)]
     noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else DEFAULT_NOISE)
     summary = generate(ns.checkpoint, ns.out, categories, ns.n, noise, ns.sampler, ns.seed, ns.format,
-                       ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster, ns.device)
+                       ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster, ns.device, ns.concept,
+                       ns.strength)
     if "min_confidence" in summary:
         kept = ", ".join(f"{c} {n}" for c, n in summary["kept_per_category"].items())
         print(f"kept {summary['kept']} of {summary['drawn']} samples with classifier confidence ≥ "
