@@ -16,7 +16,7 @@ import streamlit as st
 from explorer import latent as lat
 from explorer import plots
 from explorer.assets import load_bundle
-from training import CATEGORIES
+from training import CATEGORIES, concepts
 from training.classifier import load_classifier
 from training.data import try_load_test_images
 from training.model import ModelLoadError
@@ -102,3 +102,35 @@ def load_reference():
         return models[REFERENCE_MODEL], REFERENCE_MODEL
     except (OSError, ValueError, KeyError, TypeError):
         return None, REFERENCE_MODEL
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def concept_map_figure(_bundle, key: str, projection: str, with_rows: tuple, without_rows: tuple):
+    """The Concepts view's map: a drag selects a box of points; the two groups ringed."""
+    b, xy = _bundle, _bundle.maps[projection]
+    rings = [{"x": xy[list(rows), 0], "y": xy[list(rows), 1], "name": f"{name} ({len(rows):,})",
+              "symbol": "circle-open", "size": 8, "color": colour, "line": 1.5, "line_color": colour}
+             for name, rows, colour in (("with", with_rows, "#1a9850"), ("without", without_rows, "#444"))
+             if rows]
+    return plots.latent_map(xy, b.labels, "category", b.recon_mse, extra=rings, for_groups=True)
+
+
+@st.cache_resource(show_spinner="Measuring how well the groups separate…", max_entries=32)
+def concept(_bundle, key: str, with_rows: tuple, without_rows: tuple, rule: str):
+    """The concept of two groups of map rows and the groups' note (a ConceptError when they cannot
+    make one); shared by every session, since measuring the separability takes up to a second."""
+    b = _bundle
+    return concepts.make("", b.mu, b.labels, b.index, with_rows, without_rows, rule, b.meta["weights_sha256"])
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def shipped_concepts(_bundle, key: str) -> dict:
+    """The worked-example concept files in assets/concepts/ made on this model's weights, by name."""
+    found = {}
+    for path in sorted((ROOT / "assets" / "concepts").glob("*.json")):
+        try:
+            c = concepts.load(path, _bundle.meta.get("weights_sha256", ""), _bundle.latent_dim)
+        except concepts.ConceptError:
+            continue
+        found[c.name] = (path, c)
+    return found

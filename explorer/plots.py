@@ -23,9 +23,10 @@ def _empty_space_grid(xy: np.ndarray):
 def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                recon_mse: np.ndarray | None = None,
                selected_xy: tuple | None = None, extra: dict | list | None = None,
-               height: int = 560) -> go.Figure:
+               height: int = 560, for_groups: bool = False) -> go.Figure:
     """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories).
-    ``customdata`` is the global point index; the invisible grid trace has customdata −1."""
+    ``customdata`` is the global point index; the invisible grid trace has customdata −1. With
+    ``for_groups`` a drag selects a box of points (not pans) and selected points stay small."""
     fig = go.Figure()
     gx, gy = _empty_space_grid(xy)
     fig.add_trace(go.Scattergl(x=gx, y=gy, mode="markers", name="empty space", showlegend=False,
@@ -44,7 +45,8 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                           colorbar=dict(title="recon MSE", thickness=12) if c == 0 else None)
         fig.add_trace(go.Scattergl(
             x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=name, customdata=sel, marker=marker,
-            selected=dict(marker=dict(size=14, color="#d62728", opacity=1)),
+            selected=dict(marker=dict(size=6, color="#111", opacity=1) if for_groups else
+                          dict(size=14, color="#d62728", opacity=1)),
             unselected=dict(marker=dict(opacity=0.35)),
             text=np.full(len(sel), name),
             hovertemplate="<b>%{text}</b><br>test image %{customdata}<extra></extra>" if not by_error else
@@ -56,14 +58,16 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                                    customdata=np.full(len(layer["x"]), -2),
                                    marker=dict(symbol=layer.get("symbol", "star"), size=layer.get("size", 13),
                                                color=layer.get("color", "#111"),
-                                               line=dict(width=1.5, color="white")),
+                                               line=dict(width=layer.get("line", 1.5),
+                                                         color=layer.get("line_color", "white"))),
                                    hovertemplate=name + "<extra></extra>"))
     if selected_xy is not None:
         fig.add_trace(go.Scatter(x=[selected_xy[0]], y=[selected_xy[1]], mode="markers", name="selected",
                                  showlegend=False, hoverinfo="skip",
                                  marker=dict(size=18, color="rgba(0,0,0,0)",
                                              line=dict(width=3, color="#d62728"))))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), dragmode="pan",
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      dragmode="select" if for_groups else "pan",
                       legend=dict(itemsizing="constant", orientation="h", y=-0.02, yanchor="top"),
                       xaxis=dict(showticklabels=False, title=None, zeroline=False),
                       yaxis=dict(showticklabels=False, title=None, zeroline=False, scaleanchor="x"),

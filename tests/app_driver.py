@@ -232,3 +232,25 @@ def click_a_point(page, trace_name: str = "Ankle boot", attempts: int = 5, nth: 
                 pass
         page.wait_for_timeout(700)
     raise AssertionError(f"clicking a {trace_name} point never showed its decoded image")
+
+
+def drag_a_box(page, trace_name: str, quantiles=(0.35, 0.65)) -> None:
+    """Drag a selection box over the middle of a trace's points (between the given quantiles of its x
+    and y), as a person does on a chart whose drag mode is "select"."""
+    box = page.evaluate(f"""([name, lo, hi]) => {{
+        const gd = document.querySelector('{PLOT}');
+        const d = gd._fullData.find(d => d.name === name), L = gd._fullLayout;
+        const r = gd.getBoundingClientRect();
+        const q = (v, p) => {{
+            const s = Array.from(v).sort((a, b) => a - b);
+            return s[Math.floor(p * (s.length - 1))];
+        }};
+        const px = v => r.left + L.xaxis._offset + L.xaxis.l2p(v);
+        const py = v => r.top + L.yaxis._offset + L.yaxis.l2p(v);
+        return [px(q(d.x, lo)), py(q(d.y, lo)), px(q(d.x, hi)), py(q(d.y, hi))];
+    }}""", [trace_name, *quantiles])
+    page.mouse.move(box[0], box[1])
+    page.mouse.down()
+    page.mouse.move((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, steps=5)
+    page.mouse.move(box[2], box[3], steps=5)
+    page.mouse.up()

@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: click a map point → its decoded image and category
 appear; move a latent slider → the image changes."""
 import os
+import re
 from urllib.parse import urljoin, urlparse
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from app_driver import (
     CHROMIUM,
     browser,
+    drag_a_box,
     hover_and_click,
     image_with_caption,
     isolated_points,
@@ -234,3 +236,34 @@ def test_a_link_reopens_a_point_its_marks_and_a_slider_in_a_fresh_browser_and_ba
                                 "document.body.innerText.includes('B from')", timeout=20000)
         radios = fresh.locator('[data-testid="stRadio"]', has_text="from").all_inner_texts()
         assert len(radios) == 2 and all("marked on the map" in r for r in radios)
+
+
+def test_box_select_two_groups_and_the_concept_strip_appears():
+    with running_app(ROOT / "assets") as (url, _), browser(1400, 1700) as page:
+        page.goto(url + "/concepts")
+        wait_for_map(page)
+        page.wait_for_timeout(1000)
+        for trace, group in (("Ankle boot", "with"), ("Sneaker", "without")):
+            button = page.get_by_role("button", name=re.compile(rf"Selected → {group} \(\d+\)"))
+            for _attempt in range(3):   # the chart may redraw once after it appears: drag again
+                drag_a_box(page, trace)
+                try:
+                    page.wait_for_function(f"() => /Selected → {group} \\(([1-9]\\d+)\\)/"
+                                           ".test(document.body.innerText)", timeout=10000)
+                    break
+                except Exception:
+                    page.wait_for_timeout(700)
+            else:
+                pytest.fail(f"a box over the {trace} points never selected them")
+            button.click()
+            page.wait_for_function(f"() => /{group.capitalize()}: [0-9,]+ items \\({trace}/"
+                                   ".test(document.body.innerText)", timeout=15000)
+        page.wait_for_function("() => document.body.innerText.includes('A real concept')", timeout=30000)
+        body = page.inner_text("body")
+        assert re.search(r"With: [\d,]+ items \(Ankle boot", body)
+        assert re.search(r"Without: [\d,]+ items \(Sneaker", body)
+        # the strip: 9 frames from −2 to +2, each with the classifier's verdict; the default item is the
+        # "without" group's category mean, which gains a shaft and becomes an ankle boot
+        page.wait_for_function("() => document.body.innerText.includes('+2.00 · Ankle boot')", timeout=15000)
+        assert "-2.00 · Sneaker" in page.inner_text("body")
+        assert not page.locator('[data-testid="stException"]').count()

@@ -5,7 +5,8 @@
 SECTIONS = {
     "Explore": [("views/latent_map.py", "Latent map", "latent-map", ":material/scatter_plot:"),
                 ("views/your_image.py", "Your image", "your-image", ":material/add_photo_alternate:"),
-                ("views/sliders.py", "Latent sliders", "sliders", ":material/tune:")],
+                ("views/sliders.py", "Latent sliders", "sliders", ":material/tune:"),
+                ("views/concepts.py", "Concepts", "concepts", ":material/lightbulb:")],
     "Generate": [("views/sampling.py", "Category sampling", "sampling", ":material/grid_view:"),
                  ("views/variations.py", "Variations", "variations", ":material/style:"),
                  ("views/interpolation.py", "Interpolation & hybrids", "interpolation",

@@ -28,6 +28,7 @@ ARRIVAL = "_arrival"        # what a view opened from the sidebar showed on arri
 LINKED = "linked"           # …or: the address carries the view's parameters
 SESSION_SEEN = "_session_seen"   # when a resumed session began, or None (see lost_an_earlier_session)
 NOTICE_SECONDS = 30
+CONCEPT = "concept"         # the Concepts view: groups (map rows), their rule, a concept opened from a file
 MARKS = ("A", "B")          # the interpolation's endpoints, marked on the map or on your image
 SLIDER_START = "slider_start"   # where the sliders start: "selected point", "category mean" or "origin"
 ANY_VIEW = {"item", "at", "a", "b", "map", "colour", "start", "cat", "dims", "z", "sweep", "n", "noise",
@@ -125,6 +126,18 @@ def show_samples_on_map(b, latents: np.ndarray, name: str) -> None:
 
 def hide_samples_on_map() -> None:
     st.session_state.pop(ON_MAP, None)
+
+
+def concept_work(b) -> dict:
+    """The Concepts view's work on this model: ``with`` and ``without`` (map rows), ``rule`` and
+    ``opened`` (a concept read from a file, with its name; None once the groups change). Work made on
+    another model is set aside, not shown on this one."""
+    from training.concepts import SELECTED
+    work = st.session_state.get(CONCEPT)
+    if work is None or work["model"] != b.key:
+        work = st.session_state[CONCEPT] = {"model": b.key, "with": (), "without": (), "rule": SELECTED,
+                                            "opened": None, "source": None}
+    return work
 
 
 # --- links --------------------------------------------------------------------------------------

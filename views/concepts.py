@@ -1,0 +1,236 @@
+"""Concepts: a direction in latent space that the person defines by selecting two groups of items on
+the map ("with" long sleeves, "without"), how well the groups separate, and any item pushed along it.
+The page body is a fragment: a selection or a slider reruns it, not the sidebar."""
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+import torch
+
+from explorer import cached, selection
+from explorer.assets import MAP_LABELS, category_name
+from explorer.images import decode
+from training import CATEGORIES
+from training import concepts as C
+from training.classifier import predict
+from training.sampling import DEFAULT_NOISE, sample_categories
+from views import state
+from views import widgets as w
+
+URL_PATH = "concepts"
+MEAN, SAMPLES = "a category's mean", "a category's samples"
+STEPS = 9
+
+
+def selected_rows(projection: str) -> list[int]:
+    """Map rows inside the chart's current box or lasso (the invisible empty-space grid left out)."""
+    event = st.session_state.get(f"concept_map_{projection}")
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
+    rows = {int(p["customdata"]) for p in points if isinstance(p.get("customdata"), (int, float))}
+    return sorted(r for r in rows if r >= 0)
+
+
+def set_group(work: dict, group: str, rows: list[int]) -> None:
+    work[group], work["opened"], work["source"] = tuple(rows), None, None
+
+
+def open_concept(b, work: dict, concept: C.Concept, source: str) -> None:
+    work.update({"error": None, "with": tuple(C.rows_of(concept.with_items, b.index).tolist()),
+                 "without": tuple(C.rows_of(concept.without_items, b.index).tolist()),
+                 "rule": concept.without_rule, "opened": concept, "source": source})
+    st.session_state["concept_name"] = concept.name
+
+
+def open_example(b, work: dict, shipped: dict) -> None:
+    choice = st.session_state.get("concept_example")
+    if choice in shipped:
+        open_concept(b, work, shipped[choice][1], f"example:{choice}")
+
+
+def open_upload(b, work: dict) -> None:
+    up = st.session_state.get("concept_upload")
+    work["error"] = None
+    if up is None:
+        return
+    try:
+        opened = C.check(C.parse(up.getvalue(), up.name), up.name, b.meta.get("weights_sha256", ""),
+                         b.latent_dim)
+    except C.ConceptError as e:
+        work["error"] = str(e)   # the groups and concept the person had stay as they were
+    else:
+        open_concept(b, work, opened, f"upload:{up.name}")
+
+
+def describe(b, rows) -> str:
+    if not rows:
+        return "none yet"
+    top = Counter(CATEGORIES[b.labels[r]] for r in rows).most_common(3)
+    return f"**{len(rows):,}** items (" + ", ".join(f"{name} {n:,}" for name, n in top) + \
+        (", …" if len({b.labels[r] for r in rows}) > 3 else "") + ")"
+
+
+def groups_panel(b, work: dict, projection: str):
+    """The map to select on, and the buttons that make the selection a group."""
+    rows = selected_rows(projection)
+    st.plotly_chart(cached.concept_map_figure(b, b.key, projection, work["with"],
+                                              work["without"] if work["rule"] == C.SELECTED else ()),
+                    on_select="rerun", selection_mode=("box", "lasso"), key=f"concept_map_{projection}",
+                    config={"displaylogo": False, "scrollZoom": True})
+    st.caption(f"{MAP_LABELS[projection]}. Drag a box (or pick the lasso in the chart's toolbar) around "
+               "items that show the concept, save them as **with**; then select items without it. Rings "
+               "mark the saved groups. Double-click clears the selection.")
+    c1, c2, c3 = st.columns([2, 2, 1])
+    c1.button(f"Selected → with ({len(rows):,})", disabled=not rows, width="stretch",
+              on_click=set_group, args=(work, "with", rows), key="concept_save_with")
+    c2.button(f"Selected → without ({len(rows):,})", width="stretch", on_click=set_group,
+              args=(work, "without", rows), key="concept_save_without",
+              disabled=not rows or work["rule"] == C.REST)
+    c3.button("Clear", width="stretch", key="concept_clear", on_click=lambda: work.update(
+        {"with": (), "without": (), "opened": None, "source": None}))
+
+
+def concept_panel(b, work: dict) -> C.Concept | None:
+    """Where a concept comes from (the groups, a shipped file, an uploaded file), and how real it is."""
+    shipped = cached.shipped_concepts(b, b.key)
+    c1, c2 = st.columns([3, 2])
+    # Opening happens in the widgets' callbacks, before the fragment reruns, so the map above is
+    # drawn with the opened concept's groups already ringed.
+    if shipped:
+        c1.selectbox("Open a worked example", ["—"] + list(shipped), key="concept_example",
+                     on_change=open_example, args=(b, work, shipped))
+    c2.file_uploader("Open a concept file", type=["json"], key="concept_upload", on_change=open_upload,
+                     args=(b, work), help="a .json concept downloaded from this view, made on this model")
+    if work.get("error"):
+        st.error(f"Cannot open the concept: {work['error']}")
+    rule = st.radio("Without the concept", (C.SELECTED, C.REST), horizontal=True,
+                    index=(C.SELECTED, C.REST).index(work["rule"]), key="concept_rule",
+                    format_func=lambda r: "the items I select" if r == C.SELECTED else
+                    "the rest of their categories",
+                    help="the rest: every other item of the categories the 'with' items belong to")
+    if rule != work["rule"]:
+        work["rule"], work["opened"], work["source"] = rule, None, None
+    st.markdown(f"With: {describe(b, work['with'])}  \nWithout: "
+                + (describe(b, work["without"]) if rule == C.SELECTED else "the rest of their categories"))
+    if not work["with"] or (rule == C.SELECTED and not work["without"]):
+        st.info(f"Select at least {C.MIN_GROUP} items for each group on the map, or open an example.")
+        return None
+    if work["opened"] is not None:
+        concept, note = work["opened"], None
+    else:
+        try:
+            concept, note = cached.concept(b, b.key, work["with"], work["without"], rule)
+        except C.ConceptError as e:
+            st.warning(f"No concept yet: {e}.")
+            return None
+    name = st.text_input("Name", key="concept_name", max_chars=80, placeholder="e.g. long sleeves")
+    concept = replace(concept, name=" ".join(name.split()) or "concept")
+    if note:
+        st.caption(note + ".")
+    verdict = ("**A real concept**: " if concept.is_real else "**Not distinguishable from noise**: ")
+    st.markdown(verdict + f"along the direction, held-out items fall on their group's side "
+                f"**{concept.accuracy:.0%}** of the time (balanced, {concept.folds}-fold cross-validation); "
+                f"the same items shuffled between the groups reach {concept.chance_bound:.0%} "
+                f"(95th percentile of 100 shuffles).")
+    st.download_button("Download the concept (.json)", concept.to_json(), mime="application/json",
+                       file_name=f"{slug(concept.name)}.json",
+                       on_click="ignore", key="concept_download")
+    return concept
+
+
+def slug(name: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in name.lower()).split())[:40] or "concept"
+
+
+def start_latent(b, work: dict):
+    """The latent to push (or, for a category's samples, several), its label and a caption."""
+    sel = state.selected(b)
+    sources = []
+    if sel is not None:
+        sources.append("your image" if sel["kind"] == "upload" else "the point selected on the latent map")
+    sources += [f"endpoint {m}" for m in state.MARKS if state.marked(m, b) is not None] + [MEAN, SAMPLES]
+    if st.session_state.get("concept_source") not in sources:
+        st.session_state.pop("concept_source", None)
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+    source = c1.selectbox("Push", sources, key="concept_source")
+    if source in (MEAN, SAMPLES):
+        without = work["without"] or work["with"]
+        default = Counter(int(b.labels[r]) for r in without).most_common(1)[0][0] if without else 0
+        c = c2.selectbox("Category", range(10), index=default, format_func=category_name, key="concept_cat")
+        if source == MEAN:
+            return b.category_mean[c][None], c, f"the {CATEGORIES[c]} mean", None
+        n = c3.number_input("Items", 4, 16, 8, step=4, key="concept_n")
+        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="concept_seed")
+        counts = np.zeros(10, np.int64)
+        counts[c] = n
+        z, _ = sample_categories(b.category_mean, None, counts, DEFAULT_NOISE, int(seed), b.category_mixtures)
+        return z, c, f"{n} {CATEGORIES[c]} samples", (CATEGORIES[c], n, seed)
+    chosen = sel if source in ("your image", "the point selected on the latent map") else \
+        state.marked(source[-1], b)
+    label = int(b.labels[chosen["index"]]) if chosen["kind"] == "point" else None
+    return selection.latent_of(chosen, b)[None], label, source, None
+
+
+def verdicts(b, images: np.ndarray) -> np.ndarray:
+    return predict(cached.get_classifier(b.directory), torch.from_numpy(images)[:, None])[1]
+
+
+def apply_panel(b, work: dict, concept: C.Concept):
+    st.markdown(f"#### Push an item along *{concept.name}*")
+    z, label, what, samples = start_latent(b, work)
+    strength = st.slider("Strength", 0.5, 5.0, 2.0, 0.25, key="concept_strength",
+                         help="1 moves an item as far as the 'without' group's mean lies from the 'with' "
+                              "group's; negative strengths push away from the concept")
+    if samples is None:
+        s = C.strengths(strength, STEPS)
+        images = decode(b.model, C.push(z[0], concept.direction, s))
+        probs = verdicts(b, images)
+        captions = [f"{v:+.2f} · {CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
+                    for v, p in zip(s, probs, strict=True)]
+        w.thumbnails(images, captions, per_row=STEPS, size=96)
+        st.caption(f"{what.capitalize()} pushed from −{strength:g} to +{strength:g} (the middle frame is "
+                   "the item itself); under each frame, the strength and what the classifier calls it"
+                   + (f": does it stay a {CATEGORIES[label]}?" if label is not None else "."))
+        return
+    category, n, seed = samples
+    rows = [decode(b.model, z), decode(b.model, C.push(z, concept.direction, strength))]
+    for title, images in zip(("as drawn", f"pushed by +{strength:g}"), rows, strict=True):
+        probs = verdicts(b, images)
+        st.markdown(f"**{what}, {title}**")
+        w.thumbnails(images, [f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}" for p in probs],
+                     per_row=min(8, n), size=84)
+    source = work["source"]
+    file = (str(cached.shipped_concepts(b, b.key)[source.split(":", 1)[1]][0].relative_to(cached.ROOT))
+            if source and source.startswith("example:") else f"{slug(concept.name)}.json")
+    st.caption("The same images from the command line (with the concept downloaded above):")
+    st.code(f"python -m training generate --checkpoint {b.directory} --category '{category}' --n {n} "
+            f"--seed {seed} --concept {file} --strength {strength:g} --out samples.npz", language="bash")
+
+
+@st.fragment
+def concepts_body(b, projection: str):
+    work = state.concept_work(b)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        groups_panel(b, work, projection)
+    with right:
+        concept = concept_panel(b, work)
+    if concept is not None:
+        apply_panel(b, work, concept)
+
+
+def main():
+    b = state.bundle()
+    projection = st.sidebar.selectbox("Map projection", list(b.maps), key="projection",
+                                      format_func=lambda p: MAP_LABELS[p])
+    st.markdown("Name something you see in the products, long sleeves, a handle, a high shaft, by selecting "
+                "items that have it and items that do not. The difference of the two groups' mean latents "
+                "is a direction in latent space; push any item along it and watch the concept grow or fade.")
+    concepts_body(b, projection)
+
+
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()
