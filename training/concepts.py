@@ -24,6 +24,7 @@ METHOD = "mean difference"
 REST = "rest of their categories"   # the "without" group as everything else of the "with" items' categories
 SELECTED = "selected"
 MAX_FILE_BYTES = 2_000_000
+DECIMALS = 7        # of a direction in a file; a made concept is rounded alike: the app and CLI agree
 MAX_STRENGTH = 10   # beyond, every item decodes to the same saturated blot
 
 
@@ -51,7 +52,7 @@ class Concept:
         return json.dumps({
             "format": FORMAT, "name": self.name, "method": METHOD,
             "weights_sha256": self.weights_sha256, "latent_dim": len(self.direction),
-            "direction": [round(float(v), 7) for v in self.direction],
+            "direction": [round(float(v), DECIMALS) for v in self.direction],
             "separability": {"balanced_accuracy": round(self.accuracy, 4),
                              "chance_bound": round(self.chance_bound, 4), "folds": self.folds},
             "groups": {"with": [int(i) for i in self.with_items],
@@ -130,10 +131,10 @@ def make(name: str, mu: np.ndarray, labels: np.ndarray, index: np.ndarray, with_
     rows into test-image numbers for the file. Returns it and the groups' note."""
     w, wo, note = groups(with_rows, without_rows, labels, without_rule)
     acc, bound, folds = separability(mu[w], mu[wo])
-    d = direction(mu[w], mu[wo])
+    d = np.array([round(float(v), DECIMALS) for v in direction(mu[w], mu[wo])])   # as its file will hold it
     name = " ".join(str(name).split())[:80] or "concept"
     return Concept(name, d, tuple(int(i) for i in index[w]), tuple(int(i) for i in index[wo]),
-                   without_rule, weights_sha256, acc, bound, folds), note
+                   without_rule, weights_sha256, round(acc, 4), round(bound, 4), folds), note
 
 
 def strengths(s: float, steps: int = 9) -> np.ndarray:

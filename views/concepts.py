@@ -191,8 +191,9 @@ def apply_panel(b, work: dict, concept: C.Concept):
         captions = [f"{v:+.2f} · {CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
                     for v, p in zip(s, probs, strict=True)]
         w.thumbnails(images, captions, per_row=STEPS, size=96)
-        st.caption(f"{what.capitalize()} pushed from −{strength:g} to +{strength:g} (the middle frame is "
-                   "the item itself); under each frame, the strength and what the classifier calls it"
+        st.caption(f"{what[0].upper() + what[1:]} pushed from −{strength:g} to +{strength:g} (the middle "
+                   "frame is the item itself); under each frame, the strength and what the classifier "
+                   "calls it"
                    + (f": does it stay a {CATEGORIES[label]}?" if label is not None else "."))
         return
     category, n, seed = samples
