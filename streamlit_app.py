@@ -5,17 +5,19 @@ the sidebar and hands over to one of the views in ``views/``, each with its own 
 layout and widgets only: every number comes from ``explorer/`` (pure functions) and ``training``.
 """
 import os
+from pathlib import Path
 
 import streamlit as st
 
 from explorer import cached
-from explorer.assets import AssetError
+from explorer.assets import SHIPPED_MODELS, AssetError
 from training import metric_labels
 from views import HOME, SECTIONS, state
 from views.widgets import swatch
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
 TITLE = "Fashion-MNIST VAE explorer"
+OTHER = "another directory…"
 st.set_page_config(page_title=TITLE, page_icon="👗", layout="wide")
 # Pixels stay square when the browser scales an image; less empty space above the title.
 st.html("""<style>
@@ -25,12 +27,29 @@ h1 { padding-top: 0; }
 </style>""")
 
 
-def load_model():
-    """The model of the sidebar's directory, or None after saying why it cannot be loaded."""
+def model_directory() -> str:
+    """The directory the sidebar's picker names: a shipped model by its name, or any other directory."""
     st.sidebar.markdown("### Model")
-    directory = st.sidebar.text_input("Model directory", DEFAULT_MODEL_DIR, key="model_dir",
-                                      help="A directory with model.safetensors, model.json and "
-                                           "embeddings.npz, e.g. a run you trained and embedded.")
+    shipped = {name: d for name, d in SHIPPED_MODELS.items() if Path(d).is_dir()}
+    here = Path(DEFAULT_MODEL_DIR).resolve()
+    start = next((name for name, d in shipped.items() if Path(d).resolve() == here), OTHER)
+    names = list(shipped) + [OTHER]
+    choice = st.sidebar.selectbox("Model", names, index=names.index(start), key="model_choice",
+                                  help="the models this project ships, or a directory of your own")
+    if choice != OTHER:
+        return shipped[choice]
+    return st.sidebar.text_input("Model directory", DEFAULT_MODEL_DIR if start == OTHER else "",
+                                 key="model_dir", placeholder="runs/default",
+                                 help="A directory with model.safetensors, model.json and embeddings.npz, "
+                                      "e.g. a run you trained and embedded.")
+
+
+def load_model():
+    """The model the sidebar names, or None after saying why it cannot be loaded."""
+    directory = model_directory()
+    if not directory.strip():
+        st.info("Name a model directory in the sidebar, or pick a shipped model.")
+        return None
     try:
         b = cached.get_bundle(directory, cached.directory_stamp(directory))
     except AssetError as e:

@@ -23,6 +23,8 @@ MAP_LABELS = {
     "pixel_tsne": "t-SNE of raw pixels (paper fig. 1)",
 }
 REQUIRED = ("mu", "logvar", "labels", "index", "recon_mse", "category_mean", "category_cov", "kl_per_dim")
+# The models a fresh clone ships, by the name the model picker shows (directories relative to the repository).
+SHIPPED_MODELS = {"default": "assets", "paper's loss (σ² = ½)": "assets/paper"}
 TRAIN_COMMAND = "python -m training train --config default --out runs/default"
 
 

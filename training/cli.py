@@ -56,6 +56,10 @@ COMMANDS = (
     Command("figure", "training.figures", "draw a sheet of reconstructions and samples as PNG",
             "Originals, reconstructions, prior samples, category means and samples around them, and samples "
             "from the categories' clusters, for one model directory."),
+    Command("export", "training.export", "copy a model directory with its weights in float16 (half the size)",
+            "Write --checkpoint's weights in half precision (float16 by default) with its config and "
+            "training curves into --out; loading checks the stored type. Embed and evaluate the copy "
+            "before shipping it."),
     Command("classifier", "training.classifier", "train the CNN classifier that judges generated images",
             "Train a Fashion-MNIST CNN (the evaluation's judge of sample quality) and write "
             "classifier.safetensors + classifier.json into --out."),

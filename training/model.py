@@ -350,8 +350,15 @@ def load_model(directory: str | os.PathLike, check_hash: bool = True, device=Non
         state = load_safetensors(payload)
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"{weights}: not a valid safetensors file ({e})") from None
+    stored = meta.get("weights_dtype", "float32")
+    odd = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()} - {stored})
+    if odd:
+        raise ModelLoadError(f"{weights}: holds {', '.join(odd)} tensors but {CONFIG_FILE} says "
+                             f"weights_dtype {stored}")
+    if any(not torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
+        raise ModelLoadError(f"{weights}: holds non-finite values (inf or NaN)")
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True)   # copies (and so widens) into the float32 parameters
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "mismatch")

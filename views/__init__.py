@@ -13,6 +13,7 @@ SECTIONS = {
                   ":material/compare_arrows:")],
     "The model": [("views/reconstructions.py", "Reconstructions", "reconstructions", ":material/flip:"),
                   ("views/statistics.py", "Latent statistics", "statistics", ":material/bar_chart:"),
+                  ("views/compare.py", "Compare models", "compare", ":material/compare:"),
                   ("views/model_card.py", "Model card", "model-card", ":material/description:")],
 }
 SCRIPTS = {title: script for views in SECTIONS.values() for script, title, _, _ in views}   # st.switch_page

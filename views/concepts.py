@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import cached, selection
+from explorer import cached, links, selection
 from explorer.assets import MAP_LABELS, category_name
 from explorer.images import decode
 from training import CATEGORIES
@@ -212,25 +212,42 @@ def apply_panel(b, work: dict, concept: C.Concept):
 
 
 @st.fragment
-def concepts_body(b, projection: str):
+def concepts_body(b, projection: str, params):
     work = state.concept_work(b)
     left, right = st.columns([3, 2], gap="medium")
     with left:
         groups_panel(b, work, projection)
     with right:
         concept = concept_panel(b, work)
+        link_slot = st.empty()
     if concept is not None:
         apply_panel(b, work, concept)
+    # only a worked example fits in a link: groups you selected stay in your session (download them)
+    example = (work["source"] or "").startswith("example:")
+    query = state.publish(params if example else params[1:], b)
+    with link_slot:
+        w.link_box(URL_PATH, query, "and the same worked example" if example else
+                   "(your own groups are not part of a link: download the concept to keep them)")
+
+
+def link_params(b) -> list[links.Param]:
+    shipped = cached.shipped_concepts(b, b.key)
+    examples = tuple((path.stem, name) for name, (path, _) in shipped.items())
+    return [links.Choice("concept", "concept_example", examples),
+            links.Float("s", "concept_strength", 0.5, 5.0)]
 
 
 def main():
     b = state.bundle()
+    params = link_params(b)
+    if state.follow_link(URL_PATH, params, b) and "concept" in st.query_params:
+        open_example(b, state.concept_work(b), cached.shipped_concepts(b, b.key))
     projection = st.sidebar.selectbox("Map projection", list(b.maps), key="projection",
                                       format_func=lambda p: MAP_LABELS[p])
     st.markdown("Name something you see in the products, long sleeves, a handle, a high shaft, by selecting "
                 "items that have it and items that do not. The difference of the two groups' mean latents "
                 "is a direction in latent space; push any item along it and watch the concept grow or fade.")
-    concepts_body(b, projection)
+    concepts_body(b, projection, params)
 
 
 if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it

@@ -33,7 +33,7 @@ MARKS = ("A", "B")          # the interpolation's endpoints, marked on the map o
 SLIDER_START = "slider_start"   # where the sliders start: "selected point", "category mean" or "origin"
 ANY_VIEW = {"item", "at", "a", "b", "map", "colour", "start", "cat", "dims", "z", "sweep", "n", "noise",
             "seed", "sampler", "cluster", "k", "t", "steps", "path", "ha", "hb", "pairs", "mix", "hseed", "x",
-            "y"}            # every view's link parameters
+            "y", "concept", "s", "with"}            # every view's link parameters
 
 
 def lost_an_earlier_session() -> bool:

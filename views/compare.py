@@ -1,0 +1,185 @@
+"""Compare models: the loaded model beside a second one, on the same test item, the same category
+samples (same seed), the same interpolation, and their evaluations side by side."""
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explorer import cached, links
+from explorer import latent as lat
+from explorer.assets import SHIPPED_MODELS, AssetError, category_name
+from explorer.images import decode
+from training import CATEGORIES, metric_labels
+from training.sampling import DEFAULT_NOISE, sample_categories
+from views import state
+from views import widgets as w
+
+URL_PATH = "compare"
+OTHER = "another directory…"
+ACTIVE_KL = 0.01   # nats: a latent dimension that carries less is unused (posterior collapse)
+STEPS = 8
+
+
+def other_model(b):
+    """The second model, chosen in this view, or None after saying why it cannot be loaded."""
+    here = Path(b.directory).resolve()
+    choices = [name for name, d in SHIPPED_MODELS.items() if Path(d).resolve() != here and Path(d).is_dir()]
+    c1, c2 = st.columns([1, 2])
+    choice = c1.selectbox("Compare with", choices + [OTHER], key="compare_choice")
+    if choice == OTHER:
+        directory = c2.text_input("Its directory", key="compare_dir", placeholder="runs/paper",
+                                  help="a model directory that `embed` has written maps into")
+        if not directory.strip():
+            st.info("Name a model directory to compare with, e.g. a run you trained and embedded.")
+            return None
+    else:
+        directory = SHIPPED_MODELS[choice]
+    try:
+        return cached.get_bundle(directory, cached.directory_stamp(directory))
+    except AssetError as e:
+        st.error(f"Cannot load the second model: {e.problem}")
+        st.info(f"To rebuild: {e.fix}")
+        return None
+
+
+def name_of(b) -> str:
+    here = Path(b.directory).resolve()
+    return next((n for n, d in SHIPPED_MODELS.items() if Path(d).resolve() == here), str(b.directory))
+
+
+def active_units(b) -> int:
+    return int((b.kl_per_dim > ACTIVE_KL).sum())
+
+
+def summary_table(a, o):
+    rows = ["| | " + name_of(a) + " | " + name_of(o) + " |", "|---|---:|---:|"]
+    for label, get in (("Likelihood", lambda b: b.meta.get("likelihood")),
+                       ("Epochs", lambda b: b.meta.get("epoch")),
+                       ("Parameters", lambda b: f"{b.meta.get('parameters', 0):,}"),
+                       ("Weights stored as", lambda b: b.meta.get("weights_dtype", "float32")),
+                       (f"Active latent units (KL > {ACTIVE_KL})",
+                        lambda b: f"{active_units(b)} of {b.latent_dim}")):
+        rows.append(f"| {label} | {get(a)} | {get(o)} |")
+    st.markdown("\n".join(rows))
+
+
+def metrics_table(a, o):
+    ma, mo = a.current_metrics, o.current_metrics
+    if not ma or not mo:
+        missing = [name_of(b) for b, m in ((a, ma), (o, mo)) if not m]
+        st.info(f"No evaluation of {' and '.join(missing)} on its present weights: `python -m training "
+                "evaluate --checkpoint DIR` writes metrics.json.")
+        return
+    rows = [f"| | {name_of(a)} | {name_of(o)} | better |", "|---|---:|---:|---|"]
+    for title, group in metric_labels.GROUPS:
+        rows.append(f"| **{title}** | | | |")
+        for metric in group:
+            va, vo = metric_labels.lookup(ma, metric.key), metric_labels.lookup(mo, metric.key)
+            verdict = metric_labels.compare(va, vo, metric.better)
+            better = {"better": name_of(a), "worse": name_of(o)}.get(verdict, "—" if metric.better else "")
+            rows.append(f"| {metric.label} | {metric_labels.formatted(ma, metric)} | "
+                        f"{metric_labels.formatted(mo, metric)} | {better} |")
+    st.markdown("\n".join(rows))
+
+
+def same_item(a, o):
+    st.markdown("#### The same test image, reconstructed by each")
+    sel = state.selected(a)
+    default = int(a.index[sel["index"]]) if sel and sel["kind"] == "point" else int(a.index[0])
+    shared = np.intersect1d(a.index, o.index)
+    if not len(shared):
+        st.warning("The two models' maps share no test image.")
+        return
+    start = default if default in shared else int(shared[0])
+    number = st.number_input("Test image", 0, int(shared.max()), start, key="compare_item",
+                             help="a test image's number (the map's point or any other)")
+    if number not in shared:
+        st.caption(f"Test image {number} is not on both maps.")
+        return
+    ra, ro = int(np.flatnonzero(a.index == number)[0]), int(np.flatnonzero(o.index == number)[0])
+    images, captions = [], []
+    original = w.original_image(a, ra)
+    if original is not None:
+        images.append(original)
+        captions.append(f"test image {number} · {CATEGORIES[a.labels[ra]]}")
+    for b, r in ((a, ra), (o, ro)):
+        images.append(decode(b.model, b.mu[r])[0])
+        captions.append(f"{name_of(b)} · MSE {b.recon_mse[r]:.4f}")
+    w.thumbnails(np.stack(images), captions, per_row=len(images), size=168)
+
+
+def draw(b, c: int, n: int, seed: int) -> np.ndarray:
+    counts = np.zeros(10, np.int64)
+    counts[c] = n
+    z, _ = sample_categories(b.category_mean.astype(np.float64), b.category_cov.astype(np.float64)
+                             if b.category_mixtures is None else None, counts, DEFAULT_NOISE, seed,
+                             b.category_mixtures)
+    return decode(b.model, z)
+
+
+def same_samples(a, o):
+    st.markdown("#### The same category, the same seed")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    c = c1.selectbox("Category", range(10), index=0, format_func=category_name, key="compare_cat")
+    n = c2.number_input("Items", 4, 16, 8, step=4, key="compare_n")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="compare_seed")
+    for b in (a, o):
+        sampler = "its clusters" if b.category_mixtures is not None else "its Gaussian (no clusters stored)"
+        st.caption(f"**{name_of(b)}**: from {sampler}, noise {DEFAULT_NOISE}")
+        w.thumbnails(draw(b, c, n, seed), [""] * n, per_row=min(8, n), size=84)
+
+
+def same_path(a, o):
+    st.markdown("#### The same interpolation")
+    marked = [state.marked(m, a) for m in state.MARKS]
+    ends = [int(a.index[m["index"]]) if m and m["kind"] == "point" else None for m in marked]
+    c1, c2 = st.columns(2)
+    first = c1.number_input("From test image", 0, 9999, 0 if ends[0] is None else ends[0], key="compare_from")
+    last = c2.number_input("To test image", 0, 9999, 1 if ends[1] is None else ends[1], key="compare_to")
+    for b in (a, o):
+        rows = [np.flatnonzero(b.index == i) for i in (first, last)]
+        if not all(len(r) for r in rows):
+            st.caption(f"{name_of(b)}: test images {first} and {last} are not both on its map.")
+            continue
+        path = lat.interpolate(b.mu[rows[0][0]], b.mu[rows[1][0]], STEPS)
+        st.caption(f"**{name_of(b)}**: linear in its latent space, {CATEGORIES[b.labels[rows[0][0]]]} → "
+                   f"{CATEGORIES[b.labels[rows[1][0]]]}")
+        w.thumbnails(decode(b.model, path), [""] * STEPS, per_row=STEPS, size=84)
+
+
+@st.fragment
+def compare(a):
+    o = other_model(a)
+    if o is None:
+        return
+    if o.key == a.key:
+        st.info("That is the loaded model itself: pick another to compare with.")
+        return
+    summary_table(a, o)
+    same_item(a, o)
+    same_samples(a, o)
+    same_path(a, o)
+    st.markdown("#### Their evaluations")
+    metrics_table(a, o)
+    query = state.publish(PARAMS if st.session_state.get("compare_choice") != OTHER else PARAMS[1:], a)
+    w.link_box(URL_PATH, query, "and the same second model, item, category and seed")
+
+
+SLUGS = tuple(("default" if d == "assets" else Path(d).name, n) for n, d in SHIPPED_MODELS.items())
+PARAMS = [links.Choice("with", "compare_choice", SLUGS),
+          links.Int("item", "compare_item", 0, 9999), links.Category("cat", "compare_cat"),
+          links.Int("seed", "compare_seed")]
+
+
+def main():
+    a = state.bundle()
+    state.follow_link(URL_PATH, PARAMS, a)
+    st.markdown("The loaded model beside another: the same test image reconstructed, the same category "
+                "sampled with the same seed, the same interpolation, and every metric of both evaluations. "
+                "The shipped second model is the paper's loss as published (σ² = ½), which uses only a "
+                "handful of its 128 latent dimensions.")
+    compare(a)
+
+
+if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it
+    main()
