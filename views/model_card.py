@@ -77,6 +77,12 @@ def model_card(b):
         st.markdown(f"Decoder then fine-tuned: {metric_labels.finetune_summary(m)}, "
                     f"{ft.get('seconds', 0) / 60:.1f} min. The latent codes, maps and probes are the trained "
                     "encoder's; the decoder draws sharper images at some cost in reconstruction error.")
+    exported = m.get("exported_from")
+    if m.get("weights_dtype", "float32") != "float32":
+        st.markdown(f"Weights stored as **{m['weights_dtype']}** (half the size; loading checks the type and "
+                    "computes in float32)" + (f", exported with `{exported['command']}`" if exported and
+                                              exported.get("command") else "") + ". Its maps and evaluation "
+                    "were made from these stored weights.")
     st.markdown("Trained with:")
     # plain: bash colouring splits "4,3,4,2"
     st.code("\n".join(metric_labels.training_commands(m)), language=None, wrap_lines=True)
