@@ -7,6 +7,12 @@ same click → image round trip on a do-nothing Streamlit page (10k-point WebGL 
 st.image), Streamlit's and the browser's own floor on this machine.
 
     .venv/bin/python bench/app_latency.py [--clicks 25] [--model-dir assets]
+
+With ``--views`` it measures the views without a clickable map instead: a widget change → the new
+image loaded, on Concepts (the strength slider of a worked example) and Compare models (the test
+image's number), beside a do-nothing page with one slider and one image, in one run.
+
+    .venv/bin/python bench/app_latency.py --views [--changes 20]
 """
 import argparse
 import sys
@@ -33,6 +39,21 @@ FLOOR_APP = textwrap.dedent('''
         i = int(pts[-1]["customdata"]); img = (rng.random((224, 224)) * 255).astype(np.uint8)
         right.image(img, caption=f"decoded from its latent mean {i}")
 ''')
+
+
+WIDGET_FLOOR_APP = textwrap.dedent('''
+    import numpy as np, streamlit as st
+    v = st.slider("value", 0.0, 5.0, 2.0, 0.25)
+    noise = np.random.default_rng(int(v * 4)).random((224, 224))
+    st.image((noise * 255).astype(np.uint8), caption="floor image")
+''')
+# the src of the first image whose caption starts with the needle, once it is loaded (else null)
+IMAGE_SRC = """(needle) => {
+    const box = [...document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')]
+        .find(e => e.innerText.trim().startsWith(needle));
+    const img = box && box.querySelector('img');
+    return img && img.complete && img.naturalWidth > 0 ? img.src : null;
+}"""
 
 
 def pct(xs, q):
@@ -64,6 +85,58 @@ def click_latencies(page, trace_names, clicks, marker_js):
     return times, misses
 
 
+def change_latencies(page, needle: str, act, changes: int):
+    """Time from a widget change (``act(k)``) to a new image loaded under the caption ``needle``."""
+    times = []
+    for k in range(changes):
+        page.wait_for_function(IMAGE_SRC, arg=needle, timeout=30000)
+        before = page.evaluate(IMAGE_SRC, needle)
+        page.wait_for_timeout(400)
+        t = time.perf_counter()
+        act(k)
+        page.wait_for_function(f"([n, b]) => {{ const s = ({IMAGE_SRC})(n); return s && s !== b; }}",
+                               arg=[needle, before], timeout=15000)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def press_slider(page):
+    def act(k):
+        key = "ArrowRight" if k % 2 == 0 else "ArrowLeft"
+        page.locator('[data-testid="stMain"] [role="slider"]').first.press(key)
+    return act
+
+
+def views(a):
+    """Concepts and Compare models, each beside the widget floor measured in the same run."""
+    def type_item(page):
+        def act(k):
+            box = page.get_by_label("Test image")
+            box.fill(str(100 + k))
+            box.press("Enter")
+        return act
+
+    with tempfile.TemporaryDirectory() as tmp:
+        floor_path = Path(tmp) / "widget_floor.py"
+        floor_path.write_text(WIDGET_FLOOR_APP)
+        results = {}
+        for label, script, path, needle, action in (
+                ("Concepts (strength)", None, "/concepts?concept=long-sleeves", "-", press_slider),
+                ("Compare (test image)", None, "/compare", "default · MSE", type_item),
+                ("floor (slider → image)", floor_path, "", "floor image", press_slider)):
+            with running_app(a.model_dir, script=script) as (url, _), browser(1280, 1400) as page:
+                page.goto(url + path)
+                page.wait_for_function(IMAGE_SRC, arg=needle, timeout=60000)
+                page.wait_for_timeout(1500)
+                change_latencies(page, needle, action(page), 2)   # warm-up: caches, first figures
+                results[label] = change_latencies(page, needle, action(page), a.changes)
+    floor = results["floor (slider → image)"]
+    print(f"{'':24s} {'change→image p50':>17s} {'p95':>7s} {'p95 ÷ floor p95':>16s} {'n':>3s}")
+    for label, times in results.items():
+        print(f"{label:24s} {pct(times, 50):15.0f}ms {pct(times, 95):5.0f}ms "
+              f"{pct(times, 95) / pct(floor, 95):15.2f}× {len(times):3d}")
+
+
 def server_side(model_dir):
     from explorer import latent as lat
     from explorer.assets import load_bundle
@@ -90,7 +163,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clicks", type=int, default=25)
     p.add_argument("--model-dir", default=str(ROOT / "assets"))
+    p.add_argument("--views", action="store_true", help="Concepts and Compare models: widget change → image")
+    p.add_argument("--changes", type=int, default=20, help="with --views: widget changes per view")
     a = p.parse_args()
+    if a.views:
+        views(a)
+        return
 
     one, per_click = server_side(a.model_dir)
     print(f"server: decode one image {one * 1000:.2f} ms; per click (decode + 8 neighbours + their decode) "

@@ -101,9 +101,11 @@ def concept_panel(b, work: dict) -> C.Concept | None:
     # drawn with the opened concept's groups already ringed.
     if shipped:
         c1.selectbox("Open a worked example", ["—"] + list(shipped), key="concept_example",
-                     on_change=open_example, args=(b, work, shipped))
+                     on_change=open_example, args=(b, work, shipped),
+                     help="replaces the groups on the map: download yours first to keep them")
     c2.file_uploader("Open a concept file", type=["json"], key="concept_upload", on_change=open_upload,
-                     args=(b, work), help="a .json concept downloaded from this view, made on this model")
+                     args=(b, work), help="a .json concept downloaded from this view, made on this model; "
+                                          "it replaces the groups on the map")
     if work.get("error"):
         st.error(f"Cannot open the concept: {work['error']}")
     rule = st.radio("Without the concept", (C.SELECTED, C.REST), horizontal=True,
