@@ -6,7 +6,8 @@ import pytest
 
 from conftest import ROOT, run_cli
 from training import data as fmnist
-from training.generate import category_name_to_index, idx_paths, npz_bytes
+from training.checkpoint import npz_bytes
+from training.generate import category_name_to_index, idx_paths
 
 ASSETS = ROOT / "assets"
 

@@ -19,11 +19,11 @@ more than half a grey level (checked and recorded); statistics stay float32.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ import torch
 from . import arguments as A
 from . import data as fmnist
 from . import device as D
-from .checkpoint import atomic_write_bytes, atomic_write_text
+from .checkpoint import atomic_write_bytes, atomic_write_text, npz_bytes
 from .losses import kl_standard_normal
 from .model import load_model
 from .sampling import MIXTURE_COMPONENTS, CategoryMixtures
@@ -258,10 +258,8 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         category_count=cat_count, kl_per_dim=kl.astype(np.float32),
         **mixtures.to_arrays(),
     )
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
     name = embeddings_name(split)
-    atomic_write_bytes(out / name, buf.getvalue())
+    atomic_write_bytes(out / name, npz_bytes(arrays, zipfile.ZIP_LZMA))
     info = {
         "file": name, "split": split, "points": int(len(mu)), "latent_dim": int(mu.shape[1]),
         "seed": seed, "limit": limit, "maps": list(maps), "implementations": implementations,

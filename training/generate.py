@@ -16,10 +16,8 @@ Every byte is a function of the seed: the same command writes the same files.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ from . import arguments as A
 from . import concepts
 from . import data as fmnist
 from . import device as D
-from .checkpoint import atomic_write_bytes
+from .checkpoint import atomic_write_bytes, npz_bytes
 from .classifier import classifier_dir_for, load_classifier, predict
 from .embed import category_mixtures, category_statistics, encode_all
 from .model import decode_batched, load_model
@@ -81,19 +79,6 @@ def probabilities(classifier, images: np.ndarray) -> np.ndarray:
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
-
-
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """A compressed .npz whose bytes depend only on the arrays (numpy's own writer stamps the time)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, array in arrays.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, member.getvalue())
-    return buf.getvalue()
 
 
 def idx_paths(out: str | os.PathLike) -> tuple[Path, Path]:
