@@ -1,5 +1,6 @@
 """Compare models: the loaded model beside a second one, on the same test item, the same category
 samples (same seed), the same interpolation, and their evaluations side by side."""
+import math
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,16 @@ def active_units(b) -> int:
     return int((b.kl_per_dim > ACTIVE_KL).sum())
 
 
+def likelihood(b) -> str:
+    """The likelihood and, for a Gaussian, its σ (the paper's loss is σ² = ½, σ ≈ 0.71)."""
+    log_sigma = b.meta.get("log_sigma")
+    sigma = f", σ = {math.exp(log_sigma):.3g}" if log_sigma is not None else ""
+    return b.meta.get("likelihood", "?") + sigma
+
+
 def summary_table(a, o):
     rows = ["| | " + name_of(a) + " | " + name_of(o) + " |", "|---|---:|---:|"]
-    for label, get in (("Likelihood", lambda b: b.meta.get("likelihood")),
+    for label, get in (("Likelihood", likelihood),
                        ("Epochs", lambda b: b.meta.get("epoch")),
                        ("Parameters", lambda b: f"{b.meta.get('parameters', 0):,}"),
                        ("Weights stored as", lambda b: b.meta.get("weights_dtype", "float32")),
@@ -124,7 +132,9 @@ def same_samples(a, o):
     n = c2.number_input("Items", 4, 16, 8, step=4, key="compare_n")
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="compare_seed")
     for b in (a, o):
-        sampler = "its clusters" if b.category_mixtures is not None else "its Gaussian (no clusters stored)"
+        mixtures = b.category_mixtures
+        sampler = (f"its {mixtures.weight.shape[1]} clusters per category" if mixtures is not None
+                   else "its Gaussian (no clusters stored)")
         st.caption(f"**{name_of(b)}**: from {sampler}, noise {DEFAULT_NOISE}")
         w.thumbnails(draw(b, c, n, seed), [""] * n, per_row=min(8, n), size=84)
 
