@@ -47,7 +47,7 @@ def test_the_shipped_paper_model_is_float16_embedded_and_evaluated_on_its_stored
     assert (b.meta["weights_dtype"], b.meta["likelihood"], b.meta["epoch"]) == ("float16", "gaussian", 50)
     assert b.info["model_weights_sha256"] == b.meta["weights_sha256"]
     assert b.current_metrics is not None   # metrics.json measured these very weights
-    assert (b.kl_per_dim > 0.01).sum() < 16   # the paper's loss leaves most of the 128 dimensions unused
+    assert b.current_metrics["active_units"] < 16   # the paper's loss leaves most dimensions unused
     total = sum(p.stat().st_size for p in (ROOT / "assets").rglob("*") if p.is_file())
     assert total <= 40e6, f"assets/ holds {total / 1e6:.1f} MB"
 
@@ -74,7 +74,7 @@ def test_compare_view_shows_both_models_side_by_side(monkeypatch):
     assert not at.exception and not at.error
     assert at.selectbox(key="compare_choice").value == "paper's loss (σ² = ½)"
     tables = "\n".join(m.value for m in at.markdown)
-    assert "| Active latent units (KL > 0.01) |" in tables
+    assert "| Active latent units (Var μ > 0.01) | 122 of 128 | 5 of 128 |" in tables
     assert "| Weights stored as | float32 | float16 |" in tables
     from training import metric_labels
     first = metric_labels.GROUPS[0][1][0]
