@@ -103,7 +103,7 @@ def change_latencies(page, needle: str, act, changes: int):
 def press_slider(page):
     def act(k):
         key = "ArrowRight" if k % 2 == 0 else "ArrowLeft"
-        page.locator('[data-testid="stMain"] [role="slider"]').first.press(key)
+        page.locator('[data-testid="stSlider"] input[type="range"]').first.press(key)
     return act
 
 
@@ -111,7 +111,7 @@ def views(a):
     """Concepts and Compare models, each beside the widget floor measured in the same run."""
     def type_item(page):
         def act(k):
-            box = page.get_by_label("Test image")
+            box = page.get_by_role("spinbutton", name="Test image", exact=True)
             box.fill(str(100 + k))
             box.press("Enter")
         return act
@@ -121,7 +121,7 @@ def views(a):
         floor_path.write_text(WIDGET_FLOOR_APP)
         results = {}
         for label, script, path, needle, action in (
-                ("Concepts (strength)", None, "/concepts?concept=long-sleeves", "-", press_slider),
+                ("Concepts (strength)", None, "/concepts?concept=long-sleeves", "", press_slider),
                 ("Compare (test image)", None, "/compare", "default · MSE", type_item),
                 ("floor (slider → image)", floor_path, "", "floor image", press_slider)):
             with running_app(a.model_dir, script=script) as (url, _), browser(1280, 1400) as page:

@@ -137,7 +137,7 @@ def same_samples(a, o):
         sampler = (f"its {mixtures.weight.shape[1]} clusters per category" if mixtures is not None
                    else "its Gaussian (no clusters stored)")
         st.caption(f"**{name_of(b)}**: from {sampler}, noise {DEFAULT_NOISE}")
-        w.thumbnails(draw(b, c, n, seed), [""] * n, per_row=min(8, n), size=84)
+        w.strip(draw(b, c, n, seed))
 
 
 def same_path(a, o):
@@ -155,10 +155,19 @@ def same_path(a, o):
         path = lat.interpolate(b.mu[rows[0][0]], b.mu[rows[1][0]], STEPS)
         st.caption(f"**{name_of(b)}**: linear in its latent space, {CATEGORIES[b.labels[rows[0][0]]]} → "
                    f"{CATEGORIES[b.labels[rows[1][0]]]}")
-        w.thumbnails(decode(b.model, path), [""] * STEPS, per_row=STEPS, size=84)
+        w.strip(decode(b.model, path))
 
 
 @st.fragment
+def side_by_side(a, o):
+    """The item, samples and path: a change of one reruns this part, not the tables around it."""
+    same_item(a, o)
+    same_samples(a, o)
+    same_path(a, o)
+    query = state.publish(PARAMS if st.session_state.get("compare_choice") != OTHER else PARAMS[1:], a)
+    w.link_box(URL_PATH, query, "and the same second model, item, category and seed")
+
+
 def compare(a):
     o = other_model(a)
     if o is None:
@@ -167,13 +176,9 @@ def compare(a):
         st.info("That is the loaded model itself: pick another to compare with.")
         return
     summary_table(a, o)
-    same_item(a, o)
-    same_samples(a, o)
-    same_path(a, o)
+    side_by_side(a, o)
     st.markdown("#### Their evaluations")
     metrics_table(a, o)
-    query = state.publish(PARAMS if st.session_state.get("compare_choice") != OTHER else PARAMS[1:], a)
-    w.link_box(URL_PATH, query, "and the same second model, item, category and seed")
 
 
 SLUGS = tuple(("default" if d == "assets" else Path(d).name, n) for n, d in SHIPPED_MODELS.items())

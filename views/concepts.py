@@ -192,7 +192,7 @@ def apply_panel(b, work: dict, concept: C.Concept):
         probs = verdicts(b, images)
         captions = [f"{v:+.2f} · {CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
                     for v, p in zip(s, probs, strict=True)]
-        w.thumbnails(images, captions, per_row=STEPS, size=96)
+        w.strip(images, captions)
         st.caption(f"{what[0].upper() + what[1:]} pushed from −{strength:g} to +{strength:g} (the middle "
                    "frame is the item itself); under each frame, the strength and what the classifier "
                    "calls it"
@@ -214,22 +214,33 @@ def apply_panel(b, work: dict, concept: C.Concept):
 
 
 @st.fragment
-def concepts_body(b, projection: str, params):
+def groups_and_concept(b, projection: str):
+    """The map, the groups and the concept: a selection reruns this part, not the strip below."""
     work = state.concept_work(b)
     left, right = st.columns([3, 2], gap="medium")
     with left:
         groups_panel(b, work, projection)
     with right:
         concept = concept_panel(b, work)
-        link_slot = st.empty()
-    if concept is not None:
-        apply_panel(b, work, concept)
+    key = None if concept is None else (concept.name, concept.direction.tobytes())
+    if work.get("current_key") != key:
+        work["current"], work["current_key"] = concept, key
+        if "pushed_key" in work and work["pushed_key"] != key:
+            st.rerun()   # the strip below shows another concept: redraw the page once
+
+
+@st.fragment
+def push_and_link(b, params):
+    """The strip: a strength or a choice of item reruns only this part."""
+    work = state.concept_work(b)
+    if work.get("current") is not None:
+        apply_panel(b, work, work["current"])
+    work["pushed_key"] = work.get("current_key")
     # only a worked example fits in a link: groups you selected stay in your session (download them)
     example = (work["source"] or "").startswith("example:")
     query = state.publish(params if example else params[1:], b)
-    with link_slot:
-        w.link_box(URL_PATH, query, "and the same worked example" if example else
-                   "(your own groups are not part of a link: download the concept to keep them)")
+    w.link_box(URL_PATH, query, "and the same worked example" if example else
+               "(your own groups are not part of a link: download the concept to keep them)")
 
 
 def link_params(b) -> list[links.Param]:
@@ -249,7 +260,8 @@ def main():
     st.markdown("Name something you see in the products, long sleeves, a handle, a high shaft, by selecting "
                 "items that have it and items that do not. The difference of the two groups' mean latents "
                 "is a direction in latent space; push any item along it and watch the concept grow or fade.")
-    concepts_body(b, projection, params)
+    groups_and_concept(b, projection)
+    push_and_link(b, params)
 
 
 if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it

@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import cached, plots
 from explorer import latent as lat
-from explorer.images import decode, upscale
+from explorer.images import decode, grid_png, upscale
 from training import CATEGORIES
 from views import state
 
@@ -34,6 +34,17 @@ def thumbnails(images: np.ndarray, captions: list[str], per_row: int = 8, size: 
                       output_format="PNG")
             if notes:
                 col.caption(f"{captions[i]}  \n{notes[i]}")
+
+
+def strip(images: np.ndarray, captions: list[str] | None = None):
+    """A row of frames as one picture, its captions in a row of equal cells under it: one image for
+    the browser to fetch instead of one per frame (a strip redrawn at every slider step)."""
+    st.image(grid_png(images, ncol=len(images), scale=4), width="stretch", output_format="PNG")
+    if not captions:
+        return
+    cells = "".join(f"<div style='flex:1;text-align:center;padding:0 3px'>{c}</div>" for c in captions)
+    st.markdown(f"<div style='display:flex;font-size:0.8rem;color:grey;margin-top:-0.6rem'>{cells}</div>",
+                unsafe_allow_html=True)
 
 
 def mark_buttons(sel: dict, col_a, col_b):
