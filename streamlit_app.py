@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import cached
+from explorer import cached, sharing
 from explorer.assets import SHIPPED_MODELS, AssetError
 from training import metric_labels
 from views import HOME, SECTIONS, state
@@ -28,17 +28,29 @@ h1 { padding-top: 0; }
 
 
 def model_directory() -> str:
-    """The directory the sidebar's picker names: a shipped model by its name, or any other directory."""
+    """The directory the sidebar's picker names. Private: a shipped model by its name, or any other
+    directory the owner types. Shared: one of the models the owner allowed, by name only."""
     st.sidebar.markdown("### Model")
-    shipped = {name: d for name, d in SHIPPED_MODELS.items() if Path(d).is_dir()}
     here = Path(DEFAULT_MODEL_DIR).resolve()
-    start = next((name for name, d in shipped.items() if Path(d).resolve() == here), OTHER)
-    names = list(shipped) + [OTHER]
+    if state.shared_mode():
+        models = state.allowed_models()
+        if not models:
+            st.error(f"No model is shared here: the owner lists them in {sharing.MODELS_VARIABLE} "
+                     "(docs/deploy.md).")
+            return ""
+    else:
+        models = {name: d for name, d in SHIPPED_MODELS.items() if Path(d).is_dir()} | {OTHER: ""}
+    names = list(models)
+    fallback = names[-1] if OTHER in models else names[0]   # private: the directory box; shared: the first
+    start = next((name for name, d in models.items() if d and Path(d).resolve() == here), fallback)
     choice = st.sidebar.selectbox("Model", names, index=names.index(start), key="model_choice",
-                                  help="the models this project ships, or a directory of your own")
+                                  help="the models this project ships, or a directory of your own"
+                                  if OTHER in models else "the models shared here")
+    if choice not in models:   # Streamlit 1.67 resets a value no option has; never a path if that changes
+        choice = start
     if choice != OTHER:
-        return shipped[choice]
-    return st.sidebar.text_input("Model directory", DEFAULT_MODEL_DIR if start == OTHER else "",
+        return models[choice]
+    return st.sidebar.text_input("Model directory", DEFAULT_MODEL_DIR if models[start] == "" else "",
                                  key="model_dir", placeholder="runs/default",
                                  help="A directory with model.safetensors, model.json and embeddings.npz, "
                                       "e.g. a run you trained and embedded.")
@@ -69,6 +81,11 @@ def main():
              for section, views in SECTIONS.items()}
     page = st.navigation(pages)
     st.title(page.title if page.title != "Latent map" else TITLE)
+    try:
+        state.shared_mode()
+    except ValueError as e:   # a misconfigured server refuses to guess who its visitors are
+        st.error(f"Cannot start: {e}.")
+        st.stop()
     if state.lost_an_earlier_session():
         st.info("The server process that held your session has stopped, so this is a new session. What "
                 "the address holds is back (the view, the point, the settings); an uploaded image and "

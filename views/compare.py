@@ -24,9 +24,17 @@ STEPS = 8
 def other_model(b):
     """The second model, chosen in this view, or None after saying why it cannot be loaded."""
     here = Path(b.directory).resolve()
-    choices = [name for name, d in SHIPPED_MODELS.items() if Path(d).resolve() != here and Path(d).is_dir()]
+    shared = state.shared_mode()
+    models = (state.allowed_models() if shared else
+              {n: d for n, d in SHIPPED_MODELS.items() if Path(d).is_dir()})
+    choices = [name for name, d in models.items() if Path(d).resolve() != here] + ([] if shared else [OTHER])
+    if not choices:
+        st.info("No other model is shared here to compare with.")
+        return None
     c1, c2 = st.columns([1, 2])
-    choice = c1.selectbox("Compare with", choices + [OTHER], key="compare_choice")
+    choice = c1.selectbox("Compare with", choices, key="compare_choice")
+    if choice not in choices:   # a value no option has (a crafted request): never a path
+        choice = choices[0]
     if choice == OTHER:
         directory = c2.text_input("Its directory", key="compare_dir", placeholder="runs/paper",
                                   help="a model directory that `embed` has written maps into")
@@ -34,7 +42,7 @@ def other_model(b):
             st.info("Name a model directory to compare with, e.g. a run you trained and embedded.")
             return None
     else:
-        directory = SHIPPED_MODELS[choice]
+        directory = models[choice]
     try:
         return cached.get_bundle(directory, cached.directory_stamp(directory))
     except AssetError as e:

@@ -123,6 +123,11 @@ def concept_panel(b, work: dict) -> C.Concept | None:
     if work["opened"] is not None:
         concept, note = work["opened"], None
     else:
+        groups = (work["with"], work["without"], rule)
+        if work.get("made") != groups:   # new groups: measuring them is the costly part, so it is counted
+            if not state.allow("concept"):
+                return None
+            work["made"] = groups
         try:
             concept, note = cached.concept(b, b.key, work["with"], work["without"], rule)
         except C.ConceptError as e:

@@ -78,6 +78,10 @@ def sampler(b):
     noise = c3.slider("Noise scale", 0.0, 2.0, DEFAULT_NOISE, 0.05, key="sample_noise",
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
+    if c not in range(10):   # a value no option has (a crafted request)
+        c = 8
+    if not state.allow("draw"):
+        return
     mixtures = b.category_mixtures
     kinds = (*((CLUSTERS,) if mixtures is not None else ()), PAPERS, ISOTROPIC)
     if ss.get("sample_kind") not in (None, *kinds):

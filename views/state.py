@@ -8,13 +8,18 @@ into the address bar, so a copied link reopens it.
 """
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
 
-from explorer import links, selection
+from explorer import links, selection, sharing
+from explorer.assets import SHIPPED_MODELS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BUNDLE = "bundle"           # the loaded model and its maps (explorer.assets.Bundle)
 SELECTION = "selection"     # the map click or your image (an explorer.selection dict)
@@ -49,6 +54,34 @@ def lost_an_earlier_session() -> bool:
         resumed = len(offered) >= 3 and bool(offered[2].strip())
         ss[SESSION_SEEN] = time.monotonic() if resumed else None
     return ss[SESSION_SEEN] is not None and time.monotonic() - ss[SESSION_SEEN] < NOTICE_SECONDS
+
+
+# --- sharing: the mode, the models visitors may load, and each session's rate limits --------------
+LIMITS = "_limits"          # this session's sharing.RateLimit per kind of request
+NOUNS = {"upload": "uploads", "draw": "new sample grids", "concept": "new concepts"}
+
+
+def shared_mode() -> bool:
+    """True when visitors, not the owner, use this server (see explorer/sharing.py). A bad
+    EXPLORER_SHARED value raises ValueError: the app refuses to start rather than guess."""
+    return sharing.is_shared(st.get_option("server.address"), os.environ.get(sharing.SHARED_VARIABLE))
+
+
+def allowed_models() -> dict[str, str]:
+    return sharing.allowed_models(os.environ.get(sharing.MODELS_VARIABLE), SHIPPED_MODELS, ROOT)
+
+
+def allow(kind: str) -> bool:
+    """In shared mode, whether this session may make one more request of this kind now; if not, a
+    one-line notice says when it may. Private mode has no limits."""
+    if not shared_mode():
+        return True
+    limit = st.session_state.setdefault(LIMITS, {}).setdefault(kind, sharing.RateLimit(sharing.LIMITS[kind]))
+    wait = limit.wait()
+    if wait:
+        st.warning(f"This shared explorer allows {limit.count} {NOUNS[kind]} a minute per visitor: try again "
+                   f"in {max(1, round(wait))} s.", icon=":material/hourglass_top:")
+    return not wait
 
 
 def bundle():

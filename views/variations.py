@@ -68,6 +68,8 @@ def variations(b):
                               "break up beyond")
     n = c2.number_input("Variants", 4, 32, 16, step=4, key="var_n")
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="var_seed")
+    if not state.allow("draw"):
+        return
     z, _ = around_posterior(mu, logvar, n, strength, np.random.default_rng(seed))
     images = decode(b.model, z)
     probs = predict(cached.get_classifier(b.directory), torch.from_numpy(images)[:, None])[1]

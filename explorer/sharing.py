@@ -1,0 +1,79 @@
+"""Who may do what: the explorer's two modes and the limits on what one visitor can ask for.
+
+**Private** (the default, listening on 127.0.0.1): the owner types any model directory. **Shared**
+(listening on any other address, or ``EXPLORER_SHARED=1``): visitors pick among the models the
+owner allowed, by name; nothing a visitor types or puts in a link becomes a file-system path, and
+what they are told names models, never paths. Pure: no Streamlit.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1", "")
+MODELS_VARIABLE = "EXPLORER_MODELS"   # directories (or roots of directories) visitors may load
+SHARED_VARIABLE = "EXPLORER_SHARED"   # 1/true/yes or 0/false/no: overrides the address's verdict
+
+
+def is_shared(address: str | None, setting: str | None = None) -> bool:
+    """Shared when the owner says so, else when the server listens beyond this machine."""
+    if setting is not None and setting.strip():
+        value = setting.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{SHARED_VARIABLE}={setting!r}: expected 1 or 0")
+    return (address or "").strip().lower() not in LOCAL_ADDRESSES
+
+
+def is_model_directory(path: Path) -> bool:
+    return (path / "model.json").is_file() and (path / "model.safetensors").is_file()
+
+
+def allowed_models(setting: str | None, shipped: dict[str, str], root: Path) -> dict[str, str]:
+    """Model name → directory that a visitor may load. ``setting`` lists directories separated by
+    ``os.pathsep``: a model directory is allowed itself, any other directory allows the model
+    directories directly inside it (a root of runs). Unset: the shipped models. Symlinks are
+    resolved, and only what resolves inside an entry is allowed."""
+    if not setting or not setting.strip():
+        return {name: d for name, d in shipped.items() if is_model_directory(root / d)}
+    found: dict[str, str] = {}
+    for entry in (e.strip() for e in setting.split(os.pathsep)):
+        if not entry:
+            continue
+        base = Path(entry).expanduser()
+        base = (base if base.is_absolute() else root / base).resolve()
+        if is_model_directory(base):
+            found.setdefault(base.name, str(base))
+        elif base.is_dir():
+            for child in sorted(p for p in base.iterdir() if p.is_dir()):
+                real = child.resolve()
+                if real.parent == base and is_model_directory(real):   # a symlink out of the root: no
+                    found.setdefault(child.name, str(real))
+    return found
+
+
+@dataclass
+class RateLimit:
+    """At most ``count`` events in any ``seconds`` window, per visitor session (a sliding window)."""
+    count: int
+    seconds: float = 60.0
+    times: deque = field(default_factory=deque)
+
+    def wait(self, now: float | None = None) -> float:
+        """0 if one more event is allowed now (and records it), else the seconds until one is."""
+        now = time.monotonic() if now is None else now
+        while self.times and now - self.times[0] >= self.seconds:
+            self.times.popleft()
+        if len(self.times) >= self.count:
+            return self.seconds - (now - self.times[0])
+        self.times.append(now)
+        return 0.0
+
+
+# What one visitor session may do per minute in shared mode (private mode has no limits).
+LIMITS = {"upload": 10, "draw": 60, "concept": 20}
