@@ -1,30 +1,48 @@
 #!/usr/bin/env bash
 # Serve the explorer from several Streamlit processes behind HAProxy, on one port:
 #
-#   bash scripts/serve.sh [--replicas N] [--port P] [--address A]
+#   bash scripts/serve.sh [--replicas N] [--port P] [--address A] [--tls PEM] [--users FILE]
 #
 # N replicas (default 2) listen on 127.0.0.1, ports P+1…P+N; HAProxy (deploy/haproxy.cfg, installed
 # with apt-get the way setup installs the dataset) listens on A:P (default 127.0.0.1:8501), keeps
 # each browser session on its replica with a cookie, passes WebSockets through and takes a replica
 # that fails its health check out of rotation. EXPLORER_MODEL_DIR picks the model, as for the app;
-# each replica's torch uses cores / N threads (EXPLORER_THREADS overrides).
+# each replica's torch uses cores / N threads (EXPLORER_THREADS overrides). --tls serves HTTPS with a
+# certificate and key in one PEM file; --users asks for HTTP basic authentication, FILE holding one
+# `name:hash` per line (hash from `openssl passwd -6`), and needs --tls. Beyond 127.0.0.1 the
+# replicas run in shared mode (docs/deploy.md): visitors pick among the allowed models only.
 # Ctrl-C stops every process it started. Logs and the replicas' pids: $SERVE_DIR (printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-replicas=2 port=8501 address=127.0.0.1
+replicas=2 port=8501 address=127.0.0.1 tls="" users=""
 fail() { echo "serve.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --replicas) replicas=${2:-}; shift 2 || fail "--replicas: expected a number";;
     --port) port=${2:-}; shift 2 || fail "--port: expected a number";;
     --address) address=${2:-}; shift 2 || fail "--address: expected an address";;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    --tls) tls=${2:-}; shift 2 || fail "--tls: expected a PEM file";;
+    --users) users=${2:-}; shift 2 || fail "--users: expected a file";;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) fail "$1: unknown option (see --help)";;
   esac
 done
 [[ "$replicas" =~ ^[1-9][0-9]?$ ]] || fail "--replicas $replicas: expected a number from 1 to 99"
 [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ $((port + replicas)) -le 65535 ] \
   || fail "--port $port: expected a port from 1 to $((65535 - replicas))"
+if [ -n "$tls" ]; then
+  [ -r "$tls" ] || fail "--tls $tls: not a readable file"
+  grep -q "BEGIN CERTIFICATE" "$tls" && grep -q "PRIVATE KEY" "$tls" \
+    || fail "--tls $tls: expected a certificate and its private key in one PEM file"
+  tls=$(realpath "$tls")
+fi
+if [ -n "$users" ]; then
+  [ -n "$tls" ] || fail "--users needs --tls: basic authentication sends the password with every request"
+  [ -r "$users" ] || fail "--users $users: not a readable file"
+  bad=$(grep -nvE '^(#.*|[A-Za-z0-9._-]+:\$[0-9a-z]+\$[^[:space:]]+)?[[:space:]]*$' "$users" | head -1 | cut -d: -f1 || true)
+  [ -z "$bad" ] || fail "--users $users, line $bad: expected name:hash (a hash from openssl passwd -6, not a password)"
+  grep -qE '^[A-Za-z0-9._-]+:' "$users" || fail "--users $users: no user in it"
+fi
 PY=.venv/bin/python
 [ -x "$PY" ] || fail ".venv is missing: run bash scripts/setup.sh first"
 if ! command -v haproxy >/dev/null; then
@@ -57,11 +75,18 @@ trap stop EXIT
 secret=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
 # The cores shared out: N processes each using every core for torch would fight over them.
 threads=${EXPLORER_THREADS:-$(( $(nproc) / replicas > 0 ? $(nproc) / replicas : 1 ))}
+# The replicas listen on 127.0.0.1 but serve whoever reaches HAProxy: beyond this machine, visitors.
+case "$address" in 127.0.0.1|localhost|::1) shared=${EXPLORER_SHARED:-0};; *) shared=${EXPLORER_SHARED:-1};; esac
+details=full; [ "$shared" = 1 ] && details=none   # no tracebacks (and server paths) for visitors
+if [ "$shared" = 1 ] && [ -z "$users" ]; then
+  echo "serve.sh: listening on $address without --users: anyone who reaches it can use the explorer" >&2
+fi
 config=$SERVE_DIR/haproxy.cfg
 cp deploy/haproxy.cfg "$config"
 for i in $(seq 1 "$replicas"); do
   p=$((port + i))
-  STREAMLIT_SERVER_COOKIE_SECRET=$secret OMP_NUM_THREADS=$threads "$PY" -m streamlit run streamlit_app.py \
+  EXPLORER_SHARED=$shared STREAMLIT_SERVER_COOKIE_SECRET=$secret OMP_NUM_THREADS=$threads \
+    "$PY" -m streamlit run streamlit_app.py --client.showErrorDetails "$details" \
     --server.headless true --server.address 127.0.0.1 --server.port "$p" \
     --browser.gatherUsageStats false --server.fileWatcherType none >"$SERVE_DIR/r$i.log" 2>&1 &
   pids+=($!)
@@ -90,6 +115,13 @@ for line in open(f"{sys.argv[1]}/replicas"):
         time.sleep(0.3)
 EOF
 
+if [ -n "$users" ]; then
+  { echo; echo "userlist visitors"
+    grep -E '^[A-Za-z0-9._-]+:' "$users" | while IFS=: read -r name hash; do echo "    user $name password $hash"; done
+  } >>"$config"
+  export EXPLORER_USERS=1
+fi
+[ -n "$tls" ] && export EXPLORER_TLS=$tls
 EXPLORER_ADDRESS=$address EXPLORER_PORT=$port haproxy -q -c -f "$config" \
   || fail "$config: HAProxy refused the configuration"
 EXPLORER_ADDRESS=$address EXPLORER_PORT=$port haproxy -db -f "$config" >"$SERVE_DIR/haproxy.log" 2>&1 &
@@ -106,7 +138,7 @@ for _ in range(100):
         time.sleep(0.1)
 sys.exit(1)
 EOF
-echo "serve.sh: http://$address:$port → $replicas replicas on 127.0.0.1:$((port + 1))–$((port + replicas));" \
+echo "serve.sh: http${tls:+s}://$address:$port → $replicas replicas on 127.0.0.1:$((port + 1))–$((port + replicas));" \
      "logs and pids in $SERVE_DIR; Ctrl-C stops all"
 
 # Report replicas that stop; HAProxy's health check already sends their users elsewhere.

@@ -75,15 +75,15 @@ class Replica(NamedTuple):
 
 
 @contextlib.contextmanager
-def serving(replicas: int = 2, model_dir: str | None = None, timeout: float = 240):
-    """``scripts/serve.sh --replicas N`` on a free port: yield the balancer's URL, the replicas and the
-    script's process; stopped with Ctrl-C's signal (which must stop every process it started)."""
+def serving(replicas: int = 2, model_dir: str | None = None, timeout: float = 240, extra: tuple = ()):
+    """``scripts/serve.sh --replicas N [extra…]`` on a free port: yield the balancer's URL, the replicas
+    and the script's process; stopped with Ctrl-C's signal (which must stop every process it started)."""
     port = free_port()
     while not all(_port_is_free(p) for p in range(port + 1, port + replicas + 1)):
         port = free_port()
     env = {**os.environ, **({"EXPLORER_MODEL_DIR": str(model_dir)} if model_dir else {})}
     proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "serve.sh"), "--replicas", str(replicas),
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             "--port", str(port), *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
     try:
@@ -91,13 +91,14 @@ def serving(replicas: int = 2, model_dir: str | None = None, timeout: float = 24
         while True:
             line = proc.stdout.readline()
             lines.append(line)
-            if line.startswith("serve.sh: http://"):
+            if line.startswith(("serve.sh: http://", "serve.sh: https://")):
                 break
             if not line and proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("serve.sh did not start: " + "".join(lines)[-2000:])
         directory = line.split("logs and pids in ")[1].split(";")[0].strip()
         rows = [r.split() for r in Path(directory, "replicas").read_text().splitlines()]
-        yield f"http://127.0.0.1:{port}", [Replica(n, int(pid), int(p)) for n, pid, p in rows], proc
+        scheme = "https" if line.startswith("serve.sh: https://") else "http"
+        yield f"{scheme}://127.0.0.1:{port}", [Replica(n, int(pid), int(p)) for n, pid, p in rows], proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends

@@ -87,3 +87,66 @@ def test_two_browsers_two_replicas_and_one_replica_dies(tmp_path, dataset):
             assert proc.poll() is None  # the balancer and the other replica run on
         finally:
             browser.close()
+
+
+def _tls_and_users(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    pem = tmp_path / "explorer.pem"
+    pem.write_text(cert.read_text() + key.read_text())
+    hashed = subprocess.run(["openssl", "passwd", "-6", "s3cret"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    users = tmp_path / "users"
+    users.write_text(f"# name:hash\nteacher:{hashed}\n")
+    return pem, users
+
+
+def _get(url, credentials=None):
+    """(status, body) of a GET over HTTPS that trusts the test's self-signed certificate."""
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    request = urllib.request.Request(url)
+    if credentials:
+        request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_basic_authentication_over_tls_through_haproxy(tmp_path):
+    pem, users = _tls_and_users(tmp_path)
+    with serving(1, ROOT / "assets", extra=("--tls", str(pem), "--users", str(users))) as (url, _, proc):
+        assert url.startswith("https://")
+        assert _get(url + "/")[0] == 401
+        assert _get(url + "/_stcore/health")[0] == 401   # nothing of the app without a password
+        assert _get(url + "/", "teacher:wrong")[0] == 401
+        status, body = _get(url + "/", "teacher:s3cret")
+        assert status == 200 and b"<html" in body.lower()
+        assert _get(url + "/_stcore/health", "teacher:s3cret") == (200, b"ok")
+        assert proc.poll() is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--users", "USERS"), "--users needs --tls: basic authentication sends the password with every request"),
+    (("--tls", "PEM", "--users", "PLAIN"), "--users PLAIN, line 1: expected name:hash"),
+    (("--tls", "USERS"), "--tls USERS: expected a certificate and its private key in one PEM file"),
+    (("--tls", "missing.pem"), "--tls missing.pem: not a readable file"),
+])
+def test_bad_tls_and_user_files_are_one_line(tmp_path, args, message):
+    pem, users = _tls_and_users(tmp_path)
+    plain = tmp_path / "PLAIN"
+    plain.write_text("teacher:s3cret\n")
+    paths = {"USERS": str(users), "PEM": str(pem), "PLAIN": str(plain)}
+    args = [paths.get(a, a) for a in args]
+    message = message.replace("USERS", str(users)).replace("PLAIN", str(plain))
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "serve.sh"), *args], cwd=ROOT, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and r.stderr.startswith(f"serve.sh: {message}"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
