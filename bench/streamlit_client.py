@@ -70,6 +70,7 @@ class AppSession:
         self.states: dict[str, WidgetState] = {}   # every widget value this session has sent
         self.fragments: dict[str, str] = {}        # widget id → its fragment, as last drawn
         self.page_name = ""                        # the view's URL path ("" = the home view)
+        self.query = ""                            # the address's query string, as a link carries it
         self.cookies: dict[str, str] = {}          # set by the page (a balancer's affinity cookie)
         self.ws = None
 
@@ -96,7 +97,7 @@ class AppSession:
 
     async def rerun(self, fragment_id: str = "") -> Run:
         msg = BackMsg()
-        msg.rerun_script.query_string = ""
+        msg.rerun_script.query_string = self.query
         msg.rerun_script.page_script_hash = ""
         msg.rerun_script.page_name = self.page_name
         msg.rerun_script.fragment_id = fragment_id
@@ -127,9 +128,10 @@ class AppSession:
         self.fragments.update(run.fragments)
         return run
 
-    async def open(self, page_name: str) -> Run:
-        """Go to another view, as a click on its link in the sidebar does: a full run of that page."""
-        self.page_name = page_name
+    async def open(self, page_name: str, query: str = "") -> Run:
+        """Go to another view, as a click on its link in the sidebar does (with ``query``: as a link
+        with those parameters does): a full run of that page."""
+        self.page_name, self.query = page_name, query
         return await self.rerun()
 
     async def set(self, widget_id: str, **value) -> Run:

@@ -1,0 +1,141 @@
+"""A shared explorer under hostile load, on this machine only (127.0.0.1) and bounded in time.
+
+One server in shared mode (EXPLORER_SHARED=1, so the per-session limits apply). First --ordinary
+sessions click map points with a pause of --think seconds on average, alone, for --seconds. Then the
+same ordinary sessions again beside --hostile sessions that, with no pause at all, draw the largest
+sample grids allowed (64) with new seeds, click map points, fetch every image of their page again
+(downloads), and open views from links with bad parameters (paths, huge and non-numeric values).
+Prints the ordinary sessions' click p50/p95 in both runs, the server's peak memory, the errors (a
+traceback or an error box on any session's page; the hostile sessions' one-line notices are not
+errors), and how many of the hostile requests the limits refused. Uploads are not driven: the
+protocol client does not speak Streamlit's upload endpoint (the upload limits are tested in
+tests/test_sharing.py and tests/test_app.py).
+
+    .venv/bin/python bench/app_hostile.py [--ordinary 10] [--hostile 5] [--seconds 30]
+"""
+import argparse
+import asyncio
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+from app_load import Stats, WsUser, rss_mb, warm  # noqa: E402
+
+from app_driver import running_app  # noqa: E402
+
+BAD_LINKS = [("sampling", "cat=../../etc&n=100000&seed=-1&noise=nan&sampler=%00"),
+             ("", "item=99999999&map=../x&a=-5&at=1e308,1e308"),
+             ("concepts", "concept=../../etc/passwd&s=1e9"),
+             ("compare", "with=/etc&item=-1&cat=99&seed=abc"),
+             ("sliders", "start=mean&cat=bag&dims=100000&z=0:1e9,5000:2")]
+
+
+async def ordinary(url: str, k: int, deadline: float, stats: Stats, think: float):
+    rng = random.Random(k)
+    user = WsUser(url, rng, stats)
+    await user.start()
+    while time.time() < deadline:
+        try:
+            await user.click_point()
+            stats.actions += 1
+        except Exception as e:
+            stats.errors.append(f"ordinary {k}: {type(e).__name__}: {str(e)[:120]}")
+        await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, deadline - time.time())))
+    await user.s.close()
+
+
+async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list):
+    rng = random.Random(1000 + k)
+    user = WsUser(url, rng, stats)
+    await user.start()
+    s = user.s
+    i = 0
+    while time.time() < deadline:
+        i += 1
+        try:
+            kind = i % 4
+            if kind == 0:   # the largest grid allowed, a new one each time
+                await user.goto("sampling")
+                n = user.page.widget("number_input", "sample_n")
+                user.page = await s.set(n.id, int_value=64)
+                seed = user.page.widget("number_input", "sample_seed")
+                user.page = run = await s.set(seed.id, int_value=rng.randrange(1, 2**31 - 1))
+                refused.append(any("allows" in a.body for a in run.of_kind("alert")))
+            elif kind == 1:
+                await user.click_point()
+            elif kind == 2:   # download everything the page shows, again
+                for imgs in user.page.of_kind("imgs"):
+                    for img in imgs.imgs:
+                        await s.fetch(img.url)
+            else:
+                page, query = BAD_LINKS[i // 4 % len(BAD_LINKS)]
+                user.page = run = await s.open(page, query)
+                user.view = page
+                s.query = ""
+                user.check(run, f"the link /{page}?{query}")
+            stats.actions += 1
+        except Exception as e:
+            stats.errors.append(f"hostile {k}: {type(e).__name__}: {str(e)[:120]}")
+    await s.close()
+
+
+async def drive(url, a, with_hostile: bool):
+    ordinary_stats, hostile_stats, refused = Stats(), Stats(), []
+    deadline = time.time() + a.seconds
+    tasks = [asyncio.create_task(ordinary(url, k, deadline, ordinary_stats, a.think))
+             for k in range(a.ordinary)]
+    if with_hostile:
+        tasks += [asyncio.create_task(hostile(url, k, deadline, hostile_stats, refused))
+                  for k in range(a.hostile)]
+    await asyncio.gather(*tasks)
+    return ordinary_stats, hostile_stats, refused
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ordinary", type=int, default=10)
+    p.add_argument("--hostile", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--think", type=float, default=1.0, help="ordinary sessions' mean pause (s)")
+    p.add_argument("--model-dir", default=str(ROOT / "assets"))
+    a = p.parse_args()
+    with running_app(a.model_dir, env={"EXPLORER_SHARED": "1"}, timeout=120) as (url, proc):
+        asyncio.run(warm([url]))
+        peak, stop = [rss_mb(proc.pid)], threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                peak.append(rss_mb(proc.pid))
+                time.sleep(0.2)
+        threading.Thread(target=watch, daemon=True).start()
+        results = {}
+        for label, with_hostile in (("ordinary alone", False), ("beside hostile", True)):
+            results[label] = asyncio.run(drive(url, a, with_hostile))
+        stop.set()
+        alive = proc.poll() is None
+    clicks = {label: r[0].latency["click"] for label, r in results.items()}
+    print(f"{a.ordinary} ordinary sessions (mean pause {a.think:g} s) for {a.seconds:g} s, alone and beside "
+          f"{a.hostile} hostile ones; server {'still running' if alive else 'DIED'}")
+    for label, xs in clicks.items():
+        print(f"  {label:15s} click → image n={len(xs):4d}  p50 {np.percentile(xs, 50) * 1000:6.0f} ms  "
+              f"p95 {np.percentile(xs, 95) * 1000:6.0f} ms")
+    ratio = np.percentile(clicks["beside hostile"], 95) / np.percentile(clicks["ordinary alone"], 95)
+    _, hostile_stats, refused = results["beside hostile"]
+    errors = [e for r in results.values() for e in r[0].errors + r[1].errors]
+    print(f"ordinary click p95 beside hostile sessions: {ratio:.2f}× alone (target ≤ 2×)")
+    print(f"hostile requests: {hostile_stats.actions}; sample grids refused by the limit: {sum(refused)} of "
+          f"{len(refused)}")
+    print(f"errors: {len(errors)}")
+    for e in errors[:10]:
+        print(f"  {e}")
+    print(f"server peak RSS: {max(peak):.0f} MB (target ≤ 1,500 MB)")
+
+
+if __name__ == "__main__":
+    main()
