@@ -90,11 +90,17 @@ def main():
         st.info("The server process that held your session has stopped, so this is a new session. What "
                 "the address holds is back (the view, the point, the settings); an uploaded image and "
                 "marks that are not in the address are not: upload or mark them again.")
+    if not state.allow("action"):
+        st.stop()
     b = load_model()
     if b is None:
         st.stop()
     state.set_bundle(b)
-    page.run()
+    st.session_state[state.FULL_RUN] = True
+    try:
+        page.run()
+    finally:
+        st.session_state[state.FULL_RUN] = False
     st.sidebar.markdown("### Categories")
     st.sidebar.markdown("<br>".join(swatch(c) for c in range(10)), unsafe_allow_html=True)
 

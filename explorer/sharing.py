@@ -75,5 +75,22 @@ class RateLimit:
         return 0.0
 
 
-# What one visitor session may do per minute in shared mode (private mode has no limits).
-LIMITS = {"upload": 10, "draw": 60, "concept": 20}
+# What one visitor session may do per minute in shared mode (private mode has no limits): every
+# interaction (a click, a slider, a view), and among them the costly ones. bench/app_hostile.py
+# measured what 40 interactions a minute leave for the other visitors (docs/deploy.md).
+LIMITS = {"upload": 10, "draw": 60, "concept": 20, "action": 40}
+LIMITS_VARIABLE = "EXPLORER_LIMITS"   # e.g. "action=60,upload=5": the owner's own limits
+
+
+def limits(setting: str | None) -> dict[str, int]:
+    """LIMITS with the owner's overrides from ``kind=count,…``; a bad entry raises a one-line ValueError."""
+    out = dict(LIMITS)
+    for entry in (e.strip() for e in (setting or "").split(",")):
+        if not entry:
+            continue
+        kind, _, count = entry.partition("=")
+        if kind.strip() not in LIMITS or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"{LIMITS_VARIABLE}: {entry!r}: expected kind=count with kind one of "
+                             f"{', '.join(LIMITS)} and a count ≥ 1")
+        out[kind.strip()] = int(count)
+    return out

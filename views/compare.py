@@ -166,7 +166,7 @@ def same_path(a, o):
         w.strip(decode(b.model, path))
 
 
-@st.fragment
+@state.fragment
 def side_by_side(a, o):
     """The item, samples and path: a change of one reruns this part, not the tables around it."""
     same_item(a, o)

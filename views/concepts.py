@@ -218,7 +218,7 @@ def apply_panel(b, work: dict, concept: C.Concept):
             f"--seed {seed} --concept {file} --strength {strength:g} --out samples.npz", language="bash")
 
 
-@st.fragment
+@state.fragment
 def groups_and_concept(b, projection: str):
     """The map, the groups and the concept: a selection reruns this part, not the strip below."""
     work = state.concept_work(b)
@@ -234,7 +234,7 @@ def groups_and_concept(b, projection: str):
             st.rerun()   # the strip below shows another concept: redraw the page once
 
 
-@st.fragment
+@state.fragment
 def push_and_link(b, params):
     """The strip: a strength or a choice of item reruns only this part."""
     work = state.concept_work(b)

@@ -99,7 +99,7 @@ def main():
     page(b)
 
 
-@st.fragment
+@state.fragment
 def page(b):
     top, link = st.columns([5, 1])
     top.markdown("Interpolating pixels overlays two products; interpolating latents morphs one into the "

@@ -109,7 +109,7 @@ def detail(b, sel, projection: str):
     w.thumbnails(decode(b.model, b.mu[idx]), captions, per_row=4, size=84)
 
 
-@st.fragment
+@state.fragment
 def map_and_detail(b, projection: str, colour_by: str, params):
     take_map_click(b, projection)
     sel = state.selected(b, projection)

@@ -12,7 +12,7 @@ URL_PATH = "reconstructions"
 PARAMS = [links.Int("seed", "recon_seed"), links.Int("n", "recon_n", 4, 16)]
 
 
-@st.fragment
+@state.fragment
 def reconstructions(b):
     c1, c2 = st.columns([1, 4])
     seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")

@@ -69,7 +69,7 @@ def cluster_strip(b, c: int, order, component):
                                    for ok, real in judged])
 
 
-@st.fragment
+@state.fragment
 def sampler(b):
     ss = st.session_state
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])

@@ -63,7 +63,7 @@ def set_sliders(b, base: np.ndarray, moved: dict) -> None:
         ss[f"z_{d}"] = float(np.clip(v, lo, hi))
 
 
-@st.fragment
+@state.fragment
 def sliders(b, params):
     ss = st.session_state
     base, base_name, signature = slider_base(b)

@@ -8,6 +8,7 @@ into the address bar, so a copied link reopens it.
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -58,13 +59,16 @@ def lost_an_earlier_session() -> bool:
 
 # --- sharing: the mode, the models visitors may load, and each session's rate limits --------------
 LIMITS = "_limits"          # this session's sharing.RateLimit per kind of request
-NOUNS = {"upload": "uploads", "draw": "new sample grids", "concept": "new concepts"}
+NOUNS = {"upload": "uploads", "draw": "new sample grids", "concept": "new concepts", "action": "interactions"}
+FULL_RUN = "_full_run"      # set while the whole app runs, so its fragments do not count it again
 
 
 def shared_mode() -> bool:
     """True when visitors, not the owner, use this server (see explorer/sharing.py). A bad
     EXPLORER_SHARED value raises ValueError: the app refuses to start rather than guess."""
-    return sharing.is_shared(st.get_option("server.address"), os.environ.get(sharing.SHARED_VARIABLE))
+    shared = sharing.is_shared(st.get_option("server.address"), os.environ.get(sharing.SHARED_VARIABLE))
+    sharing.limits(os.environ.get(sharing.LIMITS_VARIABLE))   # a bad setting stops the app at once
+    return shared
 
 
 def allowed_models() -> dict[str, str]:
@@ -76,12 +80,24 @@ def allow(kind: str) -> bool:
     one-line notice says when it may. Private mode has no limits."""
     if not shared_mode():
         return True
-    limit = st.session_state.setdefault(LIMITS, {}).setdefault(kind, sharing.RateLimit(sharing.LIMITS[kind]))
+    count = sharing.limits(os.environ.get(sharing.LIMITS_VARIABLE))[kind]
+    limit = st.session_state.setdefault(LIMITS, {}).setdefault(kind, sharing.RateLimit(count))
     wait = limit.wait()
     if wait:
         st.warning(f"This shared explorer allows {limit.count} {NOUNS[kind]} a minute per visitor: try again "
                    f"in {max(1, round(wait))} s.", icon=":material/hourglass_top:")
     return not wait
+
+
+def fragment(body):
+    """``st.fragment`` that counts a rerun of the fragment alone as one interaction in shared mode: a
+    visitor past the limit gets the notice in its place, and the server does no work for them."""
+    @functools.wraps(body)
+    def run(*args, **kwargs):
+        if not st.session_state.get(FULL_RUN) and not allow("action"):
+            return None
+        return body(*args, **kwargs)
+    return st.fragment(run)
 
 
 def bundle():

@@ -12,7 +12,7 @@ from views import widgets as w
 URL_PATH = "statistics"
 
 
-@st.fragment
+@state.fragment
 def statistics(b, params):
     ranked = lat.rank_dimensions(b.kl_per_dim)
     c1, c2, c3, c4 = st.columns([3, 3, 3, 1], vertical_alignment="bottom")

@@ -58,7 +58,7 @@ def source(b):
 
 
 
-@st.fragment
+@state.fragment
 def variations(b):
     mu, logvar, picture, label, name = source(b)
     c1, c2, c3 = st.columns([3, 1, 1])

@@ -38,7 +38,7 @@ def take_upload(b) -> bool:
     return True
 
 
-@st.fragment
+@state.fragment
 def upload_panel(b):
     if not take_upload(b):
         return
