@@ -86,12 +86,12 @@ def main():
     except ValueError as e:   # a misconfigured server refuses to guess who its visitors are
         st.error(f"Cannot start: {e}.")
         st.stop()
+    if not state.allow("action"):   # before the model, the maps and the view: a refusal costs little
+        st.stop()
     if state.lost_an_earlier_session():
         st.info("The server process that held your session has stopped, so this is a new session. What "
                 "the address holds is back (the view, the point, the settings); an uploaded image and "
                 "marks that are not in the address are not: upload or mark them again.")
-    if not state.allow("action"):
-        st.stop()
     b = load_model()
     if b is None:
         st.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,20 +58,30 @@ def allowed_models(setting: str | None, shipped: dict[str, str], root: Path) -> 
 
 @dataclass
 class RateLimit:
-    """At most ``count`` events in any ``seconds`` window, per visitor session (a sliding window)."""
+    """``count`` events per ``seconds``, as a token bucket: up to ``burst`` at once (a quarter of the
+    count by default), then one every seconds / count. A sliding window would let a client spend a
+    whole minute's allowance in one burst, and five such bursts at once are what other visitors feel."""
     count: int
     seconds: float = 60.0
-    times: deque = field(default_factory=deque)
+    burst: int = 0
+    tokens: float = field(default=-1.0)
+    last: float | None = None
+
+    def __post_init__(self):
+        self.burst = self.burst or max(1, self.count // 4)
+        self.tokens = float(self.burst) if self.tokens < 0 else self.tokens
 
     def wait(self, now: float | None = None) -> float:
         """0 if one more event is allowed now (and records it), else the seconds until one is."""
         now = time.monotonic() if now is None else now
-        while self.times and now - self.times[0] >= self.seconds:
-            self.times.popleft()
-        if len(self.times) >= self.count:
-            return self.seconds - (now - self.times[0])
-        self.times.append(now)
-        return 0.0
+        rate = self.count / self.seconds
+        if self.last is not None:
+            self.tokens = min(float(self.burst), self.tokens + (now - self.last) * rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / rate
 
 
 # What one visitor session may do per minute in shared mode (private mode has no limits): every

@@ -187,7 +187,7 @@ def test_app_groups_from_a_selection_make_a_concept_and_a_strip(monkeypatch, b):
     at.button(key="concept_save_without").click().run()
     assert not at.exception
     assert any("A real concept" in m.value for m in at.markdown)
-    captions = [c.value for c in at.caption] + [str(getattr(i, "caption", "")) for i in at.get("imgs")]
+    captions = [c.value for c in at.caption] + [str(getattr(i, "caption", "")) for i in at.get("image")]
     assert any("The Sneaker mean pushed from −2 to +2" in c for c in captions), captions
 
 

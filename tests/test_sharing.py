@@ -46,12 +46,16 @@ def test_allowed_models_are_the_shipped_ones_or_what_the_owner_lists(tmp_path):
     assert str(outside) not in allowed.values()
 
 
-def test_a_rate_limit_is_a_sliding_window():
-    limit = sharing.RateLimit(3, seconds=60)
-    assert [limit.wait(t) for t in (0, 1, 2)] == [0, 0, 0]
-    assert limit.wait(3) == pytest.approx(57)        # the fourth within a minute waits for the first to age
-    assert limit.wait(59.5) == pytest.approx(0.5)
-    assert limit.wait(60) == 0 and limit.wait(61) == 0 and limit.wait(61.5) == pytest.approx(0.5)
+def test_a_rate_limit_is_a_token_bucket():
+    limit = sharing.RateLimit(40, seconds=60)          # a burst of 10, then one every 1.5 s
+    assert limit.burst == 10
+    assert [limit.wait(0) for _ in range(10)] == [0] * 10
+    assert limit.wait(0) == pytest.approx(1.5)         # the eleventh waits for one token
+    assert limit.wait(1.0) == pytest.approx(0.5)
+    assert limit.wait(1.5) == 0 and limit.wait(1.5) == pytest.approx(1.5)
+    assert [limit.wait(100) for _ in range(10)] == [0] * 10   # a long pause refills the burst, no more
+    assert limit.wait(100) > 0
+    assert sharing.RateLimit(3).burst == 1 and sharing.RateLimit(3, burst=3).burst == 3
 
 
 def _shared_app(monkeypatch, **env):
@@ -129,7 +133,7 @@ def test_a_link_that_names_a_path_loads_nothing(monkeypatch):
 
 
 def test_shared_mode_limits_new_sample_grids_per_minute(monkeypatch):
-    monkeypatch.setitem(sharing.LIMITS, "draw", 3)
+    monkeypatch.setitem(sharing.LIMITS, "draw", 12)   # a burst of 3
     at = _shared_app(monkeypatch)
     at.switch_page(PAGES["Category sampling"]).run()   # the first grid
     for seed in (1, 2):
@@ -139,7 +143,7 @@ def test_shared_mode_limits_new_sample_grids_per_minute(monkeypatch):
     assert not at.exception
     notices = [w.value for w in at.warning]
     assert len(notices) == 1
-    assert notices[0].startswith("This shared explorer allows 3 new sample grids a minute")
+    assert notices[0].startswith("This shared explorer allows 12 new sample grids a minute")
 
 
 def test_private_mode_has_no_limits(monkeypatch):
@@ -151,3 +155,74 @@ def test_private_mode_has_no_limits(monkeypatch):
     for seed in (1, 2, 3):
         at.number_input(key="sample_seed").set_value(seed).run()
     assert not at.warning and not at.exception
+
+
+def test_the_owner_can_set_the_limits_and_a_bad_setting_is_one_line():
+    assert sharing.limits(None) == sharing.LIMITS
+    assert sharing.limits(" action=60, upload=5 ") == {**sharing.LIMITS, "action": 60, "upload": 5}
+    for bad in ("action=0", "actions=5", "draw=many", "draw"):
+        with pytest.raises(ValueError, match=f"EXPLORER_LIMITS: '{bad}': expected kind=count"):
+            sharing.limits(bad)
+
+
+def test_shared_mode_limits_every_interaction_per_minute(monkeypatch):
+    monkeypatch.setitem(sharing.LIMITS, "action", 12)   # a burst of 3
+    at = _shared_app(monkeypatch)                            # 1
+    at.switch_page(PAGES["Category sampling"]).run()         # 2
+    at.number_input(key="sample_seed").set_value(1).run()    # 3
+    assert not at.warning and at.get("image")
+    at.number_input(key="sample_seed").set_value(2).run()    # 4: refused, and nothing drawn for it
+    assert not at.exception
+    notices = [w.value for w in at.warning]
+    assert len(notices) == 1
+    assert notices[0].startswith("This shared explorer allows 12 interactions a minute per visitor: try")
+    assert not at.get("image") and not at.sidebar.selectbox
+
+
+def test_a_bad_limits_setting_stops_the_app_with_one_line(monkeypatch):
+    at = _shared_app(monkeypatch, EXPLORER_LIMITS="action=lots")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Cannot start: EXPLORER_LIMITS: 'action=lots': expected kind=count with kind one of upload, draw, "
+        "concept, action and a count ≥ 1."]
+
+
+def test_every_bounded_input_at_inside_and_outside_its_bound_over_the_websocket():
+    """What a crafted request can send for Category sampling's inputs: a value at a bound or just
+    inside is used; one just outside is never used (Streamlit 1.67 puts the default in its place)."""
+    import asyncio
+    import re
+    import sys
+
+    from app_driver import running_app
+    sys.path.insert(0, str(ROOT / "bench"))
+    from streamlit_client import AppSession
+
+    items = ((64, 64), (63, 63), (65, 16), (4, 4), (3, 16))   # (sent, used): 4–64, default 16
+    seeds = ((2**31 - 1, 2**31 - 1), (2**31, 0), (-1, 0))      # 0–2³¹−1, default 0
+    noises = ((2.0, 2.0), (1.95, 1.95), (2.05, 0.5), (0.0, 0.0), (-0.05, 0.5), (float("nan"), 0.5))
+    cases = [("sample_n", "int_value", v, want) for v, want in items]
+    cases += [("sample_seed", "int_value", v, want) for v, want in seeds]
+    cases += [("sample_noise", "double_array_value", [v], want) for v, want in noises]
+
+    async def scenario(url):
+        s = AppSession(url, timeout=120)
+        await s.connect()
+        run = await s.open("sampling")
+        seen = []
+        for key, kind, value, _ in cases:
+            widget = run.widget("slider" if key == "sample_noise" else "number_input", key)
+            run = await s.set(widget.id, **{kind: value})
+            caption = next(img.caption for imgs in run.of_kind("imgs") for img in imgs.imgs
+                           if "samples" in img.caption)
+            n, noise, seed = re.match(r"(\d+) samples .*noise ([\d.]+), seed (\d+)", caption).groups()
+            seen.append(({"sample_n": int(n), "sample_seed": int(seed), "sample_noise": float(noise)}[key],
+                         run.problems()))
+            s.states.pop(widget.id)   # back to the default before the next case
+        await s.close()
+        return seen
+
+    with running_app(ROOT / "assets", timeout=120) as (url, _):
+        seen = asyncio.run(scenario(url))
+    for (key, _, value, want), (got, problems) in zip(cases, seen, strict=True):
+        assert problems == [] and got == want, (key, value, got)

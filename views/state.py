@@ -60,6 +60,7 @@ def lost_an_earlier_session() -> bool:
 # --- sharing: the mode, the models visitors may load, and each session's rate limits --------------
 LIMITS = "_limits"          # this session's sharing.RateLimit per kind of request
 NOUNS = {"upload": "uploads", "draw": "new sample grids", "concept": "new concepts", "action": "interactions"}
+TARPIT_SECONDS = 1.0
 FULL_RUN = "_full_run"      # set while the whole app runs, so its fragments do not count it again
 
 
@@ -84,6 +85,9 @@ def allow(kind: str) -> bool:
     limit = st.session_state.setdefault(LIMITS, {}).setdefault(kind, sharing.RateLimit(count))
     wait = limit.wait()
     if wait:
+        # Tarpit: the refused session's own script thread waits a moment (no CPU, no other session
+        # held up), so a client that fires requests without pause is slowed to one a second.
+        time.sleep(min(wait, TARPIT_SECONDS))
         st.warning(f"This shared explorer allows {limit.count} {NOUNS[kind]} a minute per visitor: try again "
                    f"in {max(1, round(wait))} s.", icon=":material/hourglass_top:")
     return not wait
