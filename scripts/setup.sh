@@ -2,8 +2,8 @@
 # Set up this project on a fresh Debian/Ubuntu machine: a Python 3.11 virtual environment in .venv
 # with the pinned requirements and, where apt-get is available, the Fashion-MNIST IDX files
 # (dataset-fashion-mnist). With --dev also the test requirements and Debian's Chromium (the
-# browser tests drive /usr/bin/chromium; nothing downloads a browser) and HAProxy (the balancer
-# tests). Safe to run again.
+# browser tests drive /usr/bin/chromium; nothing downloads a browser), HAProxy and OpenSSL (the
+# balancer tests, TLS and passwords included). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0
@@ -12,7 +12,7 @@ dev=0
 source scripts/apt.sh
 
 if [ $dev -eq 1 ]; then
-  apt_install dataset-fashion-mnist chromium chromium-driver haproxy
+  apt_install dataset-fashion-mnist chromium chromium-driver haproxy openssl
 else
   # The app runs without the dataset; with it, it also shows the original test images.
   apt_install dataset-fashion-mnist || echo "setup: continuing without the dataset (the app does not need it)"
