@@ -10,14 +10,14 @@ from pathlib import Path
 import streamlit as st
 
 from explorer import cached, sharing
-from explorer.assets import SHIPPED_MODELS, AssetError
+from explorer.assets import AssetError
 from training import metric_labels
 from views import HOME, SECTIONS, state
+from views.state import OTHER
 from views.widgets import swatch
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
 TITLE = "Fashion-MNIST VAE explorer"
-OTHER = "another directory…"
 st.set_page_config(page_title=TITLE, page_icon="👗", layout="wide")
 # Pixels stay square when the browser scales an image; less empty space above the title.
 st.html("""<style>
@@ -32,14 +32,11 @@ def model_directory() -> str:
     directory the owner types. Shared: one of the models the owner allowed, by name only."""
     st.sidebar.markdown("### Model")
     here = Path(DEFAULT_MODEL_DIR).resolve()
-    if state.shared_mode():
-        models = state.allowed_models()
-        if not models:
-            st.error(f"No model is shared here: the owner lists them in {sharing.MODELS_VARIABLE} "
-                     "(docs/deploy.md).")
-            return ""
-    else:
-        models = {name: d for name, d in SHIPPED_MODELS.items() if Path(d).is_dir()} | {OTHER: ""}
+    models = state.pickable_models()
+    if not models:
+        st.error(f"No model is shared here: the owner lists them in {sharing.MODELS_VARIABLE} "
+                 "(docs/deploy.md).")
+        return ""
     names = list(models)
     fallback = names[-1] if OTHER in models else names[0]   # private: the directory box; shared: the first
     start = next((name for name, d in models.items() if d and Path(d).resolve() == here), fallback)
@@ -82,7 +79,7 @@ def main():
     page = st.navigation(pages)
     st.title(page.title if page.title != "Latent map" else TITLE)
     try:
-        state.shared_mode()
+        state.check_settings()
     except ValueError as e:   # a misconfigured server refuses to guess who its visitors are
         st.error(f"Cannot start: {e}.")
         st.stop()

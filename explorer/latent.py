@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.sampling import sample_around, sample_mixture  # noqa: F401  (re-exported for the app)
+from training.sampling import sample_around, sample_categories, sample_mixture  # noqa: F401  (re-exported)
 
 
 def nearest_neighbours(latents: np.ndarray, query: np.ndarray, k: int = 8,
@@ -99,3 +99,14 @@ def hybrid_pairs(labels: np.ndarray, cat_a: int, cat_b: int, n: int, seed: int) 
     if len(ia) == 0 or len(ib) == 0:
         return []
     return list(zip(rng.choice(ia, n).tolist(), rng.choice(ib, n).tolist(), strict=True))
+
+
+def category_samples(bundle, category: int, n: int, noise: float, seed: int) -> np.ndarray:
+    """n latents of one category as ``generate`` draws them by default for this seed: from the
+    category's clusters, or, for embeddings without them, its Gaussian (the paper's sampler)."""
+    counts = np.zeros(len(bundle.category_mean), np.int64)
+    counts[category] = n
+    mixtures = bundle.category_mixtures
+    covs = None if mixtures is not None else bundle.category_cov.astype(np.float64)
+    z, _ = sample_categories(bundle.category_mean.astype(np.float64), covs, counts, noise, seed, mixtures)
+    return z

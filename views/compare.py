@@ -12,22 +12,21 @@ from explorer.assets import SHIPPED_MODELS, AssetError, category_name
 from explorer.images import decode
 from training import CATEGORIES, metric_labels
 from training import metrics as M
-from training.sampling import DEFAULT_NOISE, sample_categories
+from training.sampling import DEFAULT_NOISE
 from views import state
 from views import widgets as w
+from views.state import OTHER
 
 URL_PATH = "compare"
-OTHER = "another directory…"
 STEPS = 8
 
 
 def other_model(b):
     """The second model, chosen in this view, or None after saying why it cannot be loaded."""
     here = Path(b.directory).resolve()
-    shared = state.shared_mode()
-    models = (state.allowed_models() if shared else
-              {n: d for n, d in SHIPPED_MODELS.items() if Path(d).is_dir()})
-    choices = [name for name, d in models.items() if Path(d).resolve() != here] + ([] if shared else [OTHER])
+    models = state.pickable_models()
+    choices = [name for name, d in models.items() if d and Path(d).resolve() != here]
+    choices += [OTHER] if OTHER in models else []
     if not choices:
         st.info("No other model is shared here to compare with.")
         return None
@@ -126,12 +125,7 @@ def same_item(a, o):
 
 
 def draw(b, c: int, n: int, seed: int) -> np.ndarray:
-    counts = np.zeros(10, np.int64)
-    counts[c] = n
-    z, _ = sample_categories(b.category_mean.astype(np.float64), b.category_cov.astype(np.float64)
-                             if b.category_mixtures is None else None, counts, DEFAULT_NOISE, seed,
-                             b.category_mixtures)
-    return decode(b.model, z)
+    return decode(b.model, lat.category_samples(b, c, n, DEFAULT_NOISE, seed))
 
 
 def same_samples(a, o):

@@ -9,12 +9,13 @@ import streamlit as st
 import torch
 
 from explorer import cached, links, selection
+from explorer import latent as lat
 from explorer.assets import MAP_LABELS, category_name
 from explorer.images import decode
 from training import CATEGORIES
 from training import concepts as C
 from training.classifier import predict
-from training.sampling import DEFAULT_NOISE, sample_categories
+from training.sampling import DEFAULT_NOISE
 from views import state
 from views import widgets as w
 
@@ -171,9 +172,7 @@ def start_latent(b, work: dict):
             return b.category_mean[c][None], c, f"the {CATEGORIES[c]} mean", None
         n = c3.number_input("Items", 4, 16, 8, step=4, key="concept_n")
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="concept_seed")
-        counts = np.zeros(10, np.int64)
-        counts[c] = n
-        z, _ = sample_categories(b.category_mean, None, counts, DEFAULT_NOISE, int(seed), b.category_mixtures)
+        z = lat.category_samples(b, c, n, DEFAULT_NOISE, int(seed))
         return z, c, f"{n} {CATEGORIES[c]} samples", (CATEGORIES[c], n, seed)
     chosen = sel if source in ("your image", "the point selected on the latent map") else \
         state.marked(source[-1], b)

@@ -64,16 +64,32 @@ TARPIT_SECONDS = 1.0
 FULL_RUN = "_full_run"      # set while the whole app runs, so its fragments do not count it again
 
 
+OTHER = "another directory…"   # the model pickers' choice that opens a directory box (private mode only)
+
+
 def shared_mode() -> bool:
     """True when visitors, not the owner, use this server (see explorer/sharing.py). A bad
-    EXPLORER_SHARED value raises ValueError: the app refuses to start rather than guess."""
-    shared = sharing.is_shared(st.get_option("server.address"), os.environ.get(sharing.SHARED_VARIABLE))
-    sharing.limits(os.environ.get(sharing.LIMITS_VARIABLE))   # a bad setting stops the app at once
-    return shared
+    EXPLORER_SHARED value raises ValueError."""
+    return sharing.is_shared(st.get_option("server.address"), os.environ.get(sharing.SHARED_VARIABLE))
 
 
-def allowed_models() -> dict[str, str]:
-    return sharing.allowed_models(os.environ.get(sharing.MODELS_VARIABLE), SHIPPED_MODELS, ROOT)
+def limits() -> dict[str, int]:
+    """Each kind of request's count per minute; a bad EXPLORER_LIMITS raises ValueError."""
+    return sharing.limits(os.environ.get(sharing.LIMITS_VARIABLE))
+
+
+def check_settings() -> None:
+    """Raise ValueError (one line) for a bad sharing setting: the app refuses to start rather than guess."""
+    shared_mode()
+    limits()
+
+
+def pickable_models() -> dict[str, str]:
+    """Model name → directory that the pickers offer. Shared: the models the owner allows. Private:
+    the shipped ones on this disk, and OTHER (no directory yet: the person types one)."""
+    if shared_mode():
+        return sharing.allowed_models(os.environ.get(sharing.MODELS_VARIABLE), SHIPPED_MODELS, ROOT)
+    return {name: d for name, d in SHIPPED_MODELS.items() if Path(d).is_dir()} | {OTHER: ""}
 
 
 def allow(kind: str) -> bool:
@@ -81,8 +97,7 @@ def allow(kind: str) -> bool:
     one-line notice says when it may. Private mode has no limits."""
     if not shared_mode():
         return True
-    count = sharing.limits(os.environ.get(sharing.LIMITS_VARIABLE))[kind]
-    limit = st.session_state.setdefault(LIMITS, {}).setdefault(kind, sharing.RateLimit(count))
+    limit = st.session_state.setdefault(LIMITS, {}).setdefault(kind, sharing.RateLimit(limits()[kind]))
     wait = limit.wait()
     if wait:
         # Tarpit: the refused session's own script thread waits a moment (no CPU, no other session
