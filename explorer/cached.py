@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import threadpoolctl
+import torch
 
 from explorer import latent as lat
 from explorer import plots
@@ -24,6 +28,28 @@ from training.model import ModelLoadError
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_FILE = ROOT / "reports" / "benchmark.json"
 REFERENCE_MODEL = "seed-code"
+THREADS_VARIABLE = "EXPLORER_THREADS"
+
+
+def serving_threads(environ=os.environ) -> int:
+    """Threads one torch or BLAS call may use in this server: EXPLORER_THREADS, 1 by default. A
+    server's parallelism comes from its sessions, each script run in a thread of its own; threads
+    inside every call on top of those oversubscribe the cores (20 sessions on 2 cores served 17–25 %
+    more actions with 1, docs/speed.md "Many users at once")."""
+    value = environ.get(THREADS_VARIABLE, "1")
+    if value.isdigit() and 1 <= int(value) <= 256:
+        return int(value)
+    print(f"{THREADS_VARIABLE}={value!r}: expected a whole number of threads from 1 to 256; using 1",
+          file=sys.stderr)
+    return 1
+
+
+def limit_threads(n: int) -> None:
+    torch.set_num_threads(n)
+    threadpoolctl.threadpool_limits(n, user_api="blas")   # numpy's OpenBLAS (the samplers' algebra)
+
+
+limit_threads(serving_threads())   # once per server process: this module is imported once
 
 
 def directory_stamp(directory: str) -> tuple:

@@ -7,7 +7,7 @@
 # with apt-get the way setup installs the dataset) listens on A:P (default 127.0.0.1:8501), keeps
 # each browser session on its replica with a cookie, passes WebSockets through and takes a replica
 # that fails its health check out of rotation. EXPLORER_MODEL_DIR picks the model, as for the app;
-# each replica's torch uses cores / N threads (EXPLORER_THREADS overrides). --tls serves HTTPS with a
+# each replica runs each torch or BLAS call on one thread (EXPLORER_THREADS overrides). --tls serves HTTPS with a
 # certificate and key in one PEM file; --users asks for HTTP basic authentication, FILE holding one
 # `name:hash` per line (hash from `openssl passwd -6`), and needs --tls. Beyond 127.0.0.1 the
 # replicas run in shared mode (docs/deploy.md): visitors pick among the allowed models only.
@@ -73,8 +73,9 @@ trap stop EXIT
 
 # The same cookie secret everywhere: the XSRF token an upload carries stays valid on any replica.
 secret=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
-# The cores shared out: N processes each using every core for torch would fight over them.
-threads=${EXPLORER_THREADS:-$(( $(nproc) / replicas > 0 ? $(nproc) / replicas : 1 ))}
+# One thread per call, as a single server has by default (explorer/cached.py): the sessions and the
+# replicas are the parallelism; N processes each using every core for torch would fight over them.
+threads=${EXPLORER_THREADS:-1}
 # The replicas listen on 127.0.0.1 but serve whoever reaches HAProxy: beyond this machine, visitors.
 case "$address" in 127.0.0.1|localhost|::1) shared=${EXPLORER_SHARED:-0};; *) shared=${EXPLORER_SHARED:-1};; esac
 details=full; [ "$shared" = 1 ] && details=none   # no tracebacks (and server paths) for visitors
@@ -85,7 +86,7 @@ config=$SERVE_DIR/haproxy.cfg
 cp deploy/haproxy.cfg "$config"
 for i in $(seq 1 "$replicas"); do
   p=$((port + i))
-  EXPLORER_SHARED=$shared STREAMLIT_SERVER_COOKIE_SECRET=$secret OMP_NUM_THREADS=$threads \
+  EXPLORER_SHARED=$shared STREAMLIT_SERVER_COOKIE_SECRET=$secret EXPLORER_THREADS=$threads OMP_NUM_THREADS=$threads \
     "$PY" -m streamlit run streamlit_app.py --client.showErrorDetails "$details" \
     --server.headless true --server.address 127.0.0.1 --server.port "$p" \
     --browser.gatherUsageStats false --server.fileWatcherType none >"$SERVE_DIR/r$i.log" 2>&1 &

@@ -11,7 +11,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import threadpoolctl  # noqa: E402
+import torch  # noqa: E402
+
 from training import data as fmnist  # noqa: E402
+
+# The thread counts the suite runs with. Importing the app's cached loaders (AppTest) limits a server
+# process to one thread per call (explorer.cached.serving_threads); each test starts from these again.
+THREADS = torch.get_num_threads()
+BLAS_THREADS = max((p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"),
+                   default=None)
+
+
+@pytest.fixture(autouse=True)
+def suite_threads():
+    torch.set_num_threads(THREADS)
+    if BLAS_THREADS:
+        threadpoolctl.threadpool_limits(BLAS_THREADS, user_api="blas")
 
 
 @pytest.fixture(scope="session")

@@ -82,3 +82,18 @@ def test_a_bad_widget_value_shows_an_error_not_a_dead_session(app):
         assert run.problems() == [] and "Click a point on the map" in alerts
         await s.close()
     asyncio.run(scenario())
+
+
+def test_a_server_runs_each_call_on_one_thread_unless_told_otherwise(capsys):
+    import threadpoolctl
+    import torch
+
+    from explorer.cached import limit_threads, serving_threads
+    assert serving_threads({}) == 1
+    assert serving_threads({"EXPLORER_THREADS": "4"}) == 4
+    for bad in ("0", "-2", "two", "1e3", "999"):
+        assert serving_threads({"EXPLORER_THREADS": bad}) == 1
+        assert capsys.readouterr().err.startswith(f"EXPLORER_THREADS={bad!r}: expected a whole number")
+    limit_threads(1)   # the suite's thread counts come back before the next test (conftest)
+    assert torch.get_num_threads() == 1
+    assert {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"} == {1}
