@@ -54,9 +54,12 @@ def bounds(base: np.ndarray, d: int) -> tuple[float, float]:
     return min(-SLIDER_RANGE, float(base[d])), max(SLIDER_RANGE, float(base[d]))
 
 
-def set_sliders(b, base: np.ndarray, moved: dict) -> None:
+def set_sliders(b, base: np.ndarray, moved: dict, ranked: np.ndarray) -> None:
+    """The shown sliders at the start, but for the moved ones. Only shown dimensions hold a key: every
+    selectbox, radio and number input of a rerun walks the whole session state in Streamlit, and 128
+    slider keys made each of them several times slower."""
     ss = st.session_state
-    for d in range(b.latent_dim):
+    for d in ranked[:ss.get("slider_count", 16)]:
         ss[f"z_{d}"] = float(base[d])
     for d, v in moved.items():
         lo, hi = bounds(base, d)
@@ -70,12 +73,13 @@ def sliders(b, params):
     ranked = lat.rank_dimensions(b.kl_per_dim)
     base = np.round(np.asarray(base, np.float64), 2)  # on the sliders' 0.01 grid
     from_link = ss.pop("slider_moved", None)
-    forgotten = any(f"z_{d}" not in ss for d in range(b.latent_dim))   # the view was left and reopened
+    # the view was left and reopened: Streamlit forgot the moved sliders' values
+    forgotten = any(f"z_{d}" not in ss for d in ss.get("slider_moved_saved", {}))
     if from_link is not None or forgotten or ss.get("slider_signature") != (b.key, signature):
         same_start = ss.get("slider_signature") == (b.key, signature)
         moved = from_link if from_link is not None else ss.get("slider_moved_saved", {}) if same_start else {}
         ss["slider_signature"] = (b.key, signature)
-        set_sliders(b, base, moved)
+        set_sliders(b, base, moved, ranked)
         if moved:   # show every moved dimension
             last = max(int(np.flatnonzero(ranked == d)[0]) for d in moved) + 1
             ss["slider_count"] = max(ss.get("slider_count", 16), -(-last // 4) * 4)
@@ -83,12 +87,14 @@ def sliders(b, params):
     left, right = st.columns([3, 2], gap="medium")
     with right:
         if st.button("Reset to " + base_name, width="stretch"):
-            set_sliders(b, base, {})
+            set_sliders(b, base, {}, ranked)
     with left:
         cols = st.columns(4)
         for n, d in enumerate(ranked[:shown]):
             lo, hi = bounds(base, d)
-            cols[n % 4].slider(f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi, step=0.01, key=f"z_{d}")
+            # an explicit value: without one Streamlit walks the session state for each slider
+            cols[n % 4].slider(f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi, ss.get(f"z_{d}", float(base[d])),
+                               step=0.01, key=f"z_{d}")
     z = np.array(base, np.float32)
     for d in ranked[:shown]:
         z = lat.set_coordinate(z, d, ss[f"z_{d}"])
