@@ -88,7 +88,8 @@ def plain_map_figure(_bundle, key: str, projection: str, colour_by: str):
     highlighted by Plotly itself), built once and shared by every session. Building 10k points
     through Plotly's validators is most of a map rerun's time (~0.2 s), and with many users at
     once that time is the server's throughput. Shared, not copied: st.plotly_chart only reads it."""
-    return plots.latent_map(_bundle.maps[projection], _bundle.labels, colour_by, _bundle.recon_mse)
+    return plots.latent_map(_bundle.maps[projection], _bundle.labels, colour_by, _bundle.recon_mse,
+                            shared=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -138,7 +139,7 @@ def concept_map_figure(_bundle, key: str, projection: str, with_rows: tuple, wit
               "symbol": "circle-open", "size": 8, "color": colour, "line": 1.5, "line_color": colour}
              for name, rows, colour in (("with", with_rows, "#1a9850"), ("without", without_rows, "#444"))
              if rows]
-    return plots.latent_map(xy, b.labels, "category", b.recon_mse, extra=rings, for_groups=True)
+    return plots.latent_map(xy, b.labels, "category", b.recon_mse, extra=rings, for_groups=True, shared=True)
 
 
 @st.cache_resource(show_spinner="Measuring how well the groups separate…", max_entries=32)

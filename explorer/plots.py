@@ -14,6 +14,17 @@ CATEGORY_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
 GRID_STEPS = 48  # invisible points that make empty map space clickable
 
 
+class SharedFigure(go.Figure):
+    """A figure built once and then only read, by every session of the server (explorer/cached.py).
+    st.plotly_chart asks the figure for ``to_dict()`` on every rerun, a deep copy of 10k points
+    (4 ms holding the interpreter); this one makes its dict once."""
+
+    def to_dict(self) -> dict:
+        if getattr(self, "_shared_dict", None) is None:
+            self._shared_dict = super().to_dict()
+        return self._shared_dict
+
+
 def _empty_space_grid(xy: np.ndarray):
     lo, hi = xy.min(0), xy.max(0)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], GRID_STEPS), np.linspace(lo[1], hi[1], GRID_STEPS))
@@ -23,11 +34,12 @@ def _empty_space_grid(xy: np.ndarray):
 def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                recon_mse: np.ndarray | None = None,
                selected_xy: tuple | None = None, extra: dict | list | None = None,
-               height: int = 560, for_groups: bool = False) -> go.Figure:
+               height: int = 560, for_groups: bool = False, shared: bool = False) -> go.Figure:
     """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories).
     ``customdata`` is the global point index; the invisible grid trace has customdata −1. With
-    ``for_groups`` a drag selects a box of points (not pans) and selected points stay small."""
-    fig = go.Figure()
+    ``for_groups`` a drag selects a box of points (not pans) and selected points stay small. ``shared``:
+    a SharedFigure, for a figure cached for every session."""
+    fig = SharedFigure() if shared else go.Figure()
     gx, gy = _empty_space_grid(xy)
     fig.add_trace(go.Scattergl(x=gx, y=gy, mode="markers", name="empty space", showlegend=False,
                                marker=dict(size=6, opacity=0), customdata=np.full(len(gx), -1),
@@ -48,10 +60,9 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
             selected=dict(marker=dict(size=6, color="#111", opacity=1) if for_groups else
                           dict(size=14, color="#d62728", opacity=1)),
             unselected=dict(marker=dict(opacity=0.35)),
-            text=np.full(len(sel), name),
-            hovertemplate="<b>%{text}</b><br>test image %{customdata}<extra></extra>" if not by_error else
-                          "<b>%{text}</b><br>test image %{customdata}<br>recon MSE "
-                          "%{marker.color:.4f}<extra></extra>"))
+            # the category in the template, not a text per point: 10k copies were half the figure's bytes
+            hovertemplate=f"<b>{name}</b><br>test image %{{customdata}}"
+                          + ("<br>recon MSE %{marker.color:.4f}" if by_error else "") + "<extra></extra>"))
     for layer in ([extra] if isinstance(extra, dict) else extra or []):  # generated samples, uploaded images
         name = layer.get("name", "generated")
         fig.add_trace(go.Scattergl(x=layer["x"], y=layer["y"], mode="markers", name=name,

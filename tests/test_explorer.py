@@ -255,3 +255,21 @@ def test_metrics_of_other_weights_are_not_quoted_as_this_models():
     assert current(SimpleNamespace(metrics={"x": 1}, meta=meta)) == {"x": 1}         # older files do not say
     assert current(SimpleNamespace(metrics={"weights_sha256": "b" * 64}, meta=meta)) is None
     assert current(SimpleNamespace(metrics=None, meta=meta)) is None
+
+
+def test_the_map_figure_is_compact_and_a_shared_one_makes_its_dict_once():
+    import plotly.io
+
+    from explorer import plots
+    from training import CATEGORIES
+    rng = np.random.default_rng(0)
+    xy, labels = rng.normal(size=(1000, 2)).astype(np.float32), rng.integers(0, 10, 1000)
+    plain = plots.latent_map(xy, labels)
+    shared = plots.latent_map(xy, labels, shared=True)
+    assert plotly.io.to_json(shared) == plotly.io.to_json(plain)
+    assert shared.to_dict() is shared.to_dict() and plain.to_dict() is not plain.to_dict()
+    points = [t for t in plain.data if t.name in CATEGORIES]
+    assert len(points) == 10 and sum(len(t.x) for t in points) == 1000
+    # the category is named once per trace, in its hover template, not once per point
+    assert all(t.text is None and f"<b>{t.name}</b>" in t.hovertemplate for t in points)
+    assert points[3].customdata.tolist() == np.flatnonzero(labels == 3).tolist()

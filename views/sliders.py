@@ -93,8 +93,8 @@ def sliders(b, params):
         for n, d in enumerate(ranked[:shown]):
             lo, hi = bounds(base, d)
             # an explicit value: without one Streamlit walks the session state for each slider
-            cols[n % 4].slider(f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi, ss.get(f"z_{d}", float(base[d])),
-                               step=0.01, key=f"z_{d}")
+            cols[n % 4].slider(f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi,
+                               ss.get(f"z_{d}", float(base[d])), step=0.01, key=f"z_{d}")
     z = np.array(base, np.float32)
     for d in ranked[:shown]:
         z = lat.set_coordinate(z, d, ss[f"z_{d}"])
