@@ -16,11 +16,11 @@ def decode(model, z: np.ndarray) -> np.ndarray:
     return model.decode(torch.from_numpy(z)).squeeze(1).numpy()
 
 
-def upscale(image: np.ndarray, size: int = 224) -> np.ndarray:
-    """One 28×28 image in [0, 1] → uint8 size×size with nearest-neighbour pixels: crisp, not blurred."""
-    img = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
-    factor = max(1, size // img.shape[0])
-    return np.kron(img, np.ones((factor, factor), np.uint8))
+def pixels(image: np.ndarray) -> np.ndarray:
+    """One 28×28 image in [0, 1] → uint8 28×28. The app sends images at their own size and the browser
+    enlarges them with square pixels (the page's ``image-rendering: pixelated``): a PNG of 784 pixels
+    instead of one enlarged 64 times, which the server had to build and encode at every rerun."""
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
 def grid_png(images: np.ndarray, ncol: int, scale: int = 3) -> bytes:

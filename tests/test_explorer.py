@@ -7,7 +7,7 @@ import torch
 
 from explorer import latent as lat
 from explorer import selection
-from explorer.images import decode, upscale
+from explorer.images import decode, pixels
 from training import VAE
 
 K = 128
@@ -168,12 +168,12 @@ def test_hybrid_pairs_come_from_the_two_categories():
     assert lat.hybrid_pairs(labels, 0, 7, 3, seed=0) == []
 
 
-def test_upscale_is_nearest_neighbour():
+def test_pixels_are_the_image_in_bytes_clipped_and_rounded():
     img = np.zeros((28, 28))
-    img[0, 0] = 1
-    up = upscale(img, 224)
-    assert up.shape == (224, 224) and up.dtype == np.uint8
-    assert (up[:8, :8] == 255).all() and up[8:, :].max() == 0 and up[:, 8:].max() == 0
+    img[0, :4] = (1.0, 0.5, 1.7, -0.2)
+    px = pixels(img)
+    assert px.shape == (28, 28) and px.dtype == np.uint8
+    assert px[0, :4].tolist() == [255, 128, 255, 0] and px[1:].max() == 0
 
 
 def _bundle(n=50):

@@ -61,10 +61,10 @@ def interpolation(b):
     else:
         note = "(real test images)"
     pixel_row = lat.blend_pixels(pa, pb, steps)
-    png = rows_png([pixel_row, latent_row])
-    st.image(png, caption=f"top: pixel-space blend {note} · bottom: {method} latent interpolation")
-    st.download_button("Download interpolation PNG", png, file_name="interpolation.png", mime="image/png",
-                       on_click="ignore")
+    w.picture(rows_png([pixel_row, latent_row], scale=1),
+              f"top: pixel-space blend {note} · bottom: {method} latent interpolation")
+    st.download_button("Download interpolation PNG", lambda: rows_png([pixel_row, latent_row]),
+                       file_name="interpolation.png", mime="image/png", on_click="ignore")
     if st.toggle("Novelty check of the interpolation frames", key="interp_novelty"):
         w.novelty_check(b, path[1:-1], "in-between frames")
 
@@ -82,11 +82,11 @@ def hybrids(b):
     pairs = lat.hybrid_pairs(b.labels, cat_a, cat_b, n, seed)
     ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     hz = (1 - mix) * b.mu[ia] + mix * b.mu[ib]
-    png = rows_png([decode(b.model, b.mu[ia]), decode(b.model, b.mu[ib]), decode(b.model, hz)])
-    st.image(png, caption=f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix "
-                          f"{mix}")
-    st.download_button("Download hybrids PNG", png, file_name="hybrids.png", mime="image/png",
-                       on_click="ignore")
+    rows = [decode(b.model, b.mu[ia]), decode(b.model, b.mu[ib]), decode(b.model, hz)]
+    w.picture(rows_png(rows, scale=1),
+              f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
+    st.download_button("Download hybrids PNG", lambda: rows_png(rows), file_name="hybrids.png",
+                       mime="image/png", on_click="ignore")
     if st.toggle("Novelty check of the hybrids", key="hyb_novelty"):
         w.novelty_check(b, hz, "hybrids")
 

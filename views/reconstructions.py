@@ -22,8 +22,8 @@ def reconstructions(b):
     recons = decode(b.model, b.mu[idx])
     errors = ((recons - originals) ** 2).mean((1, 2))
     with c2:
-        st.image(rows_png([originals, recons]), caption="top: test images · bottom: reconstructions from μ "
-                                                        "(paper fig. 2)")
+        w.picture(rows_png([originals, recons], scale=1),
+                  "top: test images · bottom: reconstructions from μ (paper fig. 2)")
         st.caption("  ·  ".join(f"{CATEGORIES[b.labels[i]]}: MSE {e:.4f}"
                                 for i, e in zip(idx, errors, strict=True)))
         st.caption(f"Mean reconstruction MSE over all {len(b.labels):,} test images: "

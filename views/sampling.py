@@ -121,8 +121,7 @@ def sampler(b):
             w.big_image(decode(b.model, mixtures.mean[c][order[rank]])[0],
                         f"cluster {rank + 1} centre, decoded", 168)
     with right:
-        png = grid_png(samples, ncol=8)
-        st.image(png, caption=f"{n} samples {around}, noise {noise}, seed {seed}")
+        w.picture(grid_png(samples, ncol=8, scale=1), f"{n} samples {around}, noise {noise}, seed {seed}")
         measured = b.current_metrics
         if SAMPLER_KEYS.get(kind) == "mixture" and rank is not None:
             note = metric_labels.cluster_note(measured, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
@@ -132,8 +131,8 @@ def sampler(b):
         if note:
             st.caption(note)
         d1, d2, d3, d4 = st.columns([2, 2, 3, 2], vertical_alignment="center")
-        d1.download_button("Download PNG", png, file_name=f"samples_{c}_{seed}.png", mime="image/png",
-                           on_click="ignore")
+        d1.download_button("Download PNG", lambda: grid_png(samples, ncol=8),
+                           file_name=f"samples_{c}_{seed}.png", mime="image/png", on_click="ignore")
         d2.download_button("Download .npz", lambda: labelled_npz(samples, c, z),
                            file_name=f"samples_{c}_{seed}.npz",
                            help="the samples as uint8 images, their category labels and their latent codes z",

@@ -109,7 +109,7 @@ def sliders(b, params):
                      format_func=lambda d: f"dim {d} (KL {b.kl_per_dim[d]:.2f})")
     values = np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11)
     strip = decode(b.model, lat.traversal(z, int(d), values))
-    st.image(grid_png(strip, ncol=len(values), scale=3), caption="  ".join(f"{v:+.1f}" for v in values))
+    w.picture(grid_png(strip, ncol=len(values), scale=1), "  ".join(f"{v:+.1f}" for v in values))
     query = state.publish(params, b, slider_moved=moved)
     w.link_box(URL_PATH, query, "and the same sliders moved")
 

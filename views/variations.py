@@ -86,8 +86,8 @@ def variations(b):
                    "benchmark with few labels, such variants added at most a few tenths of a point to a "
                    "classifier's accuracy: docs/augmentation.md.")
         d1, d2, d3 = st.columns(3)
-        d1.download_button("Download PNG", grid_png(images, ncol=8), file_name=f"variations_{seed}.png",
-                           mime="image/png", on_click="ignore")
+        d1.download_button("Download PNG", lambda: grid_png(images, ncol=8),
+                           file_name=f"variations_{seed}.png", mime="image/png", on_click="ignore")
         d2.download_button("Download .npz", lambda: labelled_npz(images, label, z),
                            file_name=f"variations_{seed}.npz",
                            help="the variants as uint8 images, the item's label and their latent codes z",
