@@ -7,6 +7,10 @@ element), then ``script_finished``. Images arrive as URLs on the server's media 
 fetches as a browser would. This lets one small machine drive many concurrent sessions and
 measure the server, not twenty software-rendered WebGL canvases.
 
+Like a browser, a session keeps the large elements it received (a chart) by their hash and names them
+in each rerun request; the server then sends a reference instead of an unchanged element, and the
+client reads it from its cache (the frontend's ForwardMessageCache, with its default age limit).
+
 Like a browser, a session first loads the page and keeps the cookies it sets, and sends them with
 the websocket and every image it fetches: behind a load balancer with cookie affinity
 (scripts/serve.sh) all of a session's requests reach its replica.
@@ -27,6 +31,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 DONE = {ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
         ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
+MAX_CACHED_AGE = 2   # Streamlit's global.maxCachedMessageAge: script runs an unused element is kept
 
 
 class ProtocolError(RuntimeError):
@@ -72,6 +77,8 @@ class AppSession:
         self.page_name = ""                        # the view's URL path ("" = the home view)
         self.query = ""                            # the address's query string, as a link carries it
         self.cookies: dict[str, str] = {}          # set by the page (a balancer's affinity cookie)
+        self.cache: dict[str, list] = {}           # hash → [message, run last used, its fragment]
+        self.runs = 0
         self.ws = None
 
     @property
@@ -102,12 +109,14 @@ class AppSession:
         msg.rerun_script.page_name = self.page_name
         msg.rerun_script.fragment_id = fragment_id
         msg.rerun_script.widget_states.widgets.extend(self.states.values())
+        msg.rerun_script.cached_message_hashes.extend(self.cache)
         await self.ws.send(msg.SerializeToString())
         run, started = Run(), False
         async with asyncio.timeout(self.timeout):
             while True:
                 f = ForwardMsg()
                 f.ParseFromString(await self.ws.recv())
+                f = self._cached(f)
                 kind = f.WhichOneof("type")
                 if kind == "new_session":  # every script run starts with one
                     run, started = Run(), True
@@ -126,7 +135,28 @@ class AppSession:
                         raise ProtocolError("the script failed to compile")
                     started = False  # stopped early for a rerun the app asked for: the next run is the page
         self.fragments.update(run.fragments)
+        self._age(fragment_id)
         return run
+
+    def _cached(self, f: ForwardMsg) -> ForwardMsg:
+        """Keep a cacheable element; replace a reference by the element it names."""
+        if f.WhichOneof("type") == "ref_hash":
+            entry = self.cache.get(f.ref_hash)
+            if entry is None:
+                raise ProtocolError(f"a reference to an element this session never kept: {f.ref_hash}")
+            entry[1] = self.runs
+            return entry[0]
+        if f.metadata.cacheable and f.hash:
+            self.cache[f.hash] = [f, self.runs, f.delta.fragment_id]
+        return f
+
+    def _age(self, fragment_id: str) -> None:
+        """As the frontend does after each run: forget elements unused for more than MAX_CACHED_AGE runs
+        (after a fragment's run, only that fragment's)."""
+        self.runs += 1
+        for h, (_, used, fragment) in list(self.cache.items()):
+            if (not fragment_id or fragment == fragment_id) and self.runs - used > MAX_CACHED_AGE:
+                del self.cache[h]
 
     async def open(self, page_name: str, query: str = "") -> Run:
         """Go to another view, as a click on its link in the sidebar does (with ``query``: as a link

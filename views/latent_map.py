@@ -106,7 +106,10 @@ def detail(b, sel, projection: str):
     w.mark_buttons(sel, *st.columns(2))
     st.markdown("**8 nearest neighbours in latent space** (decoded)")
     captions = [f"{CATEGORIES[b.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist, strict=True)]
-    w.thumbnails(decode(b.model, b.mu[idx]), captions, per_row=4, size=84)
+    # two strips of four, each one picture with its captions: a click sends 4 elements for them, not 24
+    neighbours = decode(b.model, b.mu[idx])
+    for row in range(0, len(idx), 4):
+        w.strip(neighbours[row:row + 4], captions[row:row + 4])
 
 
 @state.fragment
