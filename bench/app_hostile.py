@@ -4,12 +4,12 @@ One server in shared mode (EXPLORER_SHARED=1, so the per-session limits apply). 
 sessions click map points with a pause of --think seconds on average, alone, for --seconds. Then the
 same ordinary sessions again beside --hostile sessions that, with no pause at all, draw the largest
 sample grids allowed (64) with new seeds, click map points, fetch every image of their page again
-(downloads), and open views from links with bad parameters (paths, huge and non-numeric values).
+(downloads), open views from links with bad parameters (paths, huge and non-numeric values) and
+upload photos at the size limit (a PNG of noise just under 20 MB and 25 megapixels, a new one each
+time).
 Prints the ordinary sessions' click p50/p95 in both runs, the server's peak memory, the errors (a
 traceback or an error box on any session's page; the hostile sessions' one-line notices are not
-errors), and how many of the hostile requests the limits refused. Uploads are not driven: the
-protocol client does not speak Streamlit's upload endpoint (the upload limits are tested in
-tests/test_sharing.py and tests/test_app.py).
+errors), and how many of the hostile requests the limits refused.
 
     .venv/bin/python bench/app_hostile.py [--ordinary 10] [--hostile 5] [--seconds 30]
 """
@@ -51,6 +51,25 @@ async def ordinary(url: str, k: int, deadline: float, stats: Stats, think: float
     await user.s.close()
 
 
+def largest_upload() -> bytes:
+    """A PNG of noise (it does not compress) as large as the app takes: under 20 MB and 25 megapixels."""
+    import io
+
+    from PIL import Image
+
+    from training.prepare import MAX_BYTES, MAX_PIXELS
+    side = 4400
+    noise = np.random.default_rng(0).integers(0, 256, (side, side), np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "PNG", compress_level=1)
+    data = buf.getvalue()
+    assert len(data) < MAX_BYTES and side * side < MAX_PIXELS, (len(data), side)
+    return data
+
+
+UPLOAD = []   # made once per run: the same bytes, under a new name each time
+
+
 async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list):
     rng = random.Random(1000 + k)
     user = WsUser(url, rng, stats)
@@ -60,8 +79,13 @@ async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list
     while time.time() < deadline:
         i += 1
         try:
-            kind = i % 4
-            if kind == 0:   # the largest grid allowed, a new one each time
+            kind = i % 5
+            if kind == 4:   # a photo at the size limit, as a new file each time
+                await user.goto("your-image")
+                uploader, = user.page.of_kind("file_uploader")
+                user.page = run = await s.upload(uploader.id, f"big-{k}-{i}.png", UPLOAD[0])
+                refused.append(limited(run))
+            elif kind == 0:   # the largest grid allowed, a new one each time
                 await user.goto("sampling")
                 n = user.page.widget("number_input", "sample_n")
                 user.page = await s.set(n.id, int_value=64)
@@ -75,7 +99,7 @@ async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list
                     for img in imgs.imgs:
                         await s.fetch(img.url)
             else:
-                page, query = BAD_LINKS[i // 4 % len(BAD_LINKS)]
+                page, query = BAD_LINKS[i // 5 % len(BAD_LINKS)]
                 user.page = run = await s.open(page, query)
                 user.view = page
                 s.query = ""
@@ -117,6 +141,7 @@ def main():
                                                 "without the interaction limit")
     a = p.parse_args()
     env = {"EXPLORER_SHARED": "1", "EXPLORER_LIMITS": a.limits}
+    UPLOAD.append(largest_upload())
     with running_app(a.model_dir, env=env, timeout=120) as (url, proc):
         asyncio.run(warm([url]))
         peak, stop = [rss_mb(proc.pid)], threading.Event()

@@ -21,11 +21,13 @@ import asyncio
 import base64
 import json
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
@@ -79,6 +81,7 @@ class AppSession:
         self.cookies: dict[str, str] = {}          # set by the page (a balancer's affinity cookie)
         self.cache: dict[str, list] = {}           # hash → [message, run last used, its fragment]
         self.runs = 0
+        self.session_id = ""                       # from the first run's new_session message
         self.ws = None
 
     @property
@@ -87,11 +90,14 @@ class AppSession:
 
     async def connect(self) -> Run:
         def load_page():
-            request = urllib.request.Request(self.url + "/", headers=self.cookie_header)
-            with urllib.request.urlopen(request, timeout=self.timeout) as r:
-                for header in r.headers.get_all("Set-Cookie") or []:
-                    name, _, value = header.split(";", 1)[0].partition("=")
-                    self.cookies[name.strip()] = value.strip()
+            # the page, then the health check the frontend makes before it connects (which sets the XSRF
+            # cookie that uploads need)
+            for path in ("/", "/_stcore/health"):
+                request = urllib.request.Request(self.url + path, headers=self.cookie_header)
+                with urllib.request.urlopen(request, timeout=self.timeout) as r:
+                    for header in r.headers.get_all("Set-Cookie") or []:
+                        name, _, value = header.split(";", 1)[0].partition("=")
+                        self.cookies[name.strip()] = value.strip()
         await asyncio.to_thread(load_page)
         self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
                                            subprotocols=["streamlit"], origin=self.url, max_size=None,
@@ -120,6 +126,7 @@ class AppSession:
                 kind = f.WhichOneof("type")
                 if kind == "new_session":  # every script run starts with one
                     run, started = Run(), True
+                    self.session_id = f.new_session.initialize.session_id or self.session_id
                 elif not started:
                     continue  # the tail of an earlier run
                 elif kind == "delta" and f.delta.WhichOneof("type") == "new_element":
@@ -175,6 +182,42 @@ class AppSession:
             setattr(state, name, v)
         self.states[widget_id] = state
         # a widget drawn inside a fragment reruns only that fragment, as the browser asks for
+        return await self.rerun(self.fragments.get(widget_id, ""))
+
+    async def upload(self, widget_id: str, name: str, data: bytes, mime: str = "image/png") -> Run:
+        """Drop a file on a file uploader, as the browser does: ask the session for an upload URL, PUT
+        the file there (multipart, with the XSRF token from the page's cookie), then rerun with the
+        uploader's new state."""
+        request = BackMsg()
+        request.file_urls_request.request_id = rid = uuid.uuid4().hex
+        request.file_urls_request.file_names.append(name)
+        request.file_urls_request.session_id = self.session_id
+        await self.ws.send(request.SerializeToString())
+        async with asyncio.timeout(self.timeout):
+            while True:
+                f = ForwardMsg()
+                f.ParseFromString(await self.ws.recv())
+                if f.WhichOneof("type") == "file_urls_response" and f.file_urls_response.response_id == rid:
+                    break
+        if f.file_urls_response.error_msg:
+            raise ProtocolError(f"no upload URL: {f.file_urls_response.error_msg}")
+        urls = f.file_urls_response.file_urls[0]
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        headers = {**self.cookie_header, "Content-Type": f"multipart/form-data; boundary={boundary}",
+                   "X-Xsrftoken": self.cookies.get("_streamlit_xsrf", "")}
+        target = urls.upload_url if urls.upload_url.startswith("http") else self.url + urls.upload_url
+
+        def put():
+            request = urllib.request.Request(target, data=body, headers=headers, method="PUT")
+            with urllib.request.urlopen(request, timeout=self.timeout) as r:
+                return r.status
+        await asyncio.to_thread(put)
+        state = WidgetState(id=widget_id)
+        state.file_uploader_state_value.uploaded_file_info.append(
+            UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls))
+        self.states[widget_id] = state
         return await self.rerun(self.fragments.get(widget_id, ""))
 
     async def fetch(self, path: str) -> bytes:

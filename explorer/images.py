@@ -23,6 +23,16 @@ def pixels(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
+def for_display(grey: np.ndarray, longest: int = 640) -> np.ndarray:
+    """A greyscale picture in [0, 1] as uint8, shrunk so that its longer side is at most ``longest``:
+    what a page shows of an upload. A 20-megapixel photo kept at full size held 80 MB of floats per
+    session and took seconds to re-encode at every rerun of its panel."""
+    from PIL import Image
+    img = Image.fromarray(pixels(grey))
+    img.thumbnail((longest, longest), Image.LANCZOS)   # keeps the aspect ratio; never enlarges
+    return np.asarray(img)
+
+
 def grid_png(images: np.ndarray, ncol: int, scale: int = 3) -> bytes:
     buf = io.BytesIO()
     image_grid(images, ncol=ncol, scale=scale).save(buf, format="PNG")

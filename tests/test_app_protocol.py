@@ -69,6 +69,31 @@ def test_sessions_arriving_together_at_a_fresh_server_all_work():
     assert stats.errors == [] and len(stats.latency["click"]) == 6
 
 
+def test_a_protocol_client_uploads_a_photo_as_the_browser_does(app):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    async def go():
+        s = AppSession(app)
+        await s.connect()
+        page = await s.open("your-image")
+        uploader, = page.of_kind("file_uploader")
+        photo = np.full((300, 200), 230, np.uint8)
+        photo[60:240, 50:150] = 40   # a dark item on a light background
+        buf = io.BytesIO()
+        Image.fromarray(photo).save(buf, "PNG")
+        run = await s.upload(uploader.id, "item.png", buf.getvalue())
+        await s.close()
+        return run
+
+    run = asyncio.run(go())
+    assert not run.problems()
+    shown = run.image_urls("item.png (200×300, greyscale)")
+    assert len(shown) == 1 and run.image_urls("what the model sees (28×28)")
+
+
 def test_a_bad_widget_value_shows_an_error_not_a_dead_session(app):
     async def scenario():
         s = AppSession(app)

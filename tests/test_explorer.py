@@ -273,3 +273,13 @@ def test_the_map_figure_is_compact_and_a_shared_one_makes_its_dict_once():
     # the category is named once per trace, in its hover template, not once per point
     assert all(t.text is None and f"<b>{t.name}</b>" in t.hovertemplate for t in points)
     assert points[3].customdata.tolist() == np.flatnonzero(labels == 3).tolist()
+
+
+def test_an_upload_is_kept_at_display_size_with_its_aspect_ratio():
+    from explorer.images import for_display
+    grey = np.linspace(0, 1, 3000 * 1200, dtype=np.float32).reshape(3000, 1200)
+    shown = for_display(grey)
+    assert shown.dtype == np.uint8 and shown.shape == (640, 256)
+    assert shown[0, 0] < 5 and shown[-1, -1] > 250   # dark at the top, light at the bottom, as the photo
+    small = np.full((20, 30), 0.5, np.float32)
+    assert for_display(small).shape == (20, 30)   # never enlarged

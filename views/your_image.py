@@ -1,9 +1,9 @@
 """Your image: a picture of your own, prepared as Fashion-MNIST was made, encoded, decoded, judged,
 and put on the map. Not part of a link: the picture lives only in this session."""
-import numpy as np
 import streamlit as st
 
 from explorer import cached, selection
+from explorer.images import for_display
 from training import CATEGORIES
 from training.encode_images import encode_prepared
 from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
@@ -33,8 +33,9 @@ def take_upload(b) -> bool:
             state.set_upload(None)
             st.error(str(e))
             return False
-        state.set_upload({"signature": signature, "name": file.name, "original": original,
-                          "prepared": prepared, "notes": notes})
+        # the session keeps a display-sized copy of the photo, and its size for the caption
+        state.set_upload({"signature": signature, "name": file.name, "original": for_display(original),
+                          "size": original.shape, "prepared": prepared, "notes": notes})
     return True
 
 
@@ -47,13 +48,13 @@ def upload_panel(b):
         st.info("Drop an image above. Photos of a single item on a plain background work best.")
         return
     r = encode_prepared(b.model, up["prepared"], cached.get_classifier(b.directory), b.mu, k=8,
-                        name=up["name"], original=up["original"])
+                        name=up["name"])
     for note in up["notes"]:
         st.caption(note)
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2], gap="medium")
     with c1:
-        st.image(np.clip(r.original, 0, 1),
-                 caption=f"{up['name']} ({r.original.shape[1]}×{r.original.shape[0]}, greyscale)",
+        st.image(up["original"],
+                 caption=f"{up['name']} ({up['size'][1]}×{up['size'][0]}, greyscale)",
                  width="stretch")
     with c2:
         w.big_image(r.prepared, "what the model sees (28×28)")
