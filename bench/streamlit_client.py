@@ -186,8 +186,8 @@ class AppSession:
 
     async def upload(self, widget_id: str, name: str, data: bytes, mime: str = "image/png") -> Run:
         """Drop a file on a file uploader, as the browser does: ask the session for an upload URL, PUT
-        the file there (multipart, with the XSRF token from the page's cookie), then rerun with the
-        uploader's new state."""
+        the file there (multipart, with the XSRF token from the page's cookie), DELETE the file it
+        replaces, then rerun with the uploader's new state."""
         request = BackMsg()
         request.file_urls_request.request_id = rid = uuid.uuid4().hex
         request.file_urls_request.file_names.append(name)
@@ -214,11 +214,22 @@ class AppSession:
             with urllib.request.urlopen(request, timeout=self.timeout) as r:
                 return r.status
         await asyncio.to_thread(put)
+        replaced = self.states.get(widget_id)
+        if replaced is not None:   # one file per uploader: the frontend deletes the one it replaces
+            for info in replaced.file_uploader_state_value.uploaded_file_info:
+                await asyncio.to_thread(self._delete, info.file_urls.delete_url)
         state = WidgetState(id=widget_id)
         state.file_uploader_state_value.uploaded_file_info.append(
             UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls))
         self.states[widget_id] = state
         return await self.rerun(self.fragments.get(widget_id, ""))
+
+    def _delete(self, url: str) -> None:
+        target = url if url.startswith("http") else self.url + url
+        headers = {**self.cookie_header, "X-Xsrftoken": self.cookies.get("_streamlit_xsrf", "")}
+        with urllib.request.urlopen(urllib.request.Request(target, headers=headers, method="DELETE"),
+                                    timeout=self.timeout):
+            pass
 
     async def fetch(self, path: str) -> bytes:
         """GET a media URL from the page, as the browser's <img> would."""
