@@ -205,30 +205,25 @@ class AppSession:
         boundary = uuid.uuid4().hex
         body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
                 f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-        headers = {**self.cookie_header, "Content-Type": f"multipart/form-data; boundary={boundary}",
-                   "X-Xsrftoken": self.cookies.get("_streamlit_xsrf", "")}
-        target = urls.upload_url if urls.upload_url.startswith("http") else self.url + urls.upload_url
-
-        def put():
-            request = urllib.request.Request(target, data=body, headers=headers, method="PUT")
-            with urllib.request.urlopen(request, timeout=self.timeout) as r:
-                return r.status
-        await asyncio.to_thread(put)
+        await asyncio.to_thread(self._send, "PUT", urls.upload_url, body,
+                                {"Content-Type": f"multipart/form-data; boundary={boundary}"})
         replaced = self.states.get(widget_id)
         if replaced is not None:   # one file per uploader: the frontend deletes the one it replaces
             for info in replaced.file_uploader_state_value.uploaded_file_info:
-                await asyncio.to_thread(self._delete, info.file_urls.delete_url)
+                await asyncio.to_thread(self._send, "DELETE", info.file_urls.delete_url)
         state = WidgetState(id=widget_id)
         state.file_uploader_state_value.uploaded_file_info.append(
             UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls))
         self.states[widget_id] = state
         return await self.rerun(self.fragments.get(widget_id, ""))
 
-    def _delete(self, url: str) -> None:
+    def _send(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> None:
+        """An upload request with the session's cookies and the XSRF token the frontend copies from them."""
+        headers = {**self.cookie_header, "X-Xsrftoken": self.cookies.get("_streamlit_xsrf", ""),
+                   **(headers or {})}
         target = url if url.startswith("http") else self.url + url
-        headers = {**self.cookie_header, "X-Xsrftoken": self.cookies.get("_streamlit_xsrf", "")}
-        with urllib.request.urlopen(urllib.request.Request(target, headers=headers, method="DELETE"),
-                                    timeout=self.timeout):
+        request = urllib.request.Request(target, data=body, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=self.timeout):
             pass
 
     async def fetch(self, path: str) -> bytes:

@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 import torch
+from PIL import Image
 
 from training.figures import image_grid
 
@@ -27,7 +28,6 @@ def for_display(grey: np.ndarray, longest: int = 640) -> np.ndarray:
     """A greyscale picture in [0, 1] as uint8, shrunk so that its longer side is at most ``longest``:
     what a page shows of an upload. A 20-megapixel photo kept at full size held 80 MB of floats per
     session and took seconds to re-encode at every rerun of its panel."""
-    from PIL import Image
     img = Image.fromarray(pixels(grey))
     img.thumbnail((longest, longest), Image.LANCZOS)   # keeps the aspect ratio; never enlarges
     return np.asarray(img)

@@ -54,7 +54,7 @@ def bounds(base: np.ndarray, d: int) -> tuple[float, float]:
     return min(-SLIDER_RANGE, float(base[d])), max(SLIDER_RANGE, float(base[d]))
 
 
-def set_sliders(b, base: np.ndarray, moved: dict, ranked: np.ndarray) -> None:
+def set_sliders(base: np.ndarray, moved: dict, ranked: np.ndarray) -> None:
     """The shown sliders at the start, but for the moved ones. Only shown dimensions hold a key: every
     selectbox, radio and number input of a rerun walks the whole session state in Streamlit, and 128
     slider keys made each of them several times slower."""
@@ -79,7 +79,7 @@ def sliders(b, params):
         same_start = ss.get("slider_signature") == (b.key, signature)
         moved = from_link if from_link is not None else ss.get("slider_moved_saved", {}) if same_start else {}
         ss["slider_signature"] = (b.key, signature)
-        set_sliders(b, base, moved, ranked)
+        set_sliders(base, moved, ranked)
         if moved:   # show every moved dimension
             last = max(int(np.flatnonzero(ranked == d)[0]) for d in moved) + 1
             ss["slider_count"] = max(ss.get("slider_count", 16), -(-last // 4) * 4)
@@ -87,7 +87,7 @@ def sliders(b, params):
     left, right = st.columns([3, 2], gap="medium")
     with right:
         if st.button("Reset to " + base_name, width="stretch"):
-            set_sliders(b, base, {}, ranked)
+            set_sliders(base, {}, ranked)
     with left:
         cols = st.columns(4)
         for n, d in enumerate(ranked[:shown]):
