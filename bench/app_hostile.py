@@ -5,8 +5,8 @@ sessions click map points with a pause of --think seconds on average, alone, for
 same ordinary sessions again beside --hostile sessions that, with no pause at all, draw the largest
 sample grids allowed (64) with new seeds, click map points, fetch every image of their page again
 (downloads), open views from links with bad parameters (paths, huge and non-numeric values) and
-upload photos at the size limit (a PNG of noise just under 20 MB and 25 megapixels, a new one each
-time).
+upload photos at the size limit (a PNG of noise just under the server's upload limit, --upload-mb,
+and 25 megapixels, a new one each time).
 Prints the ordinary sessions' click p50/p95 in both runs, the server's peak memory, the errors (a
 traceback or an error box on any session's page; the hostile sessions' one-line notices are not
 errors), and how many of the hostile requests the limits refused.
@@ -28,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 from app_load import Stats, WsUser, rss_mb, warm  # noqa: E402
 
 from app_driver import running_app  # noqa: E402
+from explorer.sharing import SHARED_UPLOAD_MB  # noqa: E402
 
 BAD_LINKS = [("sampling", "cat=../../etc&n=100000&seed=-1&noise=nan&sampler=%00"),
              ("", "item=99999999&map=../x&a=-5&at=1e308,1e308"),
@@ -51,19 +52,20 @@ async def ordinary(url: str, k: int, deadline: float, stats: Stats, think: float
     await user.s.close()
 
 
-def largest_upload() -> bytes:
-    """A PNG of noise (it does not compress) as large as the app takes: under 20 MB and 25 megapixels."""
+def largest_upload(limit_mb: int) -> bytes:
+    """A PNG of noise (it does not compress) as large as the server takes: under its upload size
+    limit and under 25 megapixels."""
     import io
 
     from PIL import Image
 
-    from training.prepare import MAX_BYTES, MAX_PIXELS
-    side = 4400
+    from training.prepare import MAX_PIXELS
+    side = min(int((limit_mb * 2**20 * 0.97) ** 0.5), int(MAX_PIXELS ** 0.5))   # 1 byte a pixel, and headers
     noise = np.random.default_rng(0).integers(0, 256, (side, side), np.uint8)
     buf = io.BytesIO()
     Image.fromarray(noise).save(buf, "PNG", compress_level=1)
     data = buf.getvalue()
-    assert len(data) < MAX_BYTES and side * side < MAX_PIXELS, (len(data), side)
+    assert len(data) < limit_mb * 2**20, (len(data), side)
     return data
 
 
@@ -139,9 +141,13 @@ def main():
     p.add_argument("--model-dir", default=str(ROOT / "assets"))
     p.add_argument("--limits", default="", help="the server's EXPLORER_LIMITS, e.g. action=100000 to measure "
                                                 "without the interaction limit")
+    p.add_argument("--upload-mb", type=int, default=SHARED_UPLOAD_MB,
+                   help="the server's upload size limit in MB (default: what scripts/serve.sh gives a shared "
+                        "server)")
     a = p.parse_args()
-    env = {"EXPLORER_SHARED": "1", "EXPLORER_LIMITS": a.limits}
-    UPLOAD.append(largest_upload())
+    env = {"EXPLORER_SHARED": "1", "EXPLORER_LIMITS": a.limits,
+           "STREAMLIT_SERVER_MAX_UPLOAD_SIZE": str(a.upload_mb)}
+    UPLOAD.append(largest_upload(a.upload_mb))
     with running_app(a.model_dir, env=env, timeout=120) as (url, proc):
         asyncio.run(warm([url]))
         peak, stop = [rss_mb(proc.pid)], threading.Event()

@@ -89,6 +89,11 @@ class RateLimit:
 # measured what 40 interactions a minute leave for the other visitors (docs/deploy.md).
 LIMITS = {"upload": 10, "draw": 60, "concept": 20, "action": 40}
 LIMITS_VARIABLE = "EXPLORER_LIMITS"   # e.g. "action=60,upload=5": the owner's own limits
+# The upload size a shared server takes (scripts/serve.sh passes it as --server.maxUploadSize; private
+# servers keep .streamlit/config.toml's 20 MB). Streamlit receives and stores a file before the app's
+# per-visitor limit can refuse it: five visitors uploading 18.5 MB photos took a server to 2.0 GB and
+# other visitors' clicks to 4.2× at p95; with 5 MB, 1.1 GB and 2.3× (bench/app_hostile.py).
+SHARED_UPLOAD_MB = 5
 
 
 def limits(setting: str | None) -> dict[str, int]:

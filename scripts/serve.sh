@@ -79,6 +79,10 @@ threads=${EXPLORER_THREADS:-1}
 # The replicas listen on 127.0.0.1 but serve whoever reaches HAProxy: beyond this machine, visitors.
 case "$address" in 127.0.0.1|localhost|::1) shared=${EXPLORER_SHARED:-0};; *) shared=${EXPLORER_SHARED:-1};; esac
 details=full; [ "$shared" = 1 ] && details=none   # no tracebacks (and server paths) for visitors
+# Shared: smaller uploads (explorer/sharing.py says why); STREAMLIT_SERVER_MAX_UPLOAD_SIZE overrides.
+upload_mb=$(grep -oP '^maxUploadSize = \K[0-9]+' .streamlit/config.toml)
+[ "$shared" = 1 ] && upload_mb=$("$PY" -c 'from explorer.sharing import SHARED_UPLOAD_MB; print(SHARED_UPLOAD_MB)')
+upload_mb=${STREAMLIT_SERVER_MAX_UPLOAD_SIZE:-$upload_mb}
 if [ "$shared" = 1 ] && [ -z "$users" ]; then
   echo "serve.sh: listening on $address without --users: anyone who reaches it can use the explorer" >&2
 fi
@@ -87,7 +91,7 @@ cp deploy/haproxy.cfg "$config"
 for i in $(seq 1 "$replicas"); do
   p=$((port + i))
   EXPLORER_SHARED=$shared STREAMLIT_SERVER_COOKIE_SECRET=$secret EXPLORER_THREADS=$threads OMP_NUM_THREADS=$threads \
-    "$PY" -m streamlit run streamlit_app.py --client.showErrorDetails "$details" \
+    "$PY" -m streamlit run streamlit_app.py --client.showErrorDetails "$details" --server.maxUploadSize "$upload_mb" \
     --server.headless true --server.address 127.0.0.1 --server.port "$p" \
     --browser.gatherUsageStats false --server.fileWatcherType none >"$SERVE_DIR/r$i.log" 2>&1 &
   pids+=($!)

@@ -150,3 +150,40 @@ def test_bad_tls_and_user_files_are_one_line(tmp_path, args, message):
                        text=True, timeout=30)
     assert r.returncode == 2 and r.stderr.startswith(f"serve.sh: {message}"), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_shared_replica_takes_smaller_uploads(monkeypatch):
+    """Shared: Streamlit receives and stores a file before the app's per-visitor limit can refuse it,
+    so serve.sh bounds the size itself (explorer.sharing.SHARED_UPLOAD_MB)."""
+    import asyncio
+    import io
+    import sys
+    import urllib.error
+
+    import numpy as np
+
+    from explorer.sharing import SHARED_UPLOAD_MB
+    sys.path.insert(0, str(ROOT / "bench"))
+    from streamlit_client import AppSession
+
+    def png(side):
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (side, side), np.uint8)).save(buf, "PNG")
+        return buf.getvalue()
+
+    async def go(url):
+        s = AppSession(url)
+        await s.connect()
+        page = await s.open("your-image")
+        uploader, = page.of_kind("file_uploader")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            await s.upload(uploader.id, "big.png", png(int((SHARED_UPLOAD_MB + 1) ** 0.5 * 1024)))
+        run = await s.upload(uploader.id, "small.png", png(300))
+        await s.close()
+        return uploader.label, refused.value.code, run
+
+    monkeypatch.setenv("EXPLORER_SHARED", "1")
+    with serving(1, ROOT / "assets") as (url, _, proc):
+        label, code, run = asyncio.run(go(url))
+    assert label.endswith(f"up to {SHARED_UPLOAD_MB} MB)") and code == 413
+    assert not run.problems() and run.image_urls("small.png (300×300, greyscale)")

@@ -18,8 +18,9 @@ URL_PATH = "your-image"
 
 def take_upload(b) -> bool:
     """Prepare a newly dropped file once; False (with the reason shown) when it cannot be used."""
-    file = st.file_uploader(f"A product photo ({', '.join(f.upper() for f in FORMATS)}; up to "
-                            f"{MAX_BYTES // 2**20} MB)", type=UPLOAD_TYPES, key="upload_file")
+    limit_mb = min(st.get_option("server.maxUploadSize"), MAX_BYTES // 2**20)   # a shared server takes less
+    file = st.file_uploader(f"A product photo ({', '.join(f.upper() for f in FORMATS)}; up to {limit_mb} MB)",
+                            type=UPLOAD_TYPES, key="upload_file")
     if file is None:
         return True
     payload = file.getvalue()
