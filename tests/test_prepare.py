@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
-from training.prepare import MAX_PIXELS, ImageError, prepare, to_fashion_mnist
+from training.prepare import MAX_PIXELS, WORKING_SIDE, ImageError, prepare, to_fashion_mnist
 
 
 def _png(img: Image.Image, fmt="PNG", **kw) -> bytes:
@@ -27,8 +27,9 @@ def _product_photo(item: np.ndarray, size=(420, 300), colour=(245, 240, 230), of
 def test_a_product_photo_becomes_the_dataset_item_again(dataset):
     item = dataset.test_images[0]
     for fmt in ("PNG", "JPEG", "WEBP", "BMP", "GIF"):
-        original, prepared, notes = prepare(_product_photo(item, fmt=fmt), f"photo.{fmt.lower()}")
-        assert original.shape == (300, 420) and prepared.shape == (28, 28) and prepared.dtype == np.float32
+        picture, size, prepared, notes = prepare(_product_photo(item, fmt=fmt), f"photo.{fmt.lower()}")
+        assert picture.shape == (300, 420) and size == (420, 300)
+        assert prepared.shape == (28, 28) and prepared.dtype == np.float32
         assert prepared.min() >= 0 and prepared.max() <= 1
         # light object on black, as in the dataset: the border is dark, the object bright
         assert np.concatenate([prepared[0], prepared[-1]]).mean() < 0.1 and prepared.max() > 0.9
@@ -47,10 +48,34 @@ def test_object_fills_the_frame_like_the_dataset(dataset):
     assert abs((cols[0] + cols[-1]) / 2 - 13.5) <= 0.5  # …and centred
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_photo_is_prepared_from_a_smaller_copy_as_the_small_one_is(dataset, fmt):
+    item = dataset.test_images[0]
+    small = prepare(_product_photo(item, fmt=fmt), "small").model_input
+    # the same scene photographed at 12 times the size: 5040 × 3600 pixels
+    scene = Image.open(io.BytesIO(_product_photo(item))).resize((5040, 3600), Image.BICUBIC)
+    picture, size, prepared, _ = prepare(_png(scene, fmt), f"large.{fmt.lower()}")
+    assert size == (5040, 3600)                                  # the caption names the file's own size
+    assert max(picture.shape) <= WORKING_SIDE
+    assert picture.shape[1] / picture.shape[0] == pytest.approx(1.4, 0.01)
+    assert np.abs(prepared - small).mean() < 0.02                # the model sees the same item
+
+
+def test_a_turned_jpeg_is_prepared_upright_and_named_by_its_upright_size():
+    photo = Image.new("RGB", (2400, 1600), (240, 240, 240))
+    photo.paste((30, 30, 30), (200, 600, 800, 1000))             # a dark bar, wider than tall
+    exif = Image.Exif()
+    exif[0x0112] = 6                                             # shown turned by a quarter
+    picture, size, prepared, _ = prepare(_png(photo, "JPEG", exif=exif), "turned.jpg")
+    assert size == (1600, 2400) and picture.shape[0] > picture.shape[1]
+    rows, cols = np.flatnonzero(prepared.max(1) > 0.5), np.flatnonzero(prepared.max(0) > 0.5)
+    assert len(rows) > len(cols)                                 # the bar now stands upright
+
+
 def test_transparent_png_is_placed_on_white_first():
     rgba = Image.new("RGBA", (100, 100), (0, 0, 0, 0))        # transparent "black"
     rgba.paste((20, 20, 20, 255), (30, 10, 70, 90))            # an opaque dark object
-    _, prepared, _ = prepare(_png(rgba), "cutout.png")
+    prepared = prepare(_png(rgba), "cutout.png").model_input
     assert prepared[14, 14] > 0.9 and prepared[:, 0].max() < 0.1
 
 
@@ -81,7 +106,7 @@ def test_animated_gif_uses_the_first_frame_and_says_so(dataset):
     frames = [Image.fromarray(255 - dataset.test_images[i]) for i in range(3)]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=80)
-    _, prepared, notes = prepare(buf.getvalue(), "anim.gif")
+    _, _, prepared, notes = prepare(buf.getvalue(), "anim.gif")
     assert any("first frame" in n and "3 frames" in n for n in notes)
     assert np.abs(prepared - dataset.test_images[0] / 255).mean() < 0.08
 

@@ -20,7 +20,6 @@ from .prepare import ImageError, prepare
 @dataclass
 class Encoded:
     name: str
-    original: np.ndarray        # H×W greyscale in [0, 1], as uploaded
     prepared: np.ndarray        # 28×28 model input
     z: np.ndarray               # latent mean μ (k)
     reconstruction: np.ndarray  # 28×28
@@ -32,8 +31,7 @@ class Encoded:
 
 @torch.no_grad()
 def encode_prepared(model, prepared: np.ndarray, classifier=None, latents: np.ndarray | None = None,
-                    k: int = 8, name: str = "image", original: np.ndarray | None = None,
-                    notes: list[str] | None = None) -> Encoded:
+                    k: int = 8, name: str = "image", notes: list[str] | None = None) -> Encoded:
     x = torch.from_numpy(prepared.astype(np.float32))[None, None]
     mu, _ = model.encode(x.to(D.of(model)))
     recon = model.decode(mu)[0, 0].cpu().numpy()
@@ -42,8 +40,7 @@ def encode_prepared(model, prepared: np.ndarray, classifier=None, latents: np.nd
         p = torch.softmax(classifier(x.to(D.of(classifier))), 1)[0].cpu().numpy()
         top3 = [(fmnist.CATEGORIES[i], float(p[i])) for i in np.argsort(-p)[:3]]
     z = mu[0].cpu().numpy()
-    result = Encoded(name, original if original is not None else prepared, prepared, z, recon, top3,
-                     notes=notes or [])
+    result = Encoded(name, prepared, z, recon, top3, notes=notes or [])
     if latents is not None and len(latents):
         d = np.linalg.norm(latents.astype(np.float32) - z[None], axis=1)
         idx = np.argsort(d, kind="stable")[:k]
@@ -90,12 +87,13 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
             failed += 1
             continue
         try:
-            original, prepared, notes = prepare(payload, str(p))
+            prepared = prepare(payload, str(p))
         except ImageError as e:
             lines.append(f"error: {e}")
             failed += 1
             continue
-        r = encode_prepared(model, prepared, classifier, latents, name=str(p), original=original, notes=notes)
+        r = encode_prepared(model, prepared.model_input, classifier, latents, name=str(p),
+                            notes=prepared.notes)
         target_dir = Path(out_dir) if out_dir else p.parent
         target_dir.mkdir(parents=True, exist_ok=True)
         recon_path = target_dir / f"{p.stem}.recon.png"
@@ -103,7 +101,7 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
         Image.fromarray((np.clip(side_by_side, 0, 1) * 255).round().astype(np.uint8), "L") \
             .resize((56 * 4, 28 * 4), Image.NEAREST).save(recon_path)
         lines.append(f"{p}:")
-        lines += [f"  note: {n}" for n in notes]
+        lines += [f"  note: {n}" for n in r.notes]
         if r.top3:
             lines.append("  classifier: " + ", ".join(f"{c} {q:.2f}" for c, q in r.top3))
         if r.neighbours is not None:

@@ -29,14 +29,14 @@ def take_upload(b) -> bool:
         if not state.allow("upload"):
             return False
         try:
-            original, prepared, notes = prepare(payload, file.name)
+            p = prepare(payload, file.name)
         except ImageError as e:
             state.set_upload(None)
             st.error(str(e))
             return False
         # the session keeps a display-sized copy of the photo, and its size for the caption
-        state.set_upload({"signature": signature, "name": file.name, "original": for_display(original),
-                          "size": original.shape, "prepared": prepared, "notes": notes})
+        state.set_upload({"signature": signature, "name": file.name, "original": for_display(p.picture),
+                          "size": p.size, "prepared": p.model_input, "notes": p.notes})
     return True
 
 
@@ -55,7 +55,7 @@ def upload_panel(b):
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2], gap="medium")
     with c1:
         st.image(up["original"],
-                 caption=f"{up['name']} ({up['size'][1]}×{up['size'][0]}, greyscale)",
+                 caption=f"{up['name']} ({up['size'][0]}×{up['size'][1]}, greyscale)",
                  width="stretch")
     with c2:
         w.big_image(r.prepared, "what the model sees (28×28)")
