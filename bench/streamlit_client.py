@@ -13,7 +13,9 @@ client reads it from its cache (the frontend's ForwardMessageCache, with its def
 
 Like a browser, a session first loads the page and keeps the cookies it sets, and sends them with
 the websocket and every image it fetches: behind a load balancer with cookie affinity
-(scripts/serve.sh) all of a session's requests reach its replica.
+(scripts/serve.sh) all of a session's requests reach its replica. Like a browser, a session makes
+its HTTP requests on its own connections (up to 6 at once): one session's downloads never queue
+behind another's.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import base64
 import json
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +37,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 DONE = {ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
         ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 MAX_CACHED_AGE = 2   # Streamlit's global.maxCachedMessageAge: script runs an unused element is kept
+HTTP_CONNECTIONS = 6  # a browser's connections per host over HTTP/1.1
 
 
 class ProtocolError(RuntimeError):
@@ -83,6 +87,11 @@ class AppSession:
         self.runs = 0
         self.session_id = ""                       # from the first run's new_session message
         self.ws = None
+        self.http = ThreadPoolExecutor(HTTP_CONNECTIONS, thread_name_prefix="session-http")
+
+    async def _blocking(self, fn, *args):
+        """An HTTP request on one of this session's own connections."""
+        return await asyncio.get_running_loop().run_in_executor(self.http, fn, *args)
 
     @property
     def cookie_header(self) -> dict[str, str]:
@@ -98,7 +107,7 @@ class AppSession:
                     for header in r.headers.get_all("Set-Cookie") or []:
                         name, _, value = header.split(";", 1)[0].partition("=")
                         self.cookies[name.strip()] = value.strip()
-        await asyncio.to_thread(load_page)
+        await self._blocking(load_page)
         self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
                                            subprotocols=["streamlit"], origin=self.url, max_size=None,
                                            open_timeout=self.timeout, additional_headers=self.cookie_header)
@@ -107,6 +116,7 @@ class AppSession:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
+        self.http.shutdown(wait=False)
 
     async def rerun(self, fragment_id: str = "") -> Run:
         msg = BackMsg()
@@ -205,12 +215,12 @@ class AppSession:
         boundary = uuid.uuid4().hex
         body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
                 f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-        await asyncio.to_thread(self._send, "PUT", urls.upload_url, body,
-                                {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        await self._blocking(self._send, "PUT", urls.upload_url, body,
+                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
         replaced = self.states.get(widget_id)
         if replaced is not None:   # one file per uploader: the frontend deletes the one it replaces
             for info in replaced.file_uploader_state_value.uploaded_file_info:
-                await asyncio.to_thread(self._send, "DELETE", info.file_urls.delete_url)
+                await self._blocking(self._send, "DELETE", info.file_urls.delete_url)
         state = WidgetState(id=widget_id)
         state.file_uploader_state_value.uploaded_file_info.append(
             UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls))
@@ -232,7 +242,7 @@ class AppSession:
             request = urllib.request.Request(self.url + path, headers=self.cookie_header)
             with urllib.request.urlopen(request, timeout=self.timeout) as r:
                 return r.read()
-        body = await asyncio.to_thread(get)
+        body = await self._blocking(get)
         if not body:
             raise ProtocolError(f"{path}: empty response")
         return body
