@@ -85,6 +85,12 @@ def main():
         st.stop()
     if not state.allow("action"):   # before the model, the maps and the view: a refusal costs little
         st.stop()
+    with state.taking_turns():
+        show(page)
+
+
+def show(page):
+    """The model, the chosen view and the sidebar's legend."""
     if state.lost_an_earlier_session():
         st.info("The server process that held your session has stopped, so this is a new session. What "
                 "the address holds is back (the view, the point, the settings); an uploaded image and "

@@ -7,7 +7,9 @@ what they are told names models, never paths. Pure: no Streamlit.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +84,29 @@ class RateLimit:
             self.tokens -= 1
             return 0.0
         return (1 - self.tokens) / rate
+
+    def busy(self) -> bool:
+        """Whether less than half the burst is left: the client has lately asked faster than the rate
+        (someone clicking every few seconds keeps the bucket nearly full)."""
+        return self.tokens < self.burst / 2
+
+
+# Busy sessions (see RateLimit.busy) take turns: one script run at a time per server process, the
+# others waiting without using CPU. Without it, five clients firing requests without pause ran five
+# heavy scripts at once, and an ordinary visitor's click shared the interpreter with all of them.
+BUSY_LANE = threading.BoundedSemaphore(1)
+LANE_WAIT = 10.0   # seconds a busy run waits for its turn before it runs anyway (never starved)
+
+
+@contextlib.contextmanager
+def taking_turns(busy: bool, lane: threading.Semaphore = BUSY_LANE, wait: float = LANE_WAIT):
+    """Run the body at once, or, for a busy session, when no other busy session is running."""
+    held = busy and lane.acquire(timeout=wait)
+    try:
+        yield
+    finally:
+        if held:
+            lane.release()
 
 
 # What one visitor session may do per minute in shared mode (private mode has no limits): every

@@ -58,6 +58,51 @@ def test_a_rate_limit_is_a_token_bucket():
     assert sharing.RateLimit(3).burst == 1 and sharing.RateLimit(3, burst=3).burst == 3
 
 
+def test_a_client_that_asks_faster_than_the_rate_is_busy():
+    limit = sharing.RateLimit(40, seconds=60)          # a burst of 10, one token every 1.5 s
+    for _ in range(5):
+        assert not limit.busy() and limit.wait(0) == 0   # a burst of 5 leaves half: not yet busy
+    limit.wait(0)
+    assert limit.busy()                                # 4 of 10 left
+    limit.wait(1.5 * 2)                                # two tokens back, one spent: 5 left
+    assert not limit.busy()
+    clicker = sharing.RateLimit(40, seconds=60)
+    assert not any(clicker.wait(3.0 * i) or clicker.busy() for i in range(100))   # a click every 3 s
+
+
+def test_busy_sessions_take_turns_and_the_others_do_not_wait():
+    import threading
+    import time
+    lane, running, most = threading.BoundedSemaphore(1), {True: 0, False: 0}, {True: 0, False: 0}
+    guard = threading.Lock()
+
+    def run(busy: bool):
+        with sharing.taking_turns(busy, lane):
+            with guard:
+                running[busy] += 1
+                most[busy] = max(most[busy], running[True] if busy else running[True] + running[False])
+            time.sleep(0.05)
+            with guard:
+                running[busy] -= 1
+
+    busy = [threading.Thread(target=run, args=(True,)) for _ in range(4)]
+    for t in busy:
+        t.start()
+    time.sleep(0.01)
+    t0 = time.perf_counter()
+    run(False)                                         # an ordinary run beside the busy ones…
+    assert time.perf_counter() - t0 < 0.15             # …does not wait for their four turns (0.2 s)
+    for t in busy:
+        t.join()
+    assert running == {True: 0, False: 0}
+    assert most[True] == 1 and most[False] == 2        # one busy run at a time, the other beside it
+    lane.acquire()                                     # a lane never released: the wait is bounded
+    t0 = time.perf_counter()
+    with sharing.taking_turns(True, lane, wait=0.1):
+        pass
+    assert 0.1 <= time.perf_counter() - t0 < 1 and not lane.acquire(blocking=False)
+
+
 def _shared_app(monkeypatch, **env):
     monkeypatch.setenv("EXPLORER_SHARED", "1")
     monkeypatch.setenv("EXPLORER_MODEL_DIR", str(ROOT / "assets"))

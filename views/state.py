@@ -108,14 +108,25 @@ def allow(kind: str) -> bool:
     return not wait
 
 
+def taking_turns():
+    """A context for the work of a script run: in shared mode, a session that has lately asked faster
+    than its interaction limit (``RateLimit.busy``) waits until no other such session is running."""
+    limit = st.session_state.get(LIMITS, {}).get("action")
+    return sharing.taking_turns(limit is not None and shared_mode() and limit.busy())
+
+
 def fragment(body):
     """``st.fragment`` that counts a rerun of the fragment alone as one interaction in shared mode: a
-    visitor past the limit gets the notice in its place, and the server does no work for them."""
+    visitor past the limit gets the notice in its place, and the server does no work for them; a busy
+    visitor's fragment takes its turn (``taking_turns``)."""
     @functools.wraps(body)
     def run(*args, **kwargs):
-        if not st.session_state.get(FULL_RUN) and not allow("action"):
+        if st.session_state.get(FULL_RUN):
+            return body(*args, **kwargs)
+        if not allow("action"):
             return None
-        return body(*args, **kwargs)
+        with taking_turns():
+            return body(*args, **kwargs)
     return st.fragment(run)
 
 
