@@ -187,3 +187,42 @@ def test_a_shared_replica_takes_smaller_uploads(monkeypatch):
         label, code, run = asyncio.run(go(url))
     assert label.endswith(f"up to {SHARED_UPLOAD_MB} MB)") and code == 413
     assert not run.problems() and run.image_urls("small.png (300×300, greyscale)")
+
+
+def test_the_balancer_refuses_uploads_past_its_limit_without_reading_them(monkeypatch):
+    """deploy/haproxy.cfg: past 12 upload PUTs a minute for one browser session, HAProxy answers 429; a
+    new session (another file, another session id in the path) still uploads."""
+    import asyncio
+    import sys
+    import urllib.error
+    import uuid
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from streamlit_client import AppSession
+
+    def put(s, session_id: str) -> int:
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+                f"Content-Type: image/png\r\n\r\n").encode() + b"\x89PNG" + f"\r\n--{boundary}--\r\n".encode()
+        try:
+            s._send("PUT", f"/_stcore/upload_file/{session_id}/{uuid.uuid4().hex}", body,
+                    {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            return 200
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    async def go(url):
+        first, second = AppSession(url), AppSession(url)
+        await first.connect()
+        await second.connect()
+        codes = [put(first, first.session_id) for _ in range(14)]
+        other = put(second, second.session_id)
+        await first.close()
+        await second.close()
+        return codes, other
+
+    monkeypatch.setenv("EXPLORER_SHARED", "1")
+    with serving(1, ROOT / "assets") as (url, _, proc):
+        codes, other = asyncio.run(go(url))
+    assert 429 not in codes[:12] and codes[12:] == [429, 429], codes
+    assert other != 429
