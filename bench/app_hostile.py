@@ -80,39 +80,59 @@ def largest_upload(limit_mb: int) -> bytes:
 UPLOAD = []   # made once per run: the same bytes, under a new name each time
 
 
+async def new_grid(user: WsUser, seed: int, n: int | None = None):
+    """On Category sampling, a grid with a new seed (and first, when given, ``n`` samples)."""
+    await user.goto("sampling")
+    if n is not None:
+        user.page = await user.s.set(user.page.widget("number_input", "sample_n").id, int_value=n)
+    seed_input = user.page.widget("number_input", "sample_seed")
+    user.page = await user.s.set(seed_input.id, int_value=seed)
+    return user.page
+
+
+async def download_page(user: WsUser) -> None:
+    """Fetch every image the page shows, again."""
+    for imgs in user.page.of_kind("imgs"):
+        for img in imgs.imgs:
+            await user.s.fetch(img.url)
+
+
+async def open_bad_link(user: WsUser, i: int):
+    """Open the i-th of BAD_LINKS (cycling), as a pasted address would."""
+    page, query = BAD_LINKS[i % len(BAD_LINKS)]
+    user.page = await user.s.open(page, query)
+    user.view, user.s.query = page, ""
+    return user.page
+
+
+async def upload_photo(user: WsUser, name: str, data: bytes):
+    """Drop a file on Your image's uploader."""
+    await user.goto("your-image")
+    uploader, = user.page.of_kind("file_uploader")
+    user.page = await user.s.upload(uploader.id, name, data)
+    return user.page
+
+
 async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list):
     rng = random.Random(1000 + k)
     user = WsUser(url, rng, stats)
     await user.start()
-    s = user.s
     i = 0
     while time.time() < deadline:
         i += 1
         try:
             kind = i % 5
             if kind == 4:   # a photo at the size limit, as a new file each time
-                await user.goto("your-image")
-                uploader, = user.page.of_kind("file_uploader")
-                user.page = run = await s.upload(uploader.id, f"big-{k}-{i}.png", UPLOAD[0])
-                refused.append(limited(run))
+                refused.append(limited(await upload_photo(user, f"big-{k}-{i}.png", UPLOAD[0])))
             elif kind == 0:   # the largest grid allowed, a new one each time
-                await user.goto("sampling")
-                n = user.page.widget("number_input", "sample_n")
-                user.page = await s.set(n.id, int_value=64)
-                seed = user.page.widget("number_input", "sample_seed")
-                user.page = run = await s.set(seed.id, int_value=rng.randrange(1, 2**31 - 1))
-                refused.append(limited(run))
+                refused.append(limited(await new_grid(user, rng.randrange(1, 2**31 - 1), n=64)))
             elif kind == 1:
                 await user.click_point()
             elif kind == 2:   # download everything the page shows, again
-                for imgs in user.page.of_kind("imgs"):
-                    for img in imgs.imgs:
-                        await s.fetch(img.url)
+                await download_page(user)
             else:
+                run = await open_bad_link(user, i // 5)
                 page, query = BAD_LINKS[i // 5 % len(BAD_LINKS)]
-                user.page = run = await s.open(page, query)
-                user.view = page
-                s.query = ""
                 user.check(run, f"the link /{page}?{query}")
             stats.actions += 1
         except Exception as e:
@@ -121,7 +141,7 @@ async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list
                 user.view = None
             else:
                 stats.errors.append(f"hostile {k}: {type(e).__name__}: {str(e)[:120]}")
-    await s.close()
+    await user.s.close()
 
 
 def limited(run) -> bool:

@@ -18,7 +18,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-from app_hostile import BAD_LINKS, cpu_seconds, largest_upload, limited  # noqa: E402
+from app_hostile import (  # noqa: E402
+    BAD_LINKS,
+    cpu_seconds,
+    download_page,
+    largest_upload,
+    limited,
+    new_grid,
+    open_bad_link,
+    upload_photo,
+)
 from app_load import Stats, WsUser  # noqa: E402
 
 from app_driver import running_app  # noqa: E402
@@ -30,48 +39,26 @@ UNLIMITED = "action=100000,draw=100000,upload=100000,concept=100000"
 async def costs(url: str, pid: int, repeat: int, upload: bytes) -> dict[str, float]:
     user = WsUser(url, random.Random(0), Stats())
     await user.start()
-    s, out = user.s, {}
-
-    async def grid(i):
-        await user.goto("sampling")
-        seed = user.page.widget("number_input", "sample_seed")
-        user.page = await s.set(seed.id, int_value=1000 + i)
-
-    async def click(i):
-        await user.click_point()
-
-    async def download(i):
-        for imgs in user.page.of_kind("imgs"):
-            for img in imgs.imgs:
-                await s.fetch(img.url)
-
-    async def bad_link(i):
-        page, query = BAD_LINKS[i % len(BAD_LINKS)]
-        user.page = await s.open(page, query)
-        user.view, s.query = page, ""
-
-    async def upload_at_the_limit(i):
-        await user.goto("your-image")
-        uploader, = user.page.of_kind("file_uploader")
-        user.page = await s.upload(uploader.id, f"photo-{i}.png", upload)
-
-    await user.goto("sampling")
-    user.page = await s.set(user.page.widget("number_input", "sample_n").id, int_value=64)
-    kinds = [("new 64-sample grid", grid, None), ("download the page's images", download, grid),
-             ("map click", click, None), ("link with bad parameters", bad_link, None),
-             ("upload at the size limit", upload_at_the_limit, None)]
+    kinds = [("new 64-sample grid", lambda i: new_grid(user, 1000 + i), None),
+             ("download the page's images", lambda i: download_page(user),
+              lambda i: new_grid(user, 2000 + i)),   # each download after a new grid
+             ("map click", lambda i: user.click_point(), None),
+             ("link with bad parameters", lambda i: open_bad_link(user, i), None),
+             ("upload at the size limit", lambda i: upload_photo(user, f"photo-{i}.png", upload), None)]
+    await new_grid(user, 1, n=64)
+    out = {}
     for name, op, before in kinds:
         for i in range(-len(BAD_LINKS), 0):   # unmeasured: every view it opens is warm, and its caches
             await op(i)
         spent = 0.0
         for i in range(repeat):
             if before is not None:
-                await before(100 + i)
+                await before(i)
             c0 = cpu_seconds(pid)
             await op(i)
             spent += cpu_seconds(pid) - c0
         out[name] = spent / repeat
-    await s.close()
+    await user.s.close()
     return out
 
 

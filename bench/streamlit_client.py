@@ -212,11 +212,7 @@ class AppSession:
         if f.file_urls_response.error_msg:
             raise ProtocolError(f"no upload URL: {f.file_urls_response.error_msg}")
         urls = f.file_urls_response.file_urls[0]
-        boundary = uuid.uuid4().hex
-        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-                f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-        await self._blocking(self._send, "PUT", urls.upload_url, body,
-                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        await self._blocking(self.put_file, urls.upload_url, name, data, mime)
         replaced = self.states.get(widget_id)
         if replaced is not None:   # one file per uploader: the frontend deletes the one it replaces
             for info in replaced.file_uploader_state_value.uploaded_file_info:
@@ -226,6 +222,13 @@ class AppSession:
             UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls))
         self.states[widget_id] = state
         return await self.rerun(self.fragments.get(widget_id, ""))
+
+    def put_file(self, url: str, name: str, data: bytes, mime: str = "image/png") -> None:
+        """PUT one file to an upload URL as the frontend does: multipart form data with the XSRF token."""
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        self._send("PUT", url, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
     def _send(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> None:
         """An upload request with the session's cookies and the XSRF token the frontend copies from them."""

@@ -201,12 +201,8 @@ def test_the_balancer_refuses_uploads_past_its_limit_without_reading_them(monkey
     from streamlit_client import AppSession
 
     def put(s, session_id: str) -> int:
-        boundary = uuid.uuid4().hex
-        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
-                f"Content-Type: image/png\r\n\r\n").encode() + b"\x89PNG" + f"\r\n--{boundary}--\r\n".encode()
         try:
-            s._send("PUT", f"/_stcore/upload_file/{session_id}/{uuid.uuid4().hex}", body,
-                    {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            s.put_file(f"/_stcore/upload_file/{session_id}/{uuid.uuid4().hex}", "a.png", b"\x89PNG")
             return 200
         except urllib.error.HTTPError as e:
             return e.code

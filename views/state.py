@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BUNDLE = "bundle"           # the loaded model and its maps (explorer.assets.Bundle)
 SELECTION = "selection"     # the map click or your image (an explorer.selection dict)
-UPLOAD = "upload"           # your prepared image: signature, name, original, prepared, notes
+UPLOAD = "upload"           # your image: signature, name, original (shown), size, prepared, encoded
 UPLOAD_ON_MAP = "upload_on_map"   # your image's marker on the map
 ON_MAP = "on_map"           # generated samples shown on the map: model, latents, name
 SAVED = "_saved"            # each linked widget's last value, restored when its view is opened again

@@ -34,9 +34,12 @@ def take_upload(b) -> bool:
             state.set_upload(None)
             st.error(str(e))
             return False
-        # the session keeps a display-sized copy of the photo, and its size for the caption
+        # The session keeps a display-sized copy of the photo and its size for the caption, and the
+        # encoding: the panel's reruns show it without running the model and the neighbour search again.
+        encoded = encode_prepared(b.model, p.model_input, cached.get_classifier(b.directory), b.mu, k=8,
+                                  name=file.name, notes=p.notes)
         state.set_upload({"signature": signature, "name": file.name, "original": for_display(p.picture),
-                          "size": p.size, "prepared": p.model_input, "notes": p.notes})
+                          "size": p.size, "prepared": p.model_input, "encoded": encoded})
     return True
 
 
@@ -48,9 +51,8 @@ def upload_panel(b):
     if up is None or up["signature"][0] != b.key:
         st.info("Drop an image above. Photos of a single item on a plain background work best.")
         return
-    r = encode_prepared(b.model, up["prepared"], cached.get_classifier(b.directory), b.mu, k=8,
-                        name=up["name"])
-    for note in up["notes"]:
+    r = up["encoded"]
+    for note in r.notes:
         st.caption(note)
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2], gap="medium")
     with c1:
