@@ -9,11 +9,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import cached, sharing
+from explorer import sharing
 from explorer.assets import AssetError
-from training import metric_labels
-from views import HOME, SECTIONS, state
-from views.state import OTHER
+from training.errors import ProjectError
+from training.evaluation import catalogue
+from views import HOME, SECTIONS, cached, keys, lost_session, shared_mode, state
+from views.shared_mode import OTHER
 from views.widgets import swatch
 
 DEFAULT_MODEL_DIR = os.environ.get("EXPLORER_MODEL_DIR", "assets")
@@ -32,7 +33,7 @@ def model_directory() -> str:
     directory the owner types. Shared: one of the models the owner allowed, by name only."""
     st.sidebar.markdown("### Model")
     here = Path(DEFAULT_MODEL_DIR).resolve()
-    models = state.pickable_models()
+    models = shared_mode.pickable_models()
     if not models:
         st.error(f"No model is shared here: the owner lists them in {sharing.MODELS_VARIABLE} "
                  "(docs/deploy.md).")
@@ -40,7 +41,7 @@ def model_directory() -> str:
     names = list(models)
     fallback = names[-1] if OTHER in models else names[0]   # private: the directory box; shared: the first
     start = next((name for name, d in models.items() if d and Path(d).resolve() == here), fallback)
-    choice = st.sidebar.selectbox("Model", names, index=names.index(start), key="model_choice",
+    choice = st.sidebar.selectbox("Model", names, index=names.index(start), key=keys.MODEL_CHOICE,
                                   help="the models this project ships, or a directory of your own"
                                   if OTHER in models else "the models shared here")
     if choice not in models:   # Streamlit 1.67 resets a value no option has; never a path if that changes
@@ -48,7 +49,7 @@ def model_directory() -> str:
     if choice != OTHER:
         return models[choice]
     return st.sidebar.text_input("Model directory", DEFAULT_MODEL_DIR if models[start] == "" else "",
-                                 key="model_dir", placeholder="runs/default",
+                                 key=keys.MODEL_DIR, placeholder="runs/default",
                                  help="A directory with model.safetensors, model.json and embeddings.npz, "
                                       "e.g. a run you trained and embedded.")
 
@@ -66,32 +67,32 @@ def load_model():
         st.info(f"To rebuild: {e.fix}")
         return None
     ft = b.meta.get("decoder_finetune")
-    sharpened = f" + {metric_labels.plural(ft['epochs'], 'decoder fine-tuning epoch')}" if ft else ""
+    sharpened = f" + {catalogue.plural(ft['epochs'], 'decoder fine-tuning epoch')}" if ft else ""
     st.sidebar.caption(f"{b.meta.get('likelihood')} likelihood · {b.meta.get('epoch')} "
                        f"epochs{sharpened} · {len(b.labels):,} mapped test images")
     return b
 
 
 def main():
-    pages = {section: [st.Page(script, title=title, url_path=path, icon=icon, default=script == HOME)
-                       for script, title, path, icon in views]
+    pages = {section: [st.Page(v.script, title=v.title, url_path=v.url_path, icon=v.icon,
+                               default=v.script == HOME) for v in views]
              for section, views in SECTIONS.items()}
     page = st.navigation(pages)
     st.title(page.title if page.title != "Latent map" else TITLE)
     try:
-        state.check_settings()
-    except ValueError as e:   # a misconfigured server refuses to guess who its visitors are
+        shared_mode.check_settings()
+    except ProjectError as e:   # a misconfigured server refuses to guess who its visitors are
         st.error(f"Cannot start: {e}.")
         st.stop()
-    if not state.allow("action"):   # before the model, the maps and the view: a refusal costs little
+    if not shared_mode.allow("action"):   # before the model, the maps and the view: a refusal costs little
         st.stop()
-    with state.taking_turns():
+    with shared_mode.taking_turns():
         show(page)
 
 
 def show(page):
     """The model, the chosen view and the sidebar's legend."""
-    if state.lost_an_earlier_session():
+    if lost_session.lost_an_earlier_session():
         st.info("The server process that held your session has stopped, so this is a new session. What "
                 "the address holds is back (the view, the point, the settings); an uploaded image and "
                 "marks that are not in the address are not: upload or mark them again.")
@@ -99,11 +100,8 @@ def show(page):
     if b is None:
         st.stop()
     state.set_bundle(b)
-    st.session_state[state.FULL_RUN] = True
-    try:
+    with shared_mode.whole_app():
         page.run()
-    finally:
-        st.session_state[state.FULL_RUN] = False
     st.sidebar.markdown("### Categories")
     st.sidebar.markdown("<br>".join(swatch(c) for c in range(10)), unsafe_allow_html=True)
 

@@ -25,12 +25,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training import data as fmnist  # noqa: E402
-from training.classifier import classifier_dir_for, load_classifier, predict  # noqa: E402
-from training.embed import category_mixtures, category_statistics  # noqa: E402
-from training.evaluate import AGREEMENT_NOISE_SCALES, agreement_by_noise  # noqa: E402
-from training.finetune import encode_all  # noqa: E402
-from training.metrics import agreement  # noqa: E402
-from training.model import decode_batched, load_model  # noqa: E402
+from training.category_latents import category_mixtures, category_statistics  # noqa: E402
+from training.evaluation.classifier import classifier_dir_for, load_classifier, predict  # noqa: E402
+from training.evaluation.judging import AGREEMENT_NOISE_SCALES, agreement_by_noise  # noqa: E402
+from training.evaluation.metrics import agreement  # noqa: E402
+from training.inference import (
+    decode_batched,  # noqa: E402
+    encode_all,  # noqa: E402
+)
+from training.model import load_model  # noqa: E402
 from training.sampling import DEFAULT_NOISE, sample_categories  # noqa: E402
 
 
@@ -46,8 +49,8 @@ def main() -> None:
     data = fmnist.load(allow_download=False)
     judge = load_classifier(classifier_dir_for(a.model))
     model = load_model(a.model)
-    mu, logvar = encode_all(model, fmnist.to_tensor(data.train_images))
-    mean, cov, _, _ = category_statistics(mu.numpy(), logvar.numpy(), np.asarray(data.train_labels))
+    mu, logvar, _ = encode_all(model, data.train_images, errors=False)
+    mean, cov, _, _ = category_statistics(mu, logvar, np.asarray(data.train_labels))
     counts = np.bincount(np.asarray(data.test_labels), minlength=len(mean))
     names = [c.split("/")[0] for c in fmnist.CATEGORIES]
 
@@ -62,7 +65,7 @@ def main() -> None:
         per = " | ".join(f"{by_noise['per_category'][c][i]:.2f}" for c in fmnist.CATEGORIES)
         print(f"| agreement at noise {noise:g}{default} | {by_noise['overall'][i]:.3f} | {per} |")
     for k in a.mixture:
-        mixtures = category_mixtures(mu.numpy(), logvar.numpy(), np.asarray(data.train_labels), k)
+        mixtures = category_mixtures(mu, logvar, np.asarray(data.train_labels), k)
         z, y = sample_categories(mean, None, counts, DEFAULT_NOISE, 0, mixtures)
         overall, per = agreement(predict(judge, decode_batched(model, z))[1].argmax(1), y, len(mean))
         print(f"| {k}-component mixture per category, noise {DEFAULT_NOISE:g} | {overall:.3f} | "

@@ -22,7 +22,6 @@ many of the hostile requests the limits refused.
 import argparse
 import asyncio
 import multiprocessing
-import os
 import random
 import sys
 import threading
@@ -32,18 +31,25 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-from app_load import Stats, WsUser, rss_mb, warm  # noqa: E402
-
-from app_driver import running_app  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from appdriver.server import running_app  # noqa: E402
+from appdriver.visitors import (  # noqa: E402
+    BAD_LINKS,
+    Stats,
+    WsUser,
+    cpu_seconds,
+    download_page,
+    largest_upload,
+    limited,
+    new_grid,
+    open_bad_link,
+    rss_mb,
+    upload_photo,
+    warm,
+)
 from explorer.sharing import SHARED_UPLOAD_MB  # noqa: E402
 
-BAD_LINKS = [("sampling", "cat=../../etc&n=100000&seed=-1&noise=nan&sampler=%00"),
-             ("", "item=99999999&map=../x&a=-5&at=1e308,1e308"),
-             ("concepts", "concept=../../etc/passwd&s=1e9"),
-             ("compare", "with=/etc&item=-1&cat=99&seed=abc"),
-             ("sliders", "start=mean&cat=bag&dims=100000&z=0:1e9,5000:2")]
-
+UPLOAD = []   # made once per run: the same bytes, under a new name each time
 
 async def ordinary(url: str, k: int, deadline: float, stats: Stats, think: float):
     rng = random.Random(k)
@@ -58,59 +64,6 @@ async def ordinary(url: str, k: int, deadline: float, stats: Stats, think: float
             stats.errors.append(f"ordinary {k}: {type(e).__name__}: {str(e)[:120]}")
         await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, deadline - time.time())))
     await user.s.close()
-
-
-def largest_upload(limit_mb: int) -> bytes:
-    """A PNG of noise (it does not compress) as large as the server takes: under its upload size
-    limit and under 25 megapixels."""
-    import io
-
-    from PIL import Image
-
-    from training.prepare import MAX_PIXELS
-    side = min(int((limit_mb * 2**20 * 0.97) ** 0.5), int(MAX_PIXELS ** 0.5))   # 1 byte a pixel, and headers
-    noise = np.random.default_rng(0).integers(0, 256, (side, side), np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(noise).save(buf, "PNG", compress_level=1)
-    data = buf.getvalue()
-    assert len(data) < limit_mb * 2**20, (len(data), side)
-    return data
-
-
-UPLOAD = []   # made once per run: the same bytes, under a new name each time
-
-
-async def new_grid(user: WsUser, seed: int, n: int | None = None):
-    """On Category sampling, a grid with a new seed (and first, when given, ``n`` samples)."""
-    await user.goto("sampling")
-    if n is not None:
-        user.page = await user.s.set(user.page.widget("number_input", "sample_n").id, int_value=n)
-    seed_input = user.page.widget("number_input", "sample_seed")
-    user.page = await user.s.set(seed_input.id, int_value=seed)
-    return user.page
-
-
-async def download_page(user: WsUser) -> None:
-    """Fetch every image the page shows, again."""
-    for imgs in user.page.of_kind("imgs"):
-        for img in imgs.imgs:
-            await user.s.fetch(img.url)
-
-
-async def open_bad_link(user: WsUser, i: int):
-    """Open the i-th of BAD_LINKS (cycling), as a pasted address would."""
-    page, query = BAD_LINKS[i % len(BAD_LINKS)]
-    user.page = await user.s.open(page, query)
-    user.view, user.s.query = page, ""
-    return user.page
-
-
-async def upload_photo(user: WsUser, name: str, data: bytes):
-    """Drop a file on Your image's uploader."""
-    await user.goto("your-image")
-    uploader, = user.page.of_kind("file_uploader")
-    user.page = await user.s.upload(uploader.id, name, data)
-    return user.page
 
 
 async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list):
@@ -144,10 +97,6 @@ async def hostile(url: str, k: int, deadline: float, stats: Stats, refused: list
     await user.s.close()
 
 
-def limited(run) -> bool:
-    return any("a minute per visitor" in a.body for a in run.of_kind("alert"))
-
-
 def hostile_visitors(url: str, sessions: int, deadline: float, upload_mb: int):
     """The hostile sessions, run in a process of their own (as visitors on other machines): their
     parsing and downloads must not delay the ordinary sessions' client and so their measured clicks.
@@ -160,12 +109,6 @@ def hostile_visitors(url: str, sessions: int, deadline: float, upload_mb: int):
         await asyncio.gather(*(hostile(url, k, deadline, stats, refused) for k in range(sessions)))
     asyncio.run(run())
     return stats.actions, stats.errors, sum(refused), time.process_time() - cpu
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's user + system CPU time so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def drive(url, a, with_hostile: bool, server_pid: int) -> dict:

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from app_driver import browser, hover_and_click, isolated_points, point_position, running_app, wait_for_map  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from appdriver.browser import browser, hover_and_click, isolated_points, point_position, wait_for_map  # noqa: E402
+from appdriver.server import running_app  # noqa: E402
 
 FLOOR_APP = textwrap.dedent('''
     import numpy as np, plotly.graph_objects as go, streamlit as st
@@ -140,7 +141,7 @@ def views(a):
 def server_side(model_dir):
     from explorer import latent as lat
     from explorer.assets import load_bundle
-    from explorer.images import decode
+    from training.inference import decode_pixels as decode
     b = load_bundle(model_dir)
     rng = np.random.default_rng(0)
     idx = rng.integers(0, len(b.mu), 200)

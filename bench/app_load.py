@@ -21,7 +21,7 @@ load than the same number of people, who look at each result first; ``--think-se
 each session exponential pauses of mean T seconds between actions.
 
 ``--client ws`` (default): each session is a websocket client that speaks Streamlit's protocol
-(``bench/streamlit_client.py``): it sends the widget states a browser would send and fetches the
+(``appdriver/protocol.py``): it sends the widget states a browser would send and fetches the
 images the page shows, but renders nothing, so the machine's CPU goes to the server, as it does
 when the users sit at their own computers. Latency runs from sending the input to the image's
 bytes having arrived.
@@ -39,17 +39,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from app_driver import CHROMIUM, CHROMIUM_ARGS, FIND_IMAGE, PLOT, running_app, serving  # noqa: E402
-from streamlit_client import AppSession, ProtocolError, plotly_click, plotly_traces  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from appdriver.browser import CHROMIUM, CHROMIUM_ARGS, FIND_IMAGE, PLOT  # noqa: E402
+from appdriver.server import running_app, serving  # noqa: E402
+from appdriver.visitors import TIMEOUT_MS, Stats, drive_ws, rss_mb, warm  # noqa: E402
 
-CATEGORIES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-              "Ankle boot")
-
-TIMEOUT_MS = 30_000
 MAP_READY = f"""() => {{ const gd = document.querySelector('{PLOT}');
     return gd && gd._fullData && gd._fullData.length >= 2 && gd.querySelector('canvas'); }}"""
 POINTS = f"""(name) => {{ const gd = document.querySelector('{PLOT}');
@@ -68,15 +64,6 @@ CHANGED = """([caption, before]) => {
       if (img && cap.includes(caption) && img.complete && img.naturalWidth > 0 && img.src !== before)
         return true; }
     return false; }"""
-
-
-class Stats:
-    def __init__(self):
-        self.latency = {"click": [], "slider": [], "sample": []}
-        self.errors: list[str] = []
-        self.actions = 0
-        self.retries = 0
-        self.replicas: dict[str, int] = {}   # sessions per replica, behind a balancer
 
 
 async def _view(page, name: str, ready_text: str):
@@ -173,123 +160,6 @@ async def session(browser, url: str, k: int, deadline: float, stats: Stats):
     await context.close()
 
 
-# --- websocket sessions ---------------------------------------------------------------------
-class WsUser:
-    """One user's session over the websocket: the same three actions as the browser sessions."""
-
-    def __init__(self, url: str, rng: random.Random, stats: Stats):
-        self.s, self.rng, self.stats = AppSession(url, timeout=TIMEOUT_MS / 1000), rng, stats
-
-    async def start(self):
-        self.page = await self.s.connect()
-        self.view = ""
-
-    async def goto(self, view: str):
-        if self.view != view:
-            self.page = await self.s.open(view)
-            self.view = view
-            self.check(self.page, f"opening /{view}")
-
-    def check(self, run, what: str):
-        for problem in run.problems():
-            self.stats.errors.append(f"{what}: {problem}")
-
-    async def timed(self, kind: str, t0: float, run, caption: str):
-        urls = run.image_urls(caption)
-        if not urls:
-            shown = [k for k, _ in run.elements]
-            raise ProtocolError(f"no image captioned {caption!r} after the {kind} (page: {shown})")
-        await self.s.fetch(urls[0])
-        self.stats.latency[kind].append(time.perf_counter() - t0)
-        self.check(run, kind)
-
-    async def click_point(self):
-        await self.goto("")
-        charts = self.page.of_kind("plotly_chart")
-        if not charts:
-            raise ProtocolError("the Latent map view shows no map")
-        chart = charts[0]
-        traces = plotly_traces(chart)
-        curve = self.rng.choice([i for i, t in enumerate(traces) if t["name"] in CATEGORIES])
-        index = self.rng.randrange(len(traces[curve]["customdata"]))
-        t0 = time.perf_counter()
-        self.page = run = await self.s.set(chart.id, string_value=plotly_click(traces[curve], curve, index))
-        if f"test image {traces[curve]['customdata'][index]}" not in run.text():
-            charts = run.of_kind("plotly_chart")
-            same = bool(charts) and charts[0].id == chart.id
-            raise ProtocolError(f"the click on test image {traces[curve]['customdata'][index]} did not "
-                                f"select it (chart id {'unchanged' if same else 'changed'})")
-        await self.timed("click", t0, run, "decoded from its latent mean")
-
-    async def move_slider(self):
-        await self.goto("sliders")
-        sliders = [w for w in self.page.of_kind("slider") if "-z_" in w.id][:8]
-        slider = self.rng.choice(sliders)
-        known = self.s.states.get(slider.id)
-        value = known.double_array_value.data[0] if known else (slider.value or slider.default)[0]
-        step = self.rng.choice([-0.03, 0.03])  # a random walk that stays inside the slider
-        value = min(slider.max, max(slider.min, round(value + step, 2)))
-        t0 = time.perf_counter()
-        self.page = run = await self.s.set(slider.id, double_array_value=[value])
-        await self.timed("slider", t0, run, "moved from")
-
-    async def new_samples(self):
-        await self.goto("sampling")
-        seed = self.page.widget("number_input", "sample_seed")
-        t0 = time.perf_counter()
-        self.page = run = await self.s.set(seed.id, double_value=float(self.rng.randrange(1, 10**6)))
-        await self.timed("sample", t0, run, "samples from the")
-
-
-async def ws_session(url: str, k: int, deadline: float, stats: Stats, think: float = 0.0):
-    rng = random.Random(k)
-    user = WsUser(url, rng, stats)
-    try:
-        await user.start()
-    except Exception as e:
-        stats.errors.append(f"session {k}: never connected ({type(e).__name__}: {e})")
-        return
-    replica = user.s.cookies.get("explorer_replica", "-")
-    stats.replicas[replica] = stats.replicas.get(replica, 0) + 1
-    actions = [user.click_point, user.move_slider, user.new_samples]
-    i = k
-    while time.time() < deadline:
-        action = actions[i % 3]
-        i += 1
-        try:
-            await action()
-            stats.actions += 1
-        except Exception as e:
-            stats.errors.append(f"session {k}: {action.__name__}: {type(e).__name__}: {str(e)[:120]}")
-            if isinstance(e, (TimeoutError, ConnectionError, websockets.ConnectionClosed)):
-                break  # a dead connection stays dead; a browser would show "connecting…"
-        if think > 0:  # a person looks at the result before the next click: exponential pauses
-            await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, deadline - time.time())))
-    await user.s.close()
-
-
-async def drive_ws(url, sessions, seconds, stats, baseline: Stats | None = None, baseline_seconds: float = 0,
-                   think: float = 0.0):
-    if baseline is not None and baseline_seconds > 0:  # one user alone first: the same server, unloaded
-        await ws_session(url, sessions, time.time() + baseline_seconds, baseline)
-    deadline = time.time() + seconds
-    tasks = []
-    for k in range(sessions):  # staggered arrivals, as when a class opens the link
-        tasks.append(asyncio.create_task(ws_session(url, k, deadline, stats, think)))
-        await asyncio.sleep(0.5)
-    await asyncio.gather(*tasks)
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 async def drive_browser(url, sessions, seconds, stats):
     from playwright.async_api import async_playwright
     async with async_playwright() as p:
@@ -302,14 +172,6 @@ async def drive_browser(url, sessions, seconds, stats):
             await asyncio.sleep(0.5)
         await asyncio.gather(*tasks)
         await browser.close()
-
-
-async def warm(urls: list[str]) -> None:
-    """One session on each server directly, so every replica has loaded the model before the clock runs."""
-    for url in urls:
-        s = AppSession(url, timeout=120)
-        await s.connect()
-        await s.close()
 
 
 def measure(url: str, pids: dict[str, int], a, warm_urls: list[str] = ()) -> dict:

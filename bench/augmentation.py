@@ -2,7 +2,7 @@
 benchmark of docs/augmentation.md.
 
 For each labelled budget (balanced subsets of the 60k training images, drawn with a fixed seed per
-seed; never a test image) and each seed, one small CNN per arm (``training/small_classifier.py``,
+seed; never a test image) and each seed, one small CNN per arm (``bench/small_classifier.py``,
 the same architecture and the same number of optimiser steps in every arm), tested on the 10k test
 images:
 
@@ -33,12 +33,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from small_classifier import accuracy, balanced_subset, train  # noqa: E402
 from training import data as fmnist  # noqa: E402
 from training import load_model  # noqa: E402
-from training.augment import DEFAULT_TEMPERATURE, variants  # noqa: E402
-from training.embed import encode_all  # noqa: E402
-from training.metrics import linear_probe  # noqa: E402
-from training.small_classifier import accuracy, balanced_subset, train  # noqa: E402
+from training.evaluation.metrics import linear_probe  # noqa: E402
+from training.inference import encode_all  # noqa: E402
+from training.synthesis.augment import DEFAULT_TEMPERATURE, variants  # noqa: E402
 
 ARMS = ("real", "classic", "variants (union)", "variants", "classic+variants", "latent")
 CAS_ARM = "variants only"

@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.assets import load_bundle  # noqa: E402
 from training import CATEGORIES  # noqa: E402
-from training import concepts as C  # noqa: E402
-from training.classifier import load_classifier, predict  # noqa: E402
-from training.model import decode_batched  # noqa: E402
+from training.evaluation.classifier import load_classifier, predict  # noqa: E402
+from training.inference import decode_batched  # noqa: E402
+from training.synthesis import concepts as C  # noqa: E402
 
 PAIRS = [("Ankle boot", "Sneaker"), ("Pullover", "T-shirt/top"), ("Shirt", "T-shirt/top"),
          ("Dress", "Trouser"), ("Coat", "Pullover")]

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import data as fmnist  # noqa: E402
 from training import load_model
-from training.metrics import linear_probe  # noqa: E402
+from training.evaluation.metrics import linear_probe  # noqa: E402
 
 
 @torch.no_grad()

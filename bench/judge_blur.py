@@ -20,9 +20,12 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training import data as fmnist  # noqa: E402
-from training.classifier import classifier_dir_for, load_classifier, predict  # noqa: E402
-from training.finetune import encode_all  # noqa: E402
-from training.model import decode_batched, load_model  # noqa: E402
+from training.evaluation.classifier import classifier_dir_for, load_classifier, predict  # noqa: E402
+from training.inference import (
+    decode_batched,  # noqa: E402
+    encode_all,  # noqa: E402
+)
+from training.model import load_model  # noqa: E402
 
 SHOWN = ("Pullover", "Dress", "Coat", "Shirt")
 
@@ -47,7 +50,7 @@ def main() -> None:
     judge = load_classifier(classifier_dir_for(a.model))
     model = load_model(a.model)
     rows = [("real test images", x),
-            (f"reconstructions ({a.model})", decode_batched(model, encode_all(model, x)[0]))]
+            (f"reconstructions ({a.model})", decode_batched(model, encode_all(model, x, errors=False).mu))]
     rows += [(f"blurred, σ = {s} px", gaussian_blur(x, s)) for s in (0.5, 0.7, 0.9, 1.2)]
     cats = [fmnist.CATEGORIES.index(c) for c in SHOWN]
     print(f"| images | PSNR of the mean MSE (dB) | judge accuracy | {' | '.join(SHOWN)} |")

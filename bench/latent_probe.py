@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import data as fmnist  # noqa: E402
 from training import load_model
-from training.embed import encode_all  # noqa: E402
+from training.inference import encode_all  # noqa: E402
 
 
 def probes(train_x, train_y, test_x, test_y):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import load_model  # noqa: E402
-from training.classifier import FashionClassifier  # noqa: E402
+from training.evaluation.classifier import FashionClassifier  # noqa: E402
 from training.losses import vae_loss  # noqa: E402
 from training.model import VAE  # noqa: E402
 

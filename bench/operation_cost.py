@@ -17,9 +17,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-from app_hostile import (  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from appdriver.server import running_app  # noqa: E402
+from appdriver.visitors import (  # noqa: E402
     BAD_LINKS,
+    Stats,
+    WsUser,
     cpu_seconds,
     download_page,
     largest_upload,
@@ -28,9 +31,6 @@ from app_hostile import (  # noqa: E402
     open_bad_link,
     upload_photo,
 )
-from app_load import Stats, WsUser  # noqa: E402
-
-from app_driver import running_app  # noqa: E402
 from explorer.sharing import SHARED_UPLOAD_MB  # noqa: E402
 
 UNLIMITED = "action=100000,draw=100000,upload=100000,concept=100000"

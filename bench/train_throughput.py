@@ -19,8 +19,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import data as fmnist  # noqa: E402
+from training.fit.train import fixed_log_sigma, train_step  # noqa: E402
 from training.model import VAE  # noqa: E402
-from training.train import fixed_log_sigma, train_step  # noqa: E402
 
 ARGS = dict(likelihood="gaussian", beta=1.0, sigma=None)  # the paper's loss
 

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import data as fmnist  # noqa: E402
-from training.embed import tsne_2d  # noqa: E402
+from training.synthesis.maps import tsne_2d  # noqa: E402
 
 
 def knn_accuracy(xy, labels, k=5, n=5000, seed=0):

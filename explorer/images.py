@@ -1,20 +1,14 @@
-"""Decoding latents to pictures, and pictures to bytes. No Streamlit here either."""
+"""Pictures as the page shows them and as downloads carry them. No Streamlit here either; latents
+are decoded by ``training.inference.decode_pixels``."""
 from __future__ import annotations
 
 import io
 
 import numpy as np
-import torch
 from PIL import Image
 
-from training.figures import image_grid
-
-
-@torch.inference_mode()
-def decode(model, z: np.ndarray) -> np.ndarray:
-    """Latent(s) k or N×k → images N×28×28 float32 in [0, 1]."""
-    z = np.atleast_2d(np.asarray(z, np.float32))
-    return model.decode(torch.from_numpy(z)).squeeze(1).numpy()
+from training import labelled
+from training.synthesis.sample_sheets import image_grid
 
 
 def pixels(image: np.ndarray) -> np.ndarray:
@@ -47,8 +41,6 @@ def rows_png(rows: list[np.ndarray], scale: int = 3) -> bytes:
 
 
 def labelled_npz(images: np.ndarray, label: int, z: np.ndarray) -> bytes:
-    """Generated images in [0, 1] as a download: uint8 ``images``, their ``labels`` and latent codes ``z``."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, images=(images * 255).round().astype(np.uint8),
-                        labels=np.full(len(images), label, np.uint8), z=np.asarray(z, np.float32))
-    return buf.getvalue()
+    """Generated images in [0, 1] of one category as a download, in ``generate``'s format: uint8
+    ``images``, their ``labels`` and latent codes ``z``."""
+    return labelled.npz(images, np.full(len(images), label), z)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.sampling import sample_around, sample_categories, sample_mixture  # noqa: F401  (re-exported)
+from training.sampling import sample_categories
 
 
 def nearest_neighbours(latents: np.ndarray, query: np.ndarray, k: int = 8,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -40,11 +40,33 @@ def _number(text: str, kind, what: str):
     return value
 
 
+def of_bundle(value, bundle):
+    """A parameter's bound or options: given as they are, or as a function of the loaded model (its
+    latent dimension, its maps), so that every view declares its parameters once, at import."""
+    return value(bundle) if callable(value) else value
+
+
+def latent_dims(bundle) -> int:
+    return bundle.latent_dim
+
+
+def last_latent_dim(bundle) -> int:
+    return bundle.latent_dim - 1
+
+
+def projections(bundle) -> tuple:
+    """The map projections this model's embeddings hold, as Choice options."""
+    return tuple((p, p) for p in bundle.maps)
+
+
 @dataclass(frozen=True)
 class Param:
-    """One query parameter bound to one session-state key; subclasses say how to read and write it."""
+    """One query parameter bound to one session-state key; subclasses say how to read and write it.
+    ``once``: the view takes the value from the link one time (``views.linking.from_link``) instead
+    of finding it under ``key`` in the session, e.g. a spot on the map to select."""
     name: str
     key: str
+    once: bool = field(default=False, kw_only=True)
 
     def parse(self, text: str, bundle):
         raise NotImplementedError
@@ -56,16 +78,16 @@ class Param:
 @dataclass(frozen=True)
 class Int(Param):
     kind: ClassVar[type] = int
-    lo: int = 0
-    hi: int = 2**31 - 1
+    lo: int | Callable = 0
+    hi: int | Callable = 2**31 - 1   # or a function of the bundle, e.g. ``last_latent_dim``
 
-    def expected(self) -> str:
-        return f"a whole number from {self.lo} to {self.hi}"
+    def expected(self, bundle) -> str:
+        return f"a whole number from {of_bundle(self.lo, bundle)} to {of_bundle(self.hi, bundle)}"
 
     def parse(self, text, bundle):
-        v = _number(text, self.kind, self.expected())
-        if not self.lo <= v <= self.hi:
-            raise LinkError(f"expected {self.expected()}")
+        v = _number(text, self.kind, self.expected(bundle))
+        if not of_bundle(self.lo, bundle) <= v <= of_bundle(self.hi, bundle):
+            raise LinkError(f"expected {self.expected(bundle)}")
         return v
 
     def format(self, value, bundle):
@@ -78,8 +100,8 @@ class Float(Int):
     lo: float = 0.0
     hi: float = 1.0
 
-    def expected(self) -> str:
-        return f"a number from {self.lo:g} to {self.hi:g}"
+    def expected(self, bundle) -> str:
+        return f"a number from {of_bundle(self.lo, bundle):g} to {of_bundle(self.hi, bundle):g}"
 
     def format(self, value, bundle):
         return f"{float(value):g}"
@@ -88,16 +110,17 @@ class Float(Int):
 @dataclass(frozen=True)
 class Choice(Param):
     """One of a few options: the URL carries a short word, the session the option itself."""
-    options: tuple = ()   # (url word, option) pairs
+    options: tuple | Callable = ()   # (url word, option) pairs, or a function of the bundle giving them
 
     def parse(self, text, bundle):
-        for word, option in self.options:
+        options = of_bundle(self.options, bundle)
+        for word, option in options:
             if text == word:
                 return option
-        raise LinkError("expected one of " + ", ".join(w for w, _ in self.options))
+        raise LinkError("expected one of " + ", ".join(w for w, _ in options))
 
     def format(self, value, bundle):
-        return next((w for w, o in self.options if o == value), None)
+        return next((w for w, o in of_bundle(self.options, bundle) if o == value), None)
 
 
 @dataclass(frozen=True)

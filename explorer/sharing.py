@@ -14,9 +14,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.errors import ProjectError
+
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1", "")
 MODELS_VARIABLE = "EXPLORER_MODELS"   # directories (or roots of directories) visitors may load
 SHARED_VARIABLE = "EXPLORER_SHARED"   # 1/true/yes or 0/false/no: overrides the address's verdict
+
+
+class SettingError(ProjectError):
+    """A sharing setting in the environment that cannot be read; the app refuses to start on it."""
 
 
 def is_shared(address: str | None, setting: str | None = None) -> bool:
@@ -27,7 +33,7 @@ def is_shared(address: str | None, setting: str | None = None) -> bool:
             return True
         if value in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{SHARED_VARIABLE}={setting!r}: expected 1 or 0")
+        raise SettingError(f"{SHARED_VARIABLE}={setting!r}: expected 1 or 0")
     return (address or "").strip().lower() not in LOCAL_ADDRESSES
 
 
@@ -122,14 +128,14 @@ SHARED_UPLOAD_MB = 5
 
 
 def limits(setting: str | None) -> dict[str, int]:
-    """LIMITS with the owner's overrides from ``kind=count,…``; a bad entry raises a one-line ValueError."""
+    """LIMITS with the owner's overrides from ``kind=count,…``; a bad entry raises a one-line SettingError."""
     out = dict(LIMITS)
     for entry in (e.strip() for e in (setting or "").split(",")):
         if not entry:
             continue
         kind, _, count = entry.partition("=")
         if kind.strip() not in LIMITS or not count.strip().isdigit() or int(count) < 1:
-            raise ValueError(f"{LIMITS_VARIABLE}: {entry!r}: expected kind=count with kind one of "
+            raise SettingError(f"{LIMITS_VARIABLE}: {entry!r}: expected kind=count with kind one of "
                              f"{', '.join(LIMITS)} and a count ≥ 1")
         out[kind.strip()] = int(count)
     return out

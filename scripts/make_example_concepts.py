@@ -3,7 +3,7 @@
 Each concept's two groups are chosen the way a person would pick them on the map, but by a rule on
 the real test photos, so the files can be made again and checked: which items have long sleeves,
 which shoes are high, which bags show a handle. The rule only picks the groups; the direction and
-its separability come from the model's latents, exactly as in the app (training/concepts.py).
+its separability come from the model's latents, exactly as in the app (training/synthesis/concepts.py).
 
     python scripts/make_example_concepts.py [--checkpoint assets] [--sheet /tmp/concepts.png]
 """
@@ -16,9 +16,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.assets import load_bundle  # noqa: E402
 from training import CATEGORIES  # noqa: E402
-from training import concepts as C  # noqa: E402
 from training import data as fmnist  # noqa: E402
 from training.checkpoint import atomic_write_text  # noqa: E402
+from training.synthesis import concepts as C  # noqa: E402
 
 INK = 40   # a pixel above this (of 255) is part of the product
 

@@ -73,7 +73,7 @@ trap stop EXIT
 
 # The same cookie secret everywhere: the XSRF token an upload carries stays valid on any replica.
 secret=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
-# One thread per call, as a single server has by default (explorer/cached.py): the sessions and the
+# One thread per call, as a single server has by default (views/cached.py): the sessions and the
 # replicas are the parallelism; N processes each using every core for torch would fight over them.
 threads=${EXPLORER_THREADS:-1}
 # The replicas listen on 127.0.0.1 but serve whoever reaches HAProxy: beyond this machine, visitors.

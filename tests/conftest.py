@@ -17,7 +17,7 @@ import torch  # noqa: E402
 from training import data as fmnist  # noqa: E402
 
 # The thread counts the suite runs with. Importing the app's cached loaders (AppTest) limits a server
-# process to one thread per call (explorer.cached.serving_threads); each test starts from these again.
+# process to one thread per call (views.cached.serving_threads); each test starts from these again.
 THREADS = torch.get_num_threads()
 BLAS_THREADS = max((p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"),
                    default=None)

@@ -167,7 +167,7 @@ def _card_markdown(at) -> str:
 def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     import json
 
-    from training import metric_labels
+    from training.evaluation import catalogue
     _open(app, "Model card")
     assert not app.exception
     text = _card_markdown(app)
@@ -176,28 +176,28 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
     assert (f"Encoder head: {config.encoder_summary()}. Decoder: {config.decoder_summary()}; "
             f"{config.view_summary()}.") in text
     threads = info["training"]["threads"]
-    assert f" min on {metric_labels.plural(threads, 'CPU thread')}. " in text and "None" not in text
+    assert f" min on {catalogue.plural(threads, 'CPU thread')}. " in text and "None" not in text
     finetune = info.get("decoder_finetune") or {}
     # the exact commands, to copy and rerun: training, then the decoder's fine-tuning where there was one
     commands = (info["command"], finetune.get("command"))
     assert [c.value for c in app.code] == ["\n".join(c for c in commands if c)]
-    assert (f"Decoder then fine-tuned: {metric_labels.finetune_summary(info)}, " in text) == bool(finetune)
+    assert (f"Decoder then fine-tuned: {catalogue.finetune_summary(info)}, " in text) == bool(finetune)
     sharpened = ""
     if finetune:
-        sharpened = f" + {metric_labels.plural(finetune['epochs'], 'decoder fine-tuning epoch')}"
+        sharpened = f" + {catalogue.plural(finetune['epochs'], 'decoder fine-tuning epoch')}"
     assert [c.value for c in app.sidebar.caption] == [
         f"{info['likelihood']} likelihood · {info['epoch']} epochs{sharpened} · 10,000 mapped test images"]
     ours = json.loads((ASSETS / "metrics.json").read_text())
     ref = json.loads((ROOT / "reports" / "benchmark.json").read_text())["models"]["seed-code"]
     for key in ("linear_probe_acc", "fid_classifier_prior", "category_agreement", "nll_common_nats",
                 "category_agreement_mixture"):   # (no reference value: "—")
-        metric = next(m for m in metric_labels.ALL if m.key == key)
+        metric = next(m for m in catalogue.ALL if m.key == key)
         row = next(line for line in text.splitlines() if line.startswith(f"| {metric.label} |"))
-        assert metric_labels.formatted(ours, metric) in row and metric_labels.formatted(ref, metric) in row
+        assert catalogue.formatted(ours, metric) in row and catalogue.formatted(ref, metric) in row
         assert metric.explanation in row
-        assert f"| {metric_labels.target_cell(ours, ref, metric)} |" in row
+        assert f"| {catalogue.target_cell(ours, ref, metric)} |" in row
     measured = next(c.value for c in app.caption if c.value.startswith("Measured by"))
-    assert f"`: {metric_labels.evaluation_time(ours)}. " in measured
+    assert f"`: {catalogue.evaluation_time(ours)}. " in measured
     if ours["references"]["seconds"] >= 30:   # the shipped evaluation computed references: shown apart
         assert "min computing references once)" in measured
     # the default sampler (clusters) against the real photos: 0.935 overall, but pullovers and sneakers
@@ -220,7 +220,7 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
                      f"{ours['classifier_recall_per_category']['Shirt']:.2f}",
                      f"{ours['category_mean_judge_prob']['Shirt']:.2f}",
                      f"{miss['category']} ({miss['share']:.3f})",
-                     metric_labels.trailing_clusters(ours)["Shirt"]]
+                     catalogue.trailing_clusters(ours)["Shirt"]]
     # the trailing shirt clusters, counted from the evaluation's per-cluster rows
     rows = ours["mixture_clusters"]["per_category"]["Shirt"]
     trail = [r for r in rows if r["test_acc"] is not None and r["sample_agreement"] < r["test_acc"] - 0.1]
@@ -234,13 +234,13 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
 def test_category_sampling_says_how_often_the_judge_recognises_the_category(app):
     import json
 
-    from training import metric_labels
+    from training.evaluation import catalogue
     ours = json.loads((ASSETS / "metrics.json").read_text())
     _open(app, "Category sampling")
     app.selectbox(key="sample_cat").set_value(6).run()          # shirts, at the default noise
     app.radio(key="sample_kind").set_value("around the mean (paper, fig. 6)").run()
     assert not app.exception
-    note = metric_labels.recognised_note(ours, "Shirt", 0.5)
+    note = catalogue.recognised_note(ours, "Shirt", 0.5)
     shirts = ours["category_agreement_per_category"]["Shirt"]
     assert note and f"{shirts:.0%} of Shirt samples at noise 0.5 (" in note
     assert note in [c.value for c in app.caption]
@@ -251,7 +251,7 @@ def test_category_sampling_says_how_often_the_judge_recognises_the_category(app)
 def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement(app):
     import json
 
-    from training import metric_labels
+    from training.evaluation import catalogue
     ours = json.loads((ASSETS / "metrics.json").read_text())
     weight = np.load(ASSETS / "embeddings.npz")["category_mixture_weight"][6]
     _open(app, "Category sampling")
@@ -270,14 +270,14 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
     measured = ours["mixture_clusters"]["per_category"]["Shirt"]
     assert [c[1] for c in shares] == [f"✓ {r['sample_agreement']:.0%} · real {r['test_acc']:.0%}"
                                       for r in measured]
-    note = metric_labels.recognised_note(ours, "Shirt", 0.5, "mixture")
+    note = catalogue.recognised_note(ours, "Shirt", 0.5, "mixture")
     assert note and note in [c.value for c in app.caption]
 
 
 def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measurement(app):
     import json
 
-    from training import metric_labels
+    from training.evaluation import catalogue
     from training.sampling import CategoryMixtures
     ours = json.loads((ASSETS / "metrics.json").read_text())
     mixtures = CategoryMixtures.from_arrays(np.load(ASSETS / "embeddings.npz"))
@@ -298,14 +298,14 @@ def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measuremen
     drawn = [int(c.value.split(" · ")[2].split()[0]) for c in app.caption if " drawn  \n" in c.value]
     assert drawn == [0, 0, 16] + [0] * (len(order) - 3)
     row = ours["mixture_clusters"]["per_category"]["Pullover"][2]
-    note = metric_labels.cluster_note(ours, "Pullover", mixtures.weight[2][order], 2, 0.5)
+    note = catalogue.cluster_note(ours, "Pullover", mixtures.weight[2][order], 2, 0.5)
     assert note == (f"The evaluation's classifier recognised {row['sample_agreement']:.0%} of samples from "
                     f"this cluster alone at noise 0.5 ({row['test_acc']:.0%} of the real Pullover test "
                     "images in it).")
     assert note in [c.value for c in app.caption]
     app.segmented_control(key="sample_cluster").set_value("all clusters").run()  # all again, by their shares
     assert sum(int(c.value.split(" · ")[2].split()[0]) for c in app.caption if " drawn  \n" in c.value) == 16
-    assert metric_labels.recognised_note(ours, "Pullover", 0.5, "mixture") in [c.value for c in app.caption]
+    assert catalogue.recognised_note(ours, "Pullover", 0.5, "mixture") in [c.value for c in app.caption]
 
 
 def test_clusters_measured_on_other_embeddings_are_not_quoted(tmp_path, monkeypatch):
@@ -392,9 +392,9 @@ def test_variations_of_a_category_item_and_of_a_clicked_point(app):
     import torch
 
     from training import CATEGORIES, load_model
-    from training.augment import around_posterior
-    from training.classifier import load_classifier, predict
-    from training.generate import decode
+    from training.evaluation.classifier import load_classifier, predict
+    from training.inference import decode_pixels
+    from training.synthesis.augment import around_posterior
     e = np.load(ASSETS / "embeddings.npz")
     _open(app, "Variations")
     assert not app.exception and not _errors(app)
@@ -404,7 +404,8 @@ def test_variations_of_a_category_item_and_of_a_clicked_point(app):
     # the variants are the first sneaker's posterior widened threefold, decoded and judged
     first = int(np.flatnonzero(e["labels"] == 7)[0])
     z, _ = around_posterior(e["mu"][first], e["logvar"][first], 16, 3.0, np.random.default_rng(0))
-    probs = predict(load_classifier(ASSETS), torch.from_numpy(decode(load_model(ASSETS), z))[:, None])[1]
+    images = decode_pixels(load_model(ASSETS), z)
+    probs = predict(load_classifier(ASSETS), torch.from_numpy(images)[:, None])[1]
     assert verdicts == [("✓ " if p.argmax() == 7 else "✗ ") + f"{CATEGORIES[p.argmax()]} {p.max():.0%}"
                         for p in probs]
     kept = next(c.value for c in app.caption if c.value.startswith("The classifier keeps the category"))

@@ -1,19 +1,14 @@
-"""The running app driven over Streamlit's websocket protocol (bench/streamlit_client.py): what the
+"""The running app driven over Streamlit's websocket protocol (appdriver/protocol.py): what the
 load benchmark relies on, and several sessions arriving at once (the first script runs of
 concurrent sessions once raced on Plotly's and pandas' lazy initialisation)."""
 import asyncio
 import random
-import sys
 
 import pytest
 
-from app_driver import running_app
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "bench"))
-import app_load  # noqa: E402
-
-from streamlit_client import AppSession, plotly_traces  # noqa: E402
+from appdriver import visitors
+from appdriver.protocol import AppSession, plotly_traces
+from appdriver.server import running_app
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -26,11 +21,11 @@ def app():
 
 def test_a_protocol_client_clicks_a_point_moves_a_slider_and_draws_samples(app):
     async def scenario():
-        stats = app_load.Stats()
-        user = app_load.WsUser(app, random.Random(1), stats)
+        stats = visitors.Stats()
+        user = visitors.WsUser(app, random.Random(1), stats)
         await user.start()
         traces = plotly_traces(user.page.of_kind("plotly_chart")[0])
-        assert sum(len(t["customdata"]) for t in traces if t["name"] in app_load.CATEGORIES) == 10_000
+        assert sum(len(t["customdata"]) for t in traces if t["name"] in visitors.CATEGORIES) == 10_000
         chart = user.page.of_kind("plotly_chart")[0]
         assert user.s.fragments.get(chart.id)   # the map and its detail panel are a fragment…
         await user.click_point()
@@ -51,8 +46,8 @@ def test_sessions_arriving_together_at_a_fresh_server_all_work():
     """Their first script runs overlap, before anything is cached or imported: the case that once
     failed with "partially initialized module 'pandas'" and with map clicks that did not register."""
     async def scenario(url):
-        stats = app_load.Stats()
-        users = [app_load.WsUser(url, random.Random(k), stats) for k in range(6)]
+        stats = visitors.Stats()
+        users = [visitors.WsUser(url, random.Random(k), stats) for k in range(6)]
 
         async def arrive(k, user):
             await asyncio.sleep(0.4 * k)  # staggered, as people opening a shared link
@@ -113,7 +108,7 @@ def test_a_server_runs_each_call_on_one_thread_unless_told_otherwise(capsys):
     import threadpoolctl
     import torch
 
-    from explorer.cached import limit_threads, serving_threads
+    from views.cached import limit_threads, serving_threads
     assert serving_threads({}) == 1
     assert serving_threads({"EXPLORER_THREADS": "4"}) == 4
     for bad in ("0", "-2", "two", "1e3", "999"):

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from training import data as fmnist
-from training.augment import read_labelled
+from training.labelled import read as read_labelled
 
 ASSETS = ROOT / "assets"
 
@@ -111,6 +111,7 @@ def test_the_label_budget_benchmark_runs_every_arm_in_quick_mode(tmp_path, monke
     import importlib.util
     import json
     import sys
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))   # as when it runs as a script: its small_classifier
     spec = importlib.util.spec_from_file_location("bench_augmentation", ROOT / "bench" / "augmentation.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

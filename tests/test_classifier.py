@@ -6,7 +6,7 @@ import torch
 
 from conftest import run_cli
 from training import ModelLoadError
-from training.classifier import FEATURE_DIM, augment, load_classifier, train_classifier
+from training.evaluation.classifier import FEATURE_DIM, augment, load_classifier, train_classifier
 from training.precision import cpu_has_amx, use_bfloat16
 
 

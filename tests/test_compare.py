@@ -76,8 +76,8 @@ def test_compare_view_shows_both_models_side_by_side(monkeypatch):
     tables = "\n".join(m.value for m in at.markdown)
     assert "| Active latent units (Var μ > 0.01) | 122 of 128 | 5 of 128 |" in tables
     assert "| Weights stored as | float32 | float16 |" in tables
-    from training import metric_labels
-    first = metric_labels.GROUPS[0][1][0]
+    from training.evaluation import catalogue
+    first = catalogue.GROUPS[0][1][0]
     assert "| better |" in tables and f"| {first.label} |" in tables
     at.number_input(key="compare_item").set_value(4321).run()
     at.selectbox(key="compare_cat").set_value(7).run()

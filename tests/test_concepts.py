@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT, run_cli
 from explorer.assets import load_bundle
 from training import CATEGORIES
-from training import concepts as C
+from training.synthesis import concepts as C
 from views import SCRIPTS as PAGES
 
 ASSETS = ROOT / "assets"
@@ -209,11 +209,11 @@ def test_app_opens_an_example_and_its_samples_match_the_cli(monkeypatch, b, tmp_
                 "assets/concepts/long-sleeves.json", "--strength", "1.5", "--out", str(out))
     assert r.returncode == 0, r.stderr
     # the app's pushed row is the same latents, decoded the same way
-    from explorer.images import decode
+    from training.inference import decode_pixels
     from training.sampling import DEFAULT_NOISE, sample_categories
     counts = np.zeros(10, np.int64)
     counts[0] = 8
     z, _ = sample_categories(b.category_mean, None, counts, DEFAULT_NOISE, 5, b.category_mixtures)
     d = C.load(ASSETS / "concepts" / "long-sleeves.json", b.meta["weights_sha256"], b.latent_dim).direction
-    app_images = (np.clip(decode(b.model, C.push(z, d, 1.5)), 0, 1) * 255).round().astype(np.uint8)
+    app_images = (np.clip(decode_pixels(b.model, C.push(z, d, 1.5)), 0, 1) * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(app_images, np.load(out)["images"])

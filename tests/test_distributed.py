@@ -12,8 +12,8 @@ import pytest
 
 from conftest import ROOT, run_cli
 from explorer.assets import load_bundle
-from training import distributed
-from training.distributed import Ranks, my_share
+from training.fit import distributed
+from training.fit.distributed import Ranks, my_share
 
 # 1,024 images in batches of 64 in all (32 per process), measured on 512 test images
 SMALL = ["--limit", "1024", "--eval-limit", "512", "--batch-size", "64", "--precision", "fp32", "--seed", "5",

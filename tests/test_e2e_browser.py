@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlparse
 import numpy as np
 import pytest
 
-from app_driver import (
+from appdriver.browser import (
     CHROMIUM,
     browser,
     drag_a_box,
@@ -15,9 +15,9 @@ from app_driver import (
     image_with_caption,
     isolated_points,
     point_position,
-    running_app,
     wait_for_map,
 )
+from appdriver.server import running_app
 from conftest import ROOT
 from training import CATEGORIES
 

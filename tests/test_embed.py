@@ -7,7 +7,7 @@ import torch
 
 from conftest import run_cli
 from training import VAE, load_model
-from training.embed import category_mixtures, category_statistics, stored_category_mixtures
+from training.category_latents import category_mixtures, category_statistics, stored_category_mixtures
 
 N = 400
 

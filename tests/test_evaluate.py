@@ -9,15 +9,16 @@ import torch
 
 from conftest import ROOT, run_cli
 from training import load_model
-from training import metrics as M
-from training.bounds import log_weights
 from training.data import load
-from training.evaluate import QUICK, map_quality
-from training.judging import AGREEMENT_NOISE_SCALES
+from training.evaluation import metrics as M
+from training.evaluation.evaluate import map_quality
+from training.evaluation.iwae import log_weights
+from training.evaluation.judging import AGREEMENT_NOISE_SCALES
+from training.evaluation.settings import QUICK
+from training.evaluation.trials import stratified_subset
 from training.model import VAE, VAEConfig
 from training.precision import cpu_has_amx
 from training.sampling import DEFAULT_NOISE, sample_categories
-from training.trials import stratified_subset
 
 ASSETS = ROOT / "assets"
 
@@ -328,7 +329,7 @@ def test_model_independent_references_are_computed_once_and_reused(quick_evaluat
 
 
 def test_reference_store_keys_on_everything_and_recomputes_on_request(tmp_path):
-    from training.references import ReferenceStore
+    from training.evaluation.references import ReferenceStore
     calls = []
     def compute(v):
         return lambda: calls.append(v) or v
@@ -363,9 +364,9 @@ def test_every_shipped_reference_can_still_be_read_by_the_full_evaluation():
     a stale entry must be refreshed or dropped, not shipped."""
     import sklearn
 
-    from training.evaluate import FULL
-    from training.references import SHIPPED, environment_key
-    from training.trials import reference_codes
+    from training.evaluation.references import SHIPPED, environment_key
+    from training.evaluation.settings import FULL
+    from training.evaluation.trials import reference_codes
     entries = json.loads(SHIPPED.read_text())["entries"]
     codes = reference_codes()
     assert {e["name"] for e in entries} == set(codes)
@@ -392,7 +393,7 @@ def test_reference_keys_hash_the_code_as_imported_not_as_edited_since(monkeypatc
     the file lazily, so the hashes are taken at import."""
     import inspect
 
-    from training import trials as E
+    from training.evaluation import trials as E
     before = E.reference_codes()
     monkeypatch.setattr(inspect, "getsource", lambda obj: "edited since")
     assert E.reference_codes() == before
@@ -496,8 +497,8 @@ def test_report_compares_models_and_links_the_notes(quick_evaluated, tmp_path, d
 
 
 def test_report_shows_the_one_off_reference_time_apart():
-    from training.metric_labels import plural
-    from training.report import evaluation_cell
+    from training.evaluation.catalogue import plural
+    from training.evaluation.report import evaluation_cell
     cold = {"seconds": 1000.0, "threads": 2, "references": {"computed": ["cas_real"], "seconds": 300.0}}
     assert evaluation_cell(cold) == "full, 11.7 min on 2 threads (+5.0 min computing references once)"
     assert evaluation_cell({"seconds": 600.0, "threads": 1}) == "full, 10.0 min on 1 thread"  # older files
@@ -509,7 +510,7 @@ def test_report_shows_the_one_off_reference_time_apart():
 
 
 def test_report_names_each_models_encoder_head_and_decoder():
-    from training.report import model_table
+    from training.evaluation.report import model_table
     deep = {"encoder_head": [512, 256], "decoder_kernels": [2, 3, 4, 6]}
     infos = {"deep": {"beta": 1.0, "architecture": deep},
              "older": {"beta": 0.5, "architecture": {}}}  # saved before the encoder head existed
@@ -521,8 +522,8 @@ def test_report_names_each_models_encoder_head_and_decoder():
 
 
 def test_agreement_table_says_what_unrecognised_samples_are_read_as():
-    from training.metric_labels import per_category_table
-    from training.report import agreement_table
+    from training.evaluation.catalogue import per_category_table
+    from training.evaluation.report import agreement_table
     new = {"category_agreement_per_category": {"Coat": 0.4, "Bag": 1.0},
            "category_misread_as": {"Coat": {"category": "Pullover", "share": 0.35}, "Bag": None}}
     old = {"category_agreement_per_category": {"Coat": 0.5, "Bag": 0.9}}  # evaluated before the key existed
@@ -556,7 +557,7 @@ def test_agreement_table_says_what_unrecognised_samples_are_read_as():
 
 
 def test_cluster_recognition_is_read_only_for_the_clusters_that_were_measured():
-    from training.metric_labels import cluster_recognition
+    from training.evaluation.catalogue import cluster_recognition
     rows = [{"weight": 0.7, "sample_agreement": 0.95, "test_acc": 0.9},
             {"weight": 0.3, "sample_agreement": 0.5, "test_acc": None}]
     m = {"mixture_clusters": {"per_category": {"Shirt": rows}}}
@@ -571,7 +572,7 @@ def test_cluster_recognition_is_read_only_for_the_clusters_that_were_measured():
 
 
 def test_cluster_note_quotes_one_measured_cluster():
-    from training.metric_labels import cluster_note
+    from training.evaluation.catalogue import cluster_note
     rows = [{"weight": 0.7, "sample_agreement": 0.95, "test_acc": 0.9},
             {"weight": 0.3, "sample_agreement": 0.5, "test_acc": None}]
     m = {"mixture_clusters": {"noise": 0.5, "per_category": {"Coat": rows}}}
@@ -588,7 +589,7 @@ def test_cluster_note_quotes_one_measured_cluster():
 
 
 def test_targets_are_judged_against_their_bar_and_the_reference():
-    from training import metric_labels as L
+    from training.evaluation import catalogue as L
     by_key = {m.key: m for m in L.ALL}
     agreement, fid = by_key["category_agreement"], by_key["fid_classifier_prior"]
     probe = by_key["linear_probe_acc"]
@@ -611,7 +612,7 @@ def test_targets_are_judged_against_their_bar_and_the_reference():
 
 
 def test_the_default_sampler_is_judged_against_the_real_photos_overall_and_per_category():
-    from training import metric_labels as L
+    from training.evaluation import catalogue as L
     default = next(m for m in L.ALL if m.key == "category_agreement_mixture")
     real = {"classifier_test_acc": 0.90, "classifier_recall_per_category": {"Coat": 0.90, "Shirt": 0.80}}
     as_often = {**real, "category_agreement_mixture": 0.90,
@@ -628,7 +629,7 @@ def test_the_default_sampler_is_judged_against_the_real_photos_overall_and_per_c
 
 
 def test_recognised_note_quotes_the_nearest_measured_noise():
-    from training.metric_labels import recognised_note
+    from training.evaluation.catalogue import recognised_note
     m = {"category_agreement_by_noise": {"noise": [0.0, 0.5, 1.0], "overall": [1.0, 0.9, 0.8],
                                          "per_category": {"Coat": [1.0, 0.83, 0.6]}}}
     assert recognised_note(m, "Coat", 0.5) == ("The evaluation's classifier recognised 83% of Coat samples "

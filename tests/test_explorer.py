@@ -7,8 +7,10 @@ import torch
 
 from explorer import latent as lat
 from explorer import selection
-from explorer.images import decode, pixels
+from explorer.images import pixels
 from training import VAE
+from training.inference import decode_pixels
+from training.sampling import sample_around, sample_mixture
 
 K = 128
 
@@ -27,10 +29,10 @@ def _z(seed):
 def test_interpolation_endpoints_equal_decodings_of_a_and_b(model, method):
     a, b = _z(1), _z(2)
     path = lat.interpolate(a, b, 7, method)
-    frames = decode(model, path)
+    frames = decode_pixels(model, path)
     assert frames.shape == (7, 28, 28)
-    np.testing.assert_allclose(frames[0], decode(model, a)[0], atol=1e-6)
-    np.testing.assert_allclose(frames[-1], decode(model, b)[0], atol=1e-6)
+    np.testing.assert_allclose(frames[0], decode_pixels(model, a)[0], atol=1e-6)
+    np.testing.assert_allclose(frames[-1], decode_pixels(model, b)[0], atol=1e-6)
 
 
 def test_linear_interpolation_is_evenly_spaced():
@@ -58,36 +60,37 @@ def test_category_sampling_with_noise_zero_returns_the_decoded_mean(model):
     mean = _z(6)
     cov = np.cov(np.random.default_rng(0).standard_normal((500, K)), rowvar=False)
     for c in (None, cov):
-        z = lat.sample_around(mean, 4, 0.0, seed=1, cov=c)
-        np.testing.assert_allclose(decode(model, z), np.repeat(decode(model, mean), 4, 0), atol=1e-6)
+        z = sample_around(mean, 4, 0.0, seed=1, cov=c)
+        expected = np.repeat(decode_pixels(model, mean), 4, 0)
+        np.testing.assert_allclose(decode_pixels(model, z), expected, atol=1e-6)
 
 
 def test_category_sampling_spread_follows_noise_and_covariance():
     mean = np.zeros(3)
     cov = np.diag([4.0, 1.0, 0.25])
-    z = lat.sample_around(mean, 20000, 0.5, seed=0, cov=cov)
+    z = sample_around(mean, 20000, 0.5, seed=0, cov=cov)
     np.testing.assert_allclose(z.std(0), 0.5 * np.sqrt(np.diag(cov)), rtol=0.03)
-    z = lat.sample_around(mean, 20000, 2.0, seed=0)
+    z = sample_around(mean, 20000, 2.0, seed=0)
     np.testing.assert_allclose(z.std(0), [2, 2, 2], rtol=0.03)
-    assert np.array_equal(lat.sample_around(mean, 5, 1, seed=7), lat.sample_around(mean, 5, 1, seed=7))
+    assert np.array_equal(sample_around(mean, 5, 1, seed=7), sample_around(mean, 5, 1, seed=7))
 
 
 def test_mixture_sampling_draws_components_by_weight_and_spreads_by_noise():
     weight = np.array([0.25, 0.0, 0.75])                      # the middle component is padding
     means = np.array([[10.0, 0, 0], [0, 99, 0], [-10.0, 0, 0]])
     covs = np.stack([np.diag([4.0, 1.0, 0.25])] * 3)
-    z, comp = lat.sample_mixture(weight, means, covs, 40000, 0.5, seed=0)
+    z, comp = sample_mixture(weight, means, covs, 40000, 0.5, seed=0)
     assert set(np.unique(comp)) == {0, 2} and abs((comp == 0).mean() - 0.25) < 0.01
     for j in (0, 2):
         np.testing.assert_allclose(z[comp == j].mean(0), means[j], atol=0.03)
         np.testing.assert_allclose(z[comp == j].std(0), 0.5 * np.sqrt([4.0, 1.0, 0.25]), rtol=0.03)
-    centres, comp = lat.sample_mixture(weight, means, covs, 6, 0.0, seed=3)   # noise 0: the cluster centres
+    centres, comp = sample_mixture(weight, means, covs, 6, 0.0, seed=3)   # noise 0: the cluster centres
     np.testing.assert_array_equal(centres, means[comp])
-    a, b = lat.sample_mixture(weight, means, covs, 5, 1,
-                              seed=7), lat.sample_mixture(weight, means, covs, 5, 1, seed=7)
+    a, b = sample_mixture(weight, means, covs, 5, 1,
+                              seed=7), sample_mixture(weight, means, covs, 5, 1, seed=7)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     with pytest.raises(ValueError, match="no components"):
-        lat.sample_mixture(np.zeros(3), means, covs, 2, 0.5, seed=0)
+        sample_mixture(np.zeros(3), means, covs, 2, 0.5, seed=0)
 
 
 def test_latents_are_assigned_to_the_component_most_likely_to_have_drawn_them():

@@ -7,10 +7,11 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import run_cli
-from training import finetune as ft
-from training import load_model, metric_labels, report
-from training import train as train_mod
-from training.presets import COMMON_DEFAULTS, PRESETS
+from training import load_model
+from training.evaluation import catalogue, report
+from training.fit import finetune as ft
+from training.fit import train as train_mod
+from training.fit.presets import COMMON_DEFAULTS, PRESETS
 
 QUICK = ["--limit", "256", "--eval-limit", "128", "--batch-size", "64", "--threads", "1", "--seed", "1",
          "--quiet"]
@@ -66,10 +67,10 @@ def test_finetuning_changes_only_the_decoder_and_writes_a_model(source, tmp_path
     assert meta["decoder_finetune"]["command"].startswith("python -m training finetune-decoder")
     assert meta["decoder_finetune"]["args"]["adversarial_weight"] == ft.DEFAULTS["adversarial_weight"]
     assert (out / "metrics.jsonl").read_bytes() == (source / "metrics.jsonl").read_bytes()  # the VAE's log
-    assert metric_labels.finetune_summary(meta) == ("1 epoch against a patch discriminator (adversarial "
+    assert catalogue.finetune_summary(meta) == ("1 epoch against a patch discriminator (adversarial "
                                                     "weight 2), "
                                                      "encoder frozen")
-    assert metric_labels.finetune_summary(src) == "none"
+    assert catalogue.finetune_summary(src) == "none"
     table = "\n".join(report.model_table({"ft": {}, "src": {}}, {"ft": meta, "src": src}))
     assert "| decoder fine-tuning | 1 epoch against a patch discriminator" in table
     assert "`test` then `python -m training finetune-decoder --checkpoint" in table  # both commands, in order

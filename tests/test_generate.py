@@ -7,7 +7,8 @@ import pytest
 from conftest import ROOT, run_cli
 from training import data as fmnist
 from training.checkpoint import npz_bytes
-from training.generate import category_name_to_index, idx_paths
+from training.commands.generate import category_name_to_index
+from training.labelled import idx_paths
 
 ASSETS = ROOT / "assets"
 
@@ -72,7 +73,7 @@ def test_min_confidence_keeps_only_confident_samples_and_reports_it(tmp_path):
     # confidence is the classifier's probability of the intended label: recompute it
     import torch
 
-    from training.classifier import load_classifier
+    from training.evaluation.classifier import load_classifier
     clf = load_classifier(ASSETS)
     with torch.no_grad(), np.load(tmp_path / "s.npz") as f:
         p = torch.softmax(clf(torch.from_numpy(f["images"]).float().unsqueeze(1) / 255), 1).numpy()
@@ -85,7 +86,7 @@ def test_prior_sampler_labels_by_the_classifier(tmp_path):
     assert r.returncode == 0, r.stderr
     import torch
 
-    from training.classifier import load_classifier
+    from training.evaluation.classifier import load_classifier
     clf = load_classifier(ASSETS)
     with torch.no_grad(), np.load(tmp_path / "p.npz") as f:
         assert f["labels"].tolist() == [1] * 5
@@ -125,8 +126,8 @@ def test_names_and_paths():
 
 def test_sample_sheet_adds_two_rows_of_cluster_samples_where_embed_stored_them(dataset):
     from training import load_model
-    from training.embed import stored_category_mixtures
-    from training.figures import sample_sheet
+    from training.category_latents import stored_category_mixtures
+    from training.synthesis.sample_sheets import sample_sheet
     model = load_model(ASSETS)
     with np.load(ASSETS / "embeddings.npz") as e:
         stats = e["category_mean"].astype(np.float64), e["category_cov"].astype(np.float64)

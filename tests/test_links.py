@@ -91,20 +91,20 @@ def test_no_query_makes_read_raise():
     assert "at most" in links.read({"z": huge}, PARAMS, BUNDLE)[1][0]
 
 
-def test_every_views_parameters_are_known_to_the_link_reader():
-    """A parameter of another view is dropped quietly (back and forward can carry one over); any other
-    gets a notice. That needs views/state.ANY_VIEW to list exactly the views' parameters."""
+def test_every_view_declares_its_address_and_link_once():
+    """Each view's address comes from the table in views/__init__.py, its link parameters are declared
+    once, at import (``PARAMS``), each bound to a session key named in views/keys.py, and the link reader
+    knows every one (a parameter of another view is dropped quietly, any other gets a notice)."""
     import importlib
 
-    from conftest import ROOT
-    from explorer.assets import load_bundle
-    from views import SCRIPTS, state
-    b = load_bundle(ROOT / "assets")
+    from views import VIEWS, keys
+    from views.linking import every_view_parameter
+    named = {v for k, v in vars(keys).items() if k.isupper() and isinstance(v, str)}
     names = set()
-    for script in SCRIPTS.values():
-        module = importlib.import_module(script.removesuffix(".py").replace("/", "."))
-        params = getattr(module, "PARAMS", None)
-        if params is None:
-            params = module.link_params(b) if hasattr(module, "link_params") else []
-        names |= {p.name for p in params}
-    assert names == state.ANY_VIEW
+    for view in VIEWS:
+        module = importlib.import_module(view.script.removesuffix(".py").replace("/", "."))
+        assert module.URL_PATH == view.url_path
+        assert all(isinstance(p, links.Param) for p in module.PARAMS), view.title
+        assert {p.key for p in module.PARAMS} <= named, view.title
+        names |= {p.name for p in module.PARAMS}
+    assert names == every_view_parameter() and {"item", "at", "cat", "z", "with", "concept"} <= names

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
-from training.prepare import MAX_PIXELS, WORKING_SIDE, ImageError, prepare, to_fashion_mnist
+from training.synthesis.prepare import MAX_PIXELS, WORKING_SIDE, ImageError, prepare, to_fashion_mnist
 
 
 def _png(img: Image.Image, fmt="PNG", **kw) -> bytes:

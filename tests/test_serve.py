@@ -10,7 +10,8 @@ import subprocess
 import pytest
 from PIL import Image
 
-from app_driver import CHROMIUM, CHROMIUM_ARGS, click_a_point, image_with_caption, serving, wait_for_map
+from appdriver.browser import CHROMIUM, CHROMIUM_ARGS, click_a_point, image_with_caption, wait_for_map
+from appdriver.server import serving
 from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -157,14 +158,12 @@ def test_a_shared_replica_takes_smaller_uploads(monkeypatch):
     so serve.sh bounds the size itself (explorer.sharing.SHARED_UPLOAD_MB)."""
     import asyncio
     import io
-    import sys
     import urllib.error
 
     import numpy as np
 
+    from appdriver.protocol import AppSession
     from explorer.sharing import SHARED_UPLOAD_MB
-    sys.path.insert(0, str(ROOT / "bench"))
-    from streamlit_client import AppSession
 
     def png(side):
         buf = io.BytesIO()
@@ -193,12 +192,10 @@ def test_the_balancer_refuses_uploads_past_its_limit_without_reading_them(monkey
     """deploy/haproxy.cfg: past 12 upload PUTs a minute for one browser session, HAProxy answers 429; a
     new session (another file, another session id in the path) still uploads."""
     import asyncio
-    import sys
     import urllib.error
     import uuid
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from streamlit_client import AppSession
+    from appdriver.protocol import AppSession
 
     def put(s, session_id: str) -> int:
         try:

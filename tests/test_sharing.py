@@ -20,7 +20,7 @@ def test_the_mode_follows_the_address_unless_the_owner_says(address, setting, sh
 
 
 def test_a_bad_mode_setting_is_refused():
-    with pytest.raises(ValueError, match="EXPLORER_SHARED='maybe': expected 1 or 0"):
+    with pytest.raises(sharing.SettingError, match="EXPLORER_SHARED='maybe': expected 1 or 0"):
         sharing.is_shared("127.0.0.1", "maybe")
 
 
@@ -131,11 +131,9 @@ def test_shared_mode_turns_no_value_a_visitor_sends_into_a_path():
     """Over the websocket, as a crafted request would: a selectbox accepts any string from the client
     (Streamlit returns a value that is no option as it came), so the picker must not trust it."""
     import asyncio
-    import sys
 
-    from app_driver import running_app
-    sys.path.insert(0, str(ROOT / "bench"))
-    from streamlit_client import AppSession
+    from appdriver.protocol import AppSession
+    from appdriver.server import running_app
 
     async def scenario(url):
         s = AppSession(url, timeout=120)
@@ -206,7 +204,7 @@ def test_the_owner_can_set_the_limits_and_a_bad_setting_is_one_line():
     assert sharing.limits(None) == sharing.LIMITS
     assert sharing.limits(" action=60, upload=5 ") == {**sharing.LIMITS, "action": 60, "upload": 5}
     for bad in ("action=0", "actions=5", "draw=many", "draw"):
-        with pytest.raises(ValueError, match=f"EXPLORER_LIMITS: '{bad}': expected kind=count"):
+        with pytest.raises(sharing.SettingError, match=f"EXPLORER_LIMITS: '{bad}': expected kind=count"):
             sharing.limits(bad)
 
 
@@ -237,11 +235,9 @@ def test_every_bounded_input_at_inside_and_outside_its_bound_over_the_websocket(
     inside is used; one just outside is never used (Streamlit 1.67 puts the default in its place)."""
     import asyncio
     import re
-    import sys
 
-    from app_driver import running_app
-    sys.path.insert(0, str(ROOT / "bench"))
-    from streamlit_client import AppSession
+    from appdriver.protocol import AppSession
+    from appdriver.server import running_app
 
     items = ((64, 64), (63, 63), (65, 16), (4, 4), (3, 16))   # (sent, used): 4–64, default 16
     seeds = ((2**31 - 1, 2**31 - 1), (2**31, 0), (-1, 0))      # 0–2³¹−1, default 0

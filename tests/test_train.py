@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 from conftest import ROOT, run_cli, run_process
 from training import load_model
-from training import train as train_mod
-from training.presets import COMMON_DEFAULTS, PRESETS
+from training.fit import train as train_mod
+from training.fit.presets import COMMON_DEFAULTS, PRESETS
 
 QUICK = ["--limit", "512", "--eval-limit", "128", "--batch-size", "64", "--precision", "fp32",
          "--threads", "1", "--seed", "3", "--quiet"]
@@ -64,7 +64,7 @@ def pause():
     open(marker, "w").close()
     time.sleep(120)
 if where.startswith("step "):
-    import training.train as t
+    import training.fit.train as t
     real_step, calls = t.train_step, [0]
     def step(*a, **k):
         calls[0] += 1
@@ -225,7 +225,8 @@ def test_architecture_flags_reach_the_saved_run(tmp_path):
 
 def test_encoder_head_flag_overrides_the_preset():
     from training.cli import build_parser
-    parse = lambda *argv: train_mod.training_args(build_parser().parse_args(["train", "--out", "x", *argv]))  # noqa: E731
+    from training.commands.train import training_args
+    parse = lambda *argv: training_args(build_parser().parse_args(["train", "--out", "x", *argv]))  # noqa: E731
     assert parse()["encoder_head"] == (512, 512)
     assert parse("--config", "paper")["encoder_head"] == ()
     assert parse("--encoder-head",

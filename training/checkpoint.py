@@ -16,9 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import ProjectError
+
 RESUME_FILE = "resume.pt"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+class CheckpointError(ProjectError):
+    """A resume state that is missing or cannot be loaded safely; the message is one line."""
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -145,8 +151,8 @@ def save_resume_state(directory, state: dict) -> None:
 def load_resume_state(directory) -> dict:
     path = Path(directory) / RESUME_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no resume state — was this run started with this tool?")
+        raise CheckpointError(f"{path}: no resume state — was this run started with this tool?")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file or a pickle that wants to run code
-        raise ValueError(f"{path}: cannot be loaded safely ({str(e).splitlines()[0][:200]})") from None
+        raise CheckpointError(f"{path}: cannot be loaded safely ({str(e).splitlines()[0][:200]})") from None

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ProjectError
+
 CATEGORIES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -53,7 +55,7 @@ FILES = {
 }
 
 
-class DataError(Exception):
+class DataError(ProjectError):
     """A data file is missing, corrupt or could not be fetched; the message is one line."""
 
 

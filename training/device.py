@@ -7,15 +7,16 @@
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 
 import torch
 
+from .errors import ProjectError
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-class DeviceError(ValueError):
+class DeviceError(ProjectError, ValueError):
     """The device asked for is not there; the message is one line."""
 
 
@@ -38,11 +39,6 @@ def resolve(name: str | torch.device | None = "auto", local_rank: int = 0) -> to
     if name == "mps" and not torch.backends.mps.is_available():
         raise DeviceError("--device mps: PyTorch sees no Apple GPU (MPS) on this machine")
     return torch.device(name)
-
-
-def add_device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="where the model runs: auto = CUDA, else MPS, else CPU (default: %(default)s)")
 
 
 def of(module: torch.nn.Module) -> torch.device:

@@ -18,10 +18,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .errors import ProjectError
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
@@ -37,6 +38,10 @@ RETIRED_ARCHITECTURE = {  # field: (the flag that set it, is the recorded value 
     "encoder_head_residual": ("--no-encoder-head-residual",
                               lambda value, arch: bool(value) == bool(arch.get("encoder_head"))),
 }
+
+
+class ArchitectureError(ProjectError, ValueError):
+    """An architecture that cannot be built (kernels that miss 28×28, an empty layer); one line."""
 
 
 def retired(flag: str) -> str:
@@ -62,13 +67,13 @@ class VAEConfig:
                      "encoder_head"):
             setattr(self, name, tuple(int(v) for v in getattr(self, name)))
         if any(w < 1 for w in self.encoder_head):
-            raise ValueError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
+            raise ArchitectureError(f"encoder_head widths must be ≥ 1, got {list(self.encoder_head)}")
         if len(self.encoder_channels) != len(self.encoder_kernels):
-            raise ValueError("encoder_channels and encoder_kernels must have the same length")
+            raise ArchitectureError("encoder_channels and encoder_kernels must have the same length")
         if len(self.decoder_channels) + 1 != len(self.decoder_kernels):
-            raise ValueError("decoder_kernels needs one more entry than decoder_channels")
+            raise ArchitectureError("decoder_kernels needs one more entry than decoder_channels")
         if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be ≥ 1, got {self.latent_dim}")
+            raise ArchitectureError(f"latent_dim must be ≥ 1, got {self.latent_dim}")
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
@@ -76,10 +81,10 @@ class VAEConfig:
         d = dict(d)
         for name, (flag, neutral) in RETIRED_ARCHITECTURE.items():
             if name in d and not neutral(d.pop(name), d):
-                raise ValueError(f"{name}: {retired(flag)}")
+                raise ArchitectureError(f"{name}: {retired(flag)}")
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown architecture fields {sorted(unknown)}")
+            raise ArchitectureError(f"unknown architecture fields {sorted(unknown)}")
         return cls(**d)
 
     def decoder_summary(self) -> str:
@@ -215,7 +220,7 @@ class VAE(nn.Module):
             in_ch, size = ch, _conv_out(size, k)
         if size != 1:
             left = f"a {size}×{size} map" if size > 1 else "no map at all"
-            raise ValueError(f"encoder kernels {config.encoder_kernels} leave {left}, expected 1×1")
+            raise ArchitectureError(f"encoder kernels {config.encoder_kernels} leave {left}, expected 1×1")
         self.encoder = nn.Sequential(*layers, nn.Flatten())
         feat = config.encoder_channels[-1]
         # The order in which layers are created sets the weights a seed gives them: keep it.
@@ -238,7 +243,7 @@ class VAE(nn.Module):
             last = i == len(out_channels) - 1
             pad = IMAGE_SIZE - natural if last else 0
             if not 0 <= pad < 2:  # output_padding must be smaller than the stride
-                raise ValueError(f"decoder kernels {config.decoder_kernels} give {natural}×{natural}, "
+                raise ArchitectureError(f"decoder kernels {config.decoder_kernels} give {natural}×{natural}, "
                                  f"cannot reach {IMAGE_SIZE}×{IMAGE_SIZE}")
             layers.append(GemmConvTranspose2d(in_ch, ch, k, stride=2, output_padding=pad))
             if not last:
@@ -289,17 +294,7 @@ class VAE(nn.Module):
                                  **(info or {})})
 
 
-@torch.no_grad()
-def decode_batched(model: "VAE", z, batch_size: int = 1000) -> torch.Tensor:
-    """Decode N×k latents (numpy or tensor) in batches on the model's device: N×1×28×28 float32 in
-    [0, 1], on the CPU."""
-    zt = torch.as_tensor(np.asarray(z, np.float32))
-    device = next(model.parameters()).device
-    parts = [model.decode(zt[i:i + batch_size].to(device)).cpu() for i in range(0, len(zt), batch_size)]
-    return torch.cat(parts) if parts else torch.zeros((0, 1, 28, 28))
-
-
-class ModelLoadError(Exception):
+class ModelLoadError(ProjectError):
     """A model directory is missing, corrupt, unsafe or inconsistent; the message is one line."""
 
 

@@ -4,14 +4,22 @@
 CUDA GPU, "auto" uses it where the GPU has bfloat16 tensor cores (Ampere and later)."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 PRECISIONS = ("auto", "bf16", "fp32")
+ONEDNN_ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")   # oneDNN's cap, under both its names
 
 
 @lru_cache(maxsize=1)
 def cpu_has_amx() -> bool:
+    """Whether bfloat16 runs on AMX here: the CPU has it and oneDNN may use it. A cap below AMX
+    (``ONEDNN_MAX_CPU_ISA=AVX2``, as when the suite is timed as on a machine without AMX) leaves
+    bfloat16 emulated, as on such a machine, and "auto" must then choose float32 as it would there."""
+    capped = [os.environ[v].upper() for v in ONEDNN_ISA_VARIABLES if os.environ.get(v)]
+    if any("AMX" not in isa and isa != "ALL" for isa in capped):
+        return False
     try:
         return "amx_bf16" in Path("/proc/cpuinfo").read_text()
     except OSError:

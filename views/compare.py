@@ -6,36 +6,37 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import cached, links
 from explorer import latent as lat
+from explorer import links
 from explorer.assets import SHIPPED_MODELS, AssetError, category_name
-from explorer.images import decode
-from training import CATEGORIES, metric_labels
-from training import metrics as M
+from training.data import CATEGORIES
+from training.evaluation import catalogue
+from training.evaluation import metrics as M
+from training.inference import decode_pixels
 from training.sampling import DEFAULT_NOISE
-from views import state
+from views import cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
-from views.state import OTHER
+from views.shared_mode import OTHER
 
-URL_PATH = "compare"
+URL_PATH = url_path(__file__)
 STEPS = 8
 
 
 def other_model(b):
     """The second model, chosen in this view, or None after saying why it cannot be loaded."""
     here = Path(b.directory).resolve()
-    models = state.pickable_models()
+    models = shared_mode.pickable_models()
     choices = [name for name, d in models.items() if d and Path(d).resolve() != here]
     choices += [OTHER] if OTHER in models else []
     if not choices:
         st.info("No other model is shared here to compare with.")
         return None
     c1, c2 = st.columns([1, 2])
-    choice = c1.selectbox("Compare with", choices, key="compare_choice")
+    choice = c1.selectbox("Compare with", choices, key=keys.COMPARE_WITH)
     if choice not in choices:   # a value no option has (a crafted request): never a path
         choice = choices[0]
     if choice == OTHER:
-        directory = c2.text_input("Its directory", key="compare_dir", placeholder="runs/paper",
+        directory = c2.text_input("Its directory", key=keys.COMPARE_DIR, placeholder="runs/paper",
                                   help="a model directory that `embed` has written maps into")
         if not directory.strip():
             st.info("Name a model directory to compare with, e.g. a run you trained and embedded.")
@@ -87,14 +88,14 @@ def metrics_table(a, o):
                 "evaluate --checkpoint DIR` writes metrics.json.")
         return
     rows = [f"| | {name_of(a)} | {name_of(o)} | better |", "|---|---:|---:|---|"]
-    for title, group in metric_labels.GROUPS:
+    for title, group in catalogue.GROUPS:
         rows.append(f"| **{title}** | | | |")
         for metric in group:
-            va, vo = metric_labels.lookup(ma, metric.key), metric_labels.lookup(mo, metric.key)
-            verdict = metric_labels.compare(va, vo, metric.better)
+            va, vo = catalogue.lookup(ma, metric.key), catalogue.lookup(mo, metric.key)
+            verdict = catalogue.compare(va, vo, metric.better)
             better = {"better": name_of(a), "worse": name_of(o)}.get(verdict, "—" if metric.better else "")
-            rows.append(f"| {metric.label} | {metric_labels.formatted(ma, metric)} | "
-                        f"{metric_labels.formatted(mo, metric)} | {better} |")
+            rows.append(f"| {metric.label} | {catalogue.formatted(ma, metric)} | "
+                        f"{catalogue.formatted(mo, metric)} | {better} |")
     st.markdown("\n".join(rows))
 
 
@@ -107,7 +108,7 @@ def same_item(a, o):
         st.warning("The two models' maps share no test image.")
         return
     start = default if default in shared else int(shared[0])
-    number = st.number_input("Test image", 0, int(shared.max()), start, key="compare_item",
+    number = st.number_input("Test image", 0, int(shared.max()), start, key=keys.COMPARE_ITEM,
                              help="a test image's number (the map's point or any other)")
     if number not in shared:
         st.caption(f"Test image {number} is not on both maps.")
@@ -119,21 +120,21 @@ def same_item(a, o):
         images.append(original)
         captions.append(f"test image {number} · {CATEGORIES[a.labels[ra]]}")
     for b, r in ((a, ra), (o, ro)):
-        images.append(decode(b.model, b.mu[r])[0])
+        images.append(decode_pixels(b.model, b.mu[r])[0])
         captions.append(f"{name_of(b)} · MSE {b.recon_mse[r]:.4f}")
     w.thumbnails(np.stack(images), captions, per_row=len(images), size=168)
 
 
 def draw(b, c: int, n: int, seed: int) -> np.ndarray:
-    return decode(b.model, lat.category_samples(b, c, n, DEFAULT_NOISE, seed))
+    return decode_pixels(b.model, lat.category_samples(b, c, n, DEFAULT_NOISE, seed))
 
 
 def same_samples(a, o):
     st.markdown("#### The same category, the same seed")
     c1, c2, c3 = st.columns([2, 1, 1])
-    c = c1.selectbox("Category", range(10), index=0, format_func=category_name, key="compare_cat")
-    n = c2.number_input("Items", 4, 16, 8, step=4, key="compare_n")
-    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="compare_seed")
+    c = c1.selectbox("Category", range(10), index=0, format_func=category_name, key=keys.COMPARE_CATEGORY)
+    n = c2.number_input("Items", 4, 16, 8, step=4, key=keys.COMPARE_ITEMS)
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key=keys.COMPARE_SEED)
     for b in (a, o):
         mixtures = b.category_mixtures
         sampler = (f"its {mixtures.weight.shape[1]} clusters per category" if mixtures is not None
@@ -144,11 +145,12 @@ def same_samples(a, o):
 
 def same_path(a, o):
     st.markdown("#### The same interpolation")
-    marked = [state.marked(m, a) for m in state.MARKS]
+    marked = [state.marked(m, a) for m in keys.MARKS]
     ends = [int(a.index[m["index"]]) if m and m["kind"] == "point" else None for m in marked]
     c1, c2 = st.columns(2)
-    first = c1.number_input("From test image", 0, 9999, 0 if ends[0] is None else ends[0], key="compare_from")
-    last = c2.number_input("To test image", 0, 9999, 1 if ends[1] is None else ends[1], key="compare_to")
+    first = c1.number_input("From test image", 0, 9999, 0 if ends[0] is None else ends[0],
+                            key=keys.COMPARE_FROM)
+    last = c2.number_input("To test image", 0, 9999, 1 if ends[1] is None else ends[1], key=keys.COMPARE_TO)
     for b in (a, o):
         rows = [np.flatnonzero(b.index == i) for i in (first, last)]
         if not all(len(r) for r in rows):
@@ -157,16 +159,16 @@ def same_path(a, o):
         path = lat.interpolate(b.mu[rows[0][0]], b.mu[rows[1][0]], STEPS)
         st.caption(f"**{name_of(b)}**: linear in its latent space, {CATEGORIES[b.labels[rows[0][0]]]} → "
                    f"{CATEGORIES[b.labels[rows[1][0]]]}")
-        w.strip(decode(b.model, path))
+        w.strip(decode_pixels(b.model, path))
 
 
-@state.fragment
+@shared_mode.fragment
 def side_by_side(a, o):
     """The item, samples and path: a change of one reruns this part, not the tables around it."""
     same_item(a, o)
     same_samples(a, o)
     same_path(a, o)
-    query = state.publish(PARAMS if st.session_state.get("compare_choice") != OTHER else PARAMS[1:], a)
+    query = linking.publish(PARAMS if st.session_state.get(keys.COMPARE_WITH) != OTHER else PARAMS[1:], a)
     w.link_box(URL_PATH, query, "and the same second model, item, category and seed")
 
 
@@ -184,14 +186,14 @@ def compare(a):
 
 
 SLUGS = tuple(("default" if d == "assets" else Path(d).name, n) for n, d in SHIPPED_MODELS.items())
-PARAMS = [links.Choice("with", "compare_choice", SLUGS),
-          links.Int("item", "compare_item", 0, 9999), links.Category("cat", "compare_cat"),
-          links.Int("seed", "compare_seed")]
+PARAMS = [links.Choice("with", keys.COMPARE_WITH, SLUGS),
+          links.Int("item", keys.COMPARE_ITEM, 0, 9999), links.Category("cat", keys.COMPARE_CATEGORY),
+          links.Int("seed", keys.COMPARE_SEED)]
 
 
 def main():
     a = state.bundle()
-    state.follow_link(URL_PATH, PARAMS, a)
+    linking.follow_link(URL_PATH, PARAMS, a)
     st.markdown("The loaded model beside another: the same test image reconstructed, the same category "
                 "sampled with the same seed, the same interpolation, and every metric of both evaluations. "
                 "The shipped second model is the paper's loss as published (σ² = ½), which uses only a "

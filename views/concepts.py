@@ -8,25 +8,25 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import cached, links, selection
 from explorer import latent as lat
+from explorer import links, selection
 from explorer.assets import MAP_LABELS, category_name
-from explorer.images import decode
-from training import CATEGORIES
-from training import concepts as C
-from training.classifier import predict
+from training.data import CATEGORIES
+from training.evaluation.classifier import predict
+from training.inference import decode_pixels
 from training.sampling import DEFAULT_NOISE
-from views import state
+from training.synthesis import concepts as C
+from views import cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "concepts"
+URL_PATH = url_path(__file__)
 MEAN, SAMPLES = "a category's mean", "a category's samples"
 STEPS = 9
 
 
 def selected_rows(projection: str) -> list[int]:
     """Map rows inside the chart's current box or lasso (the invisible empty-space grid left out)."""
-    event = st.session_state.get(f"concept_map_{projection}")
+    event = st.session_state.get(keys.concept_map(projection))
     try:
         points = event["selection"]["points"]
     except (KeyError, TypeError):
@@ -43,17 +43,17 @@ def open_concept(b, work: dict, concept: C.Concept, source: str) -> None:
     work.update({"error": None, "with": tuple(C.rows_of(concept.with_items, b.index).tolist()),
                  "without": tuple(C.rows_of(concept.without_items, b.index).tolist()),
                  "rule": concept.without_rule, "opened": concept, "source": source})
-    st.session_state["concept_name"] = concept.name
+    st.session_state[keys.CONCEPT_NAME] = concept.name
 
 
 def open_example(b, work: dict, shipped: dict) -> None:
-    choice = st.session_state.get("concept_example")
+    choice = st.session_state.get(keys.CONCEPT_EXAMPLE)
     if choice in shipped:
         open_concept(b, work, shipped[choice][1], f"example:{choice}")
 
 
 def open_upload(b, work: dict) -> None:
-    up = st.session_state.get("concept_upload")
+    up = st.session_state.get(keys.CONCEPT_UPLOAD)
     work["error"] = None
     if up is None:
         return
@@ -79,18 +79,18 @@ def groups_panel(b, work: dict, projection: str):
     rows = selected_rows(projection)
     st.plotly_chart(cached.concept_map_figure(b, b.key, projection, work["with"],
                                               work["without"] if work["rule"] == C.SELECTED else ()),
-                    on_select="rerun", selection_mode=("box", "lasso"), key=f"concept_map_{projection}",
+                    on_select="rerun", selection_mode=("box", "lasso"), key=keys.concept_map(projection),
                     config={"displaylogo": False, "scrollZoom": True})
     st.caption(f"{MAP_LABELS[projection]}. Drag a box (or pick the lasso in the chart's toolbar) around "
                "items that show the concept, save them as **with**; then select items without it. Rings "
                "mark the saved groups. Double-click clears the selection.")
     c1, c2, c3 = st.columns([2, 2, 1])
     c1.button(f"Selected → with ({len(rows):,})", disabled=not rows, width="stretch",
-              on_click=set_group, args=(work, "with", rows), key="concept_save_with")
+              on_click=set_group, args=(work, "with", rows), key=keys.CONCEPT_SAVE_WITH)
     c2.button(f"Selected → without ({len(rows):,})", width="stretch", on_click=set_group,
-              args=(work, "without", rows), key="concept_save_without",
+              args=(work, "without", rows), key=keys.CONCEPT_SAVE_WITHOUT,
               disabled=not rows or work["rule"] == C.REST)
-    c3.button("Clear", width="stretch", key="concept_clear", on_click=lambda: work.update(
+    c3.button("Clear", width="stretch", key=keys.CONCEPT_CLEAR, on_click=lambda: work.update(
         {"with": (), "without": (), "opened": None, "source": None}))
 
 
@@ -101,16 +101,16 @@ def concept_panel(b, work: dict) -> C.Concept | None:
     # Opening happens in the widgets' callbacks, before the fragment reruns, so the map above is
     # drawn with the opened concept's groups already ringed.
     if shipped:
-        c1.selectbox("Open a worked example", ["—"] + list(shipped), key="concept_example",
+        c1.selectbox("Open a worked example", ["—"] + list(shipped), key=keys.CONCEPT_EXAMPLE,
                      on_change=open_example, args=(b, work, shipped),
                      help="replaces the groups on the map: download yours first to keep them")
-    c2.file_uploader("Open a concept file", type=["json"], key="concept_upload", on_change=open_upload,
+    c2.file_uploader("Open a concept file", type=["json"], key=keys.CONCEPT_UPLOAD, on_change=open_upload,
                      args=(b, work), help="a .json concept downloaded from this view, made on this model; "
                                           "it replaces the groups on the map")
     if work.get("error"):
         st.error(f"Cannot open the concept: {work['error']}")
     rule = st.radio("Without the concept", (C.SELECTED, C.REST), horizontal=True,
-                    index=(C.SELECTED, C.REST).index(work["rule"]), key="concept_rule",
+                    index=(C.SELECTED, C.REST).index(work["rule"]), key=keys.CONCEPT_RULE,
                     format_func=lambda r: "the items I select" if r == C.SELECTED else
                     "the rest of their categories",
                     help="the rest: every other item of the categories the 'with' items belong to")
@@ -126,7 +126,7 @@ def concept_panel(b, work: dict) -> C.Concept | None:
     else:
         groups = (work["with"], work["without"], rule)
         if work.get("made") != groups:   # new groups: measuring them is the costly part, so it is counted
-            if not state.allow("concept"):
+            if not shared_mode.allow("concept"):
                 return None
             work["made"] = groups
         try:
@@ -134,7 +134,7 @@ def concept_panel(b, work: dict) -> C.Concept | None:
         except C.ConceptError as e:
             st.warning(f"No concept yet: {e}.")
             return None
-    name = st.text_input("Name", key="concept_name", max_chars=80, placeholder="e.g. long sleeves")
+    name = st.text_input("Name", key=keys.CONCEPT_NAME, max_chars=80, placeholder="e.g. long sleeves")
     concept = replace(concept, name=" ".join(name.split()) or "concept")
     if note:
         st.caption(note + ".")
@@ -145,7 +145,7 @@ def concept_panel(b, work: dict) -> C.Concept | None:
                 f"(95th percentile of 100 shuffles).")
     st.download_button("Download the concept (.json)", concept.to_json(), mime="application/json",
                        file_name=f"{slug(concept.name)}.json",
-                       on_click="ignore", key="concept_download")
+                       on_click="ignore", key=keys.CONCEPT_DOWNLOAD)
     return concept
 
 
@@ -159,19 +159,20 @@ def start_latent(b, work: dict):
     sources = []
     if sel is not None:
         sources.append("your image" if sel["kind"] == "upload" else "the point selected on the latent map")
-    sources += [f"endpoint {m}" for m in state.MARKS if state.marked(m, b) is not None] + [MEAN, SAMPLES]
-    if st.session_state.get("concept_source") not in sources:
-        st.session_state.pop("concept_source", None)
+    sources += [f"endpoint {m}" for m in keys.MARKS if state.marked(m, b) is not None] + [MEAN, SAMPLES]
+    if st.session_state.get(keys.CONCEPT_SOURCE) not in sources:
+        st.session_state.pop(keys.CONCEPT_SOURCE, None)
     c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
-    source = c1.selectbox("Push", sources, key="concept_source")
+    source = c1.selectbox("Push", sources, key=keys.CONCEPT_SOURCE)
     if source in (MEAN, SAMPLES):
         without = work["without"] or work["with"]
         default = Counter(int(b.labels[r]) for r in without).most_common(1)[0][0] if without else 0
-        c = c2.selectbox("Category", range(10), index=default, format_func=category_name, key="concept_cat")
+        c = c2.selectbox("Category", range(10), index=default, format_func=category_name,
+                         key=keys.CONCEPT_CATEGORY)
         if source == MEAN:
             return b.category_mean[c][None], c, f"the {CATEGORIES[c]} mean", None
-        n = c3.number_input("Items", 4, 16, 8, step=4, key="concept_n")
-        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="concept_seed")
+        n = c3.number_input("Items", 4, 16, 8, step=4, key=keys.CONCEPT_ITEMS)
+        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=keys.CONCEPT_SEED)
         z = lat.category_samples(b, c, n, DEFAULT_NOISE, int(seed))
         return z, c, f"{n} {CATEGORIES[c]} samples", (CATEGORIES[c], n, seed)
     chosen = sel if source in ("your image", "the point selected on the latent map") else \
@@ -187,12 +188,12 @@ def verdicts(b, images: np.ndarray) -> np.ndarray:
 def apply_panel(b, work: dict, concept: C.Concept):
     st.markdown(f"#### Push an item along *{concept.name}*")
     z, label, what, samples = start_latent(b, work)
-    strength = st.slider("Strength", 0.5, 5.0, 2.0, 0.25, key="concept_strength",
+    strength = st.slider("Strength", 0.5, 5.0, 2.0, 0.25, key=keys.CONCEPT_STRENGTH,
                          help="1 moves an item as far as the 'without' group's mean lies from the 'with' "
                               "group's; negative strengths push away from the concept")
     if samples is None:
         s = C.strengths(strength, STEPS)
-        images = decode(b.model, C.push(z[0], concept.direction, s))
+        images = decode_pixels(b.model, C.push(z[0], concept.direction, s))
         probs = verdicts(b, images)
         captions = [f"{v:+.2f} · {CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
                     for v, p in zip(s, probs, strict=True)]
@@ -203,7 +204,7 @@ def apply_panel(b, work: dict, concept: C.Concept):
                    + (f": does it stay a {CATEGORIES[label]}?" if label is not None else "."))
         return
     category, n, seed = samples
-    rows = [decode(b.model, z), decode(b.model, C.push(z, concept.direction, strength))]
+    rows = [decode_pixels(b.model, z), decode_pixels(b.model, C.push(z, concept.direction, strength))]
     for title, images in zip(("as drawn", f"pushed by +{strength:g}"), rows, strict=True):
         probs = verdicts(b, images)
         st.markdown(f"**{what}, {title}**")
@@ -217,7 +218,7 @@ def apply_panel(b, work: dict, concept: C.Concept):
             f"--seed {seed} --concept {file} --strength {strength:g} --out samples.npz", language="bash")
 
 
-@state.fragment
+@shared_mode.fragment
 def groups_and_concept(b, projection: str):
     """The map, the groups and the concept: a selection reruns this part, not the strip below."""
     work = state.concept_work(b)
@@ -233,8 +234,8 @@ def groups_and_concept(b, projection: str):
             st.rerun()   # the strip below shows another concept: redraw the page once
 
 
-@state.fragment
-def push_and_link(b, params):
+@shared_mode.fragment
+def push_and_link(b):
     """The strip: a strength or a choice of item reruns only this part."""
     work = state.concept_work(b)
     if work.get("current") is not None:
@@ -242,30 +243,31 @@ def push_and_link(b, params):
     work["pushed_key"] = work.get("current_key")
     # only a worked example fits in a link: groups you selected stay in your session (download them)
     example = (work["source"] or "").startswith("example:")
-    query = state.publish(params if example else params[1:], b)
+    query = linking.publish(PARAMS if example else PARAMS[1:], b)
     w.link_box(URL_PATH, query, "and the same worked example" if example else
                "(your own groups are not part of a link: download the concept to keep them)")
 
 
-def link_params(b) -> list[links.Param]:
-    shipped = cached.shipped_concepts(b, b.key)
-    examples = tuple((path.stem, name) for name, (path, _) in shipped.items())
-    return [links.Choice("concept", "concept_example", examples),
-            links.Float("s", "concept_strength", 0.5, 5.0)]
+def examples(b) -> tuple:
+    """The worked examples made on this model, as link options: the file's stem in the address."""
+    return tuple((path.stem, name) for name, (path, _) in cached.shipped_concepts(b, b.key).items())
+
+
+PARAMS = [links.Choice("concept", keys.CONCEPT_EXAMPLE, examples),
+          links.Float("s", keys.CONCEPT_STRENGTH, 0.5, 5.0)]
 
 
 def main():
     b = state.bundle()
-    params = link_params(b)
-    if state.follow_link(URL_PATH, params, b) and "concept" in st.query_params:
+    if linking.follow_link(URL_PATH, PARAMS, b) and "concept" in st.query_params:
         open_example(b, state.concept_work(b), cached.shipped_concepts(b, b.key))
-    projection = st.sidebar.selectbox("Map projection", list(b.maps), key="projection",
+    projection = st.sidebar.selectbox("Map projection", list(b.maps), key=keys.PROJECTION,
                                       format_func=lambda p: MAP_LABELS[p])
     st.markdown("Name something you see in the products, long sleeves, a handle, a high shaft, by selecting "
                 "items that have it and items that do not. The difference of the two groups' mean latents "
                 "is a direction in latent space; push any item along it and watch the concept grow or fade.")
     groups_and_concept(b, projection)
-    push_and_link(b, params)
+    push_and_link(b)
 
 
 if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it

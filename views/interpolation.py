@@ -6,17 +6,19 @@ import streamlit as st
 from explorer import latent as lat
 from explorer import links, selection
 from explorer.assets import category_name
-from explorer.images import decode, rows_png
-from training import CATEGORIES
-from views import state
+from explorer.images import rows_png
+from training.data import CATEGORIES
+from training.inference import decode_pixels
+from views import keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "interpolation"
-ENDS = "interp_ends"   # the endpoints as shown (marked or picked), for the link
-PARAMS = [links.Item("a", "A"), links.Item("b", "B"), links.Int("steps", "interp_steps", 3, 15),
-          links.Choice("path", "interp_method", (("linear", "linear"), ("spherical", "spherical"))),
-          links.Category("ha", "hyb_a"), links.Category("hb", "hyb_b"), links.Int("pairs", "hyb_n", 2, 10),
-          links.Float("mix", "hyb_mix", 0.0, 1.0), links.Int("hseed", "hyb_seed")]
+URL_PATH = url_path(__file__)
+PARAMS = [links.Item("a", keys.MARK_A), links.Item("b", keys.MARK_B),
+          links.Int("steps", keys.INTERPOLATION_STEPS, 3, 15),
+          links.Choice("path", keys.INTERPOLATION_PATH, (("linear", "linear"), ("spherical", "spherical"))),
+          links.Category("ha", keys.HYBRID_A), links.Category("hb", keys.HYBRID_B),
+          links.Int("pairs", keys.HYBRID_PAIRS, 2, 10), links.Float("mix", keys.HYBRID_MIX, 0.0, 1.0),
+          links.Int("hseed", keys.HYBRID_SEED)]
 
 
 def pick_endpoint(b, name: str, col, default_cat: int):
@@ -24,11 +26,11 @@ def pick_endpoint(b, name: str, col, default_cat: int):
     Returns its latent, its picture (None without the dataset) and its selection for the link."""
     marked = state.marked(name, b)
     mark_label = "your image" if marked and marked["kind"] == "upload" else "marked on the map"
-    if st.session_state.get(f"{name}_source") not in (None, mark_label, "pick by category"):
-        st.session_state.pop(f"{name}_source")   # chosen when the mark was another kind
+    if st.session_state.get(keys.endpoint_source(name)) not in (None, mark_label, "pick by category"):
+        st.session_state.pop(keys.endpoint_source(name))   # chosen when the mark was another kind
     if marked:
         source = col.radio(f"{name} from", [mark_label, "pick by category"], horizontal=True,
-                           key=f"{name}_source")
+                           key=keys.endpoint_source(name))
     else:   # one choice is no choice: say how to get the other instead of drawing a lone radio button
         source = "pick by category"
         col.caption(f"**{name}** by category below, or \"Use as {name}\" on a map point or your image")
@@ -39,22 +41,23 @@ def pick_endpoint(b, name: str, col, default_cat: int):
         i = marked["index"] if marked["kind"] == "point" else None
         return selection.latent_of(marked, b), None if i is None else w.original_image(b, i), marked
     c = col.selectbox(f"{name}: category", range(10), index=default_cat, format_func=category_name,
-                      key=f"{name}_cat")
+                      key=keys.endpoint_category(name))
     members = np.flatnonzero(b.labels == c)
-    k = col.number_input(f"{name}: item of the category", 0, len(members) - 1, 0, key=f"{name}_item")
+    k = col.number_input(f"{name}: item of the category", 0, len(members) - 1, 0,
+                         key=keys.endpoint_item(name))
     i = int(members[k])
     return b.mu[i], w.original_image(b, i), {"kind": "point", "index": i, "model": b.key}
 
 
 def interpolation(b):
     ca, cb, cs = st.columns([2, 2, 2])
-    za, pa, ea = pick_endpoint(b, "A", ca, 0)
-    zb, pb, eb = pick_endpoint(b, "B", cb, 9)
-    st.session_state[ENDS] = {"A": ea, "B": eb}
-    steps = cs.slider("Steps", 3, 15, 7, key="interp_steps")
-    method = cs.radio("Latent path", ("linear", "spherical"), horizontal=True, key="interp_method")
+    za, pa, ea = pick_endpoint(b, keys.MARK_A, ca, 0)
+    zb, pb, eb = pick_endpoint(b, keys.MARK_B, cb, 9)
+    st.session_state[keys.INTERPOLATION_ENDS] = {keys.MARK_A: ea, keys.MARK_B: eb}
+    steps = cs.slider("Steps", 3, 15, 7, key=keys.INTERPOLATION_STEPS)
+    method = cs.radio("Latent path", ("linear", "spherical"), horizontal=True, key=keys.INTERPOLATION_PATH)
     path = lat.interpolate(za, zb, steps, method)
-    latent_row = decode(b.model, path)
+    latent_row = decode_pixels(b.model, path)
     if pa is None or pb is None:
         pa, pb = latent_row[0], latent_row[-1]
         note = "(the dataset is not installed, so the pixel blend uses the decoded endpoints)"
@@ -65,7 +68,7 @@ def interpolation(b):
               f"top: pixel-space blend {note} · bottom: {method} latent interpolation")
     st.download_button("Download interpolation PNG", lambda: rows_png([pixel_row, latent_row]),
                        file_name="interpolation.png", mime="image/png", on_click="ignore")
-    if st.toggle("Novelty check of the interpolation frames", key="interp_novelty"):
+    if st.toggle("Novelty check of the interpolation frames", key=keys.INTERPOLATION_NOVELTY):
         w.novelty_check(b, path[1:-1], "in-between frames")
 
 
@@ -74,32 +77,32 @@ def hybrids(b):
     st.caption("Cross random pairs from two categories: similar ones (e.g. Sneaker × Ankle boot, paper fig. "
                "8) or dissimilar ones (e.g. Bag × Trouser, fig. 9).")
     h1, h2, h3, h4, h5 = st.columns(5)
-    cat_a = h1.selectbox("First category", range(10), index=7, format_func=category_name, key="hyb_a")
-    cat_b = h2.selectbox("Second category", range(10), index=9, format_func=category_name, key="hyb_b")
-    n = h3.slider("Pairs", 2, 10, 6, key="hyb_n")
-    mix = h4.slider("Mix (0 = first, 1 = second)", 0.0, 1.0, 0.5, 0.05, key="hyb_mix")
-    seed = h5.number_input("Seed", 0, 2**31 - 1, 0, key="hyb_seed")
+    cat_a = h1.selectbox("First category", range(10), index=7, format_func=category_name, key=keys.HYBRID_A)
+    cat_b = h2.selectbox("Second category", range(10), index=9, format_func=category_name, key=keys.HYBRID_B)
+    n = h3.slider("Pairs", 2, 10, 6, key=keys.HYBRID_PAIRS)
+    mix = h4.slider("Mix (0 = first, 1 = second)", 0.0, 1.0, 0.5, 0.05, key=keys.HYBRID_MIX)
+    seed = h5.number_input("Seed", 0, 2**31 - 1, 0, key=keys.HYBRID_SEED)
     pairs = lat.hybrid_pairs(b.labels, cat_a, cat_b, n, seed)
     ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     hz = (1 - mix) * b.mu[ia] + mix * b.mu[ib]
-    rows = [decode(b.model, b.mu[ia]), decode(b.model, b.mu[ib]), decode(b.model, hz)]
+    rows = [decode_pixels(b.model, b.mu[ia]), decode_pixels(b.model, b.mu[ib]), decode_pixels(b.model, hz)]
     w.picture(rows_png(rows, scale=1),
               f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
     st.download_button("Download hybrids PNG", lambda: rows_png(rows), file_name="hybrids.png",
                        mime="image/png", on_click="ignore")
-    if st.toggle("Novelty check of the hybrids", key="hyb_novelty"):
+    if st.toggle("Novelty check of the hybrids", key=keys.HYBRID_NOVELTY):
         w.novelty_check(b, hz, "hybrids")
 
 
 def main():
     b = state.bundle()
-    if state.follow_link(URL_PATH, PARAMS, b):   # show the link's A and B, not an item picked earlier
-        for name in state.MARKS:
-            st.session_state.pop(f"{name}_source", None)
+    if linking.follow_link(URL_PATH, PARAMS, b):   # show the link's A and B, not an item picked earlier
+        for name in keys.MARKS:
+            st.session_state.pop(keys.endpoint_source(name), None)
     page(b)
 
 
-@state.fragment
+@shared_mode.fragment
 def page(b):
     top, link = st.columns([5, 1])
     top.markdown("Interpolating pixels overlays two products; interpolating latents morphs one into the "
@@ -107,8 +110,8 @@ def page(b):
     interpolation(b)
     st.divider()
     hybrids(b)
-    ends = {k: v for k, v in st.session_state.get(ENDS, {}).items() if v is not None}
-    query = state.publish(PARAMS, b, **ends)
+    ends = {k: v for k, v in st.session_state.get(keys.INTERPOLATION_ENDS, {}).items() if v is not None}
+    query = linking.publish(PARAMS, b, **ends)
     with link:
         w.link_box(URL_PATH, query, "and the same A, B and hybrids")
 

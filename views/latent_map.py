@@ -6,31 +6,28 @@ of the app, and the chart's cached figure is sent unchanged, so the browser does
 import numpy as np
 import streamlit as st
 
-from explorer import cached, links, plots, selection
 from explorer import latent as lat
+from explorer import links, plots, selection
 from explorer.assets import MAP_LABELS
-from explorer.images import decode
-from training import CATEGORIES
-from views import state
+from training.data import CATEGORIES
+from training.inference import decode_pixels
+from views import cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "latent-map"
+URL_PATH = url_path(__file__)
 COLOUR_BY = ("category", "reconstruction error")
-
-
-def link_params(b) -> list[links.Param]:
-    return [links.Choice("map", "projection", tuple((p, p) for p in b.maps)),
-            links.Choice("colour", "colour_by", (("category", COLOUR_BY[0]), ("error", COLOUR_BY[1]))),
-            links.Item("item", state.SELECTION), links.Spot("at", "link_spot"),
-            links.Item("a", "A"), links.Item("b", "B")]
+PARAMS = [links.Choice("map", keys.PROJECTION, links.projections),
+          links.Choice("colour", keys.COLOUR_BY, (("category", COLOUR_BY[0]), ("error", COLOUR_BY[1]))),
+          links.Item("item", keys.SELECTION), links.Spot("at", keys.MAP_SPOT, once=True),
+          links.Item("a", keys.MARK_A), links.Item("b", keys.MARK_B)]
 
 
 def take_map_click(b, projection: str):
     """The chart's selection is in session_state before the chart is drawn: handle a new click
     first, so the map is drawn once, already highlighting it (no second script run)."""
-    new = selection.from_plotly_event(st.session_state.get(f"map_{projection}"), b, projection)
-    if new is not None and new != st.session_state.get(f"last_event_{projection}"):
-        st.session_state[f"last_event_{projection}"] = new
+    new = selection.from_plotly_event(st.session_state.get(keys.map_chart(projection)), b, projection)
+    if new is not None and new != st.session_state.get(keys.last_map_event(projection)):
+        st.session_state[keys.last_map_event(projection)] = new
         state.select(new)
 
 
@@ -51,7 +48,7 @@ def figure(b, projection: str, colour_by: str, sel):
     # (made on another projection, a deselecting click, widget state dropped by a view change, a
     # link, or a click on empty space, whose invisible grid point Plotly cannot highlight).
     shown_by_chart = sel is not None and sel["kind"] == "point" and sel == selection.from_plotly_event(
-        st.session_state.get(f"map_{projection}"), b, projection)
+        st.session_state.get(keys.map_chart(projection)), b, projection)
     ring = selection.map_position(sel, b, projection) if sel and not shown_by_chart else None
     if ring is None and not extra:
         return cached.plain_map_figure(b, b.key, projection, colour_by)
@@ -65,7 +62,7 @@ def detail(b, sel, projection: str):
         st.info("Click a point on the map to decode its latent mean and see its nearest neighbours.")
         return
     z = selection.latent_of(sel, b)
-    image = decode(b.model, z)[0]
+    image = decode_pixels(b.model, z)[0]
     if sel["kind"] == "point":
         i = sel["index"]
         st.markdown(f"#### {w.swatch(b.labels[i])} · test image {b.index[i]}", unsafe_allow_html=True)
@@ -107,24 +104,24 @@ def detail(b, sel, projection: str):
     st.markdown("**8 nearest neighbours in latent space** (decoded)")
     captions = [f"{CATEGORIES[b.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist, strict=True)]
     # two strips of four, each one picture with its captions: a click sends 4 elements for them, not 24
-    neighbours = decode(b.model, b.mu[idx])
+    neighbours = decode_pixels(b.model, b.mu[idx])
     for row in range(0, len(idx), 4):
         w.strip(neighbours[row:row + 4], captions[row:row + 4])
 
 
-@state.fragment
-def map_and_detail(b, projection: str, colour_by: str, params):
+@shared_mode.fragment
+def map_and_detail(b, projection: str, colour_by: str):
     take_map_click(b, projection)
     sel = state.selected(b, projection)
     left, right = st.columns([3, 2], gap="medium")
     with left:
         st.plotly_chart(figure(b, projection, colour_by, sel), on_select="rerun", selection_mode="points",
-                        key=f"map_{projection}", config={"displaylogo": False, "scrollZoom": True})
+                        key=keys.map_chart(projection), config={"displaylogo": False, "scrollZoom": True})
         st.caption(f"{MAP_LABELS[projection]} of {len(b.labels):,} test images. Click a point to decode it; "
                    "click empty space to decode a mix of its nearest points. Legend entries hide/show "
                    "categories; scroll to zoom, double-click to reset.")
         d1, d2, d3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-        fmt = d1.radio("Download the points as", ("CSV", "npz"), horizontal=True, key="dl_fmt")
+        fmt = d1.radio("Download the points as", ("CSV", "npz"), horizontal=True, key=keys.DOWNLOAD_FORMAT)
         # made when clicked, not on every run: the CSV of 10k latent means is 11 MB
         d2.download_button("Download the points", help="each test image's number, category, map "
                            "coordinates and latent mean", width="stretch",
@@ -135,7 +132,7 @@ def map_and_detail(b, projection: str, colour_by: str, params):
         link_slot = d3.empty()
     with right:
         detail(b, sel, projection)
-    query = state.publish(params, b, link_spot=sel if sel and sel["kind"] == "mix" else None)
+    query = linking.publish(PARAMS, b, **{keys.MAP_SPOT: sel if sel and sel["kind"] == "mix" else None})
     with link_slot:   # after the detail panel, whose buttons may have marked A or B
         w.link_box(URL_PATH, query, "and the same point selected, A and B marked"
                    + (" (your image is not part of a link)" if sel and sel["kind"] == "upload" else ""))
@@ -143,12 +140,11 @@ def map_and_detail(b, projection: str, colour_by: str, params):
 
 def main():
     b = state.bundle()
-    params = link_params(b)
-    state.follow_link(URL_PATH, params, b)
-    projection = st.sidebar.selectbox("Map projection", list(b.maps), key="projection",
+    linking.follow_link(URL_PATH, PARAMS, b)
+    projection = st.sidebar.selectbox("Map projection", list(b.maps), key=keys.PROJECTION,
                                       format_func=lambda p: MAP_LABELS[p])
-    colour_by = st.sidebar.radio("Colour points by", COLOUR_BY, key="colour_by")
-    spot = st.session_state.pop("link_spot", None)
+    colour_by = st.sidebar.radio("Colour points by", COLOUR_BY, key=keys.COLOUR_BY)
+    spot = linking.from_link(keys.MAP_SPOT)
     if spot is not None:
         try:
             state.select(selection.mix_selection(b, projection, links.spot_on_map(spot, b.maps[projection])))
@@ -157,7 +153,7 @@ def main():
     st.markdown("A convolutional variational autoencoder maps every 28×28 product photo to a 128-dimensional "
                 "latent code and back. Explore that space: click the map, move latent sliders, sample new "
                 "items of a category, and cross products into hybrids.")
-    map_and_detail(b, projection, colour_by, params)
+    map_and_detail(b, projection, colour_by)
 
 
 if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it

@@ -2,13 +2,14 @@
 seed code's configuration and the project's targets."""
 import streamlit as st
 
-from explorer import cached, plots
-from training import metric_labels
+from explorer import plots
+from training.evaluation import catalogue
 from training.sampling import DEFAULT_NOISE
-from views import state
+from views import cached, keys, linking, state, url_path
 
 REFERENCE_REPORT = "reports/benchmark.md"
-URL_PATH = "model-card"
+URL_PATH = url_path(__file__)
+PARAMS = []   # the card of the model the sidebar loaded: nothing else to link
 
 
 def evaluation_card(b):
@@ -24,20 +25,20 @@ def evaluation_card(b):
         st.warning("This is a --quick evaluation on small subsets: the numbers are noisy.")
     reference, ref_name = cached.load_reference()
     st.caption(f"Measured by `{m.get('command') or 'python -m training evaluate'}`: "
-               f"{metric_labels.evaluation_time(m)}. The reference column is the {ref_name} configuration "
+               f"{catalogue.evaluation_time(m)}. The reference column is the {ref_name} configuration "
                "(the published loss and learning rate), trained and evaluated the same way "
                f"({REFERENCE_REPORT}); ✓ / ✗ beside a value: better / worse than it. Targets are the bars "
                "this project set for its shipped model; docs/evaluation.md says why one is missed.")
-    for title, group in metric_labels.GROUPS:
+    for title, group in catalogue.GROUPS:
         rows = ["| | this model | seed-code | target | what it measures |", "|---|---:|---:|---|---|"]
         for metric in group:
-            value, ref = metric_labels.lookup(m, metric.key), metric_labels.lookup(reference, metric.key)
-            verdict = metric_labels.compare(value, ref, metric.better)
+            value, ref = catalogue.lookup(m, metric.key), catalogue.lookup(reference, metric.key)
+            verdict = catalogue.compare(value, ref, metric.better)
             mark = {"better": " ✓", "worse": " ✗"}.get(verdict, "")
             hint = f" ({metric.better} is better)" if metric.better else ""
-            rows.append(f"| {metric.label} | **{metric_labels.formatted(m, metric)}**{mark} | "
-                        f"{metric_labels.formatted(reference, metric)} | "
-                        f"{metric_labels.target_cell(m, reference, metric, ref_name)} | "
+            rows.append(f"| {metric.label} | **{catalogue.formatted(m, metric)}**{mark} | "
+                        f"{catalogue.formatted(reference, metric)} | "
+                        f"{catalogue.target_cell(m, reference, metric, ref_name)} | "
                         f"{metric.explanation.replace('|', '&#124;')}{hint} |")
         st.markdown(f"**{title}**\n\n" + "\n".join(rows))
     per = m.get("category_agreement_per_category")
@@ -45,12 +46,12 @@ def evaluation_card(b):
         st.markdown("**Per category: how often the classifier recognises it**, in samples of both samplers "
                     f"(noise {m.get('category_sampler', {}).get('noise')}), in reconstructions and in the "
                     "real test images")
-        st.markdown(metric_labels.per_category_table(m))
-    by_noise = metric_labels.agreement_by_noise(m)
+        st.markdown(catalogue.per_category_table(m))
+    by_noise = catalogue.agreement_by_noise(m)
     if by_noise:
         st.markdown("**How recognisable samples around the mean stay as the noise grows** (the paper's "
                     "sampler and the same judge; at noise 0 every sample is the decoded mean)")
-        st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key="agreement_by_noise")
+        st.plotly_chart(plots.agreement_by_noise(by_noise, DEFAULT_NOISE), key=keys.AGREEMENT_BY_NOISE_CHART)
     with st.expander("metrics.json"):
         st.json(m, expanded=False)
 
@@ -66,7 +67,7 @@ def model_card(b):
     c3.metric("KL (nats/image)", f"{test.get('kl', float('nan')):.1f}")
     c4.metric("Reconstruction MSE", f"{test.get('recon_mse', float('nan')):.4f}")
     t = m.get("training", {})
-    threads = f" on {metric_labels.plural(t['threads'], 'CPU thread')}" if t.get("threads") else ""
+    threads = f" on {catalogue.plural(t['threads'], 'CPU thread')}" if t.get("threads") else ""
     st.markdown(f"Likelihood **{m.get('likelihood')}**, β = {m.get('beta')}, {m.get('epoch')} epochs, batch "
                 f"{t.get('batch_size')}, learning rate {t.get('lr')} ({t.get('schedule')}), seed "
                 f"{t.get('seed')}, trained in {m.get('train_seconds', 0) / 60:.1f} min{threads}. Encoder "
@@ -74,7 +75,7 @@ def model_card(b):
                 f"{b.model.config.decoder_summary()}; {b.model.config.view_summary()}.")
     ft = m.get("decoder_finetune")
     if ft:
-        st.markdown(f"Decoder then fine-tuned: {metric_labels.finetune_summary(m)}, "
+        st.markdown(f"Decoder then fine-tuned: {catalogue.finetune_summary(m)}, "
                     f"{ft.get('seconds', 0) / 60:.1f} min. The latent codes, maps and probes are the trained "
                     "encoder's; the decoder draws sharper images at some cost in reconstruction error.")
     exported = m.get("exported_from")
@@ -85,9 +86,9 @@ def model_card(b):
                     "were made from these stored weights.")
     st.markdown("Trained with:")
     # plain: bash colouring splits "4,3,4,2"
-    st.code("\n".join(metric_labels.training_commands(m)), language=None, wrap_lines=True)
+    st.code("\n".join(catalogue.training_commands(m)), language=None, wrap_lines=True)
     if b.history:
-        st.plotly_chart(plots.training_curve(b.history, b.finetune_history), key="history")
+        st.plotly_chart(plots.training_curve(b.history, b.finetune_history), key=keys.HISTORY_CHART)
     evaluation_card(b)
     with st.expander("model.json and embeddings.json"):
         st.json(m, expanded=False)
@@ -96,8 +97,8 @@ def model_card(b):
 
 def main():
     b = state.bundle()
-    state.follow_link(URL_PATH, [], b)
-    state.publish([], b)
+    linking.follow_link(URL_PATH, PARAMS, b)
+    linking.publish(PARAMS, b)
     model_card(b)
 
 

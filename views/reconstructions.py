@@ -2,24 +2,25 @@
 import numpy as np
 import streamlit as st
 
-from explorer import cached, links
-from explorer.images import decode, rows_png
-from training import CATEGORIES
-from views import state
+from explorer import links
+from explorer.images import rows_png
+from training.data import CATEGORIES
+from training.inference import decode_pixels
+from views import cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "reconstructions"
-PARAMS = [links.Int("seed", "recon_seed"), links.Int("n", "recon_n", 4, 16)]
+URL_PATH = url_path(__file__)
+PARAMS = [links.Int("seed", keys.RECONSTRUCTIONS_SEED), links.Int("n", keys.RECONSTRUCTIONS_COUNT, 4, 16)]
 
 
-@state.fragment
+@shared_mode.fragment
 def reconstructions(b):
     c1, c2 = st.columns([1, 4])
-    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed")
-    n = c1.slider("Images", 4, 16, 10, key="recon_n")
+    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key=keys.RECONSTRUCTIONS_SEED)
+    n = c1.slider("Images", 4, 16, 10, key=keys.RECONSTRUCTIONS_COUNT)
     idx = np.random.default_rng(seed).choice(len(b.labels), n, replace=False)
     originals = np.stack([w.original_image(b, i) for i in idx])
-    recons = decode(b.model, b.mu[idx])
+    recons = decode_pixels(b.model, b.mu[idx])
     errors = ((recons - originals) ** 2).mean((1, 2))
     with c2:
         w.picture(rows_png([originals, recons], scale=1),
@@ -29,12 +30,12 @@ def reconstructions(b):
         st.caption(f"Mean reconstruction MSE over all {len(b.labels):,} test images: "
                    f"{b.recon_mse.mean():.4f}")
     with c1:
-        w.link_box(URL_PATH, state.publish(PARAMS, b), "and the same images")
+        w.link_box(URL_PATH, linking.publish(PARAMS, b), "and the same images")
 
 
 def main():
     b = state.bundle()
-    state.follow_link(URL_PATH, PARAMS, b)
+    linking.follow_link(URL_PATH, PARAMS, b)
     if cached.get_test_images() is None:
         st.info("Reconstructions need the real test images, which are not installed here. Install them with "
                 "`apt-get install dataset-fashion-mnist` (or set FASHION_MNIST_DIR) and reload.")

@@ -3,47 +3,48 @@ did, around its mean (fig. 5 and 6). The page body is a fragment: new settings r
 import numpy as np
 import streamlit as st
 
-from explorer import latent as lat
 from explorer import links
 from explorer.assets import category_name, embed_command
-from explorer.images import decode, grid_png, labelled_npz
-from training import CATEGORIES, metric_labels
-from training.sampling import DEFAULT_NOISE
-from views import state
+from explorer.images import grid_png, labelled_npz
+from training.data import CATEGORIES
+from training.evaluation import catalogue
+from training.inference import decode_pixels
+from training.sampling import DEFAULT_NOISE, sample_around, sample_mixture
+from views import keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "sampling"
+URL_PATH = url_path(__file__)
 # The category samplers, the default first; the paper's (fig. 6) is one click away.
 CLUSTERS, PAPERS, ISOTROPIC = ("category clusters", "around the mean (paper, fig. 6)",
                                "around the mean, isotropic")
 SAMPLER_KEYS = {CLUSTERS: "mixture", PAPERS: "covariance"}   # the samplers the evaluation measured
 ALL_CLUSTERS = "all clusters"
 
-PARAMS = [links.Category("cat", "sample_cat"), links.Int("n", "sample_n", 4, 64),
-          links.Float("noise", "sample_noise", 0.0, 2.0), links.Int("seed", "sample_seed"),
-          links.Choice("sampler", "sample_kind", (("clusters", CLUSTERS), ("paper", PAPERS),
-                                                  ("isotropic", ISOTROPIC))),
-          links.Int("cluster", "sample_cluster_link", 1, 64)]
-
+PARAMS = [links.Category("cat", keys.SAMPLE_CATEGORY), links.Int("n", keys.SAMPLE_ITEMS, 4, 64),
+          links.Float("noise", keys.SAMPLE_NOISE, 0.0, 2.0), links.Int("seed", keys.SAMPLE_SEED),
+          links.Choice("sampler", keys.SAMPLE_KIND, (("clusters", CLUSTERS), ("paper", PAPERS),
+                                                     ("isotropic", ISOTROPIC))),
+          links.Int("cluster", keys.SAMPLE_CLUSTER_LINK, 1, 64, once=True)]
 
 
 def pick_cluster(order) -> int | None:
     """The one cluster drawn from (its rank, heaviest first), or None for all of them by their shares."""
     ss = st.session_state
-    linked = ss.pop("sample_cluster_link", None)
+    linked = linking.from_link(keys.SAMPLE_CLUSTER_LINK)
     if linked is not None:
         if linked <= len(order):
-            ss["sample_cluster"] = str(linked)
+            ss[keys.SAMPLE_CLUSTER] = str(linked)
         else:
             st.warning(f"This link's `cluster={linked}`: this category has {len(order)} clusters. Drawing "
                        "from all of them.", icon=":material/link_off:")
-            ss["sample_cluster"] = ALL_CLUSTERS
-    if ss.get("sample_cluster") not in (None, ALL_CLUSTERS) and int(ss["sample_cluster"]) > len(order):
-        ss["sample_cluster"] = ALL_CLUSTERS   # chosen on another category with more clusters
+            ss[keys.SAMPLE_CLUSTER] = ALL_CLUSTERS
+    chosen = ss.get(keys.SAMPLE_CLUSTER)
+    if chosen not in (None, ALL_CLUSTERS) and int(chosen) > len(order):
+        ss[keys.SAMPLE_CLUSTER] = ALL_CLUSTERS   # chosen on another category with more clusters
     # one style only: samples around that cluster's centre, as the evaluation measures each cluster
     picked = st.segmented_control(
         "Draw from", [ALL_CLUSTERS] + [str(r + 1) for r in range(len(order))], default=ALL_CLUSTERS,
-        key="sample_cluster",
+        key=keys.SAMPLE_CLUSTER,
         help="all clusters: each sample picks a cluster by its share; a number: only that cluster "
              "(numbered as in the strip below, heaviest first)")
     return None if picked in (None, ALL_CLUSTERS) else int(picked) - 1
@@ -52,7 +53,7 @@ def pick_cluster(order) -> int | None:
 def cluster_strip(b, c: int, order, component):
     mixtures = b.category_mixtures
     weights = mixtures.weight[c][order]
-    judged = metric_labels.cluster_recognition(b.current_metrics, CATEGORIES[c], weights)
+    judged = catalogue.cluster_recognition(b.current_metrics, CATEGORIES[c], weights)
     st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded; under it, the "
                 "cluster's share of the category's training images (each sample picks its cluster by "
                 "that share) and how many of the samples above came from it."
@@ -61,7 +62,7 @@ def cluster_strip(b, c: int, order, component):
                    "images. Samples that trail their real images mark a style the model draws less "
                    "clearly than the data shows it."
                    if judged else ""))
-    w.thumbnails(decode(b.model, mixtures.mean[c][order]),
+    w.thumbnails(decode_pixels(b.model, mixtures.mean[c][order]),
                  [f"{r + 1} · {mixtures.weight[c][j]:.0%} · {np.sum(component == j)} drawn"
                   for r, j in enumerate(order)],
                  per_row=min(8, len(order)),
@@ -69,24 +70,24 @@ def cluster_strip(b, c: int, order, component):
                                    for ok, real in judged])
 
 
-@state.fragment
+@shared_mode.fragment
 def sampler(b):
     ss = st.session_state
     c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
-    c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key="sample_cat")
-    n = c2.number_input("Items", 4, 64, 16, step=4, key="sample_n")
-    noise = c3.slider("Noise scale", 0.0, 2.0, DEFAULT_NOISE, 0.05, key="sample_noise",
+    c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key=keys.SAMPLE_CATEGORY)
+    n = c2.number_input("Items", 4, 64, 16, step=4, key=keys.SAMPLE_ITEMS)
+    noise = c3.slider("Noise scale", 0.0, 2.0, DEFAULT_NOISE, 0.05, key=keys.SAMPLE_NOISE,
                       help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
-    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed")
+    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SAMPLE_SEED)
     if c not in range(10):   # a value no option has (a crafted request)
         c = 8
-    if not state.allow("draw"):
+    if not shared_mode.allow("draw"):
         return
     mixtures = b.category_mixtures
     kinds = (*((CLUSTERS,) if mixtures is not None else ()), PAPERS, ISOTROPIC)
-    if ss.get("sample_kind") not in (None, *kinds):
-        ss.pop("sample_kind")   # clusters asked for on a model whose embeddings have none
-    kind = c5.radio("Sampler", kinds, key="sample_kind",
+    if ss.get(keys.SAMPLE_KIND) not in (None, *kinds):
+        ss.pop(keys.SAMPLE_KIND)   # clusters asked for on a model whose embeddings have none
+    kind = c5.radio("Sampler", kinds, key=keys.SAMPLE_KIND,
                     help="category clusters: around the centres of the category's clusters (a mixture of "
                          "Gaussians), so samples keep to the styles the category has; around the mean: the "
                          "category's fitted Gaussian around its mean, as the paper samples; isotropic: N(0, "
@@ -99,35 +100,35 @@ def sampler(b):
         order = mixtures.components(c)
         rank = pick_cluster(order)
         if rank is None:
-            z, component = lat.sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise,
+            z, component = sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise,
                                               seed)
             around = f"from the {CATEGORIES[c]} clusters"
         else:
             j = order[rank]
-            z, component = lat.sample_around(mixtures.mean[c][j], n, noise, seed,
-                                             mixtures.cov[c][j]), np.full(n, j)
+            z = sample_around(mixtures.mean[c][j], n, noise, seed, mixtures.cov[c][j])
+            component = np.full(n, j)
             around = f"from {CATEGORIES[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)"
     else:
         cov = b.category_cov[c] if kind == PAPERS else None
-        z = lat.sample_around(b.category_mean[c], n, noise, seed, cov)
+        z = sample_around(b.category_mean[c], n, noise, seed, cov)
         around = f"around the {CATEGORIES[c]} mean"
-    samples = decode(b.model, z)
+    samples = decode_pixels(b.model, z)
     left, right = st.columns([1, 4], gap="medium")
     with left:
         st.markdown(w.swatch(c), unsafe_allow_html=True)
         if rank is None:
-            w.big_image(decode(b.model, b.category_mean[c])[0], "category mean, decoded", 168)
+            w.big_image(decode_pixels(b.model, b.category_mean[c])[0], "category mean, decoded", 168)
         else:
-            w.big_image(decode(b.model, mixtures.mean[c][order[rank]])[0],
+            w.big_image(decode_pixels(b.model, mixtures.mean[c][order[rank]])[0],
                         f"cluster {rank + 1} centre, decoded", 168)
     with right:
         w.picture(grid_png(samples, ncol=8, scale=1), f"{n} samples {around}, noise {noise}, seed {seed}")
         measured = b.current_metrics
         if SAMPLER_KEYS.get(kind) == "mixture" and rank is not None:
-            note = metric_labels.cluster_note(measured, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
+            note = catalogue.cluster_note(measured, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
         else:
-            note = SAMPLER_KEYS.get(kind) and metric_labels.recognised_note(measured, CATEGORIES[c], noise,
-                                                                             SAMPLER_KEYS[kind])
+            note = SAMPLER_KEYS.get(kind) and catalogue.recognised_note(measured, CATEGORIES[c], noise,
+                                                                         SAMPLER_KEYS[kind])
         if note:
             st.caption(note)
         d1, d2, d3, d4 = st.columns([2, 2, 3, 2], vertical_alignment="center")
@@ -137,22 +138,22 @@ def sampler(b):
                            file_name=f"samples_{c}_{seed}.npz",
                            help="the samples as uint8 images, their category labels and their latent codes z",
                            on_click="ignore")
-        if d3.toggle("Show on the latent map", key="sample_on_map"):
+        if d3.toggle("Show on the latent map", key=keys.SAMPLE_ON_MAP):
             state.show_samples_on_map(b, z, f"generated {CATEGORIES[c]}")
         elif (state.samples_on_map(b) or {}).get("name", "").startswith("generated"):
             state.hide_samples_on_map()
-        query = state.publish(PARAMS, b, sample_cluster_link=None if rank is None else rank + 1)
+        query = linking.publish(PARAMS, b, **{keys.SAMPLE_CLUSTER_LINK: None if rank is None else rank + 1})
         with d4:
             w.link_box(URL_PATH, query, "and the same samples")
     if kind == CLUSTERS:
         cluster_strip(b, c, order, component)
-    if st.toggle("Novelty check", key="sample_novelty"):
+    if st.toggle("Novelty check", key=keys.SAMPLE_NOVELTY):
         w.novelty_check(b, z, "samples")
 
 
 def main():
     b = state.bundle()
-    state.follow_link(URL_PATH, PARAMS, b)
+    linking.follow_link(URL_PATH, PARAMS, b)
     st.markdown("Draw new items of a category from its clusters (the default: samples keep to the styles "
                 "the category has), or as the paper did, around the category's mean latent (fig. 5), "
                 "decoded on the left (fig. 6).")

@@ -8,43 +8,41 @@ import streamlit as st
 from explorer import latent as lat
 from explorer import links, selection
 from explorer.assets import category_name
-from explorer.images import decode, grid_png
-from training import CATEGORIES
-from views import state
+from explorer.images import grid_png
+from training.data import CATEGORIES
+from training.inference import decode_pixels
+from views import keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "sliders"
+URL_PATH = url_path(__file__)
 SLIDER_RANGE = 3.0  # ± prior standard deviations
 STARTS = ("selected point", "category mean", "origin")   # the first: state.start_sliders_at_selection
 START_WORDS = tuple(zip(("item", "mean", "origin"), STARTS, strict=True))   # in a link
-
-
-def link_params(b) -> list[links.Param]:
-    return [links.Choice("start", state.SLIDER_START, START_WORDS),
-            links.Item("item", state.SELECTION), links.Category("cat", "slider_cat"),
-            links.Int("dims", "slider_count", 4, b.latent_dim),
-            links.Moved("z", "slider_moved", bound=SLIDER_RANGE),
-            links.Int("sweep", "sweep_dim", 0, b.latent_dim - 1)]
+PARAMS = [links.Choice("start", keys.SLIDER_START, START_WORDS),
+          links.Item("item", keys.SELECTION), links.Category("cat", keys.SLIDER_CATEGORY),
+          links.Int("dims", keys.SLIDER_COUNT, 4, links.latent_dims),
+          links.Moved("z", keys.SLIDERS_MOVED, bound=SLIDER_RANGE, once=True),
+          links.Int("sweep", keys.SWEEP_DIM, 0, links.last_latent_dim)]
 
 
 def slider_base(b):
     """The start: the selected point (or your image), a category's mean, or the origin."""
     sel = state.selected(b)
     options = list(STARTS) if sel else list(STARTS[1:])
-    if st.session_state.get(state.SLIDER_START) not in (None, *options):
-        if st.session_state[state.SLIDER_START] == STARTS[0]:
+    if st.session_state.get(keys.SLIDER_START) not in (None, *options):
+        if st.session_state[keys.SLIDER_START] == STARTS[0]:
             st.caption("Nothing is selected (a link does not carry your image): starting from a category "
                        "mean.")
-        st.session_state[state.SLIDER_START] = STARTS[1]
+        st.session_state[keys.SLIDER_START] = STARTS[1]
     c1, c2 = st.columns([1, 1])
     label = "your image" if sel and sel["kind"] == "upload" else "selected point"
-    start = c1.radio("Start from", options, horizontal=True, key=state.SLIDER_START,
+    start = c1.radio("Start from", options, horizontal=True, key=keys.SLIDER_START,
                      format_func=lambda o: label if o == STARTS[0] else o)
     if start == STARTS[0]:
         name = f"your image ({sel['name']})" if sel["kind"] == "upload" else "the selected point"
         return selection.latent_of(sel, b), name, ("sel", repr(sorted(sel.items())))
     if start == STARTS[1]:
-        c = c2.selectbox("Category", range(10), format_func=category_name, key="slider_cat")
+        c = c2.selectbox("Category", range(10), format_func=category_name, key=keys.SLIDER_CATEGORY)
         return b.category_mean[c], f"the {CATEGORIES[c]} mean", ("cat", c)
     return np.zeros(b.latent_dim, np.float32), "the origin", ("origin",)
 
@@ -59,31 +57,32 @@ def set_sliders(base: np.ndarray, moved: dict, ranked: np.ndarray) -> None:
     selectbox, radio and number input of a rerun walks the whole session state in Streamlit, and 128
     slider keys made each of them several times slower."""
     ss = st.session_state
-    for d in ranked[:ss.get("slider_count", 16)]:
-        ss[f"z_{d}"] = float(base[d])
+    for d in ranked[:ss.get(keys.SLIDER_COUNT, 16)]:
+        ss[keys.slider(d)] = float(base[d])
     for d, v in moved.items():
         lo, hi = bounds(base, d)
-        ss[f"z_{d}"] = float(np.clip(v, lo, hi))
+        ss[keys.slider(d)] = float(np.clip(v, lo, hi))
 
 
-@state.fragment
-def sliders(b, params):
+@shared_mode.fragment
+def sliders(b):
     ss = st.session_state
     base, base_name, signature = slider_base(b)
     ranked = lat.rank_dimensions(b.kl_per_dim)
     base = np.round(np.asarray(base, np.float64), 2)  # on the sliders' 0.01 grid
-    from_link = ss.pop("slider_moved", None)
+    from_link = linking.from_link(keys.SLIDERS_MOVED)
     # the view was left and reopened: Streamlit forgot the moved sliders' values
-    forgotten = any(f"z_{d}" not in ss for d in ss.get("slider_moved_saved", {}))
-    if from_link is not None or forgotten or ss.get("slider_signature") != (b.key, signature):
-        same_start = ss.get("slider_signature") == (b.key, signature)
-        moved = from_link if from_link is not None else ss.get("slider_moved_saved", {}) if same_start else {}
-        ss["slider_signature"] = (b.key, signature)
+    forgotten = any(keys.slider(d) not in ss for d in ss.get(keys.SLIDERS_MOVED_SAVED, {}))
+    if from_link is not None or forgotten or ss.get(keys.SLIDERS_SIGNATURE) != (b.key, signature):
+        same_start = ss.get(keys.SLIDERS_SIGNATURE) == (b.key, signature)
+        moved = (from_link if from_link is not None else ss.get(keys.SLIDERS_MOVED_SAVED, {}) if same_start
+                 else {})
+        ss[keys.SLIDERS_SIGNATURE] = (b.key, signature)
         set_sliders(base, moved, ranked)
         if moved:   # show every moved dimension
             last = max(int(np.flatnonzero(ranked == d)[0]) for d in moved) + 1
-            ss["slider_count"] = max(ss.get("slider_count", 16), -(-last // 4) * 4)
-    shown = st.number_input("Dimensions shown", 4, b.latent_dim, 16, step=4, key="slider_count")
+            ss[keys.SLIDER_COUNT] = max(ss.get(keys.SLIDER_COUNT, 16), -(-last // 4) * 4)
+    shown = st.number_input("Dimensions shown", 4, b.latent_dim, 16, step=4, key=keys.SLIDER_COUNT)
     left, right = st.columns([3, 2], gap="medium")
     with right:
         if st.button("Reset to " + base_name, width="stretch"):
@@ -94,33 +93,33 @@ def sliders(b, params):
             lo, hi = bounds(base, d)
             # an explicit value: without one Streamlit walks the session state for each slider
             cols[n % 4].slider(f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi,
-                               ss.get(f"z_{d}", float(base[d])), step=0.01, key=f"z_{d}")
+                               ss.get(keys.slider(d), float(base[d])), step=0.01, key=keys.slider(d))
     z = np.array(base, np.float32)
     for d in ranked[:shown]:
-        z = lat.set_coordinate(z, d, ss[f"z_{d}"])
+        z = lat.set_coordinate(z, d, ss[keys.slider(d)])
     moved = {int(d): round(float(z[d]), 2) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-3}
-    ss["slider_moved_saved"] = moved
+    ss[keys.SLIDERS_MOVED_SAVED] = moved
     with right:
-        w.big_image(decode(b.model, z)[0], f"decoded · {len(moved)} dimension(s) moved from {base_name}", 260)
+        caption = f"decoded · {len(moved)} dimension(s) moved from {base_name}"
+        w.big_image(decode_pixels(b.model, z)[0], caption, 260)
     st.markdown("**Traversal strip**: one dimension swept from −3 to +3, all others as set above.")
-    if ss.get("sweep_dim") not in ranked[:shown]:
-        ss.pop("sweep_dim", None)
-    d = st.selectbox("Dimension to sweep", ranked[:shown], key="sweep_dim",
+    if ss.get(keys.SWEEP_DIM) not in ranked[:shown]:
+        ss.pop(keys.SWEEP_DIM, None)
+    d = st.selectbox("Dimension to sweep", ranked[:shown], key=keys.SWEEP_DIM,
                      format_func=lambda d: f"dim {d} (KL {b.kl_per_dim[d]:.2f})")
     values = np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11)
-    strip = decode(b.model, lat.traversal(z, int(d), values))
+    strip = decode_pixels(b.model, lat.traversal(z, int(d), values))
     w.picture(grid_png(strip, ncol=len(values), scale=1), "  ".join(f"{v:+.1f}" for v in values))
-    query = state.publish(params, b, slider_moved=moved)
+    query = linking.publish(PARAMS, b, **{keys.SLIDERS_MOVED: moved})
     w.link_box(URL_PATH, query, "and the same sliders moved")
 
 
 def main():
     b = state.bundle()
-    params = link_params(b)
-    state.follow_link(URL_PATH, params, b)
+    linking.follow_link(URL_PATH, PARAMS, b)
     st.markdown("Move along single latent dimensions. Dimensions are ranked by how much the model uses "
                 "them (average KL); each slider spans ±3 prior standard deviations.")
-    sliders(b, params)
+    sliders(b)
 
 
 if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it

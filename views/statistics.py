@@ -6,39 +6,36 @@ import streamlit as st
 from explorer import latent as lat
 from explorer import links, plots
 from explorer.assets import category_name
-from views import state
+from views import keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "statistics"
+URL_PATH = url_path(__file__)
+PARAMS = [links.Category("cat", keys.STATISTICS_CATEGORY),
+          links.Int("x", keys.STATISTICS_X, 0, links.last_latent_dim),
+          links.Int("y", keys.STATISTICS_Y, 0, links.last_latent_dim)]
 
 
-@state.fragment
-def statistics(b, params):
+@shared_mode.fragment
+def statistics(b):
     ranked = lat.rank_dimensions(b.kl_per_dim)
     c1, c2, c3, c4 = st.columns([3, 3, 3, 1], vertical_alignment="bottom")
-    c = c1.selectbox("Category", range(10), format_func=category_name, key="stat_cat")
-    dx = c2.selectbox("x: latent dimension", range(b.latent_dim), index=int(ranked[0]), key="stat_x")
-    dy = c3.selectbox("y: latent dimension", range(b.latent_dim), index=int(ranked[1]), key="stat_y")
+    c = c1.selectbox("Category", range(10), format_func=category_name, key=keys.STATISTICS_CATEGORY)
+    dx = c2.selectbox("x: latent dimension", range(b.latent_dim), index=int(ranked[0]), key=keys.STATISTICS_X)
+    dy = c3.selectbox("y: latent dimension", range(b.latent_dim), index=int(ranked[1]), key=keys.STATISTICS_Y)
     with c4:
-        w.link_box(URL_PATH, state.publish(params, b), "and the same dimensions")
+        w.link_box(URL_PATH, linking.publish(PARAMS, b), "and the same dimensions")
     prior = np.random.default_rng(0).standard_normal((2000, 2))
-    st.plotly_chart(plots.latent_pair(b.mu[b.labels == c], dx, dy, c, prior), key="stat_pair")
+    st.plotly_chart(plots.latent_pair(b.mu[b.labels == c], dx, dy, c, prior), key=keys.STATISTICS_PAIR_CHART)
     st.caption("The paper's figure 4 plots dimensions 0 and 1 of T-shirts; here any pair and category. Used "
                "dimensions spread the categories apart; in unused ones every μ sits at 0, because their "
                "posterior is the prior itself.")
 
 
-def link_params(b) -> list[links.Param]:
-    return [links.Category("cat", "stat_cat"), links.Int("x", "stat_x", 0, b.latent_dim - 1),
-            links.Int("y", "stat_y", 0, b.latent_dim - 1)]
-
-
 def main():
     b = state.bundle()
-    params = link_params(b)
-    state.follow_link(URL_PATH, params, b)
-    statistics(b, params)
-    st.plotly_chart(plots.kl_bars(b.kl_per_dim), key="stat_kl")
+    linking.follow_link(URL_PATH, PARAMS, b)
+    statistics(b)
+    st.plotly_chart(plots.kl_bars(b.kl_per_dim), key=keys.STATISTICS_KL_CHART)
     active = int((b.kl_per_dim > 0.01).sum())
     st.caption(f"{active} of {b.latent_dim} dimensions carry more than 0.01 nats of KL on average.")
 

@@ -4,20 +4,21 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import cached, links
+from explorer import links
 from explorer.assets import category_name
-from explorer.images import decode, grid_png, labelled_npz
-from training import CATEGORIES
-from training.augment import DEFAULT_TEMPERATURE, around_posterior
-from training.classifier import predict
-from views import state
+from explorer.images import grid_png, labelled_npz
+from training.data import CATEGORIES
+from training.evaluation.classifier import predict
+from training.inference import decode_pixels
+from training.synthesis.augment import DEFAULT_TEMPERATURE, around_posterior
+from views import cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
-URL_PATH = "variations"
+URL_PATH = url_path(__file__)
 OF_ITEM = "an item of a category"
-PARAMS = [links.Item("item", state.SELECTION), links.Category("cat", "var_cat"), links.Int("k", "var_item"),
-          links.Float("t", "var_strength", 0.5, 12.0), links.Int("n", "var_n", 4, 32),
-          links.Int("seed", "var_seed")]
+PARAMS = [links.Item("item", keys.SELECTION), links.Category("cat", keys.VARIATIONS_CATEGORY),
+          links.Int("k", keys.VARIATIONS_ITEM), links.Float("t", keys.VARIATIONS_STRENGTH, 0.5, 12.0),
+          links.Int("n", keys.VARIATIONS_COUNT, 4, 32), links.Int("seed", keys.VARIATIONS_SEED)]
 
 
 def source(b):
@@ -26,10 +27,10 @@ def source(b):
     marked = sel if sel and sel["kind"] in ("point", "upload") else None
     c1, c2, c3 = st.columns([2, 2, 1])
     label = "your image" if marked and marked["kind"] == "upload" else "the selected point"
-    if st.session_state.get("var_source") not in (None, label, OF_ITEM):
-        st.session_state.pop("var_source")   # chosen for an item that is no longer the selection
+    if st.session_state.get(keys.VARIATIONS_OF) not in (None, label, OF_ITEM):
+        st.session_state.pop(keys.VARIATIONS_OF)   # chosen for an item that is no longer the selection
     if marked:
-        chosen = c1.radio("Variations of", [label, OF_ITEM], horizontal=True, key="var_source")
+        chosen = c1.radio("Variations of", [label, OF_ITEM], horizontal=True, key=keys.VARIATIONS_OF)
     else:   # one choice is no choice: say how to get the other instead of drawing a lone radio button
         chosen = OF_ITEM
         c1.caption("Variations of an item of a category, or of a point you click on the latent map, or of "
@@ -44,34 +45,34 @@ def source(b):
     if chosen == label and marked["kind"] == "point":
         i = marked["index"]
     else:
-        c = c2.selectbox("Category", range(10), index=7, format_func=category_name, key="var_cat")
+        c = c2.selectbox("Category", range(10), index=7, format_func=category_name,
+                         key=keys.VARIATIONS_CATEGORY)
         members = np.flatnonzero(b.labels == c)
-        if st.session_state.get("var_item", 0) >= len(members):   # from a link, or a category with more items
-            st.caption(f"Item {st.session_state['var_item']} is past the {len(members):,} {CATEGORIES[c]} "
-                       "items: showing the first.")
-            st.session_state["var_item"] = 0
-        i = int(members[c3.number_input("Item", 0, len(members) - 1, 0, key="var_item")])
+        item = st.session_state.get(keys.VARIATIONS_ITEM, 0)
+        if item >= len(members):   # from a link, or a category with more items
+            st.caption(f"Item {item} is past the {len(members):,} {CATEGORIES[c]} items: showing the first.")
+            st.session_state[keys.VARIATIONS_ITEM] = 0
+        i = int(members[c3.number_input("Item", 0, len(members) - 1, 0, key=keys.VARIATIONS_ITEM)])
     picture = w.original_image(b, i)
     if picture is None:
-        picture = decode(b.model, b.mu[i])[0]
+        picture = decode_pixels(b.model, b.mu[i])[0]
     return b.mu[i], b.logvar[i], picture, int(b.labels[i]), f"test image {b.index[i]}"
 
 
-
-@state.fragment
+@shared_mode.fragment
 def variations(b):
     mu, logvar, picture, label, name = source(b)
     c1, c2, c3 = st.columns([3, 1, 1])
-    strength = c1.slider("Strength T", 0.5, 12.0, DEFAULT_TEMPERATURE, 0.5, key="var_strength",
+    strength = c1.slider("Strength T", 0.5, 12.0, DEFAULT_TEMPERATURE, 0.5, key=keys.VARIATIONS_STRENGTH,
                          help="z = μ + T·σ·ε: 1 samples the posterior itself, whose variants barely differ; "
                               "shapes start to vary around 4–8 (augment's default, 8, measured best) and "
                               "break up beyond")
-    n = c2.number_input("Variants", 4, 32, 16, step=4, key="var_n")
-    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="var_seed")
-    if not state.allow("draw"):
+    n = c2.number_input("Variants", 4, 32, 16, step=4, key=keys.VARIATIONS_COUNT)
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key=keys.VARIATIONS_SEED)
+    if not shared_mode.allow("draw"):
         return
     z, _ = around_posterior(mu, logvar, n, strength, np.random.default_rng(seed))
-    images = decode(b.model, z)
+    images = decode_pixels(b.model, z)
     probs = predict(cached.get_classifier(b.directory), torch.from_numpy(images)[:, None])[1]
     kept = probs.argmax(1) == label
     left, right = st.columns([1, 4], gap="medium")
@@ -92,8 +93,8 @@ def variations(b):
                            file_name=f"variations_{seed}.npz",
                            help="the variants as uint8 images, the item's label and their latent codes z",
                            on_click="ignore")
-        of_item = st.session_state.get("var_source", OF_ITEM) == OF_ITEM or state.selected(b) is None
-        query = state.publish([p for p in PARAMS if p.name != "item"] if of_item else PARAMS, b)
+        of_item = st.session_state.get(keys.VARIATIONS_OF, OF_ITEM) == OF_ITEM or state.selected(b) is None
+        query = linking.publish([p for p in PARAMS if p.name != "item"] if of_item else PARAMS, b)
         with d3:
             w.link_box(URL_PATH, query, "and the same variants")
 
@@ -101,11 +102,11 @@ def variations(b):
 def main():
     b = state.bundle()
     # a link with an item shows the item's variations; one without, a category's
-    if state.follow_link(URL_PATH, PARAMS, b):
+    if linking.follow_link(URL_PATH, PARAMS, b):
         if "item" in st.query_params:
-            st.session_state["var_source"] = "the selected point"
+            st.session_state[keys.VARIATIONS_OF] = "the selected point"
         else:
-            st.session_state.pop("var_source", None)
+            st.session_state.pop(keys.VARIATIONS_OF, None)
     st.markdown("Other versions of one item: latents drawn from the item's own posterior q(z|x), widened by "
                 "a strength T, and decoded. Each keeps the item's category; under each, what the classifier "
                 "calls it. `python -m training augment` writes such variants of a whole labelled set.")

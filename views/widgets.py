@@ -8,11 +8,12 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explorer import cached, plots
 from explorer import latent as lat
-from explorer.images import decode, grid_png, pixels
-from training import CATEGORIES
-from views import state
+from explorer import plots
+from explorer.images import grid_png, pixels
+from training.data import CATEGORIES
+from training.inference import decode_pixels
+from views import cached, keys, linking, state
 
 
 def swatch(label: int) -> str:
@@ -60,7 +61,7 @@ def strip(images: np.ndarray, captions: list[str] | None = None):
 
 def mark_buttons(sel: dict, col_a, col_b):
     """Buttons that make a selection endpoint A or B of the interpolation view."""
-    for name, col in zip(state.MARKS, (col_a, col_b), strict=True):
+    for name, col in zip(keys.MARKS, (col_a, col_b), strict=True):
         if col.button(f"Use as {name}", width="stretch", help=f"endpoint {name} in Interpolation & hybrids"):
             state.mark(name, sel)
             st.toast(f"{'Your image' if sel['kind'] == 'upload' else 'This point'} is {name}")
@@ -77,7 +78,7 @@ def original_image(b, i: int):
 def originals_or_decoded(b, idx) -> np.ndarray:
     """The test images of points ``idx``, or, without the dataset, their decoded latent means."""
     images = [original_image(b, i) for i in idx]
-    return np.stack([im if im is not None else decode(b.model, b.mu[i])[0]
+    return np.stack([im if im is not None else decode_pixels(b.model, b.mu[i])[0]
                      for im, i in zip(images, idx, strict=True)])
 
 
@@ -96,7 +97,7 @@ def novelty_check(b, latents: np.ndarray, label: str):
 
 def link_box(url_path: str, query: dict[str, str], note: str = ""):
     """A "Link to this view" popover: the address with its settings, with Streamlit's copy button."""
-    url = state.link_to(url_path, query)
+    url = linking.link_to(url_path, query)
     if url is None:
         return
     with st.popover("Link", icon=":material/link:", help="Link to this view, with its settings",

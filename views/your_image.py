@@ -2,31 +2,30 @@
 and put on the map. Not part of a link: the picture lives only in this session."""
 import streamlit as st
 
-from explorer import cached, selection
+from explorer import selection
 from explorer.images import for_display
-from training import CATEGORIES
-from training.encode_images import encode_prepared
-from training.prepare import FORMATS, MAX_BYTES, ImageError, prepare
-from views import SCRIPTS, state
+from training.data import CATEGORIES
+from training.synthesis.encode import encode_prepared
+from training.synthesis.prepare import FORMATS, MAX_BYTES, ImageError, prepare
+from views import SCRIPTS, cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
 UPLOAD_TYPES = sorted({f.lower() for f in FORMATS} | {"jpg"})
-
-
-URL_PATH = "your-image"
+URL_PATH = url_path(__file__)
+PARAMS = []   # your picture lives only in this session: a link cannot carry it
 
 
 def take_upload(b) -> bool:
     """Prepare a newly dropped file once; False (with the reason shown) when it cannot be used."""
     limit_mb = min(st.get_option("server.maxUploadSize"), MAX_BYTES // 2**20)   # a shared server takes less
     file = st.file_uploader(f"A product photo ({', '.join(f.upper() for f in FORMATS)}; up to {limit_mb} MB)",
-                            type=UPLOAD_TYPES, key="upload_file")
+                            type=UPLOAD_TYPES, key=keys.UPLOAD_FILE)
     if file is None:
         return True
     payload = file.getvalue()
     signature = (b.key, file.name, len(payload), hash(payload))
     if (state.upload() or {}).get("signature") != signature:
-        if not state.allow("upload"):
+        if not shared_mode.allow("upload"):
             return False
         try:
             p = prepare(payload, file.name)
@@ -43,7 +42,7 @@ def take_upload(b) -> bool:
     return True
 
 
-@state.fragment
+@shared_mode.fragment
 def upload_panel(b):
     if not take_upload(b):
         return
@@ -92,8 +91,8 @@ def upload_panel(b):
 
 def main():
     b = state.bundle()
-    state.follow_link(URL_PATH, [], b)
-    state.publish([], b)
+    linking.follow_link(URL_PATH, PARAMS, b)
+    linking.publish(PARAMS, b)
     st.markdown("Put your own picture into the latent space. It is prepared the way Fashion-MNIST was made — "
                 "greyscale, a light background turned dark, cropped to the object, padded to a square and "
                 "resized to 28×28 — then encoded, decoded and placed on the map.")

@@ -1,0 +1,26 @@
+"""``python -m training classifier``: train the CNN that judges generated images
+(``evaluation/classifier.py``)."""
+from __future__ import annotations
+
+import argparse
+
+from ..evaluation.classifier import train_classifier
+from . import arguments as A
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="directory (e.g. assets)")
+    p.add_argument("--epochs", type=A.positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    A.add_limits(p)
+    A.add_precision(p, default="auto")
+    A.add_threads(p)
+    A.add_device(p)
+    A.add_data_dir(p)
+    A.add_quiet(p)
+
+
+def run(ns: argparse.Namespace) -> None:
+    train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, eval_limit=ns.eval_limit,
+                     data_dir=ns.data_dir, threads=ns.threads, precision=ns.precision, progress=not ns.quiet,
+                     command=ns.command_line, device=ns.device)

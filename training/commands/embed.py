@@ -1,0 +1,32 @@
+"""``python -m training embed``: latents, category statistics and 2-D maps for the explorer
+(``synthesis/embed.py``)."""
+from __future__ import annotations
+
+import argparse
+
+from ..sampling import MIXTURE_COMPONENTS
+from ..synthesis.embed import run_embed
+from ..synthesis.maps import MAPS
+from . import arguments as A
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="model directory (model.safetensors + model.json)")
+    p.add_argument("--out", required=True, help="directory for embeddings.npz and embeddings.json")
+    p.add_argument("--split", choices=("test", "all"), default="test",
+                   help="map the 10k test images, or all 70k (default: %(default)s)")
+    p.add_argument("--maps", default=",".join(MAPS),
+                   help="comma-separated maps to compute (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=A.positive_int, help="first N images of each split only (quick runs)")
+    p.add_argument("--mixture-components", type=A.positive_int, default=MIXTURE_COMPONENTS, metavar="K",
+                   help="Gaussians per category for the 'mixture' sampler (default: %(default)s)")
+    A.add_threads(p)
+    A.add_device(p)
+    A.add_data_dir(p)
+
+
+def run(ns: argparse.Namespace) -> None:
+    run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
+              data_dir=ns.data_dir, threads=ns.threads, mixture_components=ns.mixture_components,
+              command=ns.command_line, device=ns.device)

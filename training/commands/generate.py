@@ -1,0 +1,69 @@
+"""``python -m training generate``: synthetic images with their intended labels, as .npz or IDX
+(``synthesis/generate.py``)."""
+from __future__ import annotations
+
+import argparse
+
+from ..data import CATEGORIES
+from ..errors import ProjectError
+from ..sampling import DEFAULT_NOISE, DEFAULT_SAMPLER, SAMPLERS
+from ..synthesis.generate import generate
+from . import arguments as A
+
+
+def category_name_to_index(name: str) -> int:
+    """A category by its name, any case, or by an unambiguous start of it (``sneak``, ``t-shirt``)."""
+    names = {c.lower(): i for i, c in enumerate(CATEGORIES)}
+    key = name.strip().lower()
+    if key in names:
+        return names[key]
+    matches = [i for n, i in names.items() if n.startswith(key) or key in n.split("/")]
+    if len(matches) == 1:
+        return matches[0]
+    raise ProjectError(f"--category {name!r}: expected one of {', '.join(CATEGORIES)}")
+
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default="assets", help="model directory (default: %(default)s)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--category", help="one category, e.g. Sneaker or 'Ankle boot'")
+    which.add_argument("--all", action="store_true", help="every category")
+    p.add_argument("--n", type=A.positive_int, required=True, help="images per category")
+    p.add_argument("--noise", type=A.non_negative_float, default=None,
+                   help=f"noise scale (default: the app's {DEFAULT_NOISE}; 1.0 for --sampler prior)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                   help="mixture: the category's clusters, a fitted mixture of Gaussians (samples keep to "
+                        "its styles); covariance: its fitted Gaussian around its mean, the paper's sampler; "
+                        "isotropic: N(0, I) around the mean; prior: N(0, I), labelled by the classifier "
+                        "(default: %(default)s)")
+    p.add_argument("--cluster", type=A.positive_int, metavar="R",
+                   help="with --sampler mixture: only each category's R-th heaviest cluster (1 = the "
+                        "heaviest), one style, numbered as in the app")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="a .npz file, or with --format idx a directory or DIR/PREFIX")
+    p.add_argument("--format", choices=("npz", "idx"), default="npz")
+    p.add_argument("--min-confidence", type=A.probability, metavar="P",
+                   help="keep only samples the classifier assigns to the intended category with probability "
+                        "≥ P")
+    p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
+    p.add_argument("--concept", metavar="FILE", help="a concept file (made in the app's Concepts view, e.g. "
+                   "assets/concepts/long-sleeves.json): push every sample along its direction")
+    p.add_argument("--strength", type=A.strength, default=1.0,
+                   help="with --concept: how far, in units of the distance between the concept's two groups "
+                        "(negative: away from it; default: %(default)s)")
+    A.add_device(p)
+    A.add_data_dir(p)
+
+
+def run(ns: argparse.Namespace) -> None:
+    categories = list(range(len(CATEGORIES))) if ns.all else [category_name_to_index(ns.category)]
+    noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else DEFAULT_NOISE)
+    summary = generate(ns.checkpoint, ns.out, categories, ns.n, noise, ns.sampler, ns.seed, ns.format,
+                       ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster, ns.device, ns.concept,
+                       ns.strength)
+    if "min_confidence" in summary:
+        kept = ", ".join(f"{c} {n}" for c, n in summary["kept_per_category"].items())
+        print(f"kept {summary['kept']} of {summary['drawn']} samples with classifier confidence ≥ "
+              f"{summary['min_confidence']} ({kept})")
+    print("wrote " + " and ".join(summary["files"]) + f" ({summary['kept']} images)")

@@ -1,0 +1,346 @@
+"""Measure a trained VAE (what ``python -m training evaluate`` runs): likelihood bounds,
+reconstructions, the latent space, sample quality judged by the project's classifier, synthetic-data
+usefulness and the shipped 2-D maps. Writes one JSON file (default ``<checkpoint>/metrics.json``,
+which the explorer's model card shows). The maths is in ``metrics.py``; this module feeds it the
+model and the data.
+
+Every random draw comes from a generator seeded by ``--seed``, so a run is repeatable.
+``--quick`` uses small fixed subsets (first N images) for tests and CI; the numbers are then noisy.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import data as fmnist
+from .. import device as D
+from ..category_latents import category_mixtures, category_statistics, stored_category_mixtures
+from ..checkpoint import atomic_write_text
+from ..errors import ProjectError
+from ..fit.held_out import test_metrics
+from ..inference import decode_batched, encode_all
+from ..model import VAE, load_model
+from ..precision import use_bfloat16
+from ..sampling import DEFAULT_NOISE, CategoryMixtures, sample_categories, sample_prior
+from . import metrics as M
+from .classifier import accuracy, classifier_dir_for, fit_classifier, load_classifier
+from .iwae import fit_common_sigma, importance_weighted
+from .judging import agreement_by_noise, classify, cluster_recognition
+from .references import ReferenceStore
+from .settings import FULL, QUICK, Settings
+from .trials import augmentation_trial, cas_real_reference, pixel_probe_code
+
+PIXELS = 28 * 28
+MAP_KEYS = {"tsne": "map_tsne", "umap": "map_umap", "pca": "map_pca", "pixel-tsne": "map_pixel_tsne"}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _flat(pixels: np.ndarray) -> np.ndarray:
+    return pixels.reshape(len(pixels), -1).astype(np.float32) / 255
+
+
+def by_category(values) -> dict:
+    return dict(zip(fmnist.CATEGORIES, values, strict=True))
+
+
+class Evaluation:
+    """What the stages of one evaluation share: the model, its judge, the data and the settings, and
+    what several stages read (latents, category statistics, the judge's verdicts), each computed once."""
+
+    def __init__(self, checkpoint: Path, model: VAE, classifier_dir: Path, data: fmnist.FashionMNIST,
+                 s: Settings, seed: int, refs: ReferenceStore, progress: bool):
+        self.checkpoint, self.model, self.data, self.s, self.seed = checkpoint, model, data, s, seed
+        self.classifier_dir, self.classifier = classifier_dir, load_classifier(classifier_dir, D.of(model))
+        self.refs, self.progress = refs, progress
+        self.test_pix, self.test_lab = data.test_images[:s.test_images], data.test_labels[:s.test_images]
+        self.train_pix = data.train_images[:s.train_images]
+        self.train_lab = data.train_labels[:s.train_images]
+        self.x_test = fmnist.to_tensor(self.test_pix)
+        self.y_test = torch.from_numpy(self.test_lab.astype(np.int64))
+        self.likelihood = model.info.get("likelihood", "bernoulli")
+        self.own_log_sigma = model.info.get("log_sigma")
+
+    @functools.cached_property
+    def test_latents(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """μ, log σ² and reconstruction MSE of the test images."""
+        return encode_all(self.model, self.test_pix)
+
+    @functools.cached_property
+    def train_latents(self) -> tuple[np.ndarray, np.ndarray]:
+        """μ and log σ² of the training images."""
+        return encode_all(self.model, self.train_pix)[:2]
+
+    @functools.cached_property
+    def category_gaussians(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each category's mean and covariance of z over its training images (the default sampler)."""
+        return category_statistics(*self.train_latents, self.train_lab)[:2]
+
+    @functools.cached_property
+    def mixtures(self) -> tuple[CategoryMixtures, str]:
+        """The category mixtures the app samples, where embed fitted them to these weights and this
+        training set, else fitted now; and where they came from."""
+        k = self.s.mixture_components
+        stored = stored_category_mixtures(self.checkpoint, self.model, k, len(self.train_pix))
+        if stored is not None:
+            return stored, str(self.checkpoint / "embeddings.npz")
+        fitted = category_mixtures(*self.train_latents, self.train_lab, k, seed=self.seed)
+        return fitted, f"{len(self.train_pix)} training images, now"
+
+    @functools.cached_property
+    def judged_test_images(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The judge's features and predictions for the real test images, and its predictions for
+        their reconstructions."""
+        test_feats, test_pred = classify(self.classifier, self.x_test)
+        _, recon_pred = classify(self.classifier, decode_batched(self.model, self.test_latents[0]))
+        return test_feats, test_pred, recon_pred
+
+
+# --- the stages: each reads the evaluation's shared state and returns its part of metrics.json ------
+def elbo_and_latents(e: Evaluation) -> dict:
+    """The ELBO under the model's own likelihood, reconstructions, how much of the latent is used."""
+    elbo = test_metrics(e.model, e.x_test, e.likelihood, e.own_log_sigma, seed=e.seed)
+    te_mu, te_logvar, te_mse = e.test_latents
+    au, au_var = M.active_units(te_mu)
+    return dict(neg_elbo_nats=elbo["neg_elbo"], recon_nll_nats=elbo["recon_nll"], kl_nats=elbo["kl"],
+                recon_mse=float(te_mse.mean()), recon_psnr_db=float(M.psnr_db(te_mse).mean()),
+                active_units=au, active_unit_threshold=0.01,
+                kl_per_dim=[round(float(v), 5) for v in M.kl_per_dimension(te_mu, te_logvar)],
+                mu_variance_per_dim=[round(float(v), 5) for v in au_var])
+
+
+def iwae(e: Evaluation) -> dict:
+    """Importance-weighted bounds on −log p(x), under the model's own and the common likelihood."""
+    g = torch.Generator().manual_seed(e.seed)
+    common_log_sigma = fit_common_sigma(e.model, e.train_pix, g)
+    n = min(e.s.iwae_images, len(e.data.test_images))
+    own, common, elbo_subset = importance_weighted(e.model, e.data.test_images[:n], e.likelihood,
+                                                   e.own_log_sigma, common_log_sigma, e.s.iwae_k, g,
+                                                   e.progress)
+    nll_common = M.discrete_nll_nats(-float(common.mean()), PIXELS)
+    return dict(iwae_nats=-float(own.mean()), iwae_k=e.s.iwae_k, iwae_subset=f"test images 0–{n - 1}",
+                iwae_subset_neg_elbo_nats=-float(elbo_subset.mean()),
+                iwae_standard_error_nats=(float(own.std(ddof=1) / math.sqrt(len(own))) if len(own) > 1
+                                          else None),
+                nll_common_nats=nll_common, bits_per_dim=M.bits_per_dim(nll_common, PIXELS),
+                common_sigma=math.exp(common_log_sigma),
+                common_likelihood="Gaussian, one σ fitted on the training images, data uniformly "
+                                  "dequantised to 8 bits")
+
+
+def probes(e: Evaluation) -> dict:
+    """What the latent space knows: probes on μ and, for reference, on raw pixels (cached)."""
+    key = {"dataset": e.data.checksum, "train_images": len(e.train_pix), "test_images": len(e.test_pix),
+           "code": pixel_probe_code()}
+    pixel = e.refs.get("raw_pixel_probes", key, lambda: {
+        "linear": M.linear_probe(_flat(e.train_pix), e.train_lab, _flat(e.test_pix), e.test_lab),
+        "knn": M.knn_accuracy(_flat(e.train_pix), e.train_lab, _flat(e.test_pix), e.test_lab)})
+    tr_mu, te_mu = e.train_latents[0], e.test_latents[0]
+    return dict(linear_probe_acc=M.linear_probe(tr_mu, e.train_lab, te_mu, e.test_lab),
+                knn_acc=M.knn_accuracy(tr_mu, e.train_lab, te_mu, e.test_lab),
+                raw_pixel_linear_probe_acc=pixel["linear"], raw_pixel_knn_acc=pixel["knn"],
+                probe_train_images=len(e.train_pix),
+                probes="logistic regression (standardised μ, C = 1) and 5-NN (Euclidean), train → test")
+
+
+def sample_quality(e: Evaluation) -> dict:
+    """Samples judged by the classifier: agreement and Fréchet distances, for both category samplers."""
+    test_feats, test_pred, recon_pred = e.judged_test_images
+    cat_mean, cat_cov = e.category_gaussians
+    n = min(e.s.samples, len(e.test_pix))
+    counts = np.bincount(e.test_lab[:n], minlength=len(fmnist.CATEGORIES))  # test-set proportions
+
+    def fid(features: np.ndarray) -> float:
+        """Fréchet distance between the judge's features of some images and of the test images."""
+        return M.frechet_distance_of(features, test_feats[:n])
+
+    z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, e.seed)
+    features, predicted = classify(e.classifier, decode_batched(e.model, z_cat))
+    prior = decode_batched(e.model, sample_prior(n, cat_mean.shape[1], e.seed))
+    overall, per_category = M.agreement(predicted, y_cat)
+    misread = M.most_common_misreading(predicted, y_cat)
+    return dict(
+        category_agreement=overall, category_agreement_per_category=by_category(per_category),
+        # what the judge calls the samples it does not recognise, e.g. coats read as pullovers
+        category_misread_as={name: miss and {"category": fmnist.CATEGORIES[miss[0]], "share": miss[1]}
+                             for name, miss in by_category(misread).items()},
+        category_sampler={"noise": DEFAULT_NOISE, "covariance": "category", "samples": int(len(y_cat))},
+        fid_classifier_prior=fid(classify(e.classifier, prior)[0]),
+        fid_classifier_category=fid(features),
+        fid_classifier_real_train=fid(classify(e.classifier, fmnist.to_tensor(e.data.train_images[:n]))[0]),
+        fid_samples=n, classifier_test_acc=float((test_pred == e.test_lab).mean()),
+        # the same judge on reconstructions of real test images: how much the autoencoder alone loses
+        reconstruction_agreement=float((recon_pred == e.test_lab).mean()),
+        reconstruction_agreement_per_category=by_category(M.agreement(recon_pred, e.test_lab)[1]),
+        classifier_recall_per_category=by_category(M.agreement(test_pred, e.test_lab)[1]),
+        classifier=str(e.classifier_dir),
+        **agreement_by_noise(e.model, e.classifier, cat_mean, cat_cov, counts, e.seed),
+        **cluster_sample_quality(e, counts, fid))
+
+
+def cluster_sample_quality(e: Evaluation, counts: np.ndarray, fid) -> dict:
+    """The same measurements for the app's second category sampler, the categories' clusters, and
+    each cluster on its own."""
+    mixtures, fitted_from = e.mixtures
+    _, test_pred, recon_pred = e.judged_test_images
+    z, y = sample_categories(e.category_gaussians[0], None, counts, DEFAULT_NOISE, e.seed, mixtures)
+    features, predicted = classify(e.classifier, decode_batched(e.model, z))
+    overall, per_category = M.agreement(predicted, y)
+    clusters = cluster_recognition(e.model, e.classifier, mixtures, e.test_latents[0], e.test_lab, test_pred,
+                                   recon_pred, e.s.cluster_samples, DEFAULT_NOISE, e.seed)
+    return dict(category_agreement_mixture=overall,
+                category_agreement_mixture_per_category=by_category(per_category),
+                fid_classifier_mixture=fid(features),
+                mixture_sampler={"noise": DEFAULT_NOISE, "components": e.s.mixture_components,
+                                 "samples": int(len(y)), "fitted_from": fitted_from},
+                mixture_clusters=clusters)
+
+
+def cas(e: Evaluation) -> dict:
+    """Classification accuracy score: classifiers that only ever see generated images, one per
+    category sampler, beside the same protocol on real images (cached)."""
+    cat_mean, cat_cov = e.category_gaussians
+    per_category = [e.s.cas_per_category] * len(cat_mean)
+
+    def trained_on_samples(mixtures=None):
+        covariances = None if mixtures is not None else cat_cov
+        z, y = sample_categories(cat_mean, covariances, per_category, e.s.cas_noise, e.seed + 1, mixtures)
+        model = fit_classifier(decode_batched(e.model, z), torch.from_numpy(y), epochs=e.s.cas_epochs,
+                               seed=e.seed, progress=e.progress, precision=e.s.classifier_precision,
+                               device=e.s.device)
+        return accuracy(model, e.x_test, e.y_test), len(y)
+
+    cas_acc, images = trained_on_samples()
+    real = cas_real_reference(e.train_pix, e.train_lab, e.x_test, e.y_test, e.s, e.seed, e.refs,
+                              e.data.checksum)
+    return dict(cas_acc=cas_acc, cas_real_acc=real, cas_images=int(images), cas_epochs=e.s.cas_epochs,
+                cas_noise=e.s.cas_noise, cas_acc_mixture=trained_on_samples(e.mixtures[0])[0])
+
+
+def augmentation(e: Evaluation) -> dict:
+    """Does synthetic data help a classifier that has 1% of the labels?"""
+    s = e.s
+    trials = [augmentation_trial(e.model, e.seed + i, e.data.train_images[:s.train_images], e.train_lab,
+                                 e.x_test, e.y_test, s, e.refs, e.data.checksum)
+              for i in range(s.augmentation_seeds)]
+    real_only, with_syn = np.array(trials).T
+
+    def spread(accuracies: np.ndarray) -> float:
+        return float(accuracies.std(ddof=1)) if len(trials) > 1 else 0.0
+
+    categories = len(fmnist.CATEGORIES)
+    return {"augmentation": {
+        "labelled_images": s.augmentation_per_category * categories,
+        "synthetic_images": s.augmentation_synthetic_per_category * categories,
+        "noise": s.cas_noise, "training_batches": s.augmentation_steps, "seeds": s.augmentation_seeds,
+        "real_only_acc": real_only.tolist(), "with_synthetic_acc": with_syn.tolist(),
+        "real_only_mean": float(real_only.mean()), "with_synthetic_mean": float(with_syn.mean()),
+        "real_only_std": spread(real_only), "with_synthetic_std": spread(with_syn),
+        "gain_mean": float((with_syn - real_only).mean())}}
+
+
+def maps(e: Evaluation) -> dict:
+    """The shipped 2-D maps: do neighbours on the map stay neighbours in the latent space?"""
+    emb, emb_meta = e.checkpoint / "embeddings.npz", e.checkpoint / "embeddings.json"
+    made_for = json.loads(emb_meta.read_text()).get("model_weights_sha256") if emb_meta.is_file() else None
+    if not emb.is_file() or made_for != e.model.info.get("weights_sha256"):
+        log(f"  no maps of this model in {e.checkpoint}: map_trustworthiness skipped "
+            f"(`python -m training embed --checkpoint {e.checkpoint} --out {e.checkpoint}` makes them)")
+        return {"map_trustworthiness": None}
+    npz = np.load(emb)
+    split, index = npz["split"], npz["index"]
+    pix = np.empty((len(index), 28, 28), np.uint8)
+    pix[split == 0] = e.data.test_images[index[split == 0]]
+    pix[split == 1] = e.data.train_images[index[split == 1]]
+    mu = npz["mu"].astype(np.float32)
+    return {"map_trustworthiness": map_quality(emb, mu, _flat(pix), npz["labels"], e.s)}
+
+
+def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.ndarray, labels: np.ndarray,
+                s: Settings) -> dict:
+    """Trustworthiness (k = s.trust_k) of each stored map and the 5-NN accuracy inside it."""
+    from sklearn.manifold import trustworthiness
+    npz = np.load(embeddings)
+    n = len(labels) if s.map_points is None else min(s.map_points, len(labels))
+    out = {"points": n, "k": s.trust_k, "file": embeddings.name,
+           "latent_knn_acc": M.leave_one_out_knn_accuracy(mu_by_point[:n], labels[:n])}
+    for name, key in MAP_KEYS.items():
+        if key not in npz.files:
+            continue
+        xy = npz[key][:n].astype(np.float32)
+        high = pixels_by_point[:n] if name == "pixel-tsne" else mu_by_point[:n]
+        out[name] = {"trustworthiness": float(trustworthiness(high, xy, n_neighbors=s.trust_k)),
+                     "knn_acc": M.leave_one_out_knn_accuracy(xy, labels[:n])}
+    return out
+
+
+# The optional stages (``--parts``) in the order they run, each with the name of its timing; the ELBO
+# and latent statistics always run first.
+STAGES = {"iwae": ("iwae", iwae), "probes": ("probes", probes), "samples": ("sample_quality", sample_quality),
+          "cas": ("cas", cas), "augmentation": ("augmentation", augmentation), "maps": ("maps", maps)}
+PARTS = tuple(STAGES)
+
+
+def planned_stages(parts) -> list[tuple[str, Callable[[Evaluation], dict]]]:
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ProjectError(f"--parts {','.join(sorted(unknown))}: unknown; choose from {','.join(PARTS)}")
+    return [("elbo_and_latents", elbo_and_latents)] + [STAGES[name] for name in PARTS if name in parts]
+
+
+def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifier_dir=None, data_dir=None,
+             threads: int | None = None, progress: bool = True, command: str = "", parts=PARTS,
+             reference_cache=None, recompute_references: bool = False,
+             classifier_precision: str = "auto", device: str = "auto") -> dict:
+    """Measure a model directory and write the JSON; ``parts`` picks the optional stages. The
+    model-independent references come from ``reference_cache`` where it holds them for the same
+    data, settings, code and arithmetic (references.py)."""
+    plan = planned_stages(parts)
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    use_bfloat16(classifier_precision)   # a bad value fails here, not after minutes of work
+    device = D.resolve(device)
+    s = replace(QUICK if quick else FULL, classifier_precision=classifier_precision, device=str(device))
+    checkpoint = Path(checkpoint)
+    out = Path(out) if out else checkpoint / "metrics.json"
+    if out.suffix != ".json":
+        raise ProjectError(f"--out {out}: expected a .json file name")
+    refs = ReferenceStore(reference_cache, recompute=recompute_references)
+    model = load_model(checkpoint, device=device)
+    model.eval().to(memory_format=torch.channels_last)  # 1.3–1.6× faster (de)coding, same outputs
+    e = Evaluation(checkpoint, model, classifier_dir_for(checkpoint, classifier_dir), fmnist.load(data_dir),
+                   s, seed, refs, progress)
+    result = {"checkpoint": str(checkpoint), "weights_sha256": model.info.get("weights_sha256"),
+              "likelihood": e.likelihood, "beta": model.info.get("beta"), "epoch": model.info.get("epoch"),
+              "quick": quick, "seed": seed, "test_images": len(e.test_pix)}
+    log(f"evaluating {checkpoint} on {len(e.test_pix)} test images ({'quick' if quick else 'full'}, "
+        f"{threads} threads, {D.describe(device)})")
+    timings, t_start = {}, time.perf_counter()
+    for name, stage in plan:
+        t0 = time.perf_counter()
+        result.update(stage(e))
+        timings[name] = round(time.perf_counter() - t0, 1)
+        log(f"  {name}: {timings[name]:.1f} s")
+
+    result.update(seconds=round(time.perf_counter() - t_start, 1), timings=timings, threads=threads,
+                  classifier_bfloat16=use_bfloat16(s.classifier_precision, device), device=D.describe(device),
+                  references={"cache": str(refs.cache_file), **refs.log,
+                              "seconds": round(refs.compute_seconds, 1)},
+                  settings=asdict(s), parts=list(parts), dataset_checksum=e.data.checksum, command=command,
+                  created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    log(f"wrote {out} ({result['seconds']:.0f} s)")
+    return result

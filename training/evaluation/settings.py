@@ -1,0 +1,40 @@
+"""What an evaluation measures on how much: the full settings the shipped numbers come from, and
+``--quick``'s small fixed subsets for tests and CI (noisy numbers, seconds not minutes)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..sampling import MIXTURE_COMPONENTS
+
+
+@dataclass(frozen=True)
+class Settings:
+    test_images: int | None = None    # None: all 10k
+    train_images: int | None = None   # None: all 60k (probes, σ fit, category statistics)
+    iwae_images: int = 1000           # the first N test images
+    iwae_k: int = 1000
+    samples: int = 10_000             # generated images for each FID (and the agreement)
+    cas_per_category: int = 6000
+    # One pass over the 60k: training these classifiers is most of an evaluation's time, and the
+    # real-data reference below (same protocol on the 60k training images) shows what a pass is worth.
+    cas_epochs: int = 1
+    cas_noise: float = 1.0            # the category's full fitted Gaussian: CAS asks for coverage
+    mixture_components: int = MIXTURE_COMPONENTS  # the 'mixture' sampler, measured beside the default one
+    cluster_samples: int = 200        # drawn from each cluster alone, for its own agreement
+    # arithmetic of the CAS and augmentation classifiers' training (training.precision): "auto" is
+    # bfloat16 where the CPU has AMX; "fp32" keeps their figures comparable with machines without it
+    classifier_precision: str = "auto"
+    device: str = "cpu"               # where the model, the judge and those classifiers run (--device)
+    augmentation_seeds: int = 3
+    augmentation_per_category: int = 60     # 1% of the 60k training images, stratified
+    augmentation_synthetic_per_category: int = 600
+    augmentation_steps: int = 500     # same number of batches with and without synthetic images
+    map_points: int | None = None     # None: every point of the shipped map
+    trust_k: int = 10
+
+
+FULL = Settings()
+QUICK = Settings(test_images=500, train_images=3000, iwae_images=40, iwae_k=64, samples=500,
+                 cas_per_category=100, cas_epochs=1, augmentation_seeds=1, augmentation_per_category=20,
+                 augmentation_synthetic_per_category=40, augmentation_steps=20, map_points=500,
+                 mixture_components=2, cluster_samples=10)

@@ -1,0 +1,137 @@
+"""Synthetic Fashion-MNIST (what ``python -m training generate`` writes): images with their intended
+labels, as ``.npz`` or as gzipped IDX files any Fashion-MNIST reader loads.
+
+Samplers (the same code as the app's category sampling, ``sampling.py``):
+  mixture     z = mean_cj + noise · ε, ε ~ N(0, Σ_cj), component j of the category's fitted
+              mixture drawn by its weight: samples stay near the category's clusters (default;
+              ``--cluster R``: always the R-th heaviest, one style, as the app's "Draw from")
+  covariance  z = mean_c + noise · ε, ε ~ N(0, Σ_c), the category's fitted Gaussian (the paper's)
+  isotropic   z = mean_c + noise · ε, ε ~ N(0, I)
+  prior       z = noise · ε, ε ~ N(0, I), labelled by the classifier; drawn until each requested
+              category has N (rejection sampling), since the prior knows no categories
+With ``--min-confidence P`` the classifier keeps only samples it assigns to the intended category
+with probability ≥ P, and the command reports how many were kept.
+Every byte is a function of the seed: the same command writes the same files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import data as fmnist
+from .. import device as D
+from .. import labelled
+from ..category_latents import for_model
+from ..errors import ProjectError
+from ..evaluation.classifier import classifier_dir_for, load_classifier, probabilities
+from ..inference import decode_pixels
+from ..model import load_model
+from ..sampling import DEFAULT_SAMPLER, SAMPLERS, sample_categories
+from . import concepts
+
+MAX_PRIOR_DRAWS = 200   # × N per category before the prior sampler gives up on a rare category
+
+
+def check_arguments(out: Path, sampler: str, fmt: str, min_confidence: float | None,
+                    cluster: int | None) -> None:
+    """Refuse a bad combination before anything is loaded or drawn."""
+    if sampler not in SAMPLERS:
+        raise ProjectError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+    if cluster is not None and (sampler != "mixture" or cluster < 1):
+        raise ProjectError(f"--cluster {cluster}: expected a cluster number ≥ 1 (1 = the heaviest), with "
+                         "--sampler mixture")
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise ProjectError(f"--min-confidence {min_confidence}: expected a probability between 0 and 1")
+    if fmt == "npz" and out.suffix != ".npz":
+        raise ProjectError(f"--out {out}: expected a .npz file name (or --format idx)")
+
+
+def draw(model, checkpoint: Path, classifier, counts: np.ndarray, noise: float, sampler: str, seed: int,
+         data_dir, cluster: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
+    """counts[c] latents for each category c with their labels, the classifier's probabilities where
+    the sampler needed them, and where the category statistics came from."""
+    if sampler == "prior":
+        z, labels, probs = _prior_until_full(model, classifier, counts, noise, seed, model.config.latent_dim)
+        return z, labels, probs, {"statistics": "none (prior)"}
+    mean, cov, mixtures, source = for_model(model, checkpoint, data_dir, mixtures=sampler == "mixture")
+    about = {"statistics": source}
+    if cluster is not None:
+        mixtures = mixtures.only(cluster - 1)
+        short = [fmnist.CATEGORIES[c] for c in np.flatnonzero(counts) if not mixtures.weight[c].sum() > 0]
+        if short:
+            raise ProjectError(f"--cluster {cluster}: {', '.join(short)} has fewer clusters in {source}")
+        about["cluster"] = cluster
+    covariances = cov if sampler == "covariance" else None
+    z, labels = sample_categories(mean, covariances, counts, noise, seed, mixtures)
+    return z, labels, None, about
+
+
+def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = DEFAULT_SAMPLER,
+             seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
+             data_dir=None, cluster: int | None = None, device: str = "auto", concept=None,
+             strength: float = 1.0) -> dict:
+    """Draw n images for each of ``categories`` (decoded on ``device``), pushed along a ``concept``
+    file's direction by ``strength`` where one is given, keep those the classifier is confident of
+    where asked, and write them; returns a summary of what was drawn, kept and written."""
+    checkpoint = Path(checkpoint)
+    check_arguments(Path(out), sampler, fmt, min_confidence, cluster)
+    device = D.resolve(device)
+    model = load_model(checkpoint, device=device)
+    direction = None
+    if concept is not None:   # before anything is drawn: a concept of other weights is refused
+        loaded = concepts.load(concept, model.info.get("weights_sha256", ""), model.config.latent_dim)
+        direction = loaded.direction
+    classifier = None
+    if min_confidence is not None or sampler == "prior":
+        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
+    counts = np.zeros(len(fmnist.CATEGORIES), np.int64)
+    counts[categories] = n
+    z, labels, probs, about = draw(model, checkpoint, classifier, counts, noise, sampler, seed, data_dir,
+                                   cluster)
+    summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed, **about}
+    if direction is not None:
+        z = concepts.push(z, direction, strength)
+        summary["concept"] = {"file": str(concept), "name": loaded.name, "strength": strength}
+    images = decode_pixels(model, z)
+    if classifier is not None and probs is None:
+        probs = probabilities(classifier, images)
+    confidence = probs[np.arange(len(labels)), labels] if probs is not None else None
+    drawn = len(labels)
+    if min_confidence is not None:
+        keep = confidence >= min_confidence
+        z, labels, images, confidence = z[keep], labels[keep], images[keep], confidence[keep]
+        summary["min_confidence"] = min_confidence
+    summary.update(drawn=int(drawn), kept=int(len(labels)),
+                   kept_per_category={fmnist.CATEGORIES[c]: int((labels == c).sum()) for c in categories})
+    arrays = {"images": labelled.to_uint8(images), "labels": labels.astype(np.uint8),
+              "z": z.astype(np.float32)}
+    if confidence is not None:
+        arrays["confidence"] = confidence.astype(np.float32)
+    summary["files"] = labelled.write(out, fmt, arrays)
+    return summary
+
+
+def _prior_until_full(model, classifier, counts, noise, seed, k):
+    rng = np.random.default_rng(seed)
+    want = counts.copy()
+    zs, labels, probs = [], [], []
+    drawn, limit = 0, MAX_PRIOR_DRAWS * max(1, int(counts.max()))
+    while want.sum() > 0 and drawn < limit * max(1, int((counts > 0).sum())):
+        z = noise * rng.standard_normal((1000, k))
+        drawn += len(z)
+        p = probabilities(classifier, decode_pixels(model, z))
+        pred = p.argmax(1)
+        for i in range(len(z)):
+            if want[pred[i]] > 0:
+                want[pred[i]] -= 1
+                zs.append(z[i])
+                labels.append(pred[i])
+                probs.append(p[i])
+    if want.sum() > 0:
+        short = ", ".join(f"{fmnist.CATEGORIES[c]} {counts[c] - want[c]} of {counts[c]}"
+                          for c in np.flatnonzero(want))
+        raise ProjectError(f"--sampler prior: after {drawn} prior draws the classifier found too few of: "
+                         f"{short}; use --sampler covariance for rare categories")
+    order = np.argsort(np.asarray(labels), kind="stable")  # grouped by category, like the other samplers
+    return np.asarray(zs)[order], np.asarray(labels, np.int64)[order], np.asarray(probs)[order]
