@@ -8,9 +8,10 @@ Runs ``python -m training`` from ``--checkout`` (default: this one): a short ``t
 ``finetune-decoder``, ``embed``, ``generate`` (four samplers and formats, a concept), ``augment`` (npz
 and IDX, filtered), ``evaluate --quick``, ``encode``, ``figure``, ``export``, ``classifier`` and
 ``report``, all on small real subsets, then prints one line per file written: its path and SHA-256.
-JSON files are digested without what changes from run to run (times, dates, the commands' paths);
-``resume.pt`` by its tensors and plain values, without the seconds it records; what each command
-printed, without its timings. Everything else is digested byte for byte. Takes about 3 minutes on 2 cores.
+JSON files are digested without what changes from run to run (times, dates, where the files and
+the checkout are); ``resume.pt`` by its tensors and plain values, without the seconds it records;
+what each command printed, without its timings. Everything else is digested byte for byte. Takes
+2 to 3 minutes on 2 cores; ``--digests-only`` prints the digests of a directory a run filled.
 """
 from __future__ import annotations
 
@@ -79,8 +80,11 @@ def steady(value):
     return value
 
 
-def digest(path: Path) -> str:
+def digest(path: Path, root: Path) -> str:
+    """SHA-256 of a file the commands wrote, with ``root`` (where they wrote) read as RUN."""
     data = path.read_bytes()
+    if path.suffix in (".json", ".jsonl", ".md"):
+        data = data.replace(str(root).encode(), b"RUN")
     if path.suffix == ".json":
         data = json.dumps(steady(json.loads(data)), sort_keys=True).encode()
     elif path.suffix == ".jsonl":
@@ -93,14 +97,13 @@ def digest(path: Path) -> str:
         state = torch.load(io.BytesIO(data), weights_only=True)
         state.pop("seconds", None)
         for key in [k for k in state if k.endswith("_json")]:
-            state[key] = steady(json.loads(state[key]))
+            state[key] = steady(json.loads(state[key].replace(str(root), "RUN")))
         buf = io.BytesIO()
         torch.save(state, buf)
         data = buf.getvalue()
     elif path.suffix == ".md":
         data = re.sub(rb"\| full, [^|]*\||training time \(min\) \|[^\n]*|`[^`]*python -m training[^`]*`", b"",
                       data)
-        data = data.replace(str(path.parents[1]).encode(), b"RUN")
     return hashlib.sha256(data).hexdigest()
 
 
@@ -109,13 +112,15 @@ def main() -> int:
     p.add_argument("--checkout", default=str(ROOT), help="the checkout whose code runs (default: this one)")
     p.add_argument("--out", required=True, help="an empty directory for the files the commands write")
     p.add_argument("--python", default=sys.executable)
+    p.add_argument("--digests-only", action="store_true",
+                   help="run nothing: print the digests of an --out that a run has filled")
     a = p.parse_args()
     checkout, out = Path(a.checkout).resolve(), Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if any(out.iterdir()):
+    if any(out.iterdir()) and not a.digests_only:
         p.error(f"--out {out}: not empty")
     env = {**os.environ, "PYTHONPATH": str(checkout), "XDG_CACHE_HOME": str(out / ".cache")}
-    for args in commands(out, checkout):
+    for args in [] if a.digests_only else commands(out, checkout):
         done = subprocess.run([a.python, "-m", "training", *args], cwd=checkout, env=env, capture_output=True,
                               text=True)
         said = (done.stdout + done.stderr).replace(str(out), "RUN").replace(str(checkout), "CO")
@@ -125,7 +130,7 @@ def main() -> int:
         if done.returncode:
             print(said, file=sys.stderr)
     for path in sorted(p for p in out.rglob("*") if p.is_file() and ".cache" not in p.parts):
-        print(f"{digest(path)[:16]}  {path.relative_to(out)}")
+        print(f"{digest(path, out)[:16]}  {path.relative_to(out)}")
     return 0
 
 

@@ -10,6 +10,8 @@ from appdriver import visitors
 from appdriver.protocol import AppSession, plotly_traces
 from appdriver.server import running_app
 
+pytestmark = pytest.mark.serve
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -107,6 +107,7 @@ def test_bad_arguments_are_one_line(labelled, tmp_path):
     assert r.returncode == 1 and "missing.npz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_label_budget_benchmark_runs_every_arm_in_quick_mode(tmp_path, monkeypatch):
     import importlib.util
     import json

@@ -18,6 +18,7 @@ def trained(tmp_path_factory):
     return out, last
 
 
+@pytest.mark.slow
 def test_short_training_learns_and_writes_files(trained):
     out, last = trained
     assert last["test_accuracy"] > 0.6  # 10 categories: chance is 0.1
@@ -35,6 +36,7 @@ def test_precision_choice():
         use_bfloat16("fp16")
 
 
+@pytest.mark.slow
 def test_round_trip_and_features(trained, dataset):
     out, last = trained
     model = load_classifier(out)
@@ -46,6 +48,7 @@ def test_round_trip_and_features(trained, dataset):
     assert model.info["test_accuracy"] == last["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_corrupt_or_missing_classifier_is_refused(trained, tmp_path):
     with pytest.raises(ModelLoadError, match="no classifier"):
         load_classifier(tmp_path)

@@ -82,6 +82,7 @@ def test_a_plain_process_is_not_distributed(monkeypatch):
     assert distributed.from_environment() == Ranks(1, 2, 0)
 
 
+@pytest.mark.slow
 def test_two_processes_learn_and_the_checkpoint_loads_in_the_app(two_processes, tmp_path):
     meta = json.loads((two_processes / "model.json").read_text())
     assert meta["ran_on"] == {"device": "cpu", "processes": 2, "threads": 1}
@@ -99,6 +100,7 @@ def test_two_processes_learn_and_the_checkpoint_loads_in_the_app(two_processes, 
     assert bundle.mu.shape == (300, 128)
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_equals_uninterrupted(two_processes, tmp_path):
     run = tmp_path / "killed"
     p = torchrun("--out", run, "--epochs", "3", *SMALL)
@@ -115,6 +117,7 @@ def test_killed_and_resumed_equals_uninterrupted(two_processes, tmp_path):
     assert _weights(run) == _weights(two_processes)
 
 
+@pytest.mark.slow
 def test_two_processes_reach_what_one_reaches_with_the_same_total_batch(two_processes, tmp_path):
     one = tmp_path / "one"
     r = run_cli("train", "--out", one, "--epochs", "3", "--threads", "1", *SMALL)

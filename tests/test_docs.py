@@ -50,6 +50,7 @@ def _assets_digest() -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
 
 
+@pytest.mark.slow
 def test_the_quick_commands_run_as_written(tmp_path, data_dir):
     """From a scratch directory that sees the shipped assets and docs, so nothing lands in the checkout."""
     for name in ("assets", "docs"):

@@ -21,9 +21,10 @@ from appdriver.server import running_app
 from conftest import ROOT
 from training import CATEGORIES
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                                reason="Debian's chromium is not installed (scripts/setup.sh --dev installs "
-                                       "it)")
+pytestmark = [pytest.mark.browser, pytest.mark.serve,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+                                 reason="Debian's chromium is not installed (scripts/setup.sh --dev "
+                                        "installs it)")]
 
 
 def test_click_decodes_point_then_slider_changes_image():

@@ -24,6 +24,7 @@ def embedded(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_arrays_are_consistent(embedded, dataset):
     e = np.load(embedded / "out" / "embeddings.npz")
     info = json.loads((embedded / "out" / "embeddings.json").read_text())
@@ -54,6 +55,7 @@ def test_arrays_are_consistent(embedded, dataset):
     np.testing.assert_allclose(e["recon_mse"][:5].astype(np.float32), err, rtol=2e-3)
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(embedded):
     r = run_cli("embed", "--checkpoint", embedded / "model", "--out", embedded / "again", "--limit", N,
                 "--maps", "pca,tsne", "--threads", "1")
@@ -94,6 +96,7 @@ def test_category_mixtures_find_two_clusters_and_add_the_posterior_variance():
     assert not mix.weight[2].any()                                      # category 2 has no images
 
 
+@pytest.mark.slow
 def test_stored_mixtures_are_used_only_for_the_weights_and_settings_they_were_fitted_with(embedded):
     from conftest import ROOT
     shipped = load_model(ROOT / "assets")
@@ -112,11 +115,13 @@ def test_stored_mixtures_are_used_only_for_the_weights_and_settings_they_were_fi
     assert stored_category_mixtures(embedded / "nowhere", small, training_images=N) is None
 
 
+@pytest.mark.slow
 def test_unknown_map_is_rejected(embedded):
     r = run_cli("embed", "--checkpoint", embedded / "model", "--out", embedded / "x", "--maps", "isomap")
     assert r.returncode == 1 and "unknown map(s) isomap" in r.stderr
 
 
+@pytest.mark.slow
 def test_split_all_maps_test_and_training_images(embedded, dataset):
     r = run_cli("embed", "--checkpoint", embedded / "model", "--out", embedded / "all", "--limit", 150,
                 "--split", "all", "--maps", "pca", "--threads", "1")

@@ -98,6 +98,7 @@ def weights(shipped, dataset):
     return own.double(), common.double(), mu.double(), logvar.double()
 
 
+@pytest.mark.slow
 def test_one_sample_iwae_is_the_elbo_in_expectation(weights, shipped, dataset):
     own, _, mu, logvar = weights
     # E_q[log p(x|z)] − KL: the Monte Carlo mean of the K = 1 bounds, against the ELBO computed
@@ -118,6 +119,7 @@ def test_one_sample_iwae_is_the_elbo_in_expectation(weights, shipped, dataset):
     assert torch.all((k1 - elbo).abs() < 4 * se + 0.5), (k1, elbo, se)
 
 
+@pytest.mark.slow
 def test_more_importance_samples_never_lower_the_bound_on_average(weights):
     own, common, _, _ = weights
     for lw in (own, common):
@@ -158,6 +160,7 @@ def test_gaussian_nll_sum_closed_form():
 
 # --- probes and maps -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_linear_probe_agrees_with_scikit_learn(dataset):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -250,6 +253,7 @@ def quick_evaluated(tmp_path_factory, data_dir):
     return d
 
 
+@pytest.mark.slow
 def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated, data_dir):
     m = json.loads((quick_evaluated / "metrics.json").read_text())
     assert EXPECTED_KEYS <= set(m), EXPECTED_KEYS - set(m)
@@ -302,6 +306,7 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated, d
     assert m["classifier_bfloat16"] == cpu_has_amx()  # CAS/augmentation classifiers: no emulated bfloat16
 
 
+@pytest.mark.slow
 def test_model_independent_references_are_computed_once_and_reused(quick_evaluated, tmp_path, data_dir):
     first = json.loads((quick_evaluated / "metrics.json").read_text())
     assert sorted(first["references"]["computed"]) == ["augmentation_real_only", "cas_real",
@@ -433,6 +438,7 @@ def test_evaluate_parts_runs_only_the_chosen_stages(tmp_path, data_dir):
     assert not {"iwae_nats", "linear_probe_acc", "category_agreement", "cas_acc", "augmentation"} & set(m)
 
 
+@pytest.mark.slow
 def test_report_compares_models_and_links_the_notes(quick_evaluated, tmp_path, data_dir):
     notes = tmp_path / "notes.md"
     notes.write_text("The default wins on every sample-quality number.")

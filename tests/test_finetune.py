@@ -49,6 +49,7 @@ def test_discriminator_scores_one_logit_per_patch():
     assert d(torch.rand(3, 1, 28, 28)).shape == (3, 1, 7, 7)
 
 
+@pytest.mark.slow
 def test_finetuning_changes_only_the_decoder_and_writes_a_model(source, tmp_path):
     out = tmp_path / "ft"
     r = run_cli("finetune-decoder", "--checkpoint", source, "--out", out, "--epochs", "1", *QUICK)
@@ -84,6 +85,7 @@ def test_finetuning_changes_only_the_decoder_and_writes_a_model(source, tmp_path
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_resumed_finetuning_equals_uninterrupted(source, tmp_path):
     full, split = tmp_path / "full", tmp_path / "split"
     assert run_cli("finetune-decoder", "--checkpoint", source, "--out", full, "--epochs", "2",
@@ -98,6 +100,7 @@ def test_resumed_finetuning_equals_uninterrupted(source, tmp_path):
     assert meta["epochs"] == 2 and "--resume" in meta["resumed_with"][0]
 
 
+@pytest.mark.slow
 def test_bad_arguments_end_with_one_line(source, tmp_path):
     r = run_cli("finetune-decoder", "--checkpoint", source, "--out", source, "--epochs", "1", *QUICK)
     assert r.returncode == 1 and "is the source model's directory" in r.stderr

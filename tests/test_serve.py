@@ -14,9 +14,9 @@ from appdriver.browser import CHROMIUM, CHROMIUM_ARGS, click_a_point, image_with
 from appdriver.server import serving
 from conftest import ROOT
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.serve, pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and shutil.which("haproxy")) and not os.environ.get("CI"),
-    reason="needs Debian's chromium and haproxy (scripts/setup.sh --dev installs them)")
+    reason="needs Debian's chromium and haproxy (scripts/setup.sh --dev installs them)")]
 SEES = "what the model sees (28×28)"
 UPLOADER = '[data-testid="stFileUploader"] input[type="file"]'
 NOTICE = "has stopped, so this is a new session"
@@ -48,6 +48,7 @@ def _upload(page, path) -> None:
     assert image_with_caption(page, SEES, timeout_ms=20000)
 
 
+@pytest.mark.browser
 def test_two_browsers_two_replicas_and_one_replica_dies(tmp_path, dataset):
     from playwright.sync_api import sync_playwright
     photos = []

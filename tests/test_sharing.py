@@ -127,6 +127,7 @@ def test_shared_mode_offers_only_the_allowed_models_and_no_directory_box(monkeyp
     assert not [t for t in at.text_input if t.key == "compare_dir"]
 
 
+@pytest.mark.serve
 def test_shared_mode_turns_no_value_a_visitor_sends_into_a_path():
     """Over the websocket, as a crafted request would: a selectbox accepts any string from the client
     (Streamlit returns a value that is no option as it came), so the picker must not trust it."""
@@ -230,6 +231,7 @@ def test_a_bad_limits_setting_stops_the_app_with_one_line(monkeypatch):
         "concept, action and a count ≥ 1."]
 
 
+@pytest.mark.serve
 def test_every_bounded_input_at_inside_and_outside_its_bound_over_the_websocket():
     """What a crafted request can send for Category sampling's inputs: a value at a bound or just
     inside is used; one just outside is never used (Streamlit 1.67 puts the default in its place)."""

@@ -28,6 +28,7 @@ def _args(**over):
     return a
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_loss_and_writes_a_checkpoint(tmp_path):
     out = train_mod.run(_args(epochs=3), tmp_path / "run", progress=False, command="test")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -100,6 +101,7 @@ def _kill_training_at(pause_at: str, run, tmp_path) -> None:
     p.wait()
 
 
+@pytest.mark.slow
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     r = run_cli("train", "--out", full, "--epochs", "3", *QUICK)
@@ -116,6 +118,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert len((killed / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pause_at, surviving_epoch", [("model.safetensors", 1), ("model.json", 2)])
 def test_sigkill_during_a_checkpoint_write_leaves_a_loadable_checkpoint(tmp_path, pause_at, surviving_epoch):
     run = tmp_path / "run"
@@ -131,6 +134,7 @@ def test_sigkill_during_a_checkpoint_write_leaves_a_loadable_checkpoint(tmp_path
     assert not (run / "model.json.next").exists() and not list(run.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_resume_from_moments_saved_in_the_other_memory_layout(tmp_path):
     # Runs checkpointed before training went channels-last saved Adam's moments in the default
     # layout; the fused kernel pairs elements by memory position, so they must be re-laid out.
@@ -150,6 +154,7 @@ def test_resume_from_moments_saved_in_the_other_memory_layout(tmp_path):
     assert all(torch.equal(x[k], y[k]) for k in x)
 
 
+@pytest.mark.slow
 def test_resume_can_extend_but_not_change_arguments(tmp_path):
     out = tmp_path / "run"
     train_mod.run(_args(epochs=1), out, progress=False)
@@ -163,6 +168,7 @@ def test_resume_can_extend_but_not_change_arguments(tmp_path):
     assert json.loads((out / "model.json").read_text())["epoch"] == 2
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = train_mod.vae_loss
@@ -241,6 +247,7 @@ def one_epoch(tmp_path_factory):
                          progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option, value, flag", [
     ("weight_decay", 0.05, "--weight-decay"), ("hflip", True, "--hflip"), ("kl_warmup", 10, "--kl-warmup"),
     ("free_bits", 0.5, "--free-bits"), ("ema_decay", 0.999, "--ema-decay"),
