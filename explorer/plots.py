@@ -15,7 +15,7 @@ GRID_STEPS = 48  # invisible points that make empty map space clickable
 
 
 class SharedFigure(go.Figure):
-    """A figure built once and then only read, by every session of the server (explorer/cached.py).
+    """A figure built once and then only read, by every session of the server (views/cached.py).
     st.plotly_chart asks the figure for ``to_dict()`` on every rerun, a deep copy of 10k points
     (4 ms holding the interpreter); this one makes its dict once."""
 

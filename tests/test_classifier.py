@@ -28,9 +28,19 @@ def test_short_training_learns_and_writes_files(trained):
     assert meta["training"]["bfloat16"] == cpu_has_amx()  # emulated bfloat16 is ~10× slower
 
 
-def test_precision_choice():
+def test_precision_choice(monkeypatch):
+    """"auto" is bfloat16 where AMX runs it: on this CPU's word, unless oneDNN is capped below AMX
+    (then bfloat16 would be emulated, ~10× slower, as on a machine without AMX)."""
     amx = "amx_bf16" in open("/proc/cpuinfo").read()
-    assert cpu_has_amx() == amx and use_bfloat16("auto") == amx
+    for cap, usable in ((None, amx), ("ALL", amx), ("avx512_core_amx", amx), ("AVX2", False),
+                        ("AVX512_CORE", False)):
+        for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+            monkeypatch.delenv(variable, raising=False)
+        if cap:
+            monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        cpu_has_amx.cache_clear()
+        assert cpu_has_amx() == usable and use_bfloat16("auto") == usable, cap
+    cpu_has_amx.cache_clear()   # read again, under the environment the suite runs in
     assert use_bfloat16("bf16") and not use_bfloat16("fp32")
     with pytest.raises(ValueError, match="'fp16'.*auto, bf16, fp32"):
         use_bfloat16("fp16")
