@@ -19,6 +19,8 @@ import streamlit as st
 from explorer import links
 from views import VIEWS, keys
 
+LINKED = "linked"   # ARRIVAL's value once the address carries the view's parameters
+
 
 @functools.cache
 def every_view_parameter() -> frozenset[str]:
@@ -66,9 +68,6 @@ def follow_link(view: str, params: list[links.Param], b) -> bool:
         if p.key not in ss and p.key in saved:
             ss[p.key] = saved[p.key]
     return followed
-
-
-LINKED = "linked"   # ARRIVAL's value once the address carries the view's parameters
 
 
 def from_link(key: str):
