@@ -53,6 +53,10 @@ def test_arrays_are_consistent(embedded, dataset):
     with torch.no_grad():
         err = (model.decode(mu) - x).pow(2).flatten(1).mean(1).numpy()
     np.testing.assert_allclose(e["recon_mse"][:5].astype(np.float32), err, rtol=2e-3)
+    # beside the maps, the decoder the app's pages run in the browser, made from these weights
+    from training.synthesis.decoder_onnx import weights_of
+    assert info["decoder"] == "decoder.onnx" and "decoder_onnx_s" in info["timings"]
+    assert weights_of(embedded / "out" / "decoder.onnx") == model.info["weights_sha256"]
 
 
 @pytest.mark.slow

@@ -14,7 +14,9 @@ Writes ``embeddings.npz`` (or ``embeddings_all.npz`` for ``--split all``) and a 
                        of K full-covariance Gaussians (its clusters; ``category_latents``)
   kl_per_dim           k   KL(q(z_j|x) || N(0,1)) averaged over the mapped images
 float16 is used for the per-image arrays only when decoding float16 μ changes no pixel by
-more than half a grey level (checked and recorded); statistics stay float32.
+more than half a grey level (checked and recorded); statistics stay float32. Beside them goes
+``decoder.onnx``, the decoder the app's pages run in the browser (``decoder_onnx``), unless one made
+from these weights is already there.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from ..inference import encode_all
 from ..losses import kl_standard_normal
 from ..model import load_model
 from ..sampling import MIXTURE_COMPONENTS
+from .decoder_onnx import DECODER_FILE, ensure_decoder
 from .maps import MAPS, log, parse_maps, two_d_maps
 
 HALF_GREY_LEVEL = 0.5 / 255
@@ -99,8 +102,13 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     )
     name = embeddings_name(split)
     atomic_write_bytes(out / name, npz_bytes(arrays, zipfile.ZIP_LZMA))
+    t = time.perf_counter()
+    if ensure_decoder(model, out / DECODER_FILE):   # the app's pages decode with it in the browser
+        timings["decoder_onnx_s"] = round(time.perf_counter() - t, 2)
+        log(f"wrote {out / DECODER_FILE} (the decoder for the browser, checked against torch)")
     info = {
-        "file": name, "split": split, "points": int(len(mu)), "latent_dim": int(mu.shape[1]),
+        "file": name, "decoder": DECODER_FILE, "split": split, "points": int(len(mu)),
+        "latent_dim": int(mu.shape[1]),
         "seed": seed, "limit": limit, "maps": list(maps), "implementations": implementations,
         "timings": timings, "model_weights_sha256": model.info.get("weights_sha256"),
         "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",

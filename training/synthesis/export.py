@@ -1,9 +1,11 @@
-"""A model directory to ship, its weights stored in half precision (``python -m training export``).
+"""A model directory to ship, its weights stored in half precision, or its decoder as an ONNX graph
+(``python -m training export``).
 
 A float16 copy of the weights is half the size. The copy records ``weights_dtype`` and the weights
 it came from, and loading checks that every tensor has the recorded type and finite values, then
 computes in float32 as usual. Embed and evaluate the exported directory, not the original: its
-latents, maps and metrics then describe exactly the weights that ship.
+latents, maps and metrics then describe exactly the weights that ship. The ONNX decoder
+(``decoder_onnx``) is what the app's pages decode with in the browser, and a file other runtimes load.
 """
 from __future__ import annotations
 
@@ -41,3 +43,15 @@ def export(checkpoint, out, dtype: str = "float16", command: str | None = None) 
             shutil.copyfile(checkpoint / name, out / name)
     load_model(out)   # the copy loads, with its checks
     return meta
+
+
+def export_onnx(checkpoint, out=None) -> dict:
+    """The checkpoint's decoder as ``decoder.onnx`` in ``out`` (default: beside its weights), checked
+    against torch before it is written (``decoder_onnx``)."""
+    from .decoder_onnx import DECODER_FILE, export_decoder
+    checkpoint = Path(checkpoint)
+    model = load_model(checkpoint)
+    try:
+        return export_decoder(model, Path(out or checkpoint) / DECODER_FILE)
+    except ProjectError as e:
+        raise ProjectError(f"{checkpoint}: {e}") from None
