@@ -13,7 +13,7 @@ from explorer import sharing
 from explorer.assets import AssetError
 from training.errors import ProjectError
 from training.evaluation import catalogue
-from views import HOME, SECTIONS, cached, keys, lost_session, shared_mode, state
+from views import HOME, SECTIONS, cached, keys, live, lost_session, shared_mode, state
 from views.shared_mode import OTHER
 from views.widgets import swatch
 
@@ -84,6 +84,8 @@ def main():
     except ProjectError as e:   # a misconfigured server refuses to guess who its visitors are
         st.error(f"Cannot start: {e}.")
         st.stop()
+    if shared_mode.shared_mode():   # visitors get the allowed models' decoders, no other
+        live.serve_only(shared_mode.pickable_models())
     if not shared_mode.allow("action"):   # before the model, the maps and the view: a refusal costs little
         st.stop()
     with shared_mode.taking_turns():

@@ -152,3 +152,64 @@ def drag_a_box(page, trace_name: str, quantiles=(0.35, 0.65)) -> None:
     page.mouse.move((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, steps=5)
     page.mouse.move(box[2], box[3], steps=5)
     page.mouse.up()
+
+
+# --- live decoding (views/live.py): the component's canvases are in its shadow root -------------------
+COUNT_WEBSOCKET_SENDS = """(() => {
+    window.__websocketSends = 0;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (...args) {
+        window.__websocketSends += 1;
+        return send.apply(this, args);
+    };
+})()"""
+TEXT_EVERYWHERE = """() => [document.body.innerText, ...Array.from(document.querySelectorAll('*'))
+    .filter(e => e.shadowRoot).map(e => e.shadowRoot.textContent)].join('\\n')"""
+
+
+def count_websocket_sends(page) -> None:
+    """From the next page load on, ``websocket_sends(page)`` counts what the page sends the server."""
+    page.add_init_script(COUNT_WEBSOCKET_SENDS)
+
+
+def websocket_sends(page) -> int:
+    return page.evaluate("window.__websocketSends || 0")
+
+
+def wait_for_text(page, text: str, timeout_ms: int = 20000) -> None:
+    """Until ``text`` shows anywhere on the page, a component's shadow root included."""
+    page.wait_for_function(f"(t) => ({TEXT_EVERYWHERE})().includes(t)", arg=text, timeout=timeout_ms)
+
+
+def wait_for_live(page, timeout_ms: int = 60000) -> dict:
+    """Until the live decoder has loaded and drawn; how long it took and what it downloaded."""
+    page.wait_for_function("() => window.__liveReady && window.__liveFrames && window.__liveFrames.count",
+                           timeout=timeout_ms)
+    return page.evaluate("window.__liveReady")
+
+
+def live_frames(page) -> int:
+    return page.evaluate("window.__liveFrames ? window.__liveFrames.count : 0")
+
+
+def live_picture(page, selector: str = ".live-image") -> tuple[list[float], list[int]]:
+    """The latent the live image was decoded from, and its grey pixels as drawn (row by row)."""
+    return page.locator(selector).first.evaluate("""(canvas) => {
+        const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const grey = [];
+        for (let i = 0; i < d.length; i += 4) grey.push(d[i]);
+        return [(canvas.dataset.latent || '').split(',').filter(Boolean).map(Number), grey];
+    }""")
+
+
+def drag_slider(page, slider, fraction: float, steps: int = 30, pause_ms: int = 16) -> None:
+    """Press the mouse on a range input's thumb, move it by ``fraction`` of its width in ``steps``
+    moves, and keep it pressed (``page.mouse.up()`` releases it)."""
+    box = slider.bounding_box()
+    value = float(slider.evaluate("(s) => (s.value - s.min) / (s.max - s.min)"))
+    x, y = box["x"] + 8 + value * (box["width"] - 16), box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(x + i * fraction * (box["width"] - 16) / steps, y)
+        page.wait_for_timeout(pause_ms)

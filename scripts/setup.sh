@@ -28,4 +28,22 @@ req=requirements.txt
 [ $dev -eq 1 ] && req=requirements-dev.txt
 # Quiet when everything is already installed; torch==2.13.0 resolves to the local CPU wheel.
 .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+
+# Live decoding in the browser (views/live.py): onnxruntime-web as package-lock.json pins it, with its
+# integrity hash, from the npm registry; the app serves it itself. Without npm the app decodes on the
+# server, as before.
+if command -v npm >/dev/null; then
+  npm ci --ignore-scripts --omit=dev --no-audit --no-fund --loglevel=error
+else
+  echo "setup: npm not found: live decoding is off (the app decodes on the server); install Node.js and run again"
+fi
+# The shipped models' decoders as ONNX (assets/**/decoder.onnx, made from the weights, not committed).
+.venv/bin/python - <<'EOF'
+from training import load_model
+from training.synthesis.decoder_onnx import DECODER_FILE, ensure_decoder
+
+for directory in ("assets", "assets/paper"):
+    if ensure_decoder(load_model(directory), f"{directory}/{DECODER_FILE}"):
+        print(f"setup: exported {directory}/{DECODER_FILE} (checked against torch)")
+EOF
 echo "setup: ready (.venv, $req)"

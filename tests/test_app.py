@@ -1,4 +1,5 @@
 """Streamlit AppTest: every view renders with the shipped assets, and problems become messages."""
+import json
 import shutil
 
 import numpy as np
@@ -31,6 +32,20 @@ def _open(tester, view: str, /, **query):
 
 def _errors(at):
     return [e.value for e in at.error]
+
+
+def _live(at) -> dict:
+    """What the live sliders were given to draw: the runtime's and the decoder's addresses, the start
+    latent and each shown slider's value (the browser decodes exactly this)."""
+    element, = [e for e in at.get("bidi_component") if e.proto.component_name == "fashion_vae_live_sliders"]
+    return json.loads(element.proto.json)
+
+
+def _release(at, moved: dict, stamp: float = 1.0):
+    """What the browser sends when a live slider is let go."""
+    at.session_state["live_sliders"] = {"moved": {"dims": {str(d): v for d, v in moved.items()}, "at": stamp},
+                                        "failed": None}
+    return at.run()
 
 
 @pytest.fixture
@@ -96,8 +111,9 @@ def test_selecting_a_point_shows_its_category_and_neighbours(app):
     _open(app, "Latent sliders")
     assert app.radio(key="slider_start").value == "selected point"
     mu = np.load(ASSETS / "embeddings.npz")["mu"][i].astype(np.float32)
-    top = int(np.argmax(np.load(ASSETS / "embeddings.npz")["kl_per_dim"]))
-    assert app.session_state[f"z_{top}"] == pytest.approx(float(mu[top]), abs=0.006)
+    live = _live(app)
+    assert live["base_name"] == "the selected point"
+    np.testing.assert_allclose(live["base"], mu, atol=0.006)   # on the sliders' 0.01 grid
 
 
 def test_clicking_empty_space_shows_the_honest_note(app):
@@ -450,17 +466,25 @@ def test_settings_made_in_one_session_reopen_the_same_images_in_another(app, mon
     _open(fresh, "Category sampling", **link)
     assert not fresh.exception and not fresh.warning
     assert _image_id(fresh, "16 samples from Pullover cluster 2") == made
-    # the sliders: a start and moved dimensions
+    # the sliders: a start and a dimension moved in the browser, let go
     _open(app, "Latent sliders")
     app.radio(key="slider_start").set_value("category mean").run()
     app.selectbox(key="slider_cat").set_value(9).run()
     top = app.session_state["sweep_dim"]
-    app.slider(key=f"z_{top}").set_value(1.5).run()
+    _release(app, {top: 1.5})
     link = dict(app.query_params)
     assert link["start"] == "mean" and link["cat"] == "ankle-boot" and link["z"] == f"{top}:1.5"
-    made = _image_id(app, "decoded · 1 dimension(s) moved from the Ankle boot mean")
     _open(fresh, "Latent sliders", **link)
     assert not fresh.exception and not fresh.warning
+    drawn, again = _live(app), _live(fresh)   # the same latent, so the browser draws the same images
+    assert drawn["base"] == again["base"] and drawn["dims"] == again["dims"] and drawn["dims"][0][4] == 1.5
+    # decoded on the server instead (a browser without live decoding): the same images, from the link
+    for session in (app, fresh):
+        session.session_state["_live_off"] = "a test"
+        session.run()
+    app.slider(key=f"z_{top}").set_value(1.5).run()
+    made = _image_id(app, "decoded · 1 dimension(s) moved from the Ankle boot mean")
+    _open(fresh, "Latent sliders", **link)
     assert _image_id(fresh, "decoded · 1 dimension(s) moved from the Ankle boot mean") == made
 
 

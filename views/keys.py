@@ -30,6 +30,7 @@ FROM_LINK = "_from_link"        # values a followed link hands to its view once 
 SESSION_SEEN = "_session_seen"  # when a resumed session began, or None (views/lost_session.py)
 LIMITS = "_limits"              # this session's sharing.RateLimit per kind of request
 FULL_RUN = "_full_run"          # set while the whole app runs, so its fragments do not count it again
+LIVE_OFF = "_live_off"          # why this browser cannot decode live (views/live.py), once it has said so
 
 # --- Latent map ---------------------------------------------------------------------------------------
 COLOUR_BY = "colour_by"
@@ -57,6 +58,9 @@ SWEEP_DIM = "sweep_dim"
 SLIDERS_MOVED = "slider_moved"              # a link's moved dimensions (once)
 SLIDERS_MOVED_SAVED = "slider_moved_saved"  # the moved dimensions, kept while the view is away
 SLIDERS_SIGNATURE = "slider_signature"      # the model and start the sliders were set for
+SLIDERS_VERSION = "slider_version"          # bumped when the live sliders are set anew (start, link, reset)
+LIVE_SLIDERS = "live_sliders"               # the live sliders component: its "moved" on release, or "failed"
+SLIDERS_RELEASED = "slider_released"        # the stamp of the last release the view has taken
 
 
 def slider(dim: int) -> str:

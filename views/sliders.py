@@ -11,7 +11,7 @@ from explorer.assets import category_name
 from explorer.images import grid_png
 from training.data import CATEGORIES
 from training.inference import decode_pixels
-from views import keys, linking, shared_mode, state, url_path
+from views import keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 
 URL_PATH = url_path(__file__)
@@ -64,52 +64,112 @@ def set_sliders(base: np.ndarray, moved: dict, ranked: np.ndarray) -> None:
         ss[keys.slider(d)] = float(np.clip(v, lo, hi))
 
 
-@shared_mode.fragment
-def sliders(b):
+def start_sliders(b, base: np.ndarray, signature, ranked: np.ndarray, live_sliders: bool) -> dict:
+    """The moved dimensions to show: a link's, else those kept while the view was away, else none for
+    a new start; when they must be set anew, set them (and for live sliders, a new version)."""
     ss = st.session_state
-    base, base_name, signature = slider_base(b)
-    ranked = lat.rank_dimensions(b.kl_per_dim)
-    base = np.round(np.asarray(base, np.float64), 2)  # on the sliders' 0.01 grid
     from_link = linking.from_link(keys.SLIDERS_MOVED)
-    # the view was left and reopened: Streamlit forgot the moved sliders' values
-    forgotten = any(keys.slider(d) not in ss for d in ss.get(keys.SLIDERS_MOVED_SAVED, {}))
-    if from_link is not None or forgotten or ss.get(keys.SLIDERS_SIGNATURE) != (b.key, signature):
-        same_start = ss.get(keys.SLIDERS_SIGNATURE) == (b.key, signature)
-        moved = (from_link if from_link is not None else ss.get(keys.SLIDERS_MOVED_SAVED, {}) if same_start
-                 else {})
-        ss[keys.SLIDERS_SIGNATURE] = (b.key, signature)
+    saved = ss.get(keys.SLIDERS_MOVED_SAVED, {})
+    new_start = ss.get(keys.SLIDERS_SIGNATURE) != (b.key, signature)
+    # the view was left and reopened: Streamlit forgot the server sliders' values
+    forgotten = not live_sliders and any(keys.slider(d) not in ss for d in saved)
+    if from_link is None and not new_start and not forgotten:
+        return saved
+    moved = from_link if from_link is not None else {} if new_start else saved
+    ss[keys.SLIDERS_SIGNATURE] = (b.key, signature)
+    ss[keys.SLIDERS_MOVED_SAVED] = moved
+    ss[keys.SLIDERS_VERSION] = ss.get(keys.SLIDERS_VERSION, 0) + 1
+    if not live_sliders:
         set_sliders(base, moved, ranked)
-        if moved:   # show every moved dimension
-            last = max(int(np.flatnonzero(ranked == d)[0]) for d in moved) + 1
-            ss[keys.SLIDER_COUNT] = max(ss.get(keys.SLIDER_COUNT, 16), -(-last // 4) * 4)
-    shown = st.number_input("Dimensions shown", 4, b.latent_dim, 16, step=4, key=keys.SLIDER_COUNT)
+    if moved:   # show every moved dimension
+        last = max(int(np.flatnonzero(ranked == d)[0]) for d in moved) + 1
+        ss[keys.SLIDER_COUNT] = max(ss.get(keys.SLIDER_COUNT, 16), -(-last // 4) * 4)
+    return moved
+
+
+def sweep_dimension(b, shown: np.ndarray, where=st) -> int:
+    ss = st.session_state
+    if ss.get(keys.SWEEP_DIM) not in shown:
+        ss.pop(keys.SWEEP_DIM, None)
+    return int(where.selectbox("Dimension to sweep", shown, key=keys.SWEEP_DIM,
+                               format_func=lambda d: f"dim {d} (KL {b.kl_per_dim[d]:.2f})"))
+
+
+def decoded_in_the_browser(b, base: np.ndarray, base_name: str, shown: np.ndarray, moved: dict,
+                           live_data: dict) -> dict:
+    """The sliders, the image and the strip as one component that decodes while a slider is dragged
+    (views/live.py); the server hears of a drag when it ends. Returns the moved dimensions."""
+    ss = st.session_state
+    released = (ss.get(keys.LIVE_SLIDERS) or {}).get("moved")   # {"dims": {dim: value}, "at": a stamp}
+    if released and released.get("at") != ss.get(keys.SLIDERS_RELEASED):   # a slider was let go
+        ss[keys.SLIDERS_RELEASED] = released.get("at")
+        moved = {int(d): float(v) for d, v in (released.get("dims") or {}).items()}
+        ss[keys.SLIDERS_MOVED_SAVED] = moved
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom", gap="medium")
+    sweep = sweep_dimension(b, shown, c1)
+    if c2.button("Reset to " + base_name, width="stretch"):
+        moved = ss[keys.SLIDERS_MOVED_SAVED] = {}
+        ss[keys.SLIDERS_VERSION] = ss.get(keys.SLIDERS_VERSION, 0) + 1
+    dims = []
+    for d in shown:
+        lo, hi = bounds(base, d)
+        dims.append([int(d), f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi,
+                     float(np.clip(moved.get(int(d), base[d]), lo, hi))])
+    data = {**live_data, "version": ss.get(keys.SLIDERS_VERSION, 0), "base": base.tolist(),
+            "base_name": base_name, "dims": dims, "sweep": sweep,
+            "strip": np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11).tolist()}
+    result = live.SLIDERS(key=keys.LIVE_SLIDERS, data=data, default={"moved": None, "failed": None},
+                          on_moved_change=lambda: None, on_failed_change=lambda: None)
+    if result.failed:   # the browser could not load the runtime or the decoder: decode here instead
+        live.turn_off(result.failed)
+        st.rerun()
+    return {d: v for d, v in ss.get(keys.SLIDERS_MOVED_SAVED, {}).items() if d in set(shown.tolist())}
+
+
+def decoded_on_the_server(b, base: np.ndarray, base_name: str, shown: np.ndarray, ranked: np.ndarray) -> dict:
+    """Streamlit's sliders, and the image and strip decoded here when a slider is released. Returns
+    the moved dimensions."""
+    ss = st.session_state
     left, right = st.columns([3, 2], gap="medium")
     with right:
         if st.button("Reset to " + base_name, width="stretch"):
             set_sliders(base, {}, ranked)
     with left:
         cols = st.columns(4)
-        for n, d in enumerate(ranked[:shown]):
+        for n, d in enumerate(shown):
             lo, hi = bounds(base, d)
             # an explicit value: without one Streamlit walks the session state for each slider
             cols[n % 4].slider(f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi,
                                ss.get(keys.slider(d), float(base[d])), step=0.01, key=keys.slider(d))
     z = np.array(base, np.float32)
-    for d in ranked[:shown]:
+    for d in shown:
         z = lat.set_coordinate(z, d, ss[keys.slider(d)])
-    moved = {int(d): round(float(z[d]), 2) for d in ranked[:shown] if abs(z[d] - base[d]) > 1e-3}
+    moved = {int(d): round(float(z[d]), 2) for d in shown if abs(z[d] - base[d]) > 1e-3}
     ss[keys.SLIDERS_MOVED_SAVED] = moved
     with right:
         caption = f"decoded · {len(moved)} dimension(s) moved from {base_name}"
         w.big_image(decode_pixels(b.model, z)[0], caption, 260)
     st.markdown("**Traversal strip**: one dimension swept from −3 to +3, all others as set above.")
-    if ss.get(keys.SWEEP_DIM) not in ranked[:shown]:
-        ss.pop(keys.SWEEP_DIM, None)
-    d = st.selectbox("Dimension to sweep", ranked[:shown], key=keys.SWEEP_DIM,
-                     format_func=lambda d: f"dim {d} (KL {b.kl_per_dim[d]:.2f})")
+    d = sweep_dimension(b, shown)
     values = np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11)
-    strip = decode_pixels(b.model, lat.traversal(z, int(d), values))
+    strip = decode_pixels(b.model, lat.traversal(z, d, values))
     w.picture(grid_png(strip, ncol=len(values), scale=1), "  ".join(f"{v:+.1f}" for v in values))
+    return moved
+
+
+@shared_mode.fragment
+def sliders(b):
+    base, base_name, signature = slider_base(b)
+    ranked = lat.rank_dimensions(b.kl_per_dim)
+    base = np.round(np.asarray(base, np.float64), 2)  # on the sliders' 0.01 grid
+    live_data, notice = live.ready(b)
+    moved = start_sliders(b, base, signature, ranked, live_data is not None)
+    shown = ranked[:st.number_input("Dimensions shown", 4, b.latent_dim, 16, step=4, key=keys.SLIDER_COUNT)]
+    if live_data is not None:
+        moved = decoded_in_the_browser(b, base, base_name, shown, moved, live_data)
+    else:
+        st.info(notice, icon=":material/speed:")
+        moved = decoded_on_the_server(b, base, base_name, shown, ranked)
     query = linking.publish(PARAMS, b, **{keys.SLIDERS_MOVED: moved})
     w.link_box(URL_PATH, query, "and the same sliders moved")
 

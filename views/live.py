@@ -1,0 +1,143 @@
+"""Live decoding: the model's decoder runs in the visitor's browser, so an image follows a slider while
+it is dragged and the server hears of the drag once, when it ends.
+
+The decoder is the model's own, exported as ONNX (``training/synthesis/decoder_onnx.py``); the runtime
+is onnxruntime-web's WebAssembly backend, pinned in ``package-lock.json`` and installed by
+``scripts/setup.sh``; ``views/live.js`` is the Streamlit component (components v2, no build step)
+that runs them. The app serves all three itself, from ``static/live/`` (``server.enableStaticServing``),
+under names that hold a hash of their content, never a path: a browser keeps them (Cache Storage), so a
+second visit downloads neither. When they cannot be served, or do not load in the browser within
+``TIMEOUT_MS``, the view decodes on the server as before and says so in one line.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from training.checkpoint import atomic_write_bytes
+from training.errors import ProjectError
+from training.synthesis import decoder_onnx
+from views import keys
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "static" / "live"     # served at /app/static/live/ (Streamlit's static serving)
+URL = "/app/static/live/"
+RUNTIME = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+RUNTIME_FILES = {"module": "ort.wasm.bundle.min.mjs", "wasm": "ort-wasm-simd-threaded.wasm"}
+TIMEOUT_MS = 8000   # the runtime (15 MB, 3.8 MB gzipped) and a decoder (4 MB) on a first visit
+SETUP = "bash scripts/setup.sh"
+
+SLIDERS = st.components.v2.component(
+    "fashion_vae_live_sliders", css=(Path(__file__).with_name("live.css")).read_text(),
+    js=(Path(__file__).with_name("live.js")).read_text())
+
+
+def _hashed_name(source: Path) -> str:
+    """``name.<first 16 hex digits of its SHA-256>.suffix``: a new file, a new name."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    stem, _, suffix = source.name.rpartition(".")
+    return f"{stem}.{digest}.{suffix}"
+
+
+def _publish(source: Path, name: str) -> str:
+    """``source`` in the static directory as ``name`` (written atomically, once); its URL."""
+    target = STATIC / name
+    if not target.is_file():
+        STATIC.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, source.read_bytes())
+    return URL + name
+
+
+@functools.cache
+def runtime() -> dict[str, str] | None:
+    """The runtime's URLs (an ES module and its WebAssembly), None when it is not installed."""
+    files = {role: RUNTIME / name for role, name in RUNTIME_FILES.items()}
+    if not all(f.is_file() for f in files.values()):
+        return None
+    return {role: _publish(f, _hashed_name(f)) for role, f in files.items()}
+
+
+def decoder_name(weights_sha256: str) -> str:
+    return f"decoder.{weights_sha256[:16]}.onnx"
+
+
+@functools.lru_cache(maxsize=16)
+def _decoder(directory: str, weights_sha256: str, model) -> str:
+    """The URL of the decoder of these weights: the model directory's ``decoder.onnx`` where it was
+    made from them, else exported now (a few seconds, once per server)."""
+    name = decoder_name(weights_sha256)
+    if (STATIC / name).is_file():
+        return URL + name
+    beside = Path(directory) / decoder_onnx.DECODER_FILE
+    if beside.is_file() and decoder_onnx.weights_of(beside) == weights_sha256:
+        return _publish(beside, name)
+    decoder_onnx.export_decoder(model, STATIC / name)
+    return URL + name
+
+
+def decoder(b) -> tuple[str | None, str | None]:
+    """The URL of the loaded model's decoder, or None and why it cannot be served."""
+    try:
+        with st.spinner("Preparing the decoder for your browser…"):
+            return _decoder(str(b.directory.resolve()), b.meta.get("weights_sha256", ""), b.model), None
+    except (ProjectError, OSError) as e:
+        return None, f"this model's decoder cannot be run in the browser ({e})"
+
+
+def keep_only(weights: set[str]) -> None:
+    """In shared mode, serve only the allowed models' decoders: remove any other left in the static
+    directory (by an owner's private session, say)."""
+    wanted = {decoder_name(w) for w in weights}
+    for path in STATIC.glob("decoder.*.onnx"):
+        if path.name not in wanted:
+            path.unlink(missing_ok=True)
+    _decoder.cache_clear()
+
+
+@functools.cache
+def _serving_only(weights: frozenset[str]) -> None:
+    keep_only(set(weights))
+
+
+def serve_only(models: dict[str, str]) -> None:
+    """Shared mode, once per server process: the decoders of ``models`` (name → directory) and no
+    other."""
+    from training import read_config
+    weights = set()
+    for directory in models.values():
+        try:
+            weights.add(read_config(directory).get("weights_sha256", ""))
+        except ProjectError:   # a model that does not load is not served at all
+            continue
+    _serving_only(frozenset(weights))
+
+
+def off_reason() -> str | None:
+    """Why live decoding is off in this session (the browser could not run it), or None."""
+    return st.session_state.get(keys.LIVE_OFF)
+
+
+def turn_off(reason: str) -> None:
+    st.session_state[keys.LIVE_OFF] = reason
+
+
+def ready(b) -> tuple[dict | None, str | None]:
+    """What the component needs (the runtime's and the decoder's URLs), or None and a one-line notice
+    saying why this view decodes on the server instead."""
+    reason = off_reason()
+    if reason:
+        return None, f"Live decoding is off in this browser ({reason}): an image follows a slider when it " \
+                     "is released."
+    urls = runtime()
+    if urls is None:
+        from views.shared_mode import shared_mode
+        how = "" if shared_mode() else f" (`{SETUP}` installs it)"   # visitors get no command to run
+        return None, ("Live decoding needs the browser runtime, which is not installed on this server"
+                      f"{how}: an image follows a slider when it is released.")
+    url, problem = decoder(b)
+    if url is None:
+        return None, f"Live decoding is off: {problem}. An image follows a slider when it is released."
+    return {"runtime": urls, "decoder": url, "timeout_ms": TIMEOUT_MS}, None
