@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import random
 import time
@@ -21,6 +22,7 @@ from training.data import CATEGORIES
 from training.synthesis.prepare import MAX_PIXELS
 
 TIMEOUT_MS = 30_000
+LIVE_SLIDERS = "fashion_vae_live_sliders"   # the latent sliders' component (views/live.py)
 
 
 class Stats:
@@ -39,6 +41,7 @@ class WsUser:
 
     def __init__(self, url: str, rng: random.Random, stats: Stats):
         self.s, self.rng, self.stats = AppSession(url, timeout=TIMEOUT_MS / 1000), rng, stats
+        self.moved: dict[int, float] = {}   # the live sliders this visitor moved, as its browser keeps them
 
     async def start(self):
         self.page = await self.s.connect()
@@ -82,12 +85,27 @@ class WsUser:
         await self.timed("click", t0, run, "decoded from its latent mean")
 
     async def move_slider(self):
+        """Let a latent slider go a step from where it was. With live decoding the browser drew the
+        drag itself and sends only the release (views/live.js): the action ends when the server has
+        written the link. Where the view decodes on the server, its image must arrive too."""
         await self.goto("sliders")
+        step = self.rng.choice([-0.03, 0.03])  # a random walk that stays inside the slider
+        live = [c for c in self.page.of_kind("bidi_component") if c.component_name == LIVE_SLIDERS]
+        if live:
+            data = json.loads(live[0].json)
+            dim, _, lo, hi, value = self.rng.choice(data["dims"][:8])
+            self.moved[dim] = min(hi, max(lo, round(self.moved.get(dim, value) + step, 2)))
+            t0 = time.perf_counter()
+            released = {"dims": {str(d): v for d, v in self.moved.items()}, "at": t0}
+            self.page = run = await self.s.set(live[0].id, json_value=json.dumps({"moved": released,
+                                                                                  "failed": None}))
+            self.stats.latency["slider"].append(time.perf_counter() - t0)
+            self.check(run, "slider")
+            return
         sliders = [w for w in self.page.of_kind("slider") if "-z_" in w.id][:8]
         slider = self.rng.choice(sliders)
         known = self.s.states.get(slider.id)
         value = known.double_array_value.data[0] if known else (slider.value or slider.default)[0]
-        step = self.rng.choice([-0.03, 0.03])  # a random walk that stays inside the slider
         value = min(slider.max, max(slider.min, round(value + step, 2)))
         t0 = time.perf_counter()
         self.page = run = await self.s.set(slider.id, double_array_value=[value])

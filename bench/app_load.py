@@ -106,11 +106,27 @@ async def click_point(page, rng, stats):
     raise RuntimeError("three clicks on map points showed no decoded image")
 
 
+LIVE_DRAWN = """([before]) => { const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot &&
+    e.shadowRoot.querySelector('.live-image'));
+    const c = host && host.shadowRoot.querySelector('.live-image');
+    return !!c && !!c.dataset.latent && c.dataset.latent !== before; }"""
+DRAWN_LATENT = """() => { const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot &&
+    e.shadowRoot.querySelector('.live-image'));
+    return host ? host.shadowRoot.querySelector('.live-image').dataset.latent || '' : null; }"""
+
+
 async def move_slider(page, rng, stats):
-    await _view(page, "Latent sliders", "moved from")
-    before = await page.wait_for_function(FIND_IMAGE, arg="moved from", timeout=TIMEOUT_MS)
-    before = await before.json_value()
-    sliders = page.locator('[data-testid="stSlider"] input[type="range"]')
+    """Three presses of an arrow key on a latent slider: with live decoding, until the browser has
+    drawn the new latent (each press also tells the server, as a release does); where the server
+    decodes, until its new image has loaded."""
+    await page.get_by_text("Latent sliders", exact=True).first.click()
+    shown = f"() => ({DRAWN_LATENT})() || document.body.innerText.includes('moved from')"
+    await page.wait_for_function(shown, timeout=TIMEOUT_MS)
+    live = await page.evaluate(DRAWN_LATENT)
+    selector = ".live-slider input" if live else '[data-testid="stSlider"] input[type="range"]'
+    before = live if live else await (await page.wait_for_function(FIND_IMAGE, arg="moved from",
+                                                                    timeout=TIMEOUT_MS)).json_value()
+    sliders = page.locator(selector)
     await sliders.first.wait_for(state="attached", timeout=TIMEOUT_MS)
     slider = sliders.nth(rng.randrange(min(8, await sliders.count())))
     await slider.focus()
@@ -118,7 +134,10 @@ async def move_slider(page, rng, stats):
     t0 = time.perf_counter()
     for _ in range(3):
         await page.keyboard.press(direction)
-    await page.wait_for_function(CHANGED, arg=["moved from", before], timeout=TIMEOUT_MS)
+    if live:
+        await page.wait_for_function(LIVE_DRAWN, arg=[before], timeout=TIMEOUT_MS)
+    else:
+        await page.wait_for_function(CHANGED, arg=["moved from", before], timeout=TIMEOUT_MS)
     stats.latency["slider"].append(time.perf_counter() - t0)
 
 

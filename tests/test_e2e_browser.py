@@ -9,13 +9,18 @@ import pytest
 
 from appdriver.browser import (
     CHROMIUM,
+    TEXT_EVERYWHERE,
     browser,
     drag_a_box,
+    drag_slider,
     hover_and_click,
     image_with_caption,
     isolated_points,
+    live_picture,
     point_position,
+    wait_for_live,
     wait_for_map,
+    wait_for_text,
 )
 from appdriver.server import running_app
 from conftest import ROOT
@@ -54,33 +59,17 @@ def test_click_decodes_point_then_slider_changes_image():
         assert "Ankle boot" in heading and str(clicked) in heading
         assert image_with_caption(page, "decoded from its latent mean")
 
-        # latent sliders start from the selected point; moving one re-decodes the image
+        # latent sliders start from the selected point; dragging one re-decodes the image in the browser
         page.get_by_text("Latent sliders", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('dimension(s) moved from')",
-                               timeout=15000)
-        page.wait_for_timeout(500)
-        before = image_with_caption(page, "dimension(s) moved from")
-        assert before and "0 dimension(s) moved" in page.inner_text("body")
-        # Two clean-clone CI runs in about twenty reported a moved dimension but kept the same image
-        # for 15 s (likely: presses lost to a rerun, leaving a move too small to change the PNG).
-        # Press again until the image itself changes.
-        changed = ("(before) => { if (!/[1-9] dimension\\(s\\) moved/.test(document.body.innerText)) return "
-                   "false; for (const f of document.querySelectorAll('[data-testid=\"stImage\"], "
-                   "[data-testid=\"stImageContainer\"]')) { const img = f.querySelector('img'); const cap = "
-                   "f.parentElement.innerText; if (img && cap.includes('moved from') && img.complete && "
-                   "img.naturalWidth > 0 && img.src !== before) return true; } return false; }")
-        for _attempt in range(3):
-            slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
-            slider.focus()
-            for _ in range(12):
-                page.keyboard.press("ArrowRight")
-            try:
-                page.wait_for_function(changed, arg=before, timeout=10000)
-                break
-            except Exception:
-                page.wait_for_timeout(500)
-        else:
-            pytest.fail("moving a latent slider never re-decoded the image")
+        wait_for_text(page, "0 dimension(s) moved from the selected point")
+        wait_for_live(page)
+        _, before = live_picture(page)
+        drag_slider(page, page.locator(".live-slider input").first, 0.3)
+        page.mouse.up()
+        wait_for_text(page, "1 dimension(s) moved from the selected point")
+        page.wait_for_function("() => location.search.includes('z=')", timeout=15000)
+        _, after = live_picture(page)
+        assert after != before
 
 
 def _photo(tmp_path, item: np.ndarray, name: str) -> str:
@@ -131,9 +120,7 @@ def test_upload_an_image_see_what_the_model_sees_and_place_it_on_the_map(tmp_pat
                                                 && d.marker.symbol === 'diamond'); }""", timeout=15000)
         # the sliders start from the image, and say so
         page.get_by_text("Latent sliders", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('moved from your image "
-                               "(my-sneaker.jpg)')",
-                               timeout=20000)
+        wait_for_text(page, "moved from your image (my-sneaker.jpg)")
         start = page.locator('[data-testid="stRadio"]', has_text="Start from")
         assert "your image" in start.inner_text() and "selected point" not in start.inner_text()
 
@@ -182,28 +169,26 @@ def test_a_link_reopens_a_point_its_marks_and_a_slider_in_a_fresh_browser_and_ba
             page.get_by_role("button", name=f"Use as {name}").click()
             page.wait_for_function(f"() => location.search.includes('{name.lower()}=1234')", timeout=15000)
         map_link, decoded = page.url, _png(page, "decoded from its latent mean")
-        # the sliders start from the point; move one
+        # the sliders start from the point; move one with the keyboard (each press is a release)
         page.get_by_text("Latent sliders", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('0 dimension(s) moved from the "
-                               "selected point')", timeout=20000)
+        wait_for_text(page, "0 dimension(s) moved from the selected point")
         assert page.url == url + "/sliders"   # opened from the sidebar: its address stays bare
-        slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
-        slider.focus()
+        wait_for_live(page)
+        page.locator(".live-slider input").first.focus()
         for _ in range(25):
             page.keyboard.press("ArrowRight")
         page.wait_for_function("() => location.search.includes('z=')", timeout=20000)
-        page.wait_for_function("() => /[1-9] dimension\\(s\\) moved/.test(document.body.innerText)",
-                               timeout=20000)
+        wait_for_text(page, "1 dimension(s) moved from the selected point")
         page.wait_for_timeout(1500)   # the last presses' rerun
         sliders_link = page.url
-        moved = _png(page, "dimension(s) moved from the selected point")
+        moved = live_picture(page)
         assert "item=1234" in sliders_link and "start=item" in sliders_link
 
         # back: each setting changed on the sliders is a step of the browser's history (Streamlit pushes
         # an entry for every change of the query parameters), then the map with its point; forward:
         # the sliders again
         either = ("() => location.pathname === '/' ? document.body.innerText.includes('test image 1234') : "
-                  "document.body.innerText.includes('moved from the selected point')")
+                  f"({TEXT_EVERYWHERE})().includes('moved from the selected point')")
         # as many steps as reruns wrote a new value: up to the 25 presses, fewer when reruns coalesce
         for _step in range(30):
             page.go_back()
@@ -216,17 +201,16 @@ def test_a_link_reopens_a_point_its_marks_and_a_slider_in_a_fresh_browser_and_ba
             pytest.fail(f"thirty presses of back never reached the map: {page.url}")
         assert page.url == map_link and _png(page, "decoded from its latent mean") == decoded
         page.go_forward()
-        page.wait_for_function("() => location.pathname === '/sliders' && "
-                               "document.body.innerText.includes('moved from the selected point')",
-                               timeout=20000)
+        page.wait_for_function("() => location.pathname === '/sliders'", timeout=20000)
+        wait_for_text(page, "moved from the selected point")
         assert not page.locator('[data-testid="stException"]').count()
 
         # a fresh browser: nothing in its session, everything from the links
         fresh = page.context.browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         fresh.goto(sliders_link)
-        fresh.wait_for_function("() => /[1-9] dimension\\(s\\) moved from the selected point/.test("
-                                "document.body.innerText)", timeout=30000)
-        assert _png(fresh, "dimension(s) moved from the selected point") == moved
+        wait_for_text(fresh, "1 dimension(s) moved from the selected point", timeout_ms=30000)
+        wait_for_live(fresh)
+        assert live_picture(fresh) == moved
         fresh.goto(map_link)
         fresh.wait_for_function("() => document.body.innerText.includes('test image 1234')", timeout=30000)
         assert _png(fresh, "decoded from its latent mean") == decoded

@@ -71,27 +71,23 @@ function withTimeout(promise, ms) {
     () => reject(new Error(`the decoder did not load within ${Math.round(ms / 1000)} s`)), ms))]);
 }
 
-// 28×28 images in [0, 1] into a canvas: as the server makes its pictures (explorer/images.py), each
-// pixel round(clip(x, 0, 1) · 255), frames side by side on a grey ground 2 pixels apart.
+// 28×28 images in [0, 1] into a canvas, as the server makes its pictures (explorer/images.py): each
+// pixel round(clip(x, 0, 1) · 255); a strip's frames side by side on a grey ground, 2 pixels apart.
 const SIDE = 28, PAD = 2, GROUND = Math.round(0.35 * 255);
-function paint(canvas, pixels, frames, padded) {
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(canvas.width, canvas.height);
-  const out = image.data;
-  if (padded) for (let i = 0; i < out.length; i += 4) { out[i] = out[i + 1] = out[i + 2] = GROUND; out[i + 3] = 255; }
-  for (let f = 0; f < frames; f++) {
-    const x0 = padded ? PAD + f * (SIDE + PAD) : 0, y0 = padded ? PAD : 0;
-    for (let y = 0; y < SIDE; y++) {
-      for (let x = 0; x < SIDE; x++) {
-        const v = pixels[f * SIDE * SIDE + y * SIDE + x];
-        const g = Math.round(Math.min(1, Math.max(0, v)) * 255);
-        const o = 4 * ((y0 + y) * canvas.width + x0 + x);
-        out[o] = out[o + 1] = out[o + 2] = g;
-        out[o + 3] = 255;
-      }
-    }
+function paintFrame(ctx, pixels, offset, x0, y0) {
+  const image = ctx.createImageData(SIDE, SIDE), out = image.data;
+  for (let i = 0; i < SIDE * SIDE; i++) {
+    const g = Math.round(Math.min(1, Math.max(0, pixels[offset + i])) * 255);
+    out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = g;
+    out[4 * i + 3] = 255;
   }
-  ctx.putImageData(image, 0, 0);
+  ctx.putImageData(image, x0, y0);
+}
+
+function paintGround(canvas) {
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = `rgb(${GROUND}, ${GROUND}, ${GROUND})`;
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
 }
 
 function build(root, data) {
@@ -109,6 +105,7 @@ function build(root, data) {
       as set above.</p>
     <canvas class="live-strip" width="${PAD + strip * (SIDE + PAD)}" height="${SIDE + 2 * PAD}"></canvas>
     <div class="live-strip-labels">${data.strip.map(v => `<span>${v >= 0 ? "+" : ""}${v.toFixed(1)}</span>`).join("")}</div>`;
+  paintGround(root.querySelector(".live-strip"));
   const sliders = root.querySelector(".live-sliders");
   for (const [dim, label, lo, hi, value] of data.dims) {
     const row = document.createElement("label");
@@ -131,7 +128,9 @@ class Live {
     this.busy = false;       // a decode is running
     this.again = false;      // …and another was asked for meanwhile
     this.scheduled = false;  // a frame is requested
-    this.frames = window.__liveFrames || (window.__liveFrames = {count: 0, times: []});
+    this.frames = window.__liveFrames || (window.__liveFrames = {count: 0, strips: 0, times: []});
+    this.stripDone = [null, null];   // the latent and sweep each half of the strip was drawn for
+    this.nextPart = 0;
   }
 
   update(data, setStateValue) {
@@ -211,8 +210,9 @@ class Live {
     this.request();
   }
 
-  // One decode per animation frame at most: the latest slider position wins, and the main image
-  // and the strip are one batch of 1 + 11 latents.
+  // One decode per animation frame at most, the latest slider position winning: the image and half
+  // the strip in one batch (1 + 6 or 1 + 5 latents), so the image follows at the display's rate and
+  // the strip every second frame. Frames go on after the last input until the strip is whole.
   request() {
     if (this.scheduled || !this.ready) return;
     this.scheduled = true;
@@ -224,21 +224,33 @@ class Live {
     this.busy = true;
     const t0 = performance.now();
     const {ort, s} = this.ready, values = this.data.strip, sweep = this.data.sweep, k = this.base.length;
-    const z = this.latent(), batch = new Float32Array(k * (1 + values.length));
+    const z = this.latent(), key = Array.from(z).join(",") + "|" + sweep;
+    const half = Math.ceil(values.length / 2);
+    // the half of the strip not yet drawn for this latent; while the latent changes, each in turn
+    const part = this.stripDone[0] === key ? (this.stripDone[1] === key ? null : 1)
+      : this.stripDone[1] === key ? 0 : this.nextPart;
+    this.nextPart = part === 0 ? 1 : 0;
+    const frames = part === null ? [] : part === 0 ? [...Array(half).keys()]
+      : [...Array(values.length - half).keys()].map(i => i + half);
+    const batch = new Float32Array(k * (1 + frames.length));
     batch.set(z, 0);
-    values.forEach((v, i) => { batch.set(z, k * (i + 1)); batch[k * (i + 1) + sweep] = v; });
+    frames.forEach((f, i) => { batch.set(z, k * (i + 1)); batch[k * (i + 1) + sweep] = values[f]; });
     try {
-      const out = await s.run({z: new ort.Tensor("float32", batch, [1 + values.length, k])});
-      const pixels = out.image.data;
-      paint(this.image, pixels.subarray(0, SIDE * SIDE), 1, false);
-      paint(this.strip, pixels.subarray(SIDE * SIDE), values.length, true);
+      const out = await s.run({z: new ort.Tensor("float32", batch, [1 + frames.length, k])});
+      const pixels = out.image.data, n = SIDE * SIDE;
+      paintFrame(this.image.getContext("2d"), pixels, 0, 0, 0);
+      const strip = this.strip.getContext("2d");
+      frames.forEach((f, i) => paintFrame(strip, pixels, n * (i + 1), PAD + f * (SIDE + PAD), PAD));
+      if (part !== null) this.stripDone[part] = key;
       this.image.dataset.latent = Array.from(z).join(",");   // what is drawn, for tests and benchmarks
+      if (this.stripDone[0] === key && this.stripDone[1] === key) this.strip.dataset.latent = key;
       this.frames.count += 1;
+      this.frames.strips += part === 1 ? 1 : 0;   // a strip is new again when its second half is drawn
       this.frames.times.push(performance.now() - t0);
     } finally {
       this.busy = false;
     }
-    if (this.again) { this.again = false; this.request(); }
+    if (this.again || this.stripDone[0] !== this.stripDone[1]) { this.again = false; this.request(); }
   }
 }
 
