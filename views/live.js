@@ -128,7 +128,8 @@ class Live {
     this.busy = false;       // a decode is running
     this.again = false;      // …and another was asked for meanwhile
     this.scheduled = false;  // a frame is requested
-    this.frames = window.__liveFrames || (window.__liveFrames = {count: 0, strips: 0, times: []});
+    this.frames = window.__liveFrames ||
+      (window.__liveFrames = {count: 0, strips: 0, times: [], latency: []});
     this.stripDone = [null, null];   // the latent and sweep each half of the strip was drawn for
     this.nextPart = 0;
   }
@@ -157,6 +158,7 @@ class Live {
     for (const input of this.inputs) {
       const output = input.parentElement.querySelector("output");
       input.addEventListener("input", () => {
+        this.inputAt = performance.now();
         output.textContent = parseFloat(input.value).toFixed(2);
         this.describe();
         this.request();
@@ -222,7 +224,7 @@ class Live {
   async draw() {
     if (this.busy) { this.again = true; return; }   // the running decode asks again when it ends
     this.busy = true;
-    const t0 = performance.now();
+    const t0 = performance.now(), inputAt = this.inputAt;
     const {ort, s} = this.ready, values = this.data.strip, sweep = this.data.sweep, k = this.base.length;
     const z = this.latent(), key = Array.from(z).join(",") + "|" + sweep;
     const half = Math.ceil(values.length / 2);
@@ -246,7 +248,11 @@ class Live {
       if (this.stripDone[0] === key && this.stripDone[1] === key) this.strip.dataset.latent = key;
       this.frames.count += 1;
       this.frames.strips += part === 1 ? 1 : 0;   // a strip is new again when its second half is drawn
-      this.frames.times.push(performance.now() - t0);
+      this.frames.times.push(performance.now() - t0);   // decode and paint
+      if (inputAt !== undefined && inputAt !== this.shownInput) {   // the first frame after an input
+        this.frames.latency.push(performance.now() - inputAt);        // input → pixels
+        this.shownInput = inputAt;
+      }
     } finally {
       this.busy = false;
     }
