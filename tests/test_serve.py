@@ -160,6 +160,7 @@ def test_a_shared_replica_takes_smaller_uploads(monkeypatch):
     import asyncio
     import io
     import urllib.error
+    import urllib.request
 
     import numpy as np
 
@@ -183,10 +184,16 @@ def test_a_shared_replica_takes_smaller_uploads(monkeypatch):
         return uploader.label, refused.value.code, run
 
     monkeypatch.setenv("EXPLORER_SHARED", "1")
+    from views import live
+    runtime = live.runtime()   # files named by their content: the balancer lets browsers keep them
     with serving(1, ROOT / "assets") as (url, _, proc):
         label, code, run = asyncio.run(go(url))
+        with urllib.request.urlopen(url + runtime["module"]) as served:
+            cache = served.headers["Cache-Control"]
+            assert served.read() == (live.RUNTIME / live.RUNTIME_FILES["module"]).read_bytes()
     assert label.endswith(f"up to {SHARED_UPLOAD_MB} MB)") and code == 413
     assert not run.problems() and run.image_urls("small.png (300×300, greyscale)")
+    assert cache == "public, max-age=31536000, immutable"
 
 
 def test_the_balancer_refuses_uploads_past_its_limit_without_reading_them(monkeypatch):
