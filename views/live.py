@@ -79,10 +79,14 @@ def _decoder(directory: str, weights_sha256: str, model) -> str:
 
 
 def decoder(b) -> tuple[str | None, str | None]:
-    """The URL of the loaded model's decoder, or None and why it cannot be served."""
+    """The URL of the loaded model's decoder, or None and why it cannot be served. A spinner only
+    while it is made: every rerun asks, and the answer is almost always at hand."""
+    weights = b.meta.get("weights_sha256", "")
+    if (STATIC / decoder_name(weights)).is_file():
+        return URL + decoder_name(weights), None
     try:
         with st.spinner("Preparing the decoder for your browser…"):
-            return _decoder(str(b.directory.resolve()), b.meta.get("weights_sha256", ""), b.model), None
+            return _decoder(str(b.directory.resolve()), weights, b.model), None
     except (ProjectError, OSError) as e:
         return None, f"this model's decoder cannot be run in the browser ({e})"
 
@@ -98,21 +102,21 @@ def keep_only(weights: set[str]) -> None:
 
 
 @functools.cache
-def _serving_only(weights: frozenset[str]) -> None:
-    keep_only(set(weights))
-
-
-def serve_only(models: dict[str, str]) -> None:
-    """Shared mode, once per server process: the decoders of ``models`` (name → directory) and no
-    other."""
+def _serving_only(directories: frozenset[str]) -> None:
     from training import read_config
     weights = set()
-    for directory in models.values():
+    for directory in directories:
         try:
             weights.add(read_config(directory).get("weights_sha256", ""))
         except ProjectError:   # a model that does not load is not served at all
             continue
-    _serving_only(frozenset(weights))
+    keep_only(weights)
+
+
+def serve_only(models: dict[str, str]) -> None:
+    """Shared mode, once per server process (every script run asks): the decoders of ``models``
+    (name → directory) and no other."""
+    _serving_only(frozenset(models.values()))
 
 
 def off_reason() -> str | None:

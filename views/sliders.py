@@ -123,7 +123,8 @@ def decoded_in_the_browser(b, base: np.ndarray, base_name: str, shown: np.ndarra
     if result.failed:   # the browser could not load the runtime or the decoder: decode here instead
         live.turn_off(result.failed)
         st.rerun()
-    return {d: v for d, v in ss.get(keys.SLIDERS_MOVED_SAVED, {}).items() if d in set(shown.tolist())}
+    on_show = set(shown.tolist())
+    return {d: v for d, v in ss.get(keys.SLIDERS_MOVED_SAVED, {}).items() if d in on_show}
 
 
 def decoded_on_the_server(b, base: np.ndarray, base_name: str, shown: np.ndarray, ranked: np.ndarray) -> dict:
