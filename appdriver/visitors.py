@@ -22,7 +22,7 @@ from training.data import CATEGORIES
 from training.synthesis.prepare import MAX_PIXELS
 
 TIMEOUT_MS = 30_000
-LIVE_SLIDERS = "fashion_vae_live_sliders"   # the latent sliders' component (views/live.py)
+LIVE_SLIDERS = "fashion_vae_live"   # the latent sliders' component (views/live.py)
 
 
 class Stats:

@@ -29,32 +29,49 @@ def median_nearest_distance(points: np.ndarray, sample: int = 500, seed: int = 0
 
 def interpolate_linear(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` points from a to b inclusive, evenly spaced on the straight line."""
-    t = np.linspace(0.0, 1.0, steps)[:, None]
+    return linear_at(a, b, np.linspace(0.0, 1.0, steps))
+
+
+def linear_at(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The points at positions ``t`` (0: a, 1: b) on the straight line, one row each."""
+    t = np.asarray(t, np.float64)[:, None]
     return (1 - t) * a[None] + t * b[None]
 
 
 def interpolate_spherical(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """Spherical interpolation (slerp) of the directions, with the norm interpolated linearly, so
     intermediate points keep a typical-set norm instead of shrinking toward the origin."""
+    return spherical_at(a, b, np.linspace(0.0, 1.0, steps))
+
+
+def spherical_at(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The points at positions ``t`` (0: a, 1: b) on the slerp path, one row each."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    t = np.linspace(0.0, 1.0, steps)[:, None]
     if na == 0 or nb == 0:
-        return interpolate_linear(a, b, steps)
+        return linear_at(a, b, t)
+    t = np.asarray(t, np.float64)[:, None]
     ua, ub = a / na, b / nb
     omega = np.arccos(np.clip(ua @ ub, -1.0, 1.0))
     if omega < 1e-6:  # (anti)parallel-free, nearly identical directions: the line is the arc
-        return interpolate_linear(a, b, steps)
+        return linear_at(a, b, t[:, 0])
     direction = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / np.sin(omega)
     return direction * ((1 - t) * na + t * nb)
 
 
+PATHS = {"linear": linear_at, "spherical": spherical_at}
+
+
+def path_at(a, b, t, method: str = "linear") -> np.ndarray:
+    """The points at positions ``t`` on the path from a to b: ``interpolate``'s frames are t =
+    0, 1/(steps − 1), …, 1; the Interpolation view's scrubber is any one t."""
+    if method not in PATHS:
+        raise ValueError(f"unknown interpolation {method!r}; expected 'linear' or 'spherical'")
+    return PATHS[method](np.asarray(a, np.float64), np.asarray(b, np.float64), np.atleast_1d(t))
+
+
 def interpolate(a, b, steps: int, method: str = "linear") -> np.ndarray:
-    if method == "linear":
-        return interpolate_linear(np.asarray(a, np.float64), np.asarray(b, np.float64), steps)
-    if method == "spherical":
-        return interpolate_spherical(a, b, steps)
-    raise ValueError(f"unknown interpolation {method!r}; expected 'linear' or 'spherical'")
+    return path_at(a, b, np.linspace(0.0, 1.0, steps), method)
 
 
 def blend_pixels(img_a: np.ndarray, img_b: np.ndarray, steps: int) -> np.ndarray:

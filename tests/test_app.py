@@ -37,7 +37,7 @@ def _errors(at):
 def _live(at) -> dict:
     """What the live sliders were given to draw: the runtime's and the decoder's addresses, the start
     latent and each shown slider's value (the browser decodes exactly this)."""
-    element, = [e for e in at.get("bidi_component") if e.proto.component_name == "fashion_vae_live_sliders"]
+    element, = [e for e in at.get("bidi_component") if e.proto.component_name == "fashion_vae_live"]
     return json.loads(element.proto.json)
 
 

@@ -43,7 +43,7 @@ def _sliders(monkeypatch, **query) -> AppTest:
 
 
 def _live(at) -> dict | None:
-    found = [e for e in at.get("bidi_component") if e.proto.component_name == "fashion_vae_live_sliders"]
+    found = [e for e in at.get("bidi_component") if e.proto.component_name == "fashion_vae_live"]
     return json.loads(found[0].proto.json) if found else None
 
 

@@ -11,17 +11,21 @@ import torch
 from explorer import latent as lat
 from explorer import links, selection
 from explorer.assets import MAP_LABELS, category_name
+from explorer.live_frames import Frames
 from training.data import CATEGORIES
 from training.evaluation.classifier import predict
 from training.inference import decode_pixels
 from training.sampling import DEFAULT_NOISE
 from training.synthesis import concepts as C
-from views import cached, keys, linking, shared_mode, state, url_path
+from views import cached, keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 
 URL_PATH = url_path(__file__)
 MEAN, SAMPLES = "a category's mean", "a category's samples"
 STEPS = 9
+STRENGTH = (0.5, 5.0, 0.25)   # bounds and step
+STRENGTH_HELP = ("1 moves an item as far as the 'without' group's mean lies from the 'with' group's; "
+                 "the strip goes from pushing away from the concept (−) to pushing toward it (+)")
 
 
 def selected_rows(projection: str) -> list[int]:
@@ -185,31 +189,51 @@ def verdicts(b, images: np.ndarray) -> np.ndarray:
     return predict(cached.get_classifier(b.directory), torch.from_numpy(images)[:, None])[1]
 
 
+def called(probs: np.ndarray) -> list[str]:
+    return [f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}" for p in probs]
+
+
 def apply_panel(b, work: dict, concept: C.Concept):
     st.markdown(f"#### Push an item along *{concept.name}*")
     z, label, what, samples = start_latent(b, work)
-    strength = st.slider("Strength", 0.5, 5.0, 2.0, 0.25, key=keys.CONCEPT_STRENGTH,
-                         help="1 moves an item as far as the 'without' group's mean lies from the 'with' "
-                              "group's; negative strengths push away from the concept")
+    live_data, notice = live.ready(b)
+    lo, hi, step = STRENGTH
+    control = live.control("Strength", lo, hi, step, help=STRENGTH_HELP)
+    if live_data is None:
+        st.info(notice, icon=":material/speed:")
+        strength = st.slider("Strength", lo, hi, 2.0, step, key=keys.CONCEPT_STRENGTH, help=STRENGTH_HELP)
+    else:   # the strength is dragged over the pictures, which the browser decodes
+        strength = live.taken(keys.LIVE_CONCEPT, keys.CONCEPT_STRENGTH, 2.0, lo, hi, step)
+    direction = concept.direction
     if samples is None:
         s = C.strengths(strength, STEPS)
-        images = decode_pixels(b.model, C.push(z[0], concept.direction, s))
+        images = decode_pixels(b.model, C.push(z[0], direction, s))
         probs = verdicts(b, images)
-        captions = [f"{v:+.2f} · {CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
-                    for v, p in zip(s, probs, strict=True)]
-        w.strip(images, captions)
+        if live_data is None:
+            w.strip(images, [f"{v:+.2f} · {c}" for v, c in zip(s, called(probs), strict=True)])
+        else:
+            f = Frames(b.latent_dim)
+            f.row([f.frame("line", z[0], direction, 0.0, c) for c in C.strengths(1.0, STEPS)],
+                  captions=["{t}"] * STEPS, columns=STEPS, size=96)
+            live.frames(keys.LIVE_CONCEPT, live_data, keys.CONCEPT_STRENGTH, strength, control, f,
+                        notes=[called(probs)])
         st.caption(f"{what[0].upper() + what[1:]} pushed from −{strength:g} to +{strength:g} (the middle "
                    "frame is the item itself); under each frame, the strength and what the classifier "
                    "calls it"
                    + (f": does it stay a {CATEGORIES[label]}?" if label is not None else "."))
         return
     category, n, seed = samples
-    rows = [decode_pixels(b.model, z), decode_pixels(b.model, C.push(z, concept.direction, strength))]
-    for title, images in zip(("as drawn", f"pushed by +{strength:g}"), rows, strict=True):
-        probs = verdicts(b, images)
-        st.markdown(f"**{what}, {title}**")
-        w.thumbnails(images, [f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}" for p in probs],
-                     per_row=min(8, n), size=84)
+    rows = [decode_pixels(b.model, z), decode_pixels(b.model, C.push(z, direction, strength))]
+    if live_data is None:
+        for title, images in zip(("as drawn", f"pushed by +{strength:g}"), rows, strict=True):
+            st.markdown(f"**{what}, {title}**")
+            w.thumbnails(images, called(verdicts(b, images)), per_row=min(8, n), size=84)
+    else:
+        f = Frames(b.latent_dim)
+        for title, c in ((f"{what}, as drawn", 0.0), (f"{what}, pushed by +{{s}}", 1.0)):
+            f.row([f.frame("line", zi, direction, 0.0, c) for zi in z], title, columns=min(8, n))
+        live.frames(keys.LIVE_CONCEPT, live_data, keys.CONCEPT_STRENGTH, strength, control, f,
+                    notes=[called(verdicts(b, images)) for images in rows])
     source = work["source"]
     file = (str(cached.shipped_concepts(b, b.key)[source.split(":", 1)[1]][0].relative_to(cached.ROOT))
             if source and source.startswith("example:") else f"{slug(concept.name)}.json")

@@ -1,5 +1,7 @@
-"""Interpolation & hybrids: pixel blends against latent paths between A and B (paper fig. 7), and
-hybrids of two categories (fig. 8 and 9). The page body is a fragment: settings rerun it, not the app."""
+"""Interpolation & hybrids: pixel blends against latent paths between A and B (paper fig. 7), a scrubber
+along the path, and hybrids of two categories (fig. 8 and 9). The scrubber and the hybrids' mix decode in
+the browser while they are dragged (views/live.py). The page body is a fragment: settings rerun it, not
+the app."""
 import numpy as np
 import streamlit as st
 
@@ -7,15 +9,17 @@ from explorer import latent as lat
 from explorer import links, selection
 from explorer.assets import category_name
 from explorer.images import rows_png
+from explorer.live_frames import PATHS, Frames
 from training.data import CATEGORIES
 from training.inference import decode_pixels
-from views import keys, linking, shared_mode, state, url_path
+from views import keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 
 URL_PATH = url_path(__file__)
 PARAMS = [links.Item("a", keys.MARK_A), links.Item("b", keys.MARK_B),
           links.Int("steps", keys.INTERPOLATION_STEPS, 3, 15),
           links.Choice("path", keys.INTERPOLATION_PATH, (("linear", "linear"), ("spherical", "spherical"))),
+          links.Float("at", keys.INTERPOLATION_AT, 0.0, 1.0),
           links.Category("ha", keys.HYBRID_A), links.Category("hb", keys.HYBRID_B),
           links.Int("pairs", keys.HYBRID_PAIRS, 2, 10), links.Float("mix", keys.HYBRID_MIX, 0.0, 1.0),
           links.Int("hseed", keys.HYBRID_SEED)]
@@ -49,7 +53,29 @@ def pick_endpoint(b, name: str, col, default_cat: int):
     return b.mu[i], w.original_image(b, i), {"kind": "point", "index": i, "model": b.key}
 
 
-def interpolation(b):
+SCRUB = ("Position between A (0) and B (1)", 0.0, 1.0, 0.01)   # label, bounds, step
+MIX = ("Mix (0 = first, 1 = second)", 0.0, 1.0, 0.05)
+
+
+def scrubber(b, za, zb, method: str, live_data: dict | None):
+    """A, the point at a position along the latent path, and B; the position follows the drag."""
+    st.markdown("**Scrub along the path**: any point between A and B, decoded.")
+    label, lo, hi, step = SCRUB
+    if live_data is None:
+        at = st.slider(label, lo, hi, 0.5, step, key=keys.INTERPOLATION_AT)
+        images = decode_pixels(b.model, lat.path_at(za, zb, [0.0, at, 1.0], method))
+        w.thumbnails(images, ["A", f"{at:.2f} of the way", "B"], per_row=3, size=128)
+        return
+    at = live.taken(keys.LIVE_INTERPOLATION, keys.INTERPOLATION_AT, 0.5, lo, hi, step)
+    f = Frames(b.latent_dim)
+    path = PATHS[method]
+    f.row([f.frame(path, za, zb, 0.0, 0.0), f.frame(path, za, zb, 0.0, 1.0), f.frame(path, za, zb, 1.0, 0.0)],
+          captions=["A", "{t} of the way", "B"], columns=3, size=128)
+    live.frames(keys.LIVE_INTERPOLATION, live_data, keys.INTERPOLATION_AT, at,
+                live.control(label, lo, hi, step), f)
+
+
+def interpolation(b, live_data: dict | None):
     ca, cb, cs = st.columns([2, 2, 2])
     za, pa, ea = pick_endpoint(b, keys.MARK_A, ca, 0)
     zb, pb, eb = pick_endpoint(b, keys.MARK_B, cb, 9)
@@ -70,26 +96,47 @@ def interpolation(b):
                        file_name="interpolation.png", mime="image/png", on_click="ignore")
     if st.toggle("Novelty check of the interpolation frames", key=keys.INTERPOLATION_NOVELTY):
         w.novelty_check(b, path[1:-1], "in-between frames")
+    scrubber(b, za, zb, method, live_data)
 
 
-def hybrids(b):
+def hybrid_rows(b, ia, ib, mix: float) -> list[np.ndarray]:
+    """The first category's items, the second's and their hybrids at ``mix``, decoded."""
+    hz = (1 - mix) * b.mu[ia] + mix * b.mu[ib]
+    return [decode_pixels(b.model, b.mu[ia]), decode_pixels(b.model, b.mu[ib]), decode_pixels(b.model, hz)]
+
+
+def hybrids(b, live_data: dict | None):
     st.markdown("#### Hybrids gallery")
     st.caption("Cross random pairs from two categories: similar ones (e.g. Sneaker × Ankle boot, paper fig. "
                "8) or dissimilar ones (e.g. Bag × Trouser, fig. 9).")
-    h1, h2, h3, h4, h5 = st.columns(5)
+    if live_data is None:
+        h1, h2, h3, h4, h5 = st.columns(5)
+    else:   # the mix is dragged below, over the pictures
+        (h1, h2, h3, h5), h4 = st.columns(4), None
     cat_a = h1.selectbox("First category", range(10), index=7, format_func=category_name, key=keys.HYBRID_A)
     cat_b = h2.selectbox("Second category", range(10), index=9, format_func=category_name, key=keys.HYBRID_B)
     n = h3.slider("Pairs", 2, 10, 6, key=keys.HYBRID_PAIRS)
-    mix = h4.slider("Mix (0 = first, 1 = second)", 0.0, 1.0, 0.5, 0.05, key=keys.HYBRID_MIX)
+    label, lo, hi, step = MIX
+    if live_data is None:
+        mix = h4.slider(label, lo, hi, 0.5, step, key=keys.HYBRID_MIX)
+    else:
+        mix = live.taken(keys.LIVE_HYBRIDS, keys.HYBRID_MIX, 0.5, lo, hi, step)
     seed = h5.number_input("Seed", 0, 2**31 - 1, 0, key=keys.HYBRID_SEED)
     pairs = lat.hybrid_pairs(b.labels, cat_a, cat_b, n, seed)
     ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     hz = (1 - mix) * b.mu[ia] + mix * b.mu[ib]
-    rows = [decode_pixels(b.model, b.mu[ia]), decode_pixels(b.model, b.mu[ib]), decode_pixels(b.model, hz)]
-    w.picture(rows_png(rows, scale=1),
-              f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
-    st.download_button("Download hybrids PNG", lambda: rows_png(rows), file_name="hybrids.png",
-                       mime="image/png", on_click="ignore")
+    if live_data is None:
+        rows = hybrid_rows(b, ia, ib, mix)
+        w.picture(rows_png(rows, scale=1),
+                  f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
+    else:
+        f = Frames(b.latent_dim)
+        for title, o, c in ((f"{CATEGORIES[cat_a]} items", 0.0, 0.0),
+                            (f"{CATEGORIES[cat_b]} items", 1.0, 0.0), ("hybrids at mix {s}", 0.0, 1.0)):
+            f.row([f.frame("mix", b.mu[i], b.mu[j], o, c) for i, j in pairs], title, columns=len(pairs))
+        live.frames(keys.LIVE_HYBRIDS, live_data, keys.HYBRID_MIX, mix, live.control(label, lo, hi, step), f)
+    st.download_button("Download hybrids PNG", lambda: rows_png(hybrid_rows(b, ia, ib, mix)),
+                       file_name="hybrids.png", mime="image/png", on_click="ignore")
     if st.toggle("Novelty check of the hybrids", key=keys.HYBRID_NOVELTY):
         w.novelty_check(b, hz, "hybrids")
 
@@ -107,9 +154,12 @@ def page(b):
     top, link = st.columns([5, 1])
     top.markdown("Interpolating pixels overlays two products; interpolating latents morphs one into the "
                  "other (paper fig. 7). Mark A and B on the map, or pick them here.")
-    interpolation(b)
+    live_data, notice = live.ready(b)
+    if notice:
+        st.info(notice, icon=":material/speed:")
+    interpolation(b, live_data)
     st.divider()
-    hybrids(b)
+    hybrids(b, live_data)
     ends = {k: v for k, v in st.session_state.get(keys.INTERPOLATION_ENDS, {}).items() if v is not None}
     query = linking.publish(PARAMS, b, **ends)
     with link:

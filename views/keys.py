@@ -32,6 +32,22 @@ LIMITS = "_limits"              # this session's sharing.RateLimit per kind of r
 FULL_RUN = "_full_run"          # set while the whole app runs, so its fragments do not count it again
 LIVE_OFF = "_live_off"          # why this browser cannot decode live (views/live.py), once it has said so
 
+
+def live_taken(component: str) -> str:
+    """The stamp of the last release of live ``component``'s control that its view has taken."""
+    return f"_{component}_taken"
+
+
+def live_shown(component: str) -> str:
+    """The value live ``component``'s control was last given (or released at): another value means
+    something else set it (a link, a reset), and the browser must be told to move the control."""
+    return f"_{component}_shown"
+
+
+def live_version(component: str) -> str:
+    """Bumped whenever live ``component``'s control is set by anything but its own release."""
+    return f"_{component}_version"
+
 # --- Latent map ---------------------------------------------------------------------------------------
 COLOUR_BY = "colour_by"
 DOWNLOAD_FORMAT = "dl_fmt"
@@ -82,6 +98,7 @@ CONCEPT_CATEGORY = "concept_cat"
 CONCEPT_ITEMS = "concept_n"
 CONCEPT_SEED = "concept_seed"
 CONCEPT_STRENGTH = "concept_strength"
+LIVE_CONCEPT = "live_concept"   # the strength control and its frames, decoded in the browser (views/live.py)
 
 
 def concept_map(projection: str) -> str:
@@ -93,6 +110,7 @@ def concept_map(projection: str) -> str:
 SAMPLE_CATEGORY = "sample_cat"
 SAMPLE_ITEMS = "sample_n"
 SAMPLE_NOISE = "sample_noise"
+LIVE_SAMPLES = "live_samples"   # the noise-scale control and the samples, decoded in the browser
 SAMPLE_SEED = "sample_seed"
 SAMPLE_KIND = "sample_kind"
 SAMPLE_CLUSTER = "sample_cluster"
@@ -105,6 +123,7 @@ VARIATIONS_OF = "var_source"
 VARIATIONS_CATEGORY = "var_cat"
 VARIATIONS_ITEM = "var_item"
 VARIATIONS_STRENGTH = "var_strength"
+LIVE_VARIATIONS = "live_variations"   # the strength control and the variants, decoded in the browser
 VARIATIONS_COUNT = "var_n"
 VARIATIONS_SEED = "var_seed"
 
@@ -113,10 +132,13 @@ INTERPOLATION_STEPS = "interp_steps"
 INTERPOLATION_PATH = "interp_method"
 INTERPOLATION_NOVELTY = "interp_novelty"
 INTERPOLATION_ENDS = "interp_ends"   # the endpoints as shown (marked or picked), for the link
+INTERPOLATION_AT = "interp_at"       # the scrubber's position between A (0) and B (1)
+LIVE_INTERPOLATION = "live_interp"   # the scrubber and its frames, decoded in the browser
 HYBRID_A = "hyb_a"
 HYBRID_B = "hyb_b"
 HYBRID_PAIRS = "hyb_n"
 HYBRID_MIX = "hyb_mix"
+LIVE_HYBRIDS = "live_hybrids"   # the mix control and the hybrids, decoded in the browser
 HYBRID_SEED = "hyb_seed"
 HYBRID_NOVELTY = "hyb_novelty"
 

@@ -1,4 +1,8 @@
-// Live decoding in the browser: the explorer's latent sliders, drawn while they are dragged.
+// Live decoding in the browser: pictures drawn while a control is dragged. Two kinds of view: the latent
+// sliders (data.kind "sliders": the sliders, the image and the traversal strip) and a control with rows
+// of frames (data.kind "frames": Interpolation's scrubber, the hybrids' mix, a concept's strength, the
+// noise scale of Category sampling and the strength of Variations), each frame a latent on a path that
+// the control moves along (views/live_latent.js).
 //
 // The decoder is the model's own, exported as ONNX (training/synthesis/decoder_onnx.py), run by
 // onnxruntime-web's WebAssembly backend; both are served by the app itself (views/live.py). The
@@ -8,7 +12,7 @@
 //
 // Streamlit calls the default export again whenever `data` changes; the runtime, the session and the
 // controls are kept between calls (module-level state survives reruns), and the controls are built
-// again only when the server sends another start, other dimensions or a reset (data.version).
+// again only when the server sends other latents or sets a control itself (data.version).
 
 const CACHE = "fashion-vae-explorer-live";
 let ortModule = null;            // the imported runtime
@@ -90,34 +94,14 @@ function paintGround(canvas) {
   ctx.fillRect(0, 0, canvas.width, canvas.height);
 }
 
-function build(root, data) {
-  const strip = data.strip.length;
-  root.innerHTML = `
-    <div class="live-top">
-      <div class="live-sliders"></div>
-      <figure class="live-main">
-        <canvas class="live-image" width="${SIDE}" height="${SIDE}"></canvas>
-        <figcaption class="live-caption"></figcaption>
-        <div class="live-status"></div>
-      </figure>
-    </div>
-    <p class="live-heading"><strong>Traversal strip</strong>: one dimension swept from −3 to +3, all others
-      as set above.</p>
-    <canvas class="live-strip" width="${PAD + strip * (SIDE + PAD)}" height="${SIDE + 2 * PAD}"></canvas>
-    <div class="live-strip-labels">${data.strip.map(v => `<span>${v >= 0 ? "+" : ""}${v.toFixed(1)}</span>`).join("")}</div>`;
-  paintGround(root.querySelector(".live-strip"));
-  const sliders = root.querySelector(".live-sliders");
-  for (const [dim, label, lo, hi, value] of data.dims) {
-    const row = document.createElement("label");
-    row.className = "live-slider";
-    row.innerHTML = `<span class="live-label" title="${label}">${label}</span>
-      <span class="live-track"><input type="range" min="${lo}" max="${hi}" step="0.01" value="${value}"
-        data-dim="${dim}" aria-label="${label}"><output>${value.toFixed(2)}</output></span>`;
-    sliders.appendChild(row);
-  }
+function escaped(text) {
+  return String(text).replace(/[&<>"]/g, ch => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[ch]));
 }
 
-// One controller per mounted component, kept on its element across Streamlit's calls.
+// One controller per mounted component, kept on its element across Streamlit's calls: it loads the
+// runtime and the decoder once, then decodes at most once per animation frame, the latest input
+// winning. A subclass builds the controls (build), knows when they must be built again (signature)
+// and decodes and paints a frame (draw).
 class Live {
   constructor(parent) {
     this.root = document.createElement("div");
@@ -130,65 +114,22 @@ class Live {
     this.scheduled = false;  // a frame is requested
     this.frames = window.__liveFrames ||
       (window.__liveFrames = {count: 0, strips: 0, times: [], latency: []});
-    this.stripDone = [null, null];   // the latent and sweep each half of the strip was drawn for
-    this.nextPart = 0;
   }
 
   update(data, setStateValue) {
     this.data = data;
     this.setStateValue = setStateValue;
-    this.base = Float32Array.from(data.base);
-    const signature = JSON.stringify([data.version, data.base, data.dims.map(d => d.slice(0, 4))]);
-    if (this.signature !== signature) {   // another start, other dimensions, a reset: new controls
-      build(this.root, data);
-      this.signature = signature;
-      this.bind();
+    const signature = this.signature(data);
+    if (this.built !== signature) {   // other latents, or a control the server set: new controls
+      this.build(data);
+      this.built = signature;
     }
-    this.describe();
+    this.refresh();
     if (!this.loading) this.loading = this.load();
     else if (this.ready) this.request();
   }
 
-  bind() {
-    this.inputs = [...this.root.querySelectorAll("input[type=range]")];
-    this.image = this.root.querySelector(".live-image");
-    this.strip = this.root.querySelector(".live-strip");
-    this.caption = this.root.querySelector(".live-caption");
-    this.status = this.root.querySelector(".live-status");
-    for (const input of this.inputs) {
-      const output = input.parentElement.querySelector("output");
-      input.addEventListener("input", () => {
-        this.inputAt = performance.now();
-        output.textContent = parseFloat(input.value).toFixed(2);
-        this.describe();
-        this.request();
-      });
-      // the release: one script run; "at" tells this release from an earlier one that moved the same
-      input.addEventListener("change", () => this.setStateValue("moved", {dims: this.moved(),
-                                                                          at: Date.now() + Math.random()}));
-    }
-  }
-
-  // The latent the sliders set: the start, with each shown dimension at its slider's value.
-  latent() {
-    const z = this.base.slice();
-    for (const input of this.inputs) z[+input.dataset.dim] = parseFloat(input.value);
-    return z;
-  }
-
-  moved() {
-    const out = {};
-    for (const input of this.inputs) {
-      const d = +input.dataset.dim, v = parseFloat(input.value);
-      if (Math.abs(v - this.base[d]) > 1e-3) out[d] = Math.round(v * 100) / 100;
-    }
-    return out;
-  }
-
-  describe() {
-    this.caption.textContent = `decoded · ${Object.keys(this.moved()).length} dimension(s) moved from ` +
-      this.data.base_name;
-  }
+  refresh() {}   // what follows the server's data without new controls (captions, notes)
 
   async load() {
     this.status.textContent = "loading the decoder…";
@@ -212,20 +153,127 @@ class Live {
     this.request();
   }
 
-  // One decode per animation frame at most, the latest slider position winning: the image and half
-  // the strip in one batch (1 + 6 or 1 + 5 latents), so the image follows at the display's rate and
-  // the strip every second frame. Frames go on after the last input until the strip is whole.
   request() {
     if (this.scheduled || !this.ready) return;
     this.scheduled = true;
-    requestAnimationFrame(() => { this.scheduled = false; this.draw(); });
+    requestAnimationFrame(() => { this.scheduled = false; this.frame(); });
   }
 
-  async draw() {
+  async frame() {
     if (this.busy) { this.again = true; return; }   // the running decode asks again when it ends
     this.busy = true;
     const t0 = performance.now(), inputAt = this.inputAt;
-    const {ort, s} = this.ready, values = this.data.strip, sweep = this.data.sweep, k = this.base.length;
+    let more = false;
+    try {
+      more = await this.draw();
+      this.frames.count += 1;
+      this.frames.times.push(performance.now() - t0);   // decode and paint
+      if (inputAt !== undefined && inputAt !== this.shownInput) {   // the first frame after an input
+        this.frames.latency.push(performance.now() - inputAt);        // input → pixels
+        this.shownInput = inputAt;
+      }
+    } finally {
+      this.busy = false;
+    }
+    if (this.again || more) { this.again = false; this.request(); }
+  }
+
+  async decode(batch, n) {
+    const {ort, s} = this.ready;
+    const out = await s.run({z: new ort.Tensor("float32", batch, [n, batch.length / n])});
+    return out.image.data;
+  }
+
+  moved(input) {   // an input event: note when, so that the frame it causes can be timed
+    this.inputAt = performance.now();
+    this.request();
+  }
+}
+
+// The latent sliders: the start with each shown dimension at its slider, decoded, and one dimension
+// swept from −3 to +3 below it.
+class Sliders extends Live {
+  constructor(parent) {
+    super(parent);
+    this.stripDone = [null, null];   // the latent and sweep each half of the strip was drawn for
+    this.nextPart = 0;
+  }
+
+  signature(data) {
+    return JSON.stringify([data.version, data.base, data.dims.map(d => d.slice(0, 4))]);
+  }
+
+  build(data) {
+    const root = this.root, strip = data.strip.length;
+    this.base = Float32Array.from(data.base);
+    root.innerHTML = `
+      <div class="live-top">
+        <div class="live-sliders"></div>
+        <figure class="live-main">
+          <canvas class="live-image" width="${SIDE}" height="${SIDE}"></canvas>
+          <figcaption class="live-caption"></figcaption>
+          <div class="live-status"></div>
+        </figure>
+      </div>
+      <p class="live-heading"><strong>Traversal strip</strong>: one dimension swept from −3 to +3, all others
+        as set above.</p>
+      <canvas class="live-strip" width="${PAD + strip * (SIDE + PAD)}" height="${SIDE + 2 * PAD}"></canvas>
+      <div class="live-strip-labels">${data.strip.map(v => `<span>${v >= 0 ? "+" : ""}${v.toFixed(1)}</span>`).join("")}</div>`;
+    paintGround(root.querySelector(".live-strip"));
+    const sliders = root.querySelector(".live-sliders");
+    for (const [dim, label, lo, hi, value] of data.dims) {
+      const row = document.createElement("label");
+      row.className = "live-slider";
+      row.innerHTML = `<span class="live-label" title="${escaped(label)}">${escaped(label)}</span>
+        <span class="live-track"><input type="range" min="${lo}" max="${hi}" step="0.01" value="${value}"
+          data-dim="${dim}" aria-label="${escaped(label)}"><output>${value.toFixed(2)}</output></span>`;
+      sliders.appendChild(row);
+    }
+    this.inputs = [...root.querySelectorAll("input[type=range]")];
+    this.image = root.querySelector(".live-image");
+    this.strip = root.querySelector(".live-strip");
+    this.caption = root.querySelector(".live-caption");
+    this.status = root.querySelector(".live-status");
+    this.stripDone = [null, null];
+    for (const input of this.inputs) {
+      const output = input.parentElement.querySelector("output");
+      input.addEventListener("input", () => {
+        output.textContent = parseFloat(input.value).toFixed(2);
+        this.refresh();
+        this.moved(input);
+      });
+      // the release: one script run; "at" tells this release from an earlier one that moved the same
+      input.addEventListener("change", () => this.setStateValue("moved", {dims: this.changed(),
+                                                                          at: Date.now() + Math.random()}));
+    }
+  }
+
+  // The latent the sliders set: the start, with each shown dimension at its slider's value.
+  latent() {
+    const values = {};
+    for (const input of this.inputs) values[input.dataset.dim] = parseFloat(input.value);
+    return setCoordinates(this.base, values);
+  }
+
+  changed() {
+    const out = {};
+    for (const input of this.inputs) {
+      const d = +input.dataset.dim, v = parseFloat(input.value);
+      if (Math.abs(v - this.base[d]) > 1e-3) out[d] = Math.round(v * 100) / 100;
+    }
+    return out;
+  }
+
+  refresh() {
+    this.caption.textContent = `decoded · ${Object.keys(this.changed()).length} dimension(s) moved from ` +
+      this.data.base_name;
+  }
+
+  // The image and half the strip in one batch (1 + 6 or 1 + 5 latents), so the image follows at the
+  // display's rate and the strip every second frame. Frames go on after the last input until the strip
+  // is whole.
+  async draw() {
+    const values = this.data.strip, sweep = this.data.sweep, k = this.base.length;
     const z = this.latent(), key = Array.from(z).join(",") + "|" + sweep;
     const half = Math.ceil(values.length / 2);
     // the half of the strip not yet drawn for this latent; while the latent changes, each in turn
@@ -237,31 +285,119 @@ class Live {
     const batch = new Float32Array(k * (1 + frames.length));
     batch.set(z, 0);
     frames.forEach((f, i) => { batch.set(z, k * (i + 1)); batch[k * (i + 1) + sweep] = values[f]; });
-    try {
-      const out = await s.run({z: new ort.Tensor("float32", batch, [1 + frames.length, k])});
-      const pixels = out.image.data, n = SIDE * SIDE;
-      paintFrame(this.image.getContext("2d"), pixels, 0, 0, 0);
-      const strip = this.strip.getContext("2d");
-      frames.forEach((f, i) => paintFrame(strip, pixels, n * (i + 1), PAD + f * (SIDE + PAD), PAD));
-      if (part !== null) this.stripDone[part] = key;
-      this.image.dataset.latent = Array.from(z).join(",");   // what is drawn, for tests and benchmarks
-      if (this.stripDone[0] === key && this.stripDone[1] === key) this.strip.dataset.latent = key;
-      this.frames.count += 1;
-      this.frames.strips += part === 1 ? 1 : 0;   // a strip is new again when its second half is drawn
-      this.frames.times.push(performance.now() - t0);   // decode and paint
-      if (inputAt !== undefined && inputAt !== this.shownInput) {   // the first frame after an input
-        this.frames.latency.push(performance.now() - inputAt);        // input → pixels
-        this.shownInput = inputAt;
-      }
-    } finally {
-      this.busy = false;
-    }
-    if (this.again || this.stripDone[0] !== this.stripDone[1]) { this.again = false; this.request(); }
+    const pixels = await this.decode(batch, 1 + frames.length), n = SIDE * SIDE;
+    paintFrame(this.image.getContext("2d"), pixels, 0, 0, 0);
+    const strip = this.strip.getContext("2d");
+    frames.forEach((f, i) => paintFrame(strip, pixels, n * (i + 1), PAD + f * (SIDE + PAD), PAD));
+    if (part !== null) this.stripDone[part] = key;
+    this.image.dataset.latent = Array.from(z).join(",");   // what is drawn, for tests and benchmarks
+    if (this.stripDone[0] === key && this.stripDone[1] === key) this.strip.dataset.latent = key;
+    this.frames.strips += part === 1 ? 1 : 0;   // a strip is new again when its second half is drawn
+    return this.stripDone[0] !== this.stripDone[1];
   }
 }
 
+// One control (a range input) and rows of frames. Each frame is a latent on a path (views/
+// live_latent.js) at t = o + c·s for the control's value s; frames with c = 0 are drawn once. Titles
+// and captions may hold {s} and {t}, filled in as the control moves; the server's notes on the
+// frames (what the classifier calls each) hold for the value it last heard of and fade while the
+// control is elsewhere.
+class Frames extends Live {
+  signature(data) {
+    return JSON.stringify([data.version, data.vectors, data.rows, data.control]);
+  }
+
+  build(data) {
+    const root = this.root, control = data.control;
+    this.vectors = vectorsOf(data.vectors, data.k);
+    root.innerHTML = `
+      <label class="live-control"><span class="live-label">${escaped(control.label)}</span>
+        <span class="live-track"><input type="range" min="${control.min}" max="${control.max}"
+          step="${control.step}" value="${control.value}" aria-label="${escaped(control.label)}">
+          <output></output></span></label>
+      <div class="live-status"></div>
+      <div class="live-rows"></div>`;
+    this.input = root.querySelector("input");
+    this.output = root.querySelector("output");
+    this.status = root.querySelector(".live-status");
+    if (control.help) this.input.title = control.help;
+    const rows = root.querySelector(".live-rows");
+    this.cells = [];
+    data.rows.forEach((row, r) => {
+      const title = document.createElement("p");
+      title.className = "live-row-title";
+      title.dataset.template = row.title || "";
+      // a sign on every frame's t where some are negative or could be
+      const signed = control.min < 0 || row.frames.some(([, , , o, c]) => o < 0 || c < 0);
+      const grid = document.createElement("div");
+      grid.className = "live-grid";
+      grid.style.gridTemplateColumns = `repeat(${row.columns}, minmax(0, ${row.size}px))`;
+      row.frames.forEach(([op, a, b, o, c], f) => {
+        const figure = document.createElement("figure");
+        figure.className = "live-frame";
+        figure.innerHTML = `<canvas width="${SIDE}" height="${SIDE}"></canvas><figcaption></figcaption>`;
+        grid.appendChild(figure);
+        this.cells.push({op, a: this.vectors[a], b: this.vectors[b], o, c, row: r, index: f,
+                         canvas: figure.querySelector("canvas"), caption: figure.querySelector("figcaption"),
+                         template: (row.captions || [])[f] || "", signed, drawnAt: null});
+      });
+      if (row.title) rows.appendChild(title);
+      rows.appendChild(grid);
+    });
+    this.titles = [...rows.querySelectorAll(".live-row-title")];
+    this.input.addEventListener("input", () => { this.refresh(); this.moved(this.input); });
+    // the release: one script run; "at" tells it from an earlier release at the same value
+    this.input.addEventListener("change", () => this.setStateValue(
+      "released", {value: this.value(), at: Date.now() + Math.random()}));
+  }
+
+  value() {
+    return parseFloat(this.input.value);
+  }
+
+  refresh() {
+    const s = this.value(), digits = this.data.control.digits, notes = this.data.notes;
+    const fresh = notes && Math.abs(notes.value - s) < 1e-9;
+    const format = (v, sign) => (sign && v >= 0 ? "+" : "") + v.toFixed(digits).replace("-", "−");
+    this.output.textContent = format(s, false);
+    for (const title of this.titles) title.textContent = title.dataset.template.replace("{s}", format(s, false));
+    for (const cell of this.cells) {
+      const t = frameAt(cell, s), note = notes && (notes.rows[cell.row] || [])[cell.index];
+      const text = cell.template.replace("{t}", format(t, cell.signed));
+      cell.caption.textContent = [text, note].filter(Boolean).join(" · ");
+      cell.caption.classList.toggle("live-stale", Boolean(note) && !fresh);
+    }
+  }
+
+  // Every frame whose latent the value moves, and any not yet drawn, in one batch.
+  async draw() {
+    const s = this.value(), k = this.data.k;
+    const due = this.cells.filter(cell => cell.drawnAt === null || (cell.c !== 0 && cell.drawnAt !== s));
+    if (!due.length) return false;
+    const batch = new Float32Array(k * due.length);
+    const latents = due.map((cell, i) => {
+      const z = frameLatent(cell.op, cell.a, cell.b, frameAt(cell, s));
+      batch.set(z, k * i);
+      return z;
+    });
+    const pixels = await this.decode(batch, due.length), n = SIDE * SIDE;
+    due.forEach((cell, i) => {
+      paintFrame(cell.canvas.getContext("2d"), pixels, n * i, 0, 0);
+      cell.canvas.__latent = latents[i];   // what is drawn, for tests and benchmarks
+      cell.drawnAt = s;
+    });
+    return this.value() !== s;
+  }
+}
+
+const KINDS = {sliders: Sliders, frames: Frames};
+
 export default function (component) {
   const {data, parentElement, setStateValue} = component;
-  const live = parentElement.__live || (parentElement.__live = new Live(parentElement));
-  live.update(data, setStateValue);
+  const Kind = KINDS[data.kind] || Sliders;
+  if (!(parentElement.__live instanceof Kind)) {
+    if (parentElement.__live) parentElement.__live.root.remove();
+    parentElement.__live = new Kind(parentElement);
+  }
+  parentElement.__live.update(data, setStateValue);
 }

@@ -1,5 +1,9 @@
-"""Live decoding: the model's decoder runs in the visitor's browser, so an image follows a slider while
-it is dragged and the server hears of the drag once, when it ends.
+"""Live decoding: the model's decoder runs in the visitor's browser, so the pictures follow a control
+while it is dragged and the server hears of the drag once, when it ends. The latent sliders are one
+kind of live view (``views/sliders.py``); the others are one control above rows of frames
+(``frames``: Interpolation's scrubber, the hybrids' mix, a concept's strength, Category sampling's
+noise scale, Variations' strength), each frame a latent the browser computes from vectors the server
+sends once (``explorer/live_frames.py``).
 
 The decoder is the model's own, exported as ONNX (``training/synthesis/decoder_onnx.py``); the runtime
 is onnxruntime-web's WebAssembly backend, pinned in ``package-lock.json`` and installed by
@@ -13,10 +17,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from pathlib import Path
 
 import streamlit as st
 
+from explorer.live_frames import Frames
 from training.checkpoint import atomic_write_bytes
 from training.errors import ProjectError
 from training.synthesis import decoder_onnx
@@ -30,9 +36,11 @@ RUNTIME_FILES = {"module": "ort.wasm.bundle.min.mjs", "wasm": "ort-wasm-simd-thr
 TIMEOUT_MS = 8000   # the runtime (15 MB, 3.8 MB gzipped) and a decoder (4 MB) on a first visit
 SETUP = "bash scripts/setup.sh"
 
-SLIDERS = st.components.v2.component(
-    "fashion_vae_live_sliders", css=(Path(__file__).with_name("live.css")).read_text(),
-    js=(Path(__file__).with_name("live.js")).read_text())
+HERE = Path(__file__).parent
+# One component for every live view: the latent arithmetic (plain functions), then the controllers.
+COMPONENT = st.components.v2.component(
+    "fashion_vae_live", css=(HERE / "live.css").read_text(),
+    js=(HERE / "live_latent.js").read_text() + "\n" + (HERE / "live.js").read_text())
 
 
 def _hashed_name(source: Path) -> str:
@@ -133,15 +141,61 @@ def ready(b) -> tuple[dict | None, str | None]:
     saying why this view decodes on the server instead."""
     reason = off_reason()
     if reason:
-        return None, f"Live decoding is off in this browser ({reason}): an image follows a slider when it " \
-                     "is released."
+        return None, (f"Live decoding is off in this browser ({reason}): the pictures follow a slider when "
+                      "it is released.")
     urls = runtime()
     if urls is None:
         from views.shared_mode import shared_mode
         how = "" if shared_mode() else f" (`{SETUP}` installs it)"   # visitors get no command to run
         return None, ("Live decoding needs the browser runtime, which is not installed on this server"
-                      f"{how}: an image follows a slider when it is released.")
+                      f"{how}: the pictures follow a slider when it is released.")
     url, problem = decoder(b)
     if url is None:
-        return None, f"Live decoding is off: {problem}. An image follows a slider when it is released."
+        return None, f"Live decoding is off: {problem}. The pictures follow a slider when it is released."
     return {"runtime": urls, "decoder": url, "timeout_ms": TIMEOUT_MS}, None
+
+
+def taken(component: str, value_key: str, default: float, lo: float, hi: float, step: float) -> float:
+    """The control's value: what the browser released last (once per release, snapped to the control's
+    steps and bounds, whatever a client sends), else the view's value, else ``default``. Call before
+    the view uses the value, then draw with ``frames``."""
+    ss = st.session_state
+    released = (ss.get(component) or {}).get("released")   # {"value": v, "at": a stamp}
+    if isinstance(released, dict) and released.get("at") != ss.get(keys.live_taken(component)):
+        ss[keys.live_taken(component)] = released.get("at")
+        try:
+            value = float(released.get("value"))
+        except (TypeError, ValueError):
+            value = math.nan
+        if math.isfinite(value):
+            value = min(hi, max(lo, lo + round((value - lo) / step) * step))
+            ss[value_key] = ss[keys.live_shown(component)] = round(value, 6)
+    value = ss.get(value_key, default)
+    return float(value)
+
+
+def frames(component: str, live_data: dict, value_key: str, value: float, control: dict, rows: Frames,
+           notes: list[list[str]] | None = None) -> None:
+    """The control and the rows of frames, decoded in the browser; ``notes`` (a caption per frame,
+    by row) hold for ``value``. A browser that cannot decode turns live decoding off for the session
+    and the view runs again, decoding on the server."""
+    ss = st.session_state
+    if ss.get(keys.live_shown(component)) != value:   # set by a link, a reset, another view: not a drag
+        ss[keys.live_shown(component)] = value
+        ss[keys.live_version(component)] = ss.get(keys.live_version(component), 0) + 1
+    data = {**live_data, "kind": "frames", "version": ss.get(keys.live_version(component), 0),
+            "control": {**control, "value": value}, **rows.data(),
+            "notes": None if notes is None else {"value": value, "rows": notes}}
+    result = COMPONENT(key=component, data=data, default={"released": None, "failed": None},
+                       on_released_change=lambda: None, on_failed_change=lambda: None)
+    if result.failed:
+        turn_off(result.failed)
+        st.rerun()
+
+
+def control(label: str, lo: float, hi: float, step: float, help: str = "") -> dict:
+    """A live control's range input: its label, bounds, step, the digits its value is shown with and
+    its tooltip."""
+    decimals = f"{step:g}".partition(".")[2]
+    digits = len(decimals)
+    return {"label": label, "min": lo, "max": hi, "step": step, "digits": digits, "help": help}

@@ -1,16 +1,19 @@
 """Category sampling: new items of a category, from its clusters (the default) or, as the paper
-did, around its mean (fig. 5 and 6). The page body is a fragment: new settings redraw the samples."""
+did, around its mean (fig. 5 and 6). The samples follow the noise scale while it is dragged: the server
+sends their centres and offsets once and the browser decodes centre + scale · offset (views/live.py).
+The page body is a fragment: new settings redraw the samples."""
 import numpy as np
 import streamlit as st
 
 from explorer import links
 from explorer.assets import category_name, embed_command
 from explorer.images import grid_png, labelled_npz
+from explorer.live_frames import Frames
 from training.data import CATEGORIES
 from training.evaluation import catalogue
 from training.inference import decode_pixels
 from training.sampling import DEFAULT_NOISE, sample_around, sample_mixture
-from views import keys, linking, shared_mode, state, url_path
+from views import keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 
 URL_PATH = url_path(__file__)
@@ -19,6 +22,8 @@ CLUSTERS, PAPERS, ISOTROPIC = ("category clusters", "around the mean (paper, fig
                                "around the mean, isotropic")
 SAMPLER_KEYS = {CLUSTERS: "mixture", PAPERS: "covariance"}   # the samplers the evaluation measured
 ALL_CLUSTERS = "all clusters"
+NOISE = (0.0, 2.0, 0.05)   # the noise scale's bounds and step
+NOISE_HELP = "0 gives the mean itself; 1 is one standard deviation of the chosen noise"
 
 PARAMS = [links.Category("cat", keys.SAMPLE_CATEGORY), links.Int("n", keys.SAMPLE_ITEMS, 4, 64),
           links.Float("noise", keys.SAMPLE_NOISE, 0.0, 2.0), links.Int("seed", keys.SAMPLE_SEED),
@@ -70,14 +75,51 @@ def cluster_strip(b, c: int, order, component):
                                    for ok, real in judged])
 
 
+def draw(b, c: int, kind: str, order, rank: int | None, n: int, noise: float, seed: int):
+    """The samples' latents (n×k), each one's cluster (None but for the clusters sampler), each one's
+    centre (n×k: the mean or cluster centre it is drawn around) and a phrase saying where from. Their
+    offsets from their centres scale with ``noise``: drawn at noise 1 with the centres at 0, they are
+    what the browser scales while the noise is dragged (z = centre + noise · offset)."""
+    mixtures = b.category_mixtures
+    if kind == CLUSTERS and rank is None:
+        z, component = sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise, seed)
+        return z, component, mixtures.mean[c][component], f"from the {CATEGORIES[c]} clusters"
+    if kind == CLUSTERS:
+        j = order[rank]
+        z = sample_around(mixtures.mean[c][j], n, noise, seed, mixtures.cov[c][j])
+        return (z, np.full(n, j), np.repeat(mixtures.mean[c][j][None], n, 0),
+                f"from {CATEGORIES[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)")
+    cov = b.category_cov[c] if kind == PAPERS else None
+    z = sample_around(b.category_mean[c], n, noise, seed, cov)
+    return z, None, np.repeat(b.category_mean[c][None], n, 0), f"around the {CATEGORIES[c]} mean"
+
+
+def offsets(b, c: int, kind: str, order, rank: int | None, n: int, seed: int) -> np.ndarray:
+    """What ``draw`` adds to each centre at noise 1: the same draws around centres at 0."""
+    mixtures = b.category_mixtures
+    if kind == CLUSTERS and rank is None:
+        return sample_mixture(mixtures.weight[c], np.zeros_like(mixtures.mean[c]), mixtures.cov[c], n, 1.0,
+                              seed)[0]
+    if kind == CLUSTERS:
+        return sample_around(np.zeros(b.latent_dim), n, 1.0, seed, mixtures.cov[c][order[rank]])
+    return sample_around(np.zeros(b.latent_dim), n, 1.0, seed, b.category_cov[c] if kind == PAPERS else None)
+
+
 @shared_mode.fragment
 def sampler(b):
     ss = st.session_state
-    c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
+    live_data, notice = live.ready(b)
+    if live_data is None:
+        c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
+    else:   # the noise scale is dragged over the samples
+        (c1, c2, c4, c5), c3 = st.columns([2, 1, 1, 2]), None
     c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key=keys.SAMPLE_CATEGORY)
     n = c2.number_input("Items", 4, 64, 16, step=4, key=keys.SAMPLE_ITEMS)
-    noise = c3.slider("Noise scale", 0.0, 2.0, DEFAULT_NOISE, 0.05, key=keys.SAMPLE_NOISE,
-                      help="0 gives the mean itself; 1 is one standard deviation of the chosen noise")
+    lo, hi, step = NOISE
+    if live_data is None:
+        noise = c3.slider("Noise scale", lo, hi, DEFAULT_NOISE, step, key=keys.SAMPLE_NOISE, help=NOISE_HELP)
+    else:
+        noise = live.taken(keys.LIVE_SAMPLES, keys.SAMPLE_NOISE, DEFAULT_NOISE, lo, hi, step)
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SAMPLE_SEED)
     if c not in range(10):   # a value no option has (a crafted request)
         c = 8
@@ -95,24 +137,11 @@ def sampler(b):
                          + ("" if mixtures is not None else
                             ". Clusters need embeddings made since they were added: "
                             f"`{embed_command(b.directory)}`"))
-    rank, order, component = None, None, None
-    if kind == CLUSTERS:
-        order = mixtures.components(c)
-        rank = pick_cluster(order)
-        if rank is None:
-            z, component = sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise,
-                                              seed)
-            around = f"from the {CATEGORIES[c]} clusters"
-        else:
-            j = order[rank]
-            z = sample_around(mixtures.mean[c][j], n, noise, seed, mixtures.cov[c][j])
-            component = np.full(n, j)
-            around = f"from {CATEGORIES[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)"
-    else:
-        cov = b.category_cov[c] if kind == PAPERS else None
-        z = sample_around(b.category_mean[c], n, noise, seed, cov)
-        around = f"around the {CATEGORIES[c]} mean"
-    samples = decode_pixels(b.model, z)
+    order = mixtures.components(c) if kind == CLUSTERS else None
+    rank = pick_cluster(order) if kind == CLUSTERS else None
+    z, component, centres, around = draw(b, c, kind, order, rank, n, noise, seed)
+    if notice:
+        st.info(notice, icon=":material/speed:")
     left, right = st.columns([1, 4], gap="medium")
     with left:
         st.markdown(w.swatch(c), unsafe_allow_html=True)
@@ -122,7 +151,15 @@ def sampler(b):
             w.big_image(decode_pixels(b.model, mixtures.mean[c][order[rank]])[0],
                         f"cluster {rank + 1} centre, decoded", 168)
     with right:
-        w.picture(grid_png(samples, ncol=8, scale=1), f"{n} samples {around}, noise {noise}, seed {seed}")
+        title = f"{n} samples {around}, noise {{s}}, seed {seed}"
+        if live_data is None:
+            w.picture(grid_png(decode_pixels(b.model, z), ncol=8, scale=1), title.format(s=noise))
+        else:
+            f = Frames(b.latent_dim)
+            f.row([f.frame("line", centre, offset) for centre, offset in
+                   zip(centres, offsets(b, c, kind, order, rank, n, seed), strict=True)], title, columns=8)
+            live.frames(keys.LIVE_SAMPLES, live_data, keys.SAMPLE_NOISE, noise,
+                        live.control("Noise scale", lo, hi, step, NOISE_HELP), f)
         measured = b.current_metrics
         if SAMPLER_KEYS.get(kind) == "mixture" and rank is not None:
             note = catalogue.cluster_note(measured, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
@@ -132,9 +169,9 @@ def sampler(b):
         if note:
             st.caption(note)
         d1, d2, d3, d4 = st.columns([2, 2, 3, 2], vertical_alignment="center")
-        d1.download_button("Download PNG", lambda: grid_png(samples, ncol=8),
+        d1.download_button("Download PNG", lambda: grid_png(decode_pixels(b.model, z), ncol=8),
                            file_name=f"samples_{c}_{seed}.png", mime="image/png", on_click="ignore")
-        d2.download_button("Download .npz", lambda: labelled_npz(samples, c, z),
+        d2.download_button("Download .npz", lambda: labelled_npz(decode_pixels(b.model, z), c, z),
                            file_name=f"samples_{c}_{seed}.npz",
                            help="the samples as uint8 images, their category labels and their latent codes z",
                            on_click="ignore")

@@ -115,10 +115,10 @@ def decoded_in_the_browser(b, base: np.ndarray, base_name: str, shown: np.ndarra
         lo, hi = bounds(base, d)
         dims.append([int(d), f"dim {d} · KL {b.kl_per_dim[d]:.2f}", lo, hi,
                      float(np.clip(moved.get(int(d), base[d]), lo, hi))])
-    data = {**live_data, "version": ss.get(keys.SLIDERS_VERSION, 0), "base": base.tolist(),
+    data = {**live_data, "kind": "sliders", "version": ss.get(keys.SLIDERS_VERSION, 0), "base": base.tolist(),
             "base_name": base_name, "dims": dims, "sweep": sweep,
             "strip": np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11).tolist()}
-    result = live.SLIDERS(key=keys.LIVE_SLIDERS, data=data, default={"moved": None, "failed": None},
+    result = live.COMPONENT(key=keys.LIVE_SLIDERS, data=data, default={"moved": None, "failed": None},
                           on_moved_change=lambda: None, on_failed_change=lambda: None)
     if result.failed:   # the browser could not load the runtime or the decoder: decode here instead
         live.turn_off(result.failed)

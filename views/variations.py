@@ -7,15 +7,19 @@ import torch
 from explorer import links
 from explorer.assets import category_name
 from explorer.images import grid_png, labelled_npz
+from explorer.live_frames import Frames
 from training.data import CATEGORIES
 from training.evaluation.classifier import predict
 from training.inference import decode_pixels
 from training.synthesis.augment import DEFAULT_TEMPERATURE, around_posterior
-from views import cached, keys, linking, shared_mode, state, url_path
+from views import cached, keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 
 URL_PATH = url_path(__file__)
 OF_ITEM = "an item of a category"
+STRENGTH = (0.5, 12.0, 0.5)   # bounds and step
+STRENGTH_HELP = ("z = μ + T·σ·ε: 1 samples the posterior itself, whose variants barely differ; shapes start "
+                 "to vary around 4–8 (augment's default, 8, measured best) and break up beyond")
 PARAMS = [links.Item("item", keys.SELECTION), links.Category("cat", keys.VARIATIONS_CATEGORY),
           links.Int("k", keys.VARIATIONS_ITEM), links.Float("t", keys.VARIATIONS_STRENGTH, 0.5, 12.0),
           links.Int("n", keys.VARIATIONS_COUNT, 4, 32), links.Int("seed", keys.VARIATIONS_SEED)]
@@ -62,11 +66,15 @@ def source(b):
 @shared_mode.fragment
 def variations(b):
     mu, logvar, picture, label, name = source(b)
+    live_data, notice = live.ready(b)
     c1, c2, c3 = st.columns([3, 1, 1])
-    strength = c1.slider("Strength T", 0.5, 12.0, DEFAULT_TEMPERATURE, 0.5, key=keys.VARIATIONS_STRENGTH,
-                         help="z = μ + T·σ·ε: 1 samples the posterior itself, whose variants barely differ; "
-                              "shapes start to vary around 4–8 (augment's default, 8, measured best) and "
-                              "break up beyond")
+    lo, hi, step = STRENGTH
+    if live_data is None:
+        strength = c1.slider("Strength T", lo, hi, DEFAULT_TEMPERATURE, step, key=keys.VARIATIONS_STRENGTH,
+                             help=STRENGTH_HELP)
+    else:   # dragged over the variants, which the browser decodes
+        strength = live.taken(keys.LIVE_VARIATIONS, keys.VARIATIONS_STRENGTH, DEFAULT_TEMPERATURE,
+                              lo, hi, step)
     n = c2.number_input("Variants", 4, 32, 16, step=4, key=keys.VARIATIONS_COUNT)
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key=keys.VARIATIONS_SEED)
     if not shared_mode.allow("draw"):
@@ -75,14 +83,23 @@ def variations(b):
     images = decode_pixels(b.model, z)
     probs = predict(cached.get_classifier(b.directory), torch.from_numpy(images)[:, None])[1]
     kept = probs.argmax(1) == label
+    captions = [("✓ " if k else "✗ ") + f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
+                for k, p in zip(kept, probs, strict=True)]
+    if notice:
+        st.info(notice, icon=":material/speed:")
     left, right = st.columns([1, 4], gap="medium")
     with left:
         st.markdown(w.swatch(label), unsafe_allow_html=True)
         w.big_image(picture, name, 168)
     with right:
-        captions = [("✓ " if k else "✗ ") + f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
-                    for k, p in zip(kept, probs, strict=True)]
-        w.thumbnails(images, captions, per_row=8, size=84)
+        if live_data is None:
+            w.thumbnails(images, captions, per_row=8, size=84)
+        else:   # z = μ + T·(σ·ε): the offsets σ·ε are the draws at T = 1 around 0
+            offsets, _ = around_posterior(np.zeros_like(mu), logvar, n, 1.0, np.random.default_rng(seed))
+            f = Frames(b.latent_dim)
+            f.row([f.frame("line", mu, offset) for offset in offsets], columns=8)
+            live.frames(keys.LIVE_VARIATIONS, live_data, keys.VARIATIONS_STRENGTH, strength,
+                        live.control("Strength T", lo, hi, step, STRENGTH_HELP), f, notes=[captions])
         st.caption(f"The classifier keeps the category in {kept.mean():.0%} of these {n} variants (✓). In a "
                    "benchmark with few labels, such variants added at most a few tenths of a point to a "
                    "classifier's accuracy: docs/augmentation.md.")
