@@ -213,3 +213,14 @@ def drag_slider(page, slider, fraction: float, steps: int = 30, pause_ms: int = 
     for i in range(1, steps + 1):
         page.mouse.move(x + i * fraction * (box["width"] - 16) / steps, y)
         page.wait_for_timeout(pause_ms)
+
+
+def live_cells(root) -> list[tuple[list[float], list[int]]]:
+    """Each frame of a live view (``root``: a locator of its ``.live`` element, rows after rows): the
+    latent it was decoded from (empty until drawn) and its grey pixels as drawn."""
+    return root.evaluate("""(root) => [...root.querySelectorAll('.live-frame canvas')].map(canvas => {
+        const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const grey = [];
+        for (let i = 0; i < d.length; i += 4) grey.push(d[i]);
+        return [canvas.__latent ? Array.from(canvas.__latent) : [], grey];
+    })""")

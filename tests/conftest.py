@@ -73,3 +73,34 @@ def run_process(*args, timeout=600, env=None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "training", *map(str, args)], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+# --- live views in AppTest (views/live.py): what the browser was given, and a control let go -----------
+def live_view(at, key: str) -> dict | None:
+    """The data live component ``key`` (a views.keys.LIVE_* name) was given, or None where the view
+    decodes on the server."""
+    import json
+    found = [e for e in at.get("bidi_component") if e.proto.id.endswith("-" + key)]
+    return json.loads(found[0].proto.json) if found else None
+
+
+def let_go(at, key: str, value: float, stamp: float = 1.0):
+    """What the browser sends when live component ``key``'s control is released at ``value``."""
+    at.session_state[key] = {"released": {"value": value, "at": stamp}, "failed": None}
+    return at.run()
+
+
+def frame_latents(data: dict, s: float):
+    """Each frame's latent at control value ``s`` (rows after rows), computed as the browser does
+    (views/live_latent.js; tests/test_live_latent.py checks the two agree) but for the spherical path."""
+    import base64
+
+    import numpy as np
+    table = np.frombuffer(base64.b64decode(data["vectors"]), "<f8").reshape(-1, data["k"])
+    out = []
+    for row in data["rows"]:
+        for path, a, b, o, c in row["frames"]:
+            t = o + c * s
+            assert path in ("line", "mix"), path
+            out.append(table[a] + t * table[b] if path == "line" else (1 - t) * table[a] + t * table[b])
+    return np.asarray(out, np.float32)

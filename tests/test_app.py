@@ -7,7 +7,7 @@ import pytest
 from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, frame_latents, let_go, live_view
 from training import VAEConfig
 from training import sampling as lat
 from views import SCRIPTS as PAGES
@@ -37,8 +37,7 @@ def _errors(at):
 def _live(at) -> dict:
     """What the live sliders were given to draw: the runtime's and the decoder's addresses, the start
     latent and each shown slider's value (the browser decodes exactly this)."""
-    element, = [e for e in at.get("bidi_component") if e.proto.component_name == "fashion_vae_live"]
-    return json.loads(element.proto.json)
+    return live_view(at, "live_sliders")
 
 
 def _release(at, moved: dict, stamp: float = 1.0):
@@ -163,7 +162,6 @@ def test_corrupt_weights_show_a_message(tmp_path, monkeypatch):
 
 
 def _ring_drawn(at) -> bool:
-    import json
     chart = at.get("plotly_chart")[0]
     return any(t.get("name") == "selected" for t in json.loads(chart.proto.spec)["data"])
 
@@ -181,7 +179,6 @@ def _card_markdown(at) -> str:
 
 
 def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
-    import json
 
     from training.evaluation import catalogue
     _open(app, "Model card")
@@ -248,7 +245,6 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
 
 
 def test_category_sampling_says_how_often_the_judge_recognises_the_category(app):
-    import json
 
     from training.evaluation import catalogue
     ours = json.loads((ASSETS / "metrics.json").read_text())
@@ -265,7 +261,6 @@ def test_category_sampling_says_how_often_the_judge_recognises_the_category(app)
 
 
 def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement(app):
-    import json
 
     from training.evaluation import catalogue
     ours = json.loads((ASSETS / "metrics.json").read_text())
@@ -274,8 +269,9 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
     app.selectbox(key="sample_cat").set_value(6).run()   # the clusters are the default sampler
     assert app.radio(key="sample_kind").value == "category clusters"
     assert not app.exception and not _errors(app)
-    captions = [c for image in app.get("image") for c in image.captions]
-    assert any(c.startswith("16 samples from the Shirt clusters, noise 0.5") for c in captions)
+    live = live_view(app, "live_samples")   # the samples follow the noise scale in the browser
+    assert live["rows"][0]["title"] == "16 samples from the Shirt clusters, noise {s}, seed 0"
+    assert live["control"]["value"] == 0.5 and len(live["rows"][0]["frames"]) == 16
     # one decoded centre per cluster, heaviest first, each with its share of the training shirts and,
     # on a second line, what the evaluation measured for that cluster alone: its samples, its real test shirts
     shares = [c.value.split("  \n") for c in app.caption if " drawn  \n" in c.value]
@@ -291,7 +287,6 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
 
 
 def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measurement(app):
-    import json
 
     from training.evaluation import catalogue
     from training.sampling import CategoryMixtures
@@ -309,7 +304,13 @@ def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measuremen
     np.testing.assert_allclose(np.array(app.session_state["on_map"]["latents"]), expected, rtol=0, atol=1e-6)
     captions = [c for image in app.get("image") for c in image.captions]
     share = mixtures.weight[2][j]
-    assert f"16 samples from Pullover cluster 3 ({share:.0%} of the category), noise 0.5, seed 0" in captions
+    live = live_view(app, "live_samples")
+    assert live["rows"][0]["title"] == f"16 samples from Pullover cluster 3 ({share:.0%} of the category), " \
+                                       "noise {s}, seed 0"
+    # what the browser decodes at each noise scale is the view's own draw at that scale
+    for noise in (0.5, 1.25):
+        drawn = lat.sample_around(mixtures.mean[2][j], 16, noise, 0, mixtures.cov[2][j])
+        np.testing.assert_allclose(frame_latents(live, noise), drawn, rtol=0, atol=1e-6)
     assert "cluster 3 centre, decoded" in captions and "category mean, decoded" not in captions
     drawn = [int(c.value.split(" · ")[2].split()[0]) for c in app.caption if " drawn  \n" in c.value]
     assert drawn == [0, 0, 16] + [0] * (len(order) - 3)
@@ -325,7 +326,6 @@ def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measuremen
 
 
 def test_clusters_measured_on_other_embeddings_are_not_quoted(tmp_path, monkeypatch):
-    import json
     for f in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
         shutil.copy(ASSETS / f, tmp_path / f)
     metrics = json.loads((ASSETS / "metrics.json").read_text())
@@ -363,7 +363,6 @@ def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatc
 
 
 def test_a_malformed_noise_sweep_in_metrics_json_loses_the_chart_not_the_page(tmp_path, monkeypatch):
-    import json
     for f in ("model.safetensors", "model.json", "embeddings.npz", "embeddings.json"):
         shutil.copy(ASSETS / f, tmp_path / f)
     metrics = json.loads((ASSETS / "metrics.json").read_text())
@@ -381,7 +380,6 @@ def test_a_malformed_noise_sweep_in_metrics_json_loses_the_chart_not_the_page(tm
 
 
 def test_config_that_does_not_match_the_weights_shows_a_message(tmp_path, monkeypatch):
-    import json
     for f in ("model.safetensors", "embeddings.npz", "embeddings.json"):
         shutil.copy(ASSETS / f, tmp_path / f)
     meta = json.loads((ASSETS / "model.json").read_text())
@@ -415,11 +413,14 @@ def test_variations_of_a_category_item_and_of_a_clicked_point(app):
     _open(app, "Variations")
     assert not app.exception and not _errors(app)
     assert not [r for r in app.radio if r.key == "var_source"]   # nothing selected yet: no lone choice
-    app.slider(key="var_strength").set_value(3.0).run()
-    verdicts = [c for image in app.get("image") for c in image.captions if c.startswith(("✓ ", "✗ "))]
+    let_go(app, "live_variations", 3.0)   # the strength, dragged in the browser and let go at 3
+    live = live_view(app, "live_variations")
+    verdicts = live["notes"]["rows"][0]
+    assert live["notes"]["value"] == live["control"]["value"] == 3.0
     # the variants are the first sneaker's posterior widened threefold, decoded and judged
     first = int(np.flatnonzero(e["labels"] == 7)[0])
     z, _ = around_posterior(e["mu"][first], e["logvar"][first], 16, 3.0, np.random.default_rng(0))
+    np.testing.assert_allclose(frame_latents(live, 3.0), z, rtol=0, atol=1e-6)   # what the browser draws
     images = decode_pixels(load_model(ASSETS), z)
     probs = predict(load_classifier(ASSETS), torch.from_numpy(images)[:, None])[1]
     assert verdicts == [("✓ " if p.argmax() == 7 else "✗ ") + f"{CATEGORIES[p.argmax()]} {p.max():.0%}"
@@ -455,17 +456,19 @@ def test_a_link_opens_the_map_with_its_point_projection_and_marks(app):
 def test_settings_made_in_one_session_reopen_the_same_images_in_another(app, monkeypatch):
     _open(app, "Category sampling")
     app.selectbox(key="sample_cat").set_value(2).run()
-    app.slider(key="sample_noise").set_value(0.8).run()
+    let_go(app, "live_samples", 0.8)
     app.number_input(key="sample_seed").set_value(42).run()
     app.segmented_control(key="sample_cluster").set_value("2").run()
     link = dict(app.query_params)
     assert link == {"cat": "pullover", "n": "16", "noise": "0.8", "seed": "42", "sampler": "clusters",
                     "cluster": "2"}
-    made = _image_id(app, "16 samples from Pullover cluster 2")
+    made = live_view(app, "live_samples")
     fresh = _app(ASSETS, monkeypatch)
     _open(fresh, "Category sampling", **link)
     assert not fresh.exception and not fresh.warning
-    assert _image_id(fresh, "16 samples from Pullover cluster 2") == made
+    again = live_view(fresh, "live_samples")   # the same latents at the same scale: the same pictures
+    assert again["vectors"] == made["vectors"] and again["rows"] == made["rows"]
+    assert again["control"]["value"] == made["control"]["value"] == 0.8
     # the sliders: a start and a dimension moved in the browser, let go
     _open(app, "Latent sliders")
     app.radio(key="slider_start").set_value("category mean").run()

@@ -6,7 +6,7 @@ import pytest
 from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, frame_latents, let_go, live_view, run_cli
 from explorer.assets import load_bundle
 from training import CATEGORIES
 from training.synthesis import concepts as C
@@ -200,7 +200,7 @@ def test_app_opens_an_example_and_its_samples_match_the_cli(monkeypatch, b, tmp_
     at.selectbox(key="concept_cat").set_value(0).run()
     at.number_input(key="concept_n").set_value(8).run()
     at.number_input(key="concept_seed").set_value(5).run()
-    at.slider(key="concept_strength").set_value(1.5).run()
+    let_go(at, "live_concept", 1.5)   # the strength, dragged in the browser and let go at 1.5
     assert not at.exception
     command = next(c.value for c in at.code if "--concept" in c.value)
     assert "--concept assets/concepts/long-sleeves.json --strength 1.5" in command and "--seed 5" in command
@@ -217,3 +217,6 @@ def test_app_opens_an_example_and_its_samples_match_the_cli(monkeypatch, b, tmp_
     d = C.load(ASSETS / "concepts" / "long-sleeves.json", b.meta["weights_sha256"], b.latent_dim).direction
     app_images = (np.clip(decode_pixels(b.model, C.push(z, d, 1.5)), 0, 1) * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(app_images, np.load(out)["images"])
+    # …and the browser draws those latents: the second row of the live view at strength 1.5
+    live = live_view(at, "live_concept")
+    np.testing.assert_allclose(frame_latents(live, 1.5)[8:], C.push(z, d, 1.5), rtol=0, atol=1e-6)

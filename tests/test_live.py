@@ -2,7 +2,6 @@
 files the app serves itself, tell the server once when they are let go, and fall back to decoding on
 the server, with one line saying why, when the browser cannot run them."""
 import hashlib
-import json
 import os
 from urllib.parse import urljoin
 
@@ -16,6 +15,7 @@ from appdriver.browser import (
     count_websocket_sends,
     drag_slider,
     image_with_caption,
+    live_cells,
     live_frames,
     live_picture,
     wait_for_live,
@@ -23,7 +23,7 @@ from appdriver.browser import (
     websocket_sends,
 )
 from appdriver.server import running_app
-from conftest import ROOT
+from conftest import ROOT, frame_latents, let_go, live_view
 from training import load_model
 from training.inference import decode_pixels
 from training.synthesis import decoder_onnx
@@ -43,8 +43,7 @@ def _sliders(monkeypatch, **query) -> AppTest:
 
 
 def _live(at) -> dict | None:
-    found = [e for e in at.get("bidi_component") if e.proto.component_name == "fashion_vae_live"]
-    return json.loads(found[0].proto.json) if found else None
+    return live_view(at, "live_sliders")
 
 
 def _release(at, moved: dict, stamp: float):
@@ -129,6 +128,85 @@ def test_shared_mode_serves_the_allowed_models_decoders_and_no_other(monkeypatch
     assert (L.STATIC / _live(at)["decoder"].rsplit("/", 1)[1]).is_file()
 
 
+# --- the other live views: one control over rows of frames ----------------------------------------------
+# (view, its component, the link parameter of its control, a link that opens it, a value to let go at)
+CONTROLS = [("Interpolation & hybrids", "live_interp", "at", {"a": "5", "b": "6"}, 0.3),
+            ("Interpolation & hybrids", "live_hybrids", "mix", {}, 0.85),
+            ("Concepts", "live_concept", "s", {"concept": "long-sleeves"}, 3.25),
+            ("Category sampling", "live_samples", "noise", {"cat": "pullover"}, 1.2),
+            ("Variations", "live_variations", "t", {"cat": "bag"}, 2.5)]
+SERVER_SLIDERS = {"live_interp": "interp_at", "live_hybrids": "hyb_mix", "live_concept": "concept_strength",
+                  "live_samples": "sample_noise", "live_variations": "var_strength"}
+
+
+def _view(monkeypatch, view: str, **query) -> AppTest:
+    monkeypatch.setenv("EXPLORER_MODEL_DIR", str(ASSETS))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.query_params.update(query)
+    return at.switch_page(SCRIPTS[view]).run()
+
+
+@pytest.mark.parametrize("view, key, param, query, value", CONTROLS, ids=[c[1] for c in CONTROLS])
+def test_a_live_control_is_drawn_by_the_browser_and_its_release_sets_the_link(monkeypatch, view, key, param,
+                                                                               query, value):
+    at = _view(monkeypatch, view, **query)
+    assert not at.exception and not at.info
+    data = live_view(at, key)
+    assert data["kind"] == "frames" and data["decoder"].startswith("/app/static/live/")
+    assert not [s for s in at.slider if s.key == SERVER_SLIDERS[key]]   # no server slider for it
+    version, frames = data["version"], frame_latents(data, data["control"]["value"]) if key != "live_interp" \
+        else None
+    let_go(at, key, value, stamp=1.0)
+    assert not at.exception and at.query_params[param] == f"{value:g}"
+    after = live_view(at, key)
+    assert after["control"]["value"] == value and after["version"] == version   # the browser's control stays
+    if frames is not None:   # the same frames: the browser computes them at the new value itself
+        assert after["vectors"] == data["vectors"] and after["rows"] == data["rows"]
+    if after["notes"] is not None:   # the server's verdicts are for the value it heard of
+        assert after["notes"]["value"] == value
+    # a link sets the control: the browser is told to move it (a new version)
+    fresh = _view(monkeypatch, view, **{**query, param: f"{value:g}"})
+    assert live_view(fresh, key)["control"]["value"] == value
+
+
+def test_what_a_client_releases_is_held_to_the_controls_steps_and_bounds(monkeypatch):
+    at = _view(monkeypatch, "Category sampling")
+    for stamp, sent, kept in ((1, 7.5, 2.0), (2, -3, 0.0), (3, 0.8123, 0.8), (4, "nan", 0.8), (5, None, 0.8),
+                              (6, "1e308", 2.0)):
+        let_go(at, "live_samples", sent, stamp=stamp)
+        assert not at.exception and live_view(at, "live_samples")["control"]["value"] == kept, sent
+
+
+def test_the_scrubber_is_any_point_of_the_path_between_a_and_b(monkeypatch):
+    from explorer import latent as lat
+    at = _view(monkeypatch, "Interpolation & hybrids", a="5", b="6", path="spherical")
+    data = live_view(at, "live_interp")
+    assert [f[0] for f in data["rows"][0]["frames"]] == ["slerp"] * 3
+    mu = np.load(ASSETS / "embeddings.npz")["mu"]
+    table = np.frombuffer(__import__("base64").b64decode(data["vectors"]), "<f8").reshape(-1, data["k"])
+    np.testing.assert_array_equal(table, mu[[5, 6]])   # A and B, sent once; the browser slerps between them
+    at.radio(key="interp_method").set_value("linear").run()
+    let_go(at, "live_interp", 0.3)
+    data = live_view(at, "live_interp")
+    np.testing.assert_allclose(frame_latents(data, 0.3), lat.path_at(mu[5], mu[6], [0, 0.3, 1], "linear"),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("view, key, param, query, value", CONTROLS, ids=[c[1] for c in CONTROLS])
+def test_without_live_decoding_each_control_is_a_server_slider(monkeypatch, view, key, param, query, value):
+    at = _view(monkeypatch, view, **{**query, param: f"{value:g}"})
+    at.session_state[key] = {"released": None, "failed": "the decoder did not load within 8 s"}
+    at.run()
+    assert not at.exception and live_view(at, key) is None
+    assert any(i.value.startswith(f"{OFF} (the decoder did not load within 8 s)") for i in at.info)
+    slider = at.slider(key=SERVER_SLIDERS[key])
+    assert slider.value == value   # the link's value, now on the server's slider
+    slider.set_value(slider.min).run()
+    assert not at.exception and at.query_params[param] == f"{slider.min:g}"
+    assert at.get("image")   # the pictures come from the server
+
+
 # --- in Chromium --------------------------------------------------------------------------------------
 chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
                               reason="Debian's chromium is not installed (scripts/setup.sh --dev)")
@@ -185,3 +263,62 @@ def test_when_the_runtime_cannot_load_the_server_decodes():
                                  timeout_ms=20000)
         assert src and page.request.get(urljoin(page.url, src)).ok
         assert page.locator('[data-testid="stSlider"]').count() == 16
+        page.goto(url + "/sampling?cat=bag&noise=0.8")   # a new session tries again, and falls back again
+        wait_for_text(page, OFF, timeout_ms=30000)
+        src = image_with_caption(page, "16 samples from the Bag clusters, noise 0.8, seed 0",
+                                 timeout_ms=20000)
+        assert src and page.request.get(urljoin(page.url, src)).ok
+
+
+def _drawn(page, root, timeout_ms: int = 20000):
+    """The live view's frames once every one is drawn."""
+    for _ in range(timeout_ms // 100):
+        cells = live_cells(root)
+        if cells and all(latent for latent, _ in cells):
+            return cells
+        page.wait_for_timeout(100)
+    raise AssertionError("the live view's frames were not all drawn")
+
+
+@pytest.mark.browser
+@pytest.mark.serve
+@chromium
+def test_a_dragged_mix_redraws_the_hybrids_before_release_with_the_servers_pixels():
+    from explorer import latent as lat
+    e = np.load(ASSETS / "embeddings.npz")
+    pairs = lat.hybrid_pairs(e["labels"], 7, 9, 4, 0)
+    ia, ib = [p[0] for p in pairs], [p[1] for p in pairs]
+    with running_app(ASSETS) as (url, _server), browser(1280, 1100) as page:
+        count_websocket_sends(page)
+        page.goto(url + "/interpolation?ha=sneaker&hb=ankle-boot&pairs=4")
+        wait_for_live(page)
+        mix = page.locator(".live", has_text="Mix (0 = first")
+        mix.scroll_into_view_if_needed()
+        first = _drawn(page, mix)
+        assert len(first) == 12 and all(latent for latent, _ in first)
+        slider = mix.locator("input")
+        frames, sends = live_frames(page), websocket_sends(page)
+        drag_slider(page, slider, 0.3)
+        page.wait_for_timeout(300)
+        during = live_frames(page) - frames
+        value = float(slider.input_value())
+        cells = live_cells(mix)
+        assert during >= 3, f"only {during} frames while dragging"
+        assert websocket_sends(page) == sends, "the browser told the server during the drag"
+        assert value > 0.6 and [c[1] for c in cells[:8]] == [c[1] for c in first[:8]]   # the items stay
+        hybrids = np.array([latent for latent, _ in cells[8:]], np.float32)
+        want = (1 - value) * e["mu"][ia] + value * e["mu"][ib]
+        np.testing.assert_allclose(hybrids, want, rtol=0, atol=1e-6)   # the view's mix, at the thumb's value
+        for latent, grey in cells[8:]:   # the server's pixels for the same latent, to 8 bits
+            assert np.abs(np.array(grey) - _server_pixels(latent)).max() <= 1
+        page.mouse.up()
+        page.wait_for_function("(v) => location.search.includes('mix=' + v)", arg=f"{value:g}", timeout=15000)
+        page.wait_for_timeout(1000)
+        assert websocket_sends(page) == sends + 1   # the release: one message, one script run
+        link = page.url
+        fresh = page.context.browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
+        fresh.goto(link)
+        wait_for_live(fresh)
+        again = fresh.locator(".live", has_text="Mix (0 = first")
+        again.scroll_into_view_if_needed()
+        assert [g for _, g in _drawn(fresh, again)] == [g for _, g in cells]

@@ -168,7 +168,8 @@ def taken(component: str, value_key: str, default: float, lo: float, hi: float, 
         except (TypeError, ValueError):
             value = math.nan
         if math.isfinite(value):
-            value = min(hi, max(lo, lo + round((value - lo) / step) * step))
+            value = min(hi, max(lo, value))
+            value = min(hi, lo + round((value - lo) / step) * step)
             ss[value_key] = ss[keys.live_shown(component)] = round(value, 6)
     value = ss.get(value_key, default)
     return float(value)
