@@ -8,9 +8,10 @@ st.image), Streamlit's and the browser's own floor on this machine.
 
     .venv/bin/python bench/app_latency.py [--clicks 25] [--model-dir assets]
 
-With ``--views`` it measures the views without a clickable map instead: a widget change → the new
-image loaded, on Concepts (the strength slider of a worked example) and Compare models (the test
-image's number), beside a do-nothing page with one slider and one image, in one run.
+With ``--views`` it measures the views without a clickable map instead: a widget change → new pixels,
+on Concepts (the strength of a worked example, which the browser decodes: views/live.py) and Compare
+models (the test image's number: the new image loaded), beside a do-nothing page with one slider and
+one image, in one run.
 
     .venv/bin/python bench/app_latency.py --views [--changes 20]
 """
@@ -56,6 +57,21 @@ IMAGE_SRC = """(needle) => {
     return img && img.complete && img.naturalWidth > 0 ? img.src : null;
 }"""
 
+# a checksum of every frame a live view drew (its control labelled so), or null before it has drawn
+LIVE_PIXELS = """(label) => {
+    const roots = [...document.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot);
+    const root = roots.find(r => [...r.querySelectorAll('.live-control .live-label')]
+        .some(l => l.textContent.trim() === label));
+    const canvases = root ? [...root.querySelectorAll('.live-frame canvas')] : [];
+    if (!canvases.length || canvases.some(c => !c.__latent)) return null;
+    let h = 0;
+    for (const c of canvases) {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 4) h = (Math.imul(h, 31) + d[i]) | 0;
+    }
+    return String(h);
+}"""
+
 
 def pct(xs, q):
     return float(np.percentile(xs, q)) * 1000
@@ -86,26 +102,31 @@ def click_latencies(page, trace_names, clicks, marker_js):
     return times, misses
 
 
-def change_latencies(page, needle: str, act, changes: int):
-    """Time from a widget change (``act(k)``) to a new image loaded under the caption ``needle``."""
+def change_latencies(page, probe: str, needle: str, act, changes: int):
+    """Time from a widget change (``act(k)``) to new pixels: ``probe(needle)`` (JavaScript: IMAGE_SRC or
+    LIVE_PIXELS) giving another value than before."""
     times = []
     for k in range(changes):
-        page.wait_for_function(IMAGE_SRC, arg=needle, timeout=30000)
-        before = page.evaluate(IMAGE_SRC, needle)
+        page.wait_for_function(probe, arg=needle, timeout=30000)
         page.wait_for_timeout(400)
+        before = page.evaluate(probe, needle)
         t = time.perf_counter()
         act(k)
-        page.wait_for_function(f"([n, b]) => {{ const s = ({IMAGE_SRC})(n); return s && s !== b; }}",
+        page.wait_for_function(f"([n, b]) => {{ const s = ({probe})(n); return s && s !== b; }}",
                                arg=[needle, before], timeout=15000)
         times.append(time.perf_counter() - t)
     return times
 
 
-def press_slider(page):
+def press_slider(page, selector='[data-testid="stSlider"] input[type="range"]'):
     def act(k):
         key = "ArrowRight" if k % 2 == 0 else "ArrowLeft"
-        page.locator('[data-testid="stSlider"] input[type="range"]').first.press(key)
+        page.locator(selector).first.press(key)
     return act
+
+
+def press_live_control(page):
+    return press_slider(page, ".live-control input")
 
 
 def views(a):
@@ -121,16 +142,17 @@ def views(a):
         floor_path = Path(tmp) / "widget_floor.py"
         floor_path.write_text(WIDGET_FLOOR_APP)
         results = {}
-        for label, script, path, needle, action in (
-                ("Concepts (strength)", None, "/concepts?concept=long-sleeves", "", press_slider),
-                ("Compare (test image)", None, "/compare", "default · MSE", type_item),
-                ("floor (slider → image)", floor_path, "", "floor image", press_slider)):
+        for label, script, path, probe, needle, action in (
+                ("Concepts (strength)", None, "/concepts?concept=long-sleeves", LIVE_PIXELS, "Strength",
+                 press_live_control),
+                ("Compare (test image)", None, "/compare", IMAGE_SRC, "default · MSE", type_item),
+                ("floor (slider → image)", floor_path, "", IMAGE_SRC, "floor image", press_slider)):
             with running_app(a.model_dir, script=script) as (url, _), browser(1280, 1400) as page:
                 page.goto(url + path)
-                page.wait_for_function(IMAGE_SRC, arg=needle, timeout=60000)
+                page.wait_for_function(probe, arg=needle, timeout=60000)
                 page.wait_for_timeout(1500)
-                change_latencies(page, needle, action(page), 2)   # warm-up: caches, first figures
-                results[label] = change_latencies(page, needle, action(page), a.changes)
+                change_latencies(page, probe, needle, action(page), 2)   # warm-up: caches, first figures
+                results[label] = change_latencies(page, probe, needle, action(page), a.changes)
     floor = results["floor (slider → image)"]
     print(f"{'':24s} {'change→image p50':>17s} {'p95':>7s} {'p95 ÷ floor p95':>16s} {'n':>3s}")
     for label, times in results.items():
