@@ -9,9 +9,9 @@ st.image), Streamlit's and the browser's own floor on this machine.
     .venv/bin/python bench/app_latency.py [--clicks 25] [--model-dir assets]
 
 With ``--views`` it measures the views without a clickable map instead: a widget change → new pixels,
-on Concepts (the strength of a worked example, which the browser decodes: views/live.py) and Compare
-models (the test image's number: the new image loaded), beside a do-nothing page with one slider and
-one image, in one run.
+on Concepts (the strength of a worked example) and Compare models (the test image's number: the
+loaded model's reconstruction), both decoded in the browser (views/live.py), beside a do-nothing page
+with one slider and one image, in one run.
 
     .venv/bin/python bench/app_latency.py --views [--changes 20]
 """
@@ -57,11 +57,12 @@ IMAGE_SRC = """(needle) => {
     return img && img.complete && img.naturalWidth > 0 ? img.src : null;
 }"""
 
-# a checksum of every frame a live view drew (its control labelled so), or null before it has drawn
+# a checksum of every frame a live view drew (its control labelled so, or its element named so), or null
+# before it has drawn
 LIVE_PIXELS = """(label) => {
     const roots = [...document.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot);
     const root = roots.find(r => [...r.querySelectorAll('.live-control .live-label')]
-        .some(l => l.textContent.trim() === label));
+        .some(l => l.textContent.trim() === label) || r.querySelector(`.live[data-name="${label}"]`));
     const canvases = root ? [...root.querySelectorAll('.live-frame canvas')] : [];
     if (!canvases.length || canvases.some(c => !c.__latent)) return null;
     let h = 0;
@@ -145,7 +146,7 @@ def views(a):
         for label, script, path, probe, needle, action in (
                 ("Concepts (strength)", None, "/concepts?concept=long-sleeves", LIVE_PIXELS, "Strength",
                  press_live_control),
-                ("Compare (test image)", None, "/compare", IMAGE_SRC, "default · MSE", type_item),
+                ("Compare (test image)", None, "/compare", LIVE_PIXELS, "item 0", type_item),
                 ("floor (slider → image)", floor_path, "", IMAGE_SRC, "floor image", press_slider)):
             with running_app(a.model_dir, script=script) as (url, _), browser(1280, 1400) as page:
                 page.goto(url + path)

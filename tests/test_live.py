@@ -297,6 +297,7 @@ def test_a_dragged_mix_redraws_the_hybrids_before_release_with_the_servers_pixel
         first = _drawn(page, mix)
         assert len(first) == 12 and all(latent for latent, _ in first)
         slider = mix.locator("input")
+        slider.evaluate("(s) => { s.__kept = true; }")
         frames, sends = live_frames(page), websocket_sends(page)
         drag_slider(page, slider, 0.3)
         page.wait_for_timeout(300)
@@ -315,6 +316,7 @@ def test_a_dragged_mix_redraws_the_hybrids_before_release_with_the_servers_pixel
         page.wait_for_function("(v) => location.search.includes('mix=' + v)", arg=f"{value:g}", timeout=15000)
         page.wait_for_timeout(1000)
         assert websocket_sends(page) == sends + 1   # the release: one message, one script run
+        assert slider.evaluate("(s) => s.__kept === true")   # the server's echo did not rebuild the control
         link = page.url
         fresh = page.context.browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
         fresh.goto(link)

@@ -1,5 +1,7 @@
 """Compare models: the loaded model beside a second one, on the same test item, the same category
-samples (same seed), the same interpolation, and their evaluations side by side."""
+samples (same seed), the same interpolation, and their evaluations side by side. The pictures are
+decoded in the browser (views/live.py): a new test image, category or seed costs the server the
+latents, not 34 decodes and their PNGs."""
 import math
 from pathlib import Path
 
@@ -9,12 +11,13 @@ import streamlit as st
 from explorer import latent as lat
 from explorer import links
 from explorer.assets import SHIPPED_MODELS, AssetError, category_name
+from explorer.live_frames import Frames
 from training.data import CATEGORIES
 from training.evaluation import catalogue
 from training.evaluation import metrics as M
 from training.inference import decode_pixels
 from training.sampling import DEFAULT_NOISE
-from views import cached, keys, linking, shared_mode, state, url_path
+from views import cached, keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 from views.shared_mode import OTHER
 
@@ -99,7 +102,23 @@ def metrics_table(a, o):
     st.markdown("\n".join(rows))
 
 
-def same_item(a, o):
+def show(b, which: int, section: str, latents: np.ndarray, captions: list[str] | None, size: int,
+         live_data: dict | None):
+    """Latents of model ``b`` (``which``: 0 the loaded one, 1 the second) decoded in a row: by the
+    browser where it can, else here."""
+    if live_data is None and size is None:
+        w.strip(decode_pixels(b.model, latents), captions)
+        return
+    if live_data is None:
+        w.big_image(decode_pixels(b.model, latents)[0], captions[0], size)
+        return
+    f = Frames(b.latent_dim)
+    f.row([f.frame("mix", z, z, 0.0, 0.0) for z in latents], captions=captions, columns=len(latents),
+          size=size or 96)
+    live.still(keys.live_compare(section, which), live_data, f, f"{section} {which}")
+
+
+def same_item(a, o, live_data):
     st.markdown("#### The same test image, reconstructed by each")
     sel = state.selected(a)
     default = int(a.index[sel["index"]]) if sel and sel["kind"] == "point" else int(a.index[0])
@@ -114,36 +133,33 @@ def same_item(a, o):
         st.caption(f"Test image {number} is not on both maps.")
         return
     ra, ro = int(np.flatnonzero(a.index == number)[0]), int(np.flatnonzero(o.index == number)[0])
-    images, captions = [], []
     original = w.original_image(a, ra)
+    columns = st.columns(3 if original is not None else 2)
     if original is not None:
-        images.append(original)
-        captions.append(f"test image {number} · {CATEGORIES[a.labels[ra]]}")
-    for b, r in ((a, ra), (o, ro)):
-        images.append(decode_pixels(b.model, b.mu[r])[0])
-        captions.append(f"{name_of(b)} · MSE {b.recon_mse[r]:.4f}")
-    w.thumbnails(np.stack(images), captions, per_row=len(images), size=168)
+        with columns[0]:
+            w.big_image(original, f"test image {number} · {CATEGORIES[a.labels[ra]]}", 168)
+    for which, (b, r) in enumerate(((a, ra), (o, ro))):
+        with columns[which - 2]:
+            show(b, which, "item", b.mu[r][None], [f"{name_of(b)} · MSE {b.recon_mse[r]:.4f}"], 168,
+                 live_data[which])
 
 
-def draw(b, c: int, n: int, seed: int) -> np.ndarray:
-    return decode_pixels(b.model, lat.category_samples(b, c, n, DEFAULT_NOISE, seed))
-
-
-def same_samples(a, o):
+def same_samples(a, o, live_data):
     st.markdown("#### The same category, the same seed")
     c1, c2, c3 = st.columns([2, 1, 1])
     c = c1.selectbox("Category", range(10), index=0, format_func=category_name, key=keys.COMPARE_CATEGORY)
     n = c2.number_input("Items", 4, 16, 8, step=4, key=keys.COMPARE_ITEMS)
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key=keys.COMPARE_SEED)
-    for b in (a, o):
+    for which, b in enumerate((a, o)):
         mixtures = b.category_mixtures
         sampler = (f"its {mixtures.weight.shape[1]} clusters per category" if mixtures is not None
                    else "its Gaussian (no clusters stored)")
         st.caption(f"**{name_of(b)}**: from {sampler}, noise {DEFAULT_NOISE}")
-        w.strip(draw(b, c, n, seed))
+        show(b, which, "samples", lat.category_samples(b, c, n, DEFAULT_NOISE, seed), None, None,
+             live_data[which])
 
 
-def same_path(a, o):
+def same_path(a, o, live_data):
     st.markdown("#### The same interpolation")
     marked = [state.marked(m, a) for m in keys.MARKS]
     ends = [int(a.index[m["index"]]) if m and m["kind"] == "point" else None for m in marked]
@@ -151,7 +167,7 @@ def same_path(a, o):
     first = c1.number_input("From test image", 0, 9999, 0 if ends[0] is None else ends[0],
                             key=keys.COMPARE_FROM)
     last = c2.number_input("To test image", 0, 9999, 1 if ends[1] is None else ends[1], key=keys.COMPARE_TO)
-    for b in (a, o):
+    for which, b in enumerate((a, o)):
         rows = [np.flatnonzero(b.index == i) for i in (first, last)]
         if not all(len(r) for r in rows):
             st.caption(f"{name_of(b)}: test images {first} and {last} are not both on its map.")
@@ -159,15 +175,20 @@ def same_path(a, o):
         path = lat.interpolate(b.mu[rows[0][0]], b.mu[rows[1][0]], STEPS)
         st.caption(f"**{name_of(b)}**: linear in its latent space, {CATEGORIES[b.labels[rows[0][0]]]} → "
                    f"{CATEGORIES[b.labels[rows[1][0]]]}")
-        w.strip(decode_pixels(b.model, path))
+        show(b, which, "path", path, None, None, live_data[which])
 
 
 @shared_mode.fragment
 def side_by_side(a, o):
     """The item, samples and path: a change of one reruns this part, not the tables around it."""
-    same_item(a, o)
-    same_samples(a, o)
-    same_path(a, o)
+    ready = [live.ready(b) for b in (a, o)]
+    notice = next((notice for _, notice in ready if notice), None)
+    if notice:   # either model's decoder cannot run in the browser: both decode here
+        st.info(notice, icon=":material/speed:")
+    live_data = [None, None] if notice else [data for data, _ in ready]
+    same_item(a, o, live_data)
+    same_samples(a, o, live_data)
+    same_path(a, o, live_data)
     query = linking.publish(PARAMS if st.session_state.get(keys.COMPARE_WITH) != OTHER else PARAMS[1:], a)
     w.link_box(URL_PATH, query, "and the same second model, item, category and seed")
 

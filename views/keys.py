@@ -180,3 +180,9 @@ COMPARE_TO = "compare_to"
 # --- Model card ---------------------------------------------------------------------------------------
 HISTORY_CHART = "history"
 AGREEMENT_BY_NOISE_CHART = "agreement_by_noise"
+
+
+def live_compare(section: str, model: int) -> str:
+    """Compare's pictures of one section ("item", "samples", "path") for the loaded model (0) or the
+    second (1), decoded in the browser."""
+    return f"live_compare_{section}_{model}"

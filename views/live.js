@@ -54,8 +54,8 @@ async function runtime(data) {
   return {ort, downloaded: module.downloaded + wasm.downloaded};
 }
 
-async function session(ort, data) {
-  const url = new URL(data.decoder, window.location.origin).href;
+async function session(ort, decoder) {
+  const url = new URL(decoder, window.location.origin).href;
   if (!sessions.has(url)) {
     sessions.set(url, bytesOf(url).then(async ({bytes, downloaded}) => {
       const s = await ort.InferenceSession.create(new Uint8Array(bytes), {executionProviders: ["wasm"]});
@@ -107,7 +107,7 @@ class Live {
     this.root = document.createElement("div");
     this.root.className = "live";
     parent.appendChild(this.root);
-    this.ready = null;       // {ort, s} once the runtime and the decoder are loaded
+    this.ready = null;       // {ort, downloaded} once the runtime and the decoders are loaded
     this.loading = null;
     this.busy = false;       // a decode is running
     this.again = false;      // …and another was asked for meanwhile
@@ -138,10 +138,10 @@ class Live {
     try {
       this.ready = await withTimeout((async () => {
         const {ort, downloaded} = await runtime(data);
-        const loaded = await session(ort, data);
+        const loaded = await session(ort, data.decoder);
         await forget(new Set([data.runtime.module, data.runtime.wasm, data.decoder].map(
           u => new URL(u, window.location.origin).href)));
-        return {ort, s: loaded.s, downloaded: downloaded + loaded.downloaded};
+        return {ort, downloaded: downloaded + loaded.downloaded};
       })(), data.timeout_ms);
     } catch (error) {
       this.status.textContent = "";
@@ -166,20 +166,31 @@ class Live {
     let more = false;
     try {
       more = await this.draw();
-      this.frames.count += 1;
-      this.frames.times.push(performance.now() - t0);   // decode and paint
-      if (inputAt !== undefined && inputAt !== this.shownInput) {   // the first frame after an input
-        this.frames.latency.push(performance.now() - inputAt);        // input → pixels
-        this.shownInput = inputAt;
-      }
+    } catch (error) {   // a decoder that would not load or run (another model's, say): decode on the server
+      this.setStateValue("failed", String((error && error.message) || error));
+      return;
     } finally {
       this.busy = false;
     }
+    this.frames.count += 1;
+    this.frames.times.push(performance.now() - t0);   // decode and paint
+    if (inputAt !== undefined && inputAt !== this.shownInput) {   // the first frame after an input
+      this.frames.latency.push(performance.now() - inputAt);        // input → pixels
+      this.shownInput = inputAt;
+    }
+    if (this.held) { const [name, value] = this.held; this.held = null; this.setStateValue(name, value); }
     if (this.again || more) { this.again = false; this.request(); }
   }
 
-  async decode(batch, n) {
-    const {ort, s} = this.ready;
+  // Tell the server a control was let go: after the frame it causes is painted, if one is coming, so
+  // that the script run it starts does not compete with that frame for the CPU.
+  release(name, value) {
+    if (this.scheduled || this.busy) this.held = [name, value];
+    else this.setStateValue(name, value);
+  }
+
+  async decode(batch, n) {   // with the decoder the server last sent (another model picked: another)
+    const {ort} = this.ready, {s} = await session(ort, this.data.decoder);
     const out = await s.run({z: new ort.Tensor("float32", batch, [n, batch.length / n])});
     return out.image.data;
   }
@@ -243,8 +254,8 @@ class Sliders extends Live {
         this.moved(input);
       });
       // the release: one script run; "at" tells this release from an earlier one that moved the same
-      input.addEventListener("change", () => this.setStateValue("moved", {dims: this.changed(),
-                                                                          at: Date.now() + Math.random()}));
+      input.addEventListener("change", () => this.release("moved", {dims: this.changed(),
+                                                                    at: Date.now() + Math.random()}));
     }
   }
 
@@ -304,23 +315,26 @@ class Sliders extends Live {
 // control is elsewhere.
 class Frames extends Live {
   signature(data) {
-    return JSON.stringify([data.version, data.vectors, data.rows, data.control]);
+    // not the control's value: the server echoes each release, and the browser's control is already there
+    const control = data.control && {...data.control, value: undefined};
+    return JSON.stringify([data.version, data.decoder, data.vectors, data.rows, control]);
   }
 
   build(data) {
-    const root = this.root, control = data.control;
+    const root = this.root, control = data.control || {min: 0, value: 0};   // no control: fixed frames
     this.vectors = vectorsOf(data.vectors, data.k);
-    root.innerHTML = `
+    root.dataset.name = data.name || "";
+    root.innerHTML = (data.control ? `
       <label class="live-control"><span class="live-label">${escaped(control.label)}</span>
         <span class="live-track"><input type="range" min="${control.min}" max="${control.max}"
           step="${control.step}" value="${control.value}" aria-label="${escaped(control.label)}">
-          <output></output></span></label>
+          <output></output></span></label>` : "") + `
       <div class="live-status"></div>
       <div class="live-rows"></div>`;
     this.input = root.querySelector("input");
     this.output = root.querySelector("output");
     this.status = root.querySelector(".live-status");
-    if (control.help) this.input.title = control.help;
+    if (this.input && control.help) this.input.title = control.help;
     const rows = root.querySelector(".live-rows");
     this.cells = [];
     data.rows.forEach((row, r) => {
@@ -345,21 +359,22 @@ class Frames extends Live {
       rows.appendChild(grid);
     });
     this.titles = [...rows.querySelectorAll(".live-row-title")];
+    if (!this.input) return;
     this.input.addEventListener("input", () => { this.refresh(); this.moved(this.input); });
     // the release: one script run; "at" tells it from an earlier release at the same value
-    this.input.addEventListener("change", () => this.setStateValue(
+    this.input.addEventListener("change", () => this.release(
       "released", {value: this.value(), at: Date.now() + Math.random()}));
   }
 
   value() {
-    return parseFloat(this.input.value);
+    return this.input ? parseFloat(this.input.value) : 0;
   }
 
   refresh() {
-    const s = this.value(), digits = this.data.control.digits, notes = this.data.notes;
-    const fresh = notes && Math.abs(notes.value - s) < 1e-9;
+    const s = this.value(), digits = this.data.control ? this.data.control.digits : 2;
+    const notes = this.data.notes, fresh = notes && Math.abs(notes.value - s) < 1e-9;
     const format = (v, sign) => (sign && v >= 0 ? "+" : "") + v.toFixed(digits).replace("-", "−");
-    this.output.textContent = format(s, false);
+    if (this.output) this.output.textContent = format(s, false);
     for (const title of this.titles) title.textContent = title.dataset.template.replace("{s}", format(s, false));
     for (const cell of this.cells) {
       const t = frameAt(cell, s), note = notes && (notes.rows[cell.row] || [])[cell.index];

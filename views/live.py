@@ -194,6 +194,17 @@ def frames(component: str, live_data: dict, value_key: str, value: float, contro
         st.rerun()
 
 
+def still(component: str, live_data: dict, rows: Frames, name: str) -> None:
+    """Rows of frames with no control, decoded in the browser: the server sends latents, not pictures
+    (Compare's reconstructions, samples and paths). ``name`` marks the view's element for tests."""
+    data = {**live_data, "kind": "frames", "version": 0, "control": None, "name": name, **rows.data(),
+            "notes": None}
+    result = COMPONENT(key=component, data=data, default={"failed": None}, on_failed_change=lambda: None)
+    if result.failed:
+        turn_off(result.failed)
+        st.rerun()
+
+
 def control(label: str, lo: float, hi: float, step: float, help: str = "") -> dict:
     """A live control's range input: its label, bounds, step, the digits its value is shown with and
     its tooltip."""
