@@ -8,11 +8,14 @@ once per animation frame for --seconds, as a drag does, and the page reports:
   - input → pixels: from a slider's input event to its image painted, p50 and p95;
   - decode + paint per frame, p50 and p95;
   - what the page sent the server during the drag, and after one release.
+Then the same drag on each view with one control over rows of frames (Interpolation's scrubber and the
+hybrids' mix, a concept's strength, Category sampling's noise scale with 16 and 64 samples, Variations'
+strength): frames/s, input → pixels and decode + paint, with the latents decoded per frame.
 Then the first visit and a second one: from opening /sliders to the first live frame, beside the
 page's own load (its title shown), the bytes the page fetched, and the server's CPU seconds for it.
 A first visit is a new browser context (empty caches); the second reloads in the same context.
 
-    .venv/bin/python bench/live.py [--seconds 4] [--throttle 1,4]
+    .venv/bin/python bench/live.py [--seconds 4] [--throttle 1,4] [--views all|none]
 """
 import argparse
 import statistics
@@ -51,6 +54,36 @@ DRAG = """async ([seconds]) => {
   return {frames: (f.count - c0) / dt, strips: (f.strips - s0) / dt, times: f.times.slice(),
           latency: f.latency.slice()};
 }"""
+# The same drag for the control labelled `label` (views/live.js's Frames), across its range and back.
+DRAG_CONTROL = """async ([label, seconds]) => {
+  const root = [...document.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)
+    .find(r => [...r.querySelectorAll('.live-control .live-label')]
+      .some(l => l.textContent.trim() === label));
+  const input = root.querySelector('.live-control input');
+  const lo = +input.min, hi = +input.max, step = +input.step;
+  const f = window.__liveFrames, c0 = f.count;
+  f.times.length = 0; f.latency.length = 0;
+  let v = +input.value, dir = 1;
+  const t0 = performance.now();
+  await new Promise(done => { function next() {
+      if (v + dir * step > hi + 1e-9 || v + dir * step < lo - 1e-9) dir = -dir;
+      v += dir * step;
+      input.value = v.toFixed(4); input.dispatchEvent(new Event('input', {bubbles: true}));
+      if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(next); else done(); }
+    requestAnimationFrame(next); });
+  await new Promise(r => setTimeout(r, 300));
+  const dt = (performance.now() - t0) / 1000;
+  return {frames: (f.count - c0) / dt, times: f.times.slice(), latency: f.latency.slice(),
+          latents: root.querySelectorAll('.live-frame canvas').length};
+}"""
+# (what, address, the control's label)
+FRAME_VIEWS = [("Interpolation: scrubber (3 frames)", "/interpolation?a=5&b=6",
+                "Position between A (0) and B (1)"),
+               ("Hybrids: mix (6 pairs)", "/interpolation", "Mix (0 = first, 1 = second)"),
+               ("Concepts: strength (9 frames)", "/concepts?concept=long-sleeves", "Strength"),
+               ("Category sampling: noise (16)", "/sampling?cat=bag&n=16", "Noise scale"),
+               ("Category sampling: noise (64)", "/sampling?cat=bag&n=64", "Noise scale"),
+               ("Variations: strength (16)", "/variations?cat=bag", "Strength T")]
 RELEASE = """() => { const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot &&
     e.shadowRoot.querySelector('.live-slider input'));
   const input = host.shadowRoot.querySelector('.live-slider input');
@@ -81,11 +114,28 @@ def visit(context, url: str, pid: int) -> dict:
     return out
 
 
+def frame_views(page, url: str, seconds: float) -> None:
+    print(f"\n{'view':36s} | frames/s | frames shown | input → pixels p50 / p95 | "
+          "decode + paint p50 / p95 | sent while dragging")
+    for what, path, label in FRAME_VIEWS:
+        page.goto(url + path)
+        wait_for_live(page)
+        page.wait_for_timeout(1500)
+        sends = websocket_sends(page)
+        d = page.evaluate(DRAG_CONTROL, [label, seconds])
+        print(f"{what:36s} | {d['frames']:8.1f} | {d['latents']:12d} | "
+              f"{percentile(d['latency'], .5):8.1f} / {percentile(d['latency'], .95):5.1f} ms | "
+              f"{percentile(d['times'], .5):9.1f} / {percentile(d['times'], .95):5.1f} ms | "
+              f"{websocket_sends(page) - sends} messages")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=4.0, help="length of each drag (default: %(default)s)")
     p.add_argument("--throttle", default="1,4",
                    help="CPU throttle rates, comma-separated (default: %(default)s)")
+    p.add_argument("--views", choices=("all", "none"), default="all",
+                   help="also drag the control of each view with rows of frames (default: %(default)s)")
     a = p.parse_args()
     with running_app(ROOT / "assets", timeout=120) as (url, proc), browser(1280, 1000) as page:
         count_websocket_sends(page)
@@ -109,6 +159,9 @@ def main():
         page.evaluate(RELEASE)
         page.wait_for_timeout(1500)
         print(f"one release: {websocket_sends(page) - sends} message(s) to the server")
+
+        if a.views == "all":
+            frame_views(page, url, a.seconds)
 
         first_visits, second_visits = [], []
         for _ in range(3):
