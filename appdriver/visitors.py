@@ -22,7 +22,7 @@ from training.data import CATEGORIES
 from training.synthesis.prepare import MAX_PIXELS
 
 TIMEOUT_MS = 30_000
-LIVE_SLIDERS = "fashion_vae_live"   # the latent sliders' component (views/live.py)
+LIVE = "fashion_vae_live"   # the live views' component (views/live.py)
 
 
 class Stats:
@@ -90,7 +90,7 @@ class WsUser:
         written the link. Where the view decodes on the server, its image must arrive too."""
         await self.goto("sliders")
         step = self.rng.choice([-0.03, 0.03])  # a random walk that stays inside the slider
-        live = [c for c in self.page.of_kind("bidi_component") if c.component_name == LIVE_SLIDERS]
+        live = self.live("live_sliders")
         if live:
             data = json.loads(live[0].json)
             dim, _, lo, hi, value = self.rng.choice(data["dims"][:8])
@@ -111,12 +111,28 @@ class WsUser:
         self.page = run = await self.s.set(slider.id, double_array_value=[value])
         await self.timed("slider", t0, run, "moved from")
 
+    def live(self, key: str) -> list:
+        """The live component ``key`` of the page (views/keys.py's LIVE_* names), if it is there."""
+        return [c for c in self.page.of_kind("bidi_component") if c.component_name == LIVE and
+                c.id.endswith(f"-{key}")]
+
     async def new_samples(self):
+        """A new seed. With live decoding the server sends the samples' latents and the browser decodes
+        them: the action ends with them; otherwise with the samples' picture fetched."""
         await self.goto("sampling")
         seed = self.page.widget("number_input", "sample_seed")
+        value = self.rng.randrange(1, 10**6)
         t0 = time.perf_counter()
-        self.page = run = await self.s.set(seed.id, double_value=float(self.rng.randrange(1, 10**6)))
-        await self.timed("sample", t0, run, "samples from the")
+        self.page = run = await self.s.set(seed.id, double_value=float(value))
+        live = self.live("live_samples")
+        if not live:
+            await self.timed("sample", t0, run, "samples from the")
+            return
+        title = json.loads(live[0].json)["rows"][0]["title"]
+        if f"seed {value}" not in title:
+            raise ProtocolError(f"the new seed {value} did not reach the samples ({title!r})")
+        self.stats.latency["sample"].append(time.perf_counter() - t0)
+        self.check(run, "sample")
 
 
 async def ws_session(url: str, k: int, deadline: float, stats: Stats, think: float = 0.0):

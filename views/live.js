@@ -77,6 +77,7 @@ function withTimeout(promise, ms) {
 
 // 28×28 images in [0, 1] into a canvas, as the server makes its pictures (explorer/images.py): each
 // pixel round(clip(x, 0, 1) · 255); a strip's frames side by side on a grey ground, 2 pixels apart.
+const RELEASE_QUIET_MS = 250;
 const SIDE = 28, PAD = 2, GROUND = Math.round(0.35 * 255);
 function paintFrame(ctx, pixels, offset, x0, y0) {
   const image = ctx.createImageData(SIDE, SIDE), out = image.data;
@@ -182,11 +183,15 @@ class Live {
     if (this.again || more) { this.again = false; this.request(); }
   }
 
-  // Tell the server a control was let go: after the frame it causes is painted, if one is coming, so
-  // that the script run it starts does not compete with that frame for the CPU.
+  // Tell the server a control was let go, once the pictures have settled: RELEASE_QUIET_MS after the
+  // last release and after the frame it causes is painted. Arrow keys let go at every press; a burst of
+  // presses is one script run, and no run competes with a frame for the CPU.
   release(name, value) {
-    if (this.scheduled || this.busy) this.held = [name, value];
-    else this.setStateValue(name, value);
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = setTimeout(() => {
+      if (this.scheduled || this.busy) this.held = [name, value];
+      else this.setStateValue(name, value);
+    }, RELEASE_QUIET_MS);
   }
 
   async decode(batch, n) {   // with the decoder the server last sent (another model picked: another)
@@ -197,6 +202,7 @@ class Live {
 
   moved(input) {   // an input event: note when, so that the frame it causes can be timed
     this.inputAt = performance.now();
+    clearTimeout(this.releaseTimer);   // still moving: the release waits for the next let-go
     this.request();
   }
 }
