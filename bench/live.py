@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from appdriver.browser import (  # noqa: E402
     browser,
     count_websocket_sends,
+    live_cells,
     wait_for_live,
     websocket_sends,
 )
@@ -115,18 +116,32 @@ def visit(context, url: str, pid: int) -> dict:
 
 
 def frame_views(page, url: str, seconds: float) -> None:
+    """The drag on each view of FRAME_VIEWS; then every picture the browser drew against the server's
+    decode of the same latent, rounded to 8 bits: the largest difference and the share that differ."""
+    import numpy as np
+
+    from training import load_model
+    from training.inference import decode_pixels
+    model = load_model(ROOT / "assets")
     print(f"\n{'view':36s} | frames/s | frames shown | input → pixels p50 / p95 | "
-          "decode + paint p50 / p95 | sent while dragging")
+          "decode + paint p50 / p95 | sent while dragging | pixels ≠ the server's")
     for what, path, label in FRAME_VIEWS:
         page.goto(url + path)
         wait_for_live(page)
         page.wait_for_timeout(1500)
         sends = websocket_sends(page)
         d = page.evaluate(DRAG_CONTROL, [label, seconds])
+        sent = websocket_sends(page) - sends
+        root = page.locator(".live", has=page.locator(".live-label", has_text=label)).first
+        cells = [(latent, grey) for latent, grey in live_cells(root) if latent]
+        drawn = np.array([grey for _, grey in cells])
+        latents = np.array([z for z, _ in cells], np.float32)
+        server = (np.clip(decode_pixels(model, latents), 0, 1) * 255).round()
+        diff = np.abs(drawn - server.reshape(len(cells), -1))
         print(f"{what:36s} | {d['frames']:8.1f} | {d['latents']:12d} | "
               f"{percentile(d['latency'], .5):8.1f} / {percentile(d['latency'], .95):5.1f} ms | "
               f"{percentile(d['times'], .5):9.1f} / {percentile(d['times'], .95):5.1f} ms | "
-              f"{websocket_sends(page) - sends} messages")
+              f"{sent} messages | max {diff.max():.0f}/255, {np.mean(diff > 0):.2%} of {diff.size:,}")
 
 
 def main():

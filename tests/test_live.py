@@ -324,3 +324,25 @@ def test_a_dragged_mix_redraws_the_hybrids_before_release_with_the_servers_pixel
         again = fresh.locator(".live", has_text="Mix (0 = first")
         again.scroll_into_view_if_needed()
         assert [g for _, g in _drawn(fresh, again)] == [g for _, g in cells]
+
+
+def test_compare_sends_each_models_latents_and_falls_back_to_its_pictures(monkeypatch):
+    at = _view(monkeypatch, "Compare models", item="123")
+    assert not at.exception and not at.info
+    paper = np.load(ASSETS / "paper" / "embeddings.npz")
+    ours = np.load(ASSETS / "embeddings.npz")
+    decoders = set()
+    for which, e in enumerate((ours, paper)):
+        item = live_view(at, f"live_compare_item_{which}")
+        row = int(np.flatnonzero(e["index"] == 123)[0])
+        np.testing.assert_array_equal(frame_latents(item, 0.0), e["mu"][row][None])   # its own μ, its decoder
+        decoders.add(item["decoder"])
+        assert len(live_view(at, f"live_compare_samples_{which}")["rows"][0]["frames"]) == 8
+        assert len(live_view(at, f"live_compare_path_{which}")["rows"][0]["frames"]) == 8
+    assert len(decoders) == 2 and all((L.STATIC / d.rsplit("/", 1)[1]).is_file() for d in decoders)
+    at.session_state["live_compare_item_1"] = {"failed": "the decoder did not load within 8 s"}
+    at.run()
+    assert not at.exception and live_view(at, "live_compare_item_0") is None
+    assert any(i.value.startswith(OFF) for i in at.info)
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert any(c.startswith("default · MSE") for c in captions)
