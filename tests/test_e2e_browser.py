@@ -133,12 +133,10 @@ def test_drawing_from_one_cluster_shows_its_centre_then_variations_of_a_sneaker(
         wait_for_map(page)
         page.get_by_text("Category sampling", exact=True).click()
         page.get_by_text("category clusters", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('samples from the Bag clusters')",
-                               timeout=20000)
+        wait_for_text(page, "samples from the Bag clusters")   # drawn in the browser (views/live.py)
         assert image_with_caption(page, "category mean, decoded")
         page.locator('[data-testid="stButtonGroup"]').get_by_text("2", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('samples from Bag cluster 2 (')",
-                               timeout=20000)
+        wait_for_text(page, "samples from Bag cluster 2 (")
         assert image_with_caption(page, "cluster 2 centre, decoded")
         # the rerun streams in: the note and the strip's counts follow the grid
         page.wait_for_function("() => document.body.innerText.includes('of samples from this cluster alone "
@@ -150,7 +148,7 @@ def test_drawing_from_one_cluster_shows_its_centre_then_variations_of_a_sneaker(
                                "category in')", timeout=20000)
         first = int(np.flatnonzero(np.load(ROOT / "assets" / "embeddings.npz")["labels"] == 7)[0])
         assert image_with_caption(page, f"test image {first}")
-        assert image_with_caption(page, "Sneaker")   # a variant, with the classifier's verdict
+        wait_for_text(page, "✓ Sneaker")   # a variant, with the classifier's verdict
 
 
 def _png(page, caption: str) -> bytes:
@@ -250,6 +248,6 @@ def test_box_select_two_groups_and_the_concept_strip_appears():
         assert re.search(r"Without: [\d,]+ items \(Sneaker", body)
         # the strip: 9 frames from −2 to +2, each with the classifier's verdict; the default item is the
         # "without" group's category mean, which gains a shaft and becomes an ankle boot
-        page.wait_for_function("() => document.body.innerText.includes('+2.00 · Ankle boot')", timeout=15000)
-        assert "-2.00 · Sneaker" in page.inner_text("body")
+        wait_for_text(page, "+2.00 · Ankle boot", timeout_ms=15000)
+        wait_for_text(page, "−2.00 · Sneaker")
         assert not page.locator('[data-testid="stException"]').count()

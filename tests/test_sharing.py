@@ -234,8 +234,11 @@ def test_a_bad_limits_setting_stops_the_app_with_one_line(monkeypatch):
 @pytest.mark.serve
 def test_every_bounded_input_at_inside_and_outside_its_bound_over_the_websocket():
     """What a crafted request can send for Category sampling's inputs: a value at a bound or just
-    inside is used; one just outside is never used (Streamlit 1.67 puts the default in its place)."""
+    inside is used; one just outside is never used (Streamlit 1.67 puts the default in its place). The
+    noise scale is dragged in the browser: a released value is held to its bounds and steps, and one
+    that is no number leaves the scale as it was."""
     import asyncio
+    import json
     import re
 
     from appdriver.protocol import AppSession
@@ -243,25 +246,30 @@ def test_every_bounded_input_at_inside_and_outside_its_bound_over_the_websocket(
 
     items = ((64, 64), (63, 63), (65, 16), (4, 4), (3, 16))   # (sent, used): 4–64, default 16
     seeds = ((2**31 - 1, 2**31 - 1), (2**31, 0), (-1, 0))      # 0–2³¹−1, default 0
-    noises = ((2.0, 2.0), (1.95, 1.95), (2.05, 0.5), (0.0, 0.0), (-0.05, 0.5), (float("nan"), 0.5))
+    noises = ((2.0, 2.0), (1.95, 1.95), (2.05, 2.0), (0.0, 0.0), (-0.05, 0.0), (0.333, 0.35),
+              (float("nan"), 0.35), ("0.5", 0.5), (None, 0.5))
     cases = [("sample_n", "int_value", v, want) for v, want in items]
     cases += [("sample_seed", "int_value", v, want) for v, want in seeds]
-    cases += [("sample_noise", "double_array_value", [v], want) for v, want in noises]
+    cases += [("live_samples", "json_value", v, want) for v, want in noises]
 
     async def scenario(url):
         s = AppSession(url, timeout=120)
         await s.connect()
         run = await s.open("sampling")
         seen = []
-        for key, kind, value, _ in cases:
-            widget = run.widget("slider" if key == "sample_noise" else "number_input", key)
+        for stamp, (key, kind, value, _) in enumerate(cases):
+            if key == "live_samples":   # what the browser sends when the noise scale is let go
+                widget = run.widget("bidi_component", key)
+                value = json.dumps({"released": {"value": value, "at": stamp}, "failed": None})
+            else:
+                widget = run.widget("number_input", key)
             run = await s.set(widget.id, **{kind: value})
-            caption = next(img.caption for imgs in run.of_kind("imgs") for img in imgs.imgs
-                           if "samples" in img.caption)
-            n, noise, seed = re.match(r"(\d+) samples .*noise ([\d.]+), seed (\d+)", caption).groups()
-            seen.append(({"sample_n": int(n), "sample_seed": int(seed), "sample_noise": float(noise)}[key],
-                         run.problems()))
-            s.states.pop(widget.id)   # back to the default before the next case
+            live = json.loads(run.widget("bidi_component", "live_samples").json)
+            n, seed = re.match(r"(\d+) samples .*seed (\d+)", live["rows"][0]["title"]).groups()
+            seen.append(({"sample_n": int(n), "sample_seed": int(seed),
+                          "live_samples": live["control"]["value"]}[key], run.problems()))
+            if key != "live_samples":
+                s.states.pop(widget.id)   # back to the default before the next case
         await s.close()
         return seen
 
