@@ -141,7 +141,7 @@ def frame_views(page, url: str, seconds: float) -> None:
         print(f"{what:36s} | {d['frames']:8.1f} | {d['latents']:12d} | "
               f"{percentile(d['latency'], .5):8.1f} / {percentile(d['latency'], .95):5.1f} ms | "
               f"{percentile(d['times'], .5):9.1f} / {percentile(d['times'], .95):5.1f} ms | "
-              f"{sent} messages | max {diff.max():.0f}/255, {np.mean(diff > 0):.2%} of {diff.size:,}")
+              f"{sent} messages | max {diff.max():.0f}/255, {int((diff > 0).sum())} of {diff.size:,}")
 
 
 def main():
