@@ -27,6 +27,10 @@ class Command(NamedTuple):
 
 
 COMMANDS = (
+    Command("data", "data", "check a folder of your own images and cache it",
+            "Report what DIR holds (images per category, sizes, modes, the split) and decode its images once "
+            "into a cache that later commands read; refuse, in one line, an empty folder, an unreadable "
+            "image (--skip-bad leaves such files out), a category with fewer than two images."),
     Command("train", "train", "train a model (or --resume one) into a run directory",
             "Train the paper's conv VAE. Every epoch writes model.safetensors, model.json, resume.pt and "
             "metrics.jsonl into --out, atomically; a killed run resumes where it stopped."),
