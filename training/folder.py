@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write_text
 from .data import DataError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -80,18 +79,21 @@ class ImageSet:
         return self.images.shape[1]
 
 
-def _images_under(directory: Path) -> tuple[list[Path], int]:
-    """The image files below ``directory`` (any depth, hidden names skipped) and how many other files."""
+def _images_under(directory: str) -> tuple[list[str], int]:
+    """The image files below ``directory`` (any depth, hidden names skipped, each folder in name order)
+    and how many other files; plain strings, since a folder may hold hundreds of thousands."""
     images, other = [], 0
-    for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            if name.lower().endswith(SUFFIXES):
-                images.append(Path(dirpath) / name)
-            else:
-                other += 1
+    with os.scandir(directory) as found:
+        entries = sorted((e for e in found if not e.name.startswith(".")), key=lambda e: e.name)
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            below, skipped = _images_under(entry.path)
+            images += below
+            other += skipped
+        elif entry.name.lower().endswith(SUFFIXES):
+            images.append(entry.path)
+        else:
+            other += 1
     return images, other
 
 
@@ -99,10 +101,10 @@ def _subfolders(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _labelled(top: Path, categories: list[str]) -> tuple[list[Path], list[int], int]:
+def _labelled(top: Path, categories: list[str]) -> tuple[list[str], list[int], int]:
     files, labels, other = [], [], 0
     for index, name in enumerate(categories):
-        found, skipped = _images_under(top / name) if (top / name).is_dir() else ([], 0)
+        found, skipped = _images_under(str(top / name)) if (top / name).is_dir() else ([], 0)
         files += found
         labels += [index] * len(found)
         other += skipped
@@ -125,7 +127,7 @@ def list_folder(root: str | os.PathLike) -> Listing:
             if categories:
                 found, found_labels, other = _labelled(root / s, categories)
             else:   # train/ and test/ of images with no categories
-                found, other = _images_under(root / s)
+                found, other = _images_under(str(root / s))
                 found_labels = [-1] * len(found)
             files += found
             labels += found_labels
@@ -133,15 +135,15 @@ def list_folder(root: str | os.PathLike) -> Listing:
             ignored += other
         given_test = np.array(tests, bool)
     else:
-        with_images = [p for p in subs if _images_under(p)[0]]
+        with_images = [p for p in subs if _images_under(str(p))[0]]
         if with_images:
             categories = [p.name for p in with_images]
             files, labels, ignored = _labelled(root, categories)
             ignored += sum(1 for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
         else:
             categories = []
-            files = sorted(p for p in root.iterdir() if p.is_file() and p.name.lower().endswith(SUFFIXES)
-                           and not p.name.startswith("."))
+            files = sorted(str(p) for p in root.iterdir() if p.is_file()
+                           and p.name.lower().endswith(SUFFIXES) and not p.name.startswith("."))
             labels = [-1] * len(files)
             others = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
             ignored = len(others) - len(files)
@@ -150,8 +152,9 @@ def list_folder(root: str | os.PathLike) -> Listing:
                           "DIR/train/<category>/<image> and DIR/test/…, or images directly in DIR")
     if len(categories) > MAX_CATEGORIES:
         raise FolderError(f"{root}: {len(categories)} categories; at most {MAX_CATEGORIES} are supported")
-    return Listing(root, tuple(categories), tuple(p.relative_to(root).as_posix() for p in files),
-                   np.array(labels, np.int64), given_test, ignored)
+    start = len(str(root)) + 1
+    names = tuple(f[start:].replace(os.sep, "/") for f in files)
+    return Listing(root, tuple(categories), names, np.array(labels, np.int64), given_test, ignored)
 
 
 def folder_checksum(listing: Listing) -> str:
@@ -161,6 +164,18 @@ def folder_checksum(listing: Listing) -> str:
         data = (listing.root / name).read_bytes()
         digest.update(f"{name}\0{len(data)}\0".encode())
         digest.update(data)
+    return digest.hexdigest()
+
+
+def fingerprint(listing: Listing) -> str:
+    """A digest of every image's path, size and modification time: cheap (no file is read), and the
+    key under which the folder's checksum is remembered. An edit that keeps a file's size and time
+    (as a tool restoring times might) would go unnoticed, as it would by make or rsync."""
+    digest = hashlib.sha256(str(listing.root.resolve()).encode())
+    root = str(listing.root)
+    for name in listing.files:
+        st = os.stat(os.path.join(root, name))
+        digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return digest.hexdigest()
 
 
@@ -225,8 +240,9 @@ def load(root: str | os.PathLike, size: int | None = None, *, skip_bad: bool = F
     if size is not None and size not in IMAGE_SIZES:
         raise FolderError(f"image size {size}: expected one of {', '.join(map(str, IMAGE_SIZES))}")
     listing = list_folder(root)
-    checksum = folder_checksum(listing)
     where = Path(cache) if cache is not None else cache_dir()
+    known = where / "fingerprints" / f"{fingerprint(listing)[:32]}.txt"
+    checksum = known.read_text().strip() if known.is_file() else folder_checksum(listing)
     entry = where / f"{checksum[:32]}-v{CACHE_VERSION}"
     meta_file = entry / "meta.json"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
@@ -244,11 +260,15 @@ def load(root: str | os.PathLike, size: int | None = None, *, skip_bad: bool = F
         chosen = images.shape[1]
         entry.mkdir(parents=True, exist_ok=True)
         _save_npy(entry / f"images-{chosen}.npy", images)
-        atomic_write_text(meta_file, json.dumps(meta))
+        _save_text(meta_file, json.dumps(meta))
         from_cache = False
+    if not known.is_file():
+        known.parent.mkdir(parents=True, exist_ok=True)
+        _save_text(known, checksum)
     keep = np.ones(len(listing.files), bool)
     bad = [tuple(b) for b in meta["bad"]]
-    keep[[listing.files.index(f) for f, _ in bad]] = False
+    position = {name: i for i, name in enumerate(listing.files)} if bad else {}
+    keep[[position[f] for f, _ in bad]] = False
     labels = listing.labels[keep]
     given_test = None if listing.given_test is None else listing.given_test[keep]
     _check_categories(listing, labels, given_test)
@@ -283,7 +303,8 @@ def _decode(listing: Listing, size: int | None, progress: bool) -> tuple[np.ndar
             except (OSError, ValueError, UnidentifiedImageError):
                 continue
         size = infer_size(Counter(headers.values()))
-    out, grey = [], True
+    images = np.empty((len(listing.files), size, size, 3), np.uint8)   # filled in place: one copy in memory
+    kept, grey = 0, True
     for name in tqdm(listing.files, desc=f"reading {listing.root}", unit="image", disable=not progress,
                      file=sys.stderr, leave=False):
         try:
@@ -295,24 +316,34 @@ def _decode(listing: Listing, size: int | None, progress: bool) -> tuple[np.ndar
         sizes[shape] += 1
         modes[mode] += 1
         grey = grey and bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-        out.append(rgb)
-    images = np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
+        images[kept] = rgb
+        kept += 1
+    images = images[:kept]
     if grey:
         images = np.ascontiguousarray(images[..., 0])
     meta = {"sizes": [[list(k), v] for k, v in sorted(sizes.items())], "modes": dict(modes), "bad": bad}
     return images, meta
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    """``array`` as .npy at ``path``, atomically, streamed (a 60,000-image set is most of a gigabyte)."""
+def _save(path: Path, write) -> None:
+    """``write(file)`` into a temporary file beside ``path``, then renamed over it: a reader sees the
+    old file or the whole new one. (training/checkpoint.py does the same, but imports torch.)"""
     import tempfile
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    _save(path, lambda f: np.save(f, array, allow_pickle=False))   # streamed: most of a gigabyte at 60k
+
+
+def _save_text(path: Path, text: str) -> None:
+    _save(path, lambda f: f.write(text.encode()))
