@@ -347,3 +347,22 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def _save_text(path: Path, text: str) -> None:
     _save(path, lambda f: f.write(text.encode()))
+
+
+def as_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 images with ``channels`` (1: N×S×S, 3: N×S×S×3): grey ones repeated into RGB, colour ones
+    to grey by ITU-R 601 luma (what PIL's "L" conversion computes)."""
+    if channels == 3:
+        return images if images.ndim == 4 else np.repeat(images[..., None], 3, axis=-1)
+    if images.ndim == 3:
+        return images
+    luma = images[..., 0] * 299 + images[..., 1] * 587 + images[..., 2] * 114   # int arithmetic, as PIL
+    return ((luma + 500) // 1000).astype(np.uint8)
+
+
+def to_tensor(images: np.ndarray):
+    """uint8 N×S×S or N×S×S×3 → float32 N×C×S×S in [0, 1], the model's input convention."""
+    import torch
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    return x.float().div_(255.0).contiguous()

@@ -41,7 +41,7 @@ RETIRED_ARCHITECTURE = {  # field: (the flag that set it, is the recorded value 
 
 
 class ArchitectureError(ProjectError, ValueError):
-    """An architecture that cannot be built (kernels that miss 28×28, an empty layer); one line."""
+    """An architecture that cannot be built (kernels that miss the image size, an empty layer); one line."""
 
 
 def retired(flag: str) -> str:
@@ -54,13 +54,17 @@ class VAEConfig:
     latent_dim: int = 128
     encoder_channels: tuple = (64, 128, 256, 512)
     encoder_kernels: tuple = (3, 3, 3, 2)
-    decoder_channels: tuple = (256, 128, 64)   # then 1 output channel
+    decoder_channels: tuple = (256, 128, 64)   # then `channels` output channels
     decoder_kernels: tuple = (2, 3, 4, 5)
     # Widths of fully connected ReLU layers beside the paper's linear μ, log σ² heads (empty = the
     # paper's encoder). Their output is added through two linear maps that start at zero, so
     # training starts from the paper's encoder; placed in series instead, they trained far more
     # slowly (reports/notes.md, "A residual encoder head").
     encoder_head: tuple = ()
+    # The images' side and channels (1 grey, 3 RGB): Fashion-MNIST's by default; a folder of your own
+    # images may be 32 or 64 pixels and colour (training/folder.py, fit/presets.py's SCALED).
+    image_size: int = IMAGE_SIZE
+    channels: int = 1
 
     def __post_init__(self):
         for name in ("encoder_channels", "encoder_kernels", "decoder_channels", "decoder_kernels",
@@ -74,6 +78,11 @@ class VAEConfig:
             raise ArchitectureError("decoder_kernels needs one more entry than decoder_channels")
         if self.latent_dim < 1:
             raise ArchitectureError(f"latent_dim must be ≥ 1, got {self.latent_dim}")
+        self.image_size, self.channels = int(self.image_size), int(self.channels)
+        if self.channels not in (1, 3):
+            raise ArchitectureError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        if self.image_size < 2:
+            raise ArchitectureError(f"image_size must be ≥ 2, got {self.image_size}")
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
@@ -109,7 +118,7 @@ class VAEConfig:
         """Side of the top-left square of the image that reaches the latent. Unpadded stride-2
         convs drop the input rows a kernel cannot start on: the paper's kernels (3,3,3,2) see
         rows and columns 0-22 only, 20% of the ink; (4,3,4,2) see all 28."""
-        seen = IMAGE_SIZE
+        seen = self.image_size
         for k in self.encoder_kernels:
             seen = _conv_out(seen, k)
         for k in reversed(self.encoder_kernels):
@@ -123,18 +132,23 @@ class VAEConfig:
         size = 1
         for k in self.decoder_kernels:
             size = (size - 1) * 2 + k
-        return min(size, IMAGE_SIZE)
+        return min(size, self.image_size)
 
     def view_summary(self) -> str:
         """E.g. "encoder sees 23×23 of the 28×28 pixels, decoder paints 27×27"."""
-        seen, painted = self.encoder_view(), self.decoder_painted()
-        if seen == painted == IMAGE_SIZE:
-            return f"encoder sees and decoder paints all {IMAGE_SIZE}×{IMAGE_SIZE} pixels"
-        return (f"encoder sees {seen}×{seen} of the {IMAGE_SIZE}×{IMAGE_SIZE} pixels, decoder paints "
-                f"{painted}×{painted}")
+        seen, painted, side = self.encoder_view(), self.decoder_painted(), self.image_size
+        if seen == painted == side:
+            return f"encoder sees and decoder paints all {side}×{side} pixels"
+        return f"encoder sees {seen}×{seen} of the {side}×{side} pixels, decoder paints {painted}×{painted}"
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        """The architecture as model.json records it. Fashion-MNIST's image size and channel are left
+        out, so a model of it records exactly what models did before other images existed."""
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        for name, default in (("image_size", IMAGE_SIZE), ("channels", 1)):
+            if out[name] == default:
+                del out[name]
+        return out
 
 
 class GemmConv2d(nn.Conv2d):
@@ -212,7 +226,7 @@ class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
         self.config = config = config or VAEConfig()
-        layers, in_ch, size = [], 1, IMAGE_SIZE
+        layers, in_ch, size = [], config.channels, config.image_size
         for i, (ch, k) in enumerate(zip(config.encoder_channels, config.encoder_kernels, strict=True)):
             layers.append(GemmConv2d(in_ch, ch, k, stride=2))
             if i < len(config.encoder_channels) - 1:
@@ -237,14 +251,14 @@ class VAE(nn.Module):
 
         self.from_latent = nn.Linear(config.latent_dim, feat)
         layers, in_ch, size = [], feat, 1
-        out_channels = config.decoder_channels + (1,)
+        out_channels = config.decoder_channels + (config.channels,)
         for i, (ch, k) in enumerate(zip(out_channels, config.decoder_kernels, strict=True)):
             natural = (size - 1) * 2 + k
             last = i == len(out_channels) - 1
-            pad = IMAGE_SIZE - natural if last else 0
+            pad = config.image_size - natural if last else 0
             if not 0 <= pad < 2:  # output_padding must be smaller than the stride
                 raise ArchitectureError(f"decoder kernels {config.decoder_kernels} give {natural}×{natural}, "
-                                 f"cannot reach {IMAGE_SIZE}×{IMAGE_SIZE}")
+                                        f"cannot reach {config.image_size}×{config.image_size}")
             layers.append(GemmConvTranspose2d(in_ch, ch, k, stride=2, output_padding=pad))
             if not last:
                 layers.append(nn.ReLU())

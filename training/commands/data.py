@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..folder import IMAGE_SIZES, TEST_FRACTION, load
+from ..folder import IMAGE_SIZES, load
 from .arguments import non_negative_int
 
 
@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="leave unreadable or truncated images out (counted) instead of stopping")
     p.add_argument("--seed", type=non_negative_int, default=0,
-                   help=f"seed of the split where DIR has no train/ and test/ ({TEST_FRACTION:.1%} of each "
-                        "category for testing; default: %(default)s)")
+                   help="seed of the split where DIR has no train/ and test/ (a seventh of each category for "
+                        "testing; default: %(default)s)")
     p.add_argument("--cache-dir", help="where decoded images are kept (default: ~/.cache/fashion-mnist-vae/"
                                        "folders, or under $XDG_CACHE_HOME)")
 

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..fit import TrainingError, train
 from ..fit.presets import COMMON_DEFAULTS, PRESETS
+from ..folder import IMAGE_SIZES
 from ..losses import LIKELIHOODS
 from . import arguments as A
 
+FOLDER_FLAGS = ("image_size", "channels", "skip_bad", "split_seed")
 # Flags that override the preset; a resumed run refuses all of them but --epochs.
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma", "seed",
                "limit", "eval_limit", "precision", "decoder_channels", "encoder_kernels", "decoder_kernels",
-               "encoder_head")
+               "encoder_head", "data", *FOLDER_FLAGS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,6 +53,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     A.add_device(p)
     A.add_compile(p)
     A.add_data_dir(p)
+    folder = p.add_argument_group("your own images (python -m training data DIR shows what is found)")
+    folder.add_argument("--data", metavar="DIR",
+                        help="train on DIR/<category>/<image> (or DIR/train/…, DIR/test/…) instead of "
+                             "Fashion-MNIST")
+    folder.add_argument("--image-size", type=int, choices=IMAGE_SIZES,
+                        help="with --data: the side the images are trained at, the architecture scaled to it "
+                             "(default: from the images)")
+    folder.add_argument("--channels", type=int, choices=(1, 3),
+                        help="with --data: 1 grey or 3 RGB (default: 1 where every image is grey, else 3)")
+    folder.add_argument("--skip-bad", action="store_true", default=None,
+                        help="with --data: leave unreadable images out")
+    folder.add_argument("--split-seed", type=A.non_negative_int,
+                        help="with --data and no train/ and test/ folders: the split's seed (default 0)")
     A.add_quiet(p)
 
 
@@ -58,6 +74,14 @@ def training_args(ns: argparse.Namespace) -> dict:
     args = {"config": ns.config, **COMMON_DEFAULTS, **PRESETS[ns.config]}
     args.update({name: getattr(ns, name) for name in TRAIN_FLAGS if getattr(ns, name) is not None})
     args.update(threads=ns.threads, device=ns.device, compile=ns.compile)
+    if ns.data:   # recorded only by runs on a folder, so a Fashion-MNIST run records what it did before
+        args.update(data=str(Path(ns.data).resolve()), skip_bad=bool(ns.skip_bad),
+                    split_seed=ns.split_seed or 0)
+        args.update({name: getattr(ns, name) for name in ("image_size", "channels") if getattr(ns, name)})
+    else:
+        given = [f"--{name.replace('_', '-')}" for name in FOLDER_FLAGS if getattr(ns, name) is not None]
+        if given:
+            raise TrainingError(f"{' '.join(given)}: only with --data DIR (a folder of your own images)")
     return args
 
 

@@ -22,5 +22,17 @@ PRESETS = {
 }
 # The architecture a run records; anything a preset or the command line does not set is the paper's.
 ARCHITECTURE_FLAGS = ("decoder_channels", "encoder_kernels", "decoder_kernels", "encoder_head")
+# What a run on a folder of your own images records too (training/folder.py); a Fashion-MNIST run
+# leaves them out, and so records what runs did before folders existed.
+FOLDER_ARCHITECTURE = ("encoder_channels", "image_size", "channels")
+# The architecture family scaled to the other sizes a folder's images may have: stride-2 layers whose
+# kernels let the encoder see and the decoder paint every pixel, as the default's do at 28 (one more
+# layer each at 64, half as wide at the image end). The encoder head and the latent stay the preset's.
+SCALED = {
+    32: dict(encoder_channels=(64, 128, 256, 512), encoder_kernels=(6, 4, 4, 2),
+             decoder_channels=(256, 128, 64), decoder_kernels=(2, 4, 4, 6)),
+    64: dict(encoder_channels=(32, 64, 128, 256, 512), encoder_kernels=(6, 4, 4, 4, 2),
+             decoder_channels=(256, 128, 64, 32), decoder_kernels=(2, 4, 4, 4, 6)),
+}
 COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
                        **{name: getattr(VAEConfig, name) for name in ARCHITECTURE_FLAGS})

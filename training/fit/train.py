@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -27,12 +28,12 @@ from .. import data as fmnist
 from .. import device as D
 from ..checkpoint import RESUME_FILE, save_resume_state
 from ..losses import PAPER_SIGMA, vae_loss
-from ..model import VAE, VAEConfig
+from ..model import IMAGE_SIZE, VAE, VAEConfig
 from ..precision import use_bfloat16
 from . import TrainingError, distributed
 from .distributed import SINGLE, Ranks, my_share, sum_over_ranks
 from .held_out import test_metrics
-from .presets import ARCHITECTURE_FLAGS
+from .presets import ARCHITECTURE_FLAGS, FOLDER_ARCHITECTURE, SCALED
 from .resume import (
     METRICS_FILE,
     epoch_generator,
@@ -107,12 +108,40 @@ def _checkpoint(out, model, optimizer, args, epoch, history, dataset, commands, 
     write_log(out / METRICS_FILE, history)
 
 
+def folder_tensors(args: dict, resumed: bool, progress: bool):
+    """A run on a folder of your own images (``args["data"]``): its training and test images as
+    tensors, and what model.json records of them. Sets the run's image size and channels where they
+    were not given (from the folder) and, at 32 or 64 pixels, the scaled architecture; a resumed run
+    refuses a folder that changed since it started."""
+    from .. import folder as F
+    images = F.load(args["data"], args.get("image_size"), skip_bad=args.get("skip_bad", False),
+                    seed=args.get("split_seed", 0), progress=progress)
+    if resumed and args.get("data_checksum") not in (None, images.checksum):
+        raise TrainingError(f"{args['data']}: the folder changed since this run started (its checksum was "
+                            f"{args['data_checksum'][:16]}…, now {images.checksum[:16]}…); train anew")
+    if not resumed:
+        args["data_checksum"] = images.checksum
+        args["image_size"] = images.size
+        args["channels"] = args.get("channels") or images.channels
+        if images.size != IMAGE_SIZE:
+            args.update({name: list(value) for name, value in SCALED[images.size].items()})
+    pixels = F.as_channels(images.images, args["channels"])
+    train_rows, test_rows = np.flatnonzero(~images.is_test), np.flatnonzero(images.is_test)
+    x_train = F.to_tensor(pixels[train_rows[: args["limit"]]])
+    x_test = F.to_tensor(pixels[test_rows[: args["eval_limit"]]])
+    dataset = {"folder": args["data"], "checksum": images.checksum, "categories": list(images.categories),
+               "split": images.split, "image_size": images.size, "channels": args["channels"],
+               "train_images": len(x_train), "test_images": len(x_test), "left_out": len(images.bad)}
+    return x_train, x_test, dataset
+
+
 def build_model(args: dict, device: torch.device | str = "cpu") -> VAE:
     """The seeded, untrained network of a run on ``device``, channels-last (bench/memory_format.py:
     1.1–1.2× faster steps in float32 too). The weights are drawn on the CPU: the same on every device."""
     torch.manual_seed(args["seed"])
     # a run saved before an architecture flag existed used the paper's value
-    architecture = {name: args.get(name, getattr(VAEConfig, name)) for name in ARCHITECTURE_FLAGS}
+    architecture = {name: args.get(name, getattr(VAEConfig, name))
+                    for name in ARCHITECTURE_FLAGS + FOLDER_ARCHITECTURE}
     model = VAE(VAEConfig(latent_dim=args["latent_dim"], **architecture))
     return model.to(device=device, memory_format=torch.channels_last)
 
@@ -188,10 +217,14 @@ def _run(args, out, resume, data_dir, command, progress, device, ranks) -> Path:
     torch.set_num_threads(args["threads"])
     ran_on = {"device": D.describe(device), "processes": ranks.world_size, "threads": args["threads"]}
 
-    data = fmnist.load(data_dir)
-    x_train = fmnist.to_tensor(data.train_images[: args["limit"]]).to(device)
-    x_test = fmnist.to_tensor(data.test_images[: args["eval_limit"]]).to(device)
-    dataset = {"checksum": data.checksum, "train_images": len(x_train), "test_images": len(x_test)}
+    if args.get("data"):
+        x_train, x_test, dataset = folder_tensors(args, resumed=resume, progress=progress and ranks.main)
+        x_train, x_test = x_train.to(device), x_test.to(device)
+    else:
+        data = fmnist.load(data_dir)
+        x_train = fmnist.to_tensor(data.train_images[: args["limit"]]).to(device)
+        x_test = fmnist.to_tensor(data.test_images[: args["eval_limit"]]).to(device)
+        dataset = {"checksum": data.checksum, "train_images": len(x_train), "test_images": len(x_test)}
 
     model = build_model(args, device)
     # fused: one kernel per step where PyTorch has it (CPU, CUDA)

@@ -1,0 +1,100 @@
+"""Training on a folder of your own images (train --data): the architecture scaled to 32 and 64 pixels
+and to RGB, what model.json records, an exact resume, and Fashion-MNIST's defaults left as they were."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import run_cli
+from training import load_model
+from training.fit.presets import SCALED
+from training.model import VAE, VAEConfig
+
+QUICK = ["--epochs", "1", "--batch-size", "8", "--precision", "fp32", "--threads", "1", "--quiet"]
+
+
+def _colour_folder(root, size=40, per_category=12):
+    """Two categories of colour images: red discs and blue squares of random sizes and places."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    for name, colour in (("discs", (220, 40, 30)), ("squares", (30, 60, 230))):
+        (root / name).mkdir(parents=True)
+        for i in range(per_category):
+            r, cy, cx = rng.integers(5, 12), rng.integers(12, size - 12), rng.integers(12, size - 12)
+            mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r) if name == "discs" else \
+                ((abs(yy - cy) < r) & (abs(xx - cx) < r))
+            image = np.zeros((size, size, 3), np.uint8)
+            image[mask] = colour
+            Image.fromarray(image).save(root / name / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("size, channels", [(32, 3), (64, 3), (64, 1)])
+def test_the_scaled_architectures_see_and_paint_every_pixel(size, channels):
+    config = VAEConfig(image_size=size, channels=channels, encoder_head=(512, 512), **SCALED[size])
+    assert config.encoder_view() == config.decoder_painted() == size
+    model = VAE(config)
+    mu, logvar = model.encode(torch.rand(2, channels, size, size))
+    assert mu.shape == logvar.shape == (2, 128)
+    assert model.decode(mu).shape == (2, channels, size, size)
+
+
+def test_fashion_mnist_models_record_what_they_did_before():
+    assert "image_size" not in VAEConfig().to_dict() and "channels" not in VAEConfig().to_dict()
+    assert VAEConfig.from_dict(VAEConfig(image_size=32, channels=3, **SCALED[32]).to_dict()).channels == 3
+    with pytest.raises(ValueError, match="channels must be 1 .grey. or 3 .RGB., got 2"):
+        VAEConfig(channels=2)
+    with pytest.raises(ValueError, match="cannot reach 32×32"):
+        VAE(VAEConfig(image_size=32))   # Fashion-MNIST's kernels do not reach 32
+
+
+def test_training_on_a_colour_folder_records_it_and_resumes_exactly(tmp_path):
+    folder = _colour_folder(tmp_path / "shapes")
+    r = run_cli("train", "--data", folder, "--out", tmp_path / "two", *QUICK[:-1], "--epochs", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "two" / "model.json").read_text())
+    assert meta["architecture"]["image_size"] == 32 and meta["architecture"]["channels"] == 3
+    assert meta["architecture"]["encoder_kernels"] == list(SCALED[32]["encoder_kernels"])
+    dataset = meta["dataset"]
+    assert dataset["categories"] == ["discs", "squares"] and dataset["split"]["source"] == "seeded"
+    assert (dataset["train_images"], dataset["test_images"]) == (20, 4)   # 2 of each 12 for testing
+    assert meta["training"]["data"] == str(folder.resolve())
+    model = load_model(tmp_path / "two")
+    assert model.decode(torch.zeros(1, 128)).shape == (1, 3, 32, 32)
+    # one epoch, then --resume to two: the same weights as two at once
+    assert run_cli("train", "--data", folder, "--out", tmp_path / "one", *QUICK).returncode == 0
+    r = run_cli("train", "--out", tmp_path / "one", "--resume", "--epochs", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a, b = (load_file(tmp_path / run / "model.safetensors") for run in ("two", "one"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a folder that changed since the run began is refused
+    Image.fromarray(np.full((40, 40, 3), 9, np.uint8)).save(folder / "discs" / "new.png")
+    r = run_cli("train", "--out", tmp_path / "one", "--resume", "--epochs", "3", "--quiet")
+    assert r.returncode == 1 and "the folder changed since this run started" in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_grey_folders_train_at_28_and_flags_need_a_folder(tmp_path):
+    root = tmp_path / "digits"
+    for c in range(3):
+        (root / str(c)).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), 40 * c + 5 * i, np.uint8)).save(root / str(c) / f"{i}.png")
+    r = run_cli("train", "--data", root, "--out", tmp_path / "run", *QUICK)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert "image_size" not in meta["architecture"] and meta["dataset"]["channels"] == 1
+    assert meta["dataset"]["image_size"] == 28
+    r = run_cli("train", "--data", root, "--out", tmp_path / "rgb", "--channels", "3", *QUICK)
+    assert r.returncode == 0 and json.loads((tmp_path / "rgb" / "model.json").read_text())[
+        "architecture"]["channels"] == 3
+    r = run_cli("train", "--out", tmp_path / "x", "--image-size", "32", *QUICK)
+    assert r.returncode == 1 and "--image-size: only with --data DIR" in r.stderr
