@@ -98,3 +98,30 @@ def test_grey_folders_train_at_28_and_flags_need_a_folder(tmp_path):
         "architecture"]["channels"] == 3
     r = run_cli("train", "--out", tmp_path / "x", "--image-size", "32", *QUICK)
     assert r.returncode == 1 and "--image-size: only with --data DIR" in r.stderr
+
+
+def test_embed_follows_the_models_folder(tmp_path):
+    import onnxruntime
+
+    from training.inference import decode_pixels
+    folder = _colour_folder(tmp_path / "shapes")
+    run = tmp_path / "run"
+    assert run_cli("train", "--data", folder, "--out", run, *QUICK).returncode == 0
+    r = run_cli("embed", "--checkpoint", run, "--out", run, "--maps", "pca", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    e = np.load(run / "embeddings.npz")
+    info = json.loads((run / "embeddings.json").read_text())
+    assert info["categories"] == ["discs", "squares"] and info["folder"] == str(folder.resolve())
+    assert e["mu"].shape == (4, 128) and sorted(e["labels"].tolist()) == [0, 0, 1, 1]   # the 4 test images
+    assert e["category_mean"].shape == (2, 128) and e["category_count"].tolist() == [10, 10]
+    model = load_model(run)
+    pictures = decode_pixels(model, e["category_mean"])
+    assert pictures.shape == (2, 32, 32, 3)   # colour images, channels last, as the app shows them
+    session = onnxruntime.InferenceSession(str(run / "decoder.onnx"))
+    browser = session.run(None, {"z": e["category_mean"].astype(np.float32)})[0]
+    assert browser.shape == (2, 3, 32, 32)
+    assert np.abs(browser.transpose(0, 2, 3, 1) - pictures).max() < 1e-4
+    # the folder changed: embedding it again is refused in one line
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(folder / "squares" / "extra.png")
+    r = run_cli("embed", "--checkpoint", run, "--out", run, "--maps", "pca")
+    assert r.returncode == 1 and "the folder changed since the model was trained" in r.stderr

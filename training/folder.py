@@ -363,6 +363,6 @@ def as_channels(images: np.ndarray, channels: int) -> np.ndarray:
 def to_tensor(images: np.ndarray):
     """uint8 N×S×S or N×S×S×3 → float32 N×C×S×S in [0, 1], the model's input convention."""
     import torch
-    x = torch.from_numpy(np.ascontiguousarray(images))
+    x = torch.from_numpy(np.array(images, np.uint8, copy=True))   # a copy: the array may be read-only
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
     return x.float().div_(255.0).contiguous()

@@ -1,11 +1,12 @@
 """The decoder as an ONNX graph: latents in, pixels out, for the browser and for other runtimes.
 
-``decoder.onnx`` takes ``z``, a float32 batch of latents (N×k, any N), and gives ``image``, N×1×28×28
-in [0, 1]: the network's ``decode`` (its linear layer, transposed convolutions and the sigmoid), the
-same weights, exported by PyTorch's ONNX exporter (opset 18). Before anything is written the graph is
-run by onnxruntime on seeded random latents and compared with torch: a graph that does not give the
-model's pixels is refused, never written. The file records the weights it was made from
-(``weights_sha256`` in its metadata), so a stale one is recognised and made again.
+``decoder.onnx`` takes ``z``, a float32 batch of latents (N×k, any N), and gives ``image``, N×C×S×S in
+[0, 1] (Fashion-MNIST's models: N×1×28×28; a folder's: its channels and size): the network's ``decode``
+(its linear layer, transposed convolutions and the sigmoid), the same weights, exported by PyTorch's
+ONNX exporter (opset 18). Before anything is written the graph is run by onnxruntime on seeded random
+latents and compared with torch: a graph that does not give the model's pixels is refused, never
+written. The file records the weights it was made from (``weights_sha256`` in its metadata), so a stale
+one is recognised and made again.
 """
 from __future__ import annotations
 
@@ -79,7 +80,19 @@ def graph_bytes(model: VAE) -> bytes:
         quiet.setLevel(level)
     buf = io.BytesIO()
     program.save(buf)
-    return buf.getvalue()
+    return without_source_locations(buf.getvalue())
+
+
+def without_source_locations(graph: bytes) -> bytes:
+    """The graph without the exporter's notes of where each node came from: they hold this machine's
+    file paths (a browser downloads the file) and make two checkouts' exports differ byte for byte."""
+    import onnx
+    proto = onnx.load_from_string(graph)
+    for nodes in [proto.graph.node, *(f.node for f in proto.functions)]:
+        for node in nodes:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    return proto.SerializeToString()
 
 
 def with_metadata(graph: bytes, metadata: dict[str, str]) -> bytes:
@@ -133,9 +146,10 @@ def export_decoder(model: VAE, path: str | os.PathLike) -> dict:
         raise ExportError(f"the exported decoder differs from the model by {worst:.2g} on a pixel in [0, 1] "
                           f"(at most {MAX_DIFFERENCE:g} is accepted); nothing was written")
     weights = model.info.get("weights_sha256", "") if hasattr(model, "info") else ""
+    channels, side = model.config.channels, model.config.image_size
     graph = with_metadata(graph, {"format": "fashion-mnist-vae-decoder", "weights_sha256": weights,
                                   "input": "z: float32 N×latent_dim",
-                                  "output": "image: float32 N×1×28×28 in [0, 1]",
+                                  "output": f"image: float32 N×{channels}×{side}×{side} in [0, 1]",
                                   "max_difference_from_torch": f"{worst:.3g}"})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import data as fmnist
 from .. import device as D
 from ..category_latents import category_mixtures, category_statistics
 from ..checkpoint import atomic_write_bytes, atomic_write_text, npz_bytes
 from ..inference import encode_all
 from ..losses import kl_standard_normal
 from ..model import load_model
+from ..model_data import of_model
 from ..sampling import MIXTURE_COMPONENTS
 from .decoder_onnx import DECODER_FILE, ensure_decoder
 from .maps import MAPS, log, parse_maps, two_d_maps
@@ -64,7 +64,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     torch.set_num_threads(threads)
     maps = parse_maps(maps)
     model = load_model(checkpoint, device=D.resolve(device))
-    data = fmnist.load(data_dir)
+    data = of_model(model.info, data_dir)   # Fashion-MNIST, or the folder the model was trained on
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -75,10 +75,11 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     tr_mu, tr_logvar, tr_err = encode_all(model, train_images)
     te_mu, te_logvar, te_err = encode_all(model, test_images)
     timings = {"encode_s": round(time.perf_counter() - t0, 2)}
-    cat_mean, cat_cov, cat_logvar, cat_count = category_statistics(tr_mu, tr_logvar, train_labels)
+    categories = len(data.categories)
+    cat_mean, cat_cov, cat_logvar, cat_count = category_statistics(tr_mu, tr_logvar, train_labels, categories)
     t = time.perf_counter()
     log(f"fitting {mixture_components}-component mixtures to each category …")
-    mixtures = category_mixtures(tr_mu, tr_logvar, train_labels, mixture_components, seed=seed)
+    mixtures = category_mixtures(tr_mu, tr_logvar, train_labels, mixture_components, categories, seed=seed)
     timings["mixtures_s"] = round(time.perf_counter() - t, 2)
 
     # the mapped points: the test images, then (split "all") the training images; `which` is the split
@@ -95,7 +96,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     kl = kl_standard_normal(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
     arrays.update(
         mu=mu.astype(per_image), logvar=logvar.astype(per_image), recon_mse=err.astype(np.float16),
-        labels=labels.astype(np.uint8), index=index.astype(np.int32), split=which,
+        labels=labels.astype(np.uint8 if categories else np.int8), index=index.astype(np.int32), split=which,
         category_mean=cat_mean, category_cov=cat_cov, category_logvar_mean=cat_logvar,
         category_count=cat_count, kl_per_dim=kl.astype(np.float32),
         **mixtures.to_arrays(),
@@ -112,6 +113,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         "seed": seed, "limit": limit, "maps": list(maps), "implementations": implementations,
         "timings": timings, "model_weights_sha256": model.info.get("weights_sha256"),
         "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",
+        **({"folder": data.folder, "categories": list(data.categories)} if data.folder else {}),
         "mixture_components": mixture_components,
         "per_image_dtype": np.dtype(per_image).name, "float16_max_pixel_change": max_change,
         "threads": threads, "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
