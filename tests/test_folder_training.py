@@ -121,6 +121,20 @@ def test_embed_follows_the_models_folder(tmp_path):
     browser = session.run(None, {"z": e["category_mean"].astype(np.float32)})[0]
     assert browser.shape == (2, 3, 32, 32)
     assert np.abs(browser.transpose(0, 2, 3, 1) - pictures).max() < 1e-4
+    # generate draws the folder's categories, by its names
+    r = run_cli("generate", "--checkpoint", run, "--all", "--n", "3", "--out", tmp_path / "all.npz")
+    assert r.returncode == 0, r.stderr
+    drawn = np.load(tmp_path / "all.npz")
+    assert drawn["images"].shape == (6, 32, 32, 3) and drawn["labels"].tolist() == [0, 0, 0, 1, 1, 1]
+    r = run_cli("generate", "--checkpoint", run, "--category", "squa", "--n", "2",
+                "--out", tmp_path / "s.npz")
+    assert r.returncode == 0 and np.load(tmp_path / "s.npz")["labels"].tolist() == [1, 1]
+    r = run_cli("generate", "--checkpoint", run, "--category", "Sneaker", "--n", "2",
+                "--out", tmp_path / "x.npz")
+    assert r.returncode == 1 and "expected one of discs, squares" in r.stderr
+    r = run_cli("generate", "--checkpoint", run, "--all", "--n", "2", "--sampler", "prior", "--out",
+                tmp_path / "p.npz")
+    assert r.returncode == 1 and "need a classifier of the model's own images" in r.stderr
     # the folder changed: embedding it again is refused in one line
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(folder / "squares" / "extra.png")
     r = run_cli("embed", "--checkpoint", run, "--out", run, "--maps", "pca")

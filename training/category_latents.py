@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data as fmnist
 from .inference import encode_all
 from .sampling import MIXTURE_COMPONENTS, CategoryMixtures
 
@@ -102,8 +101,11 @@ def for_model(model, directory: Path, data_dir=None, mixtures: bool = False):
                             mixture, f"{directory / 'embeddings.npz'}")
     except (OSError, ValueError, KeyError):
         pass
-    data = fmnist.load(data_dir)
+    from .model_data import of_model
+    data = of_model(model.info, data_dir)   # Fashion-MNIST, or the folder the model was trained on
     mu, logvar, _ = encode_all(model, data.train_images)
-    mean, cov, _, _ = category_statistics(mu, logvar, data.train_labels)
-    mixture = category_mixtures(mu, logvar, data.train_labels) if mixtures else None
-    return mean.astype(np.float64), cov.astype(np.float64), mixture, "the 60k training images (encoded now)"
+    n = len(data.categories)
+    mean, cov, _, _ = category_statistics(mu, logvar, data.train_labels, n)
+    mixture = category_mixtures(mu, logvar, data.train_labels, n_categories=n) if mixtures else None
+    return (mean.astype(np.float64), cov.astype(np.float64), mixture,
+            f"the {len(mu):,} training images (encoded now)")

@@ -39,3 +39,11 @@ def of_model(meta: dict, data_dir=None, progress: bool = True) -> ModelData:
     pixels = folder.as_channels(s.images, recorded.get("channels", s.channels))
     return ModelData(pixels[~s.is_test], s.labels[~s.is_test], pixels[s.is_test], s.labels[s.is_test],
                      s.categories, s.checksum, training["data"])
+
+
+def category_names(meta: dict) -> tuple[str, ...]:
+    """The categories of the model whose model.json is ``meta``: its folder's, or Fashion-MNIST's."""
+    training = meta.get("training") or {}
+    if training.get("data"):
+        return tuple((meta.get("dataset") or {}).get("categories") or ())
+    return fmnist.CATEGORIES

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import CATEGORIES
 from ..errors import ProjectError
+from ..model import read_config
+from ..model_data import category_names
 from ..sampling import DEFAULT_NOISE, DEFAULT_SAMPLER, SAMPLERS
 from ..synthesis.generate import generate
 from . import arguments as A
 
 
-def category_name_to_index(name: str) -> int:
+def category_name_to_index(name: str, categories: tuple[str, ...]) -> int:
     """A category by its name, any case, or by an unambiguous start of it (``sneak``, ``t-shirt``)."""
-    names = {c.lower(): i for i, c in enumerate(CATEGORIES)}
+    names = {c.lower(): i for i, c in enumerate(categories)}
     key = name.strip().lower()
     if key in names:
         return names[key]
     matches = [i for n, i in names.items() if n.startswith(key) or key in n.split("/")]
     if len(matches) == 1:
         return matches[0]
-    raise ProjectError(f"--category {name!r}: expected one of {', '.join(CATEGORIES)}")
+    raise ProjectError(f"--category {name!r}: expected one of {', '.join(categories)}")
 
 
 
@@ -57,7 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> None:
-    categories = list(range(len(CATEGORIES))) if ns.all else [category_name_to_index(ns.category)]
+    names = category_names(read_config(ns.checkpoint))   # the model's: Fashion-MNIST's or its folder's
+    if not names:
+        raise ProjectError(f"{ns.checkpoint}: trained on images without categories; generate draws from a "
+                           "category")
+    categories = list(range(len(names))) if ns.all else [category_name_to_index(ns.category, names)]
     noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else DEFAULT_NOISE)
     summary = generate(ns.checkpoint, ns.out, categories, ns.n, noise, ns.sampler, ns.seed, ns.format,
                        ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster, ns.device, ns.concept,

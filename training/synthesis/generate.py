@@ -27,6 +27,7 @@ from ..errors import ProjectError
 from ..evaluation.classifier import classifier_dir_for, load_classifier, probabilities
 from ..inference import decode_pixels
 from ..model import load_model
+from ..model_data import category_names
 from ..sampling import DEFAULT_SAMPLER, SAMPLERS, sample_categories
 from . import concepts
 
@@ -48,7 +49,8 @@ def check_arguments(out: Path, sampler: str, fmt: str, min_confidence: float | N
 
 
 def draw(model, checkpoint: Path, classifier, counts: np.ndarray, noise: float, sampler: str, seed: int,
-         data_dir, cluster: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
+         data_dir, cluster: int | None, names: tuple[str, ...] = fmnist.CATEGORIES
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
     """counts[c] latents for each category c with their labels, the classifier's probabilities where
     the sampler needed them, and where the category statistics came from."""
     if sampler == "prior":
@@ -58,7 +60,7 @@ def draw(model, checkpoint: Path, classifier, counts: np.ndarray, noise: float, 
     about = {"statistics": source}
     if cluster is not None:
         mixtures = mixtures.only(cluster - 1)
-        short = [fmnist.CATEGORIES[c] for c in np.flatnonzero(counts) if not mixtures.weight[c].sum() > 0]
+        short = [names[c] for c in np.flatnonzero(counts) if not mixtures.weight[c].sum() > 0]
         if short:
             raise ProjectError(f"--cluster {cluster}: {', '.join(short)} has fewer clusters in {source}")
         about["cluster"] = cluster
@@ -84,11 +86,15 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
         direction = loaded.direction
     classifier = None
     if min_confidence is not None or sampler == "prior":
+        if (model.info.get("training") or {}).get("data"):
+            raise ProjectError("--sampler prior and --min-confidence need a classifier of the model's own "
+                               "images; the shipped one knows Fashion-MNIST only")
         classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
-    counts = np.zeros(len(fmnist.CATEGORIES), np.int64)
+    names = category_names(model.info)
+    counts = np.zeros(len(names), np.int64)
     counts[categories] = n
     z, labels, probs, about = draw(model, checkpoint, classifier, counts, noise, sampler, seed, data_dir,
-                                   cluster)
+                                   cluster, names)
     summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed, **about}
     if direction is not None:
         z = concepts.push(z, direction, strength)
@@ -103,7 +109,7 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
         z, labels, images, confidence = z[keep], labels[keep], images[keep], confidence[keep]
         summary["min_confidence"] = min_confidence
     summary.update(drawn=int(drawn), kept=int(len(labels)),
-                   kept_per_category={fmnist.CATEGORIES[c]: int((labels == c).sum()) for c in categories})
+                   kept_per_category={names[c]: int((labels == c).sum()) for c in categories})
     arrays = {"images": labelled.to_uint8(images), "labels": labels.astype(np.uint8),
               "z": z.astype(np.float32)}
     if confidence is not None:
