@@ -177,3 +177,21 @@ def test_the_data_command_reports_the_folder(tmp_path, monkeypatch):
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "boot/2.png: not a readable image" in r.stderr
     r = run_cli("data", root, "--skip-bad")
     assert r.returncode == 0 and "left out: 1 unreadable image(s), e.g. boot/2.png" in r.stdout
+
+
+def test_the_example_folders_load_as_labelled_sets(tmp_path):
+    import importlib.util
+
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("example_folders", ROOT / "scripts" / "example_folders.py")
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    assert ex.write_digits(tmp_path / "digits") == 1797
+    assert ex.write_shapes(tmp_path / "shapes", 3) == 18
+    digits = F.load(tmp_path / "digits", cache=tmp_path / "cache", progress=False)
+    assert digits.categories == tuple("0123456789") and digits.images.shape == (1797, 28, 28)
+    shapes = F.load(tmp_path / "shapes", cache=tmp_path / "cache", progress=False)
+    assert shapes.categories == tuple(sorted(ex.SHAPES)) and shapes.images.shape == (18, 64, 64, 3)
+    again = tmp_path / "again"
+    ex.write_shapes(again, 3)
+    assert F.folder_checksum(F.list_folder(again)) == shapes.checksum   # the same seed, the same bytes
