@@ -112,8 +112,10 @@ def test_bad_arguments_are_one_line(tmp_path, args, message):
 
 
 def test_names_and_paths():
-    assert category_name_to_index("sneaker") == 7 and category_name_to_index("T-shirt") == 0
-    assert category_name_to_index("Ankle boot") == 9
+    names = fmnist.CATEGORIES
+    assert category_name_to_index("sneaker", names) == 7 and category_name_to_index("T-shirt", names) == 0
+    assert category_name_to_index("Ankle boot", names) == 9
+    assert category_name_to_index("squa", ("discs", "squares")) == 1   # a folder model's own names
     from pathlib import Path
     assert idx_paths(Path("out/train")) == (Path("out/train-images-idx3-ubyte.gz"),
                                             Path("out/train-labels-idx1-ubyte.gz"))
