@@ -195,3 +195,25 @@ def test_the_example_folders_load_as_labelled_sets(tmp_path):
     again = tmp_path / "again"
     ex.write_shapes(again, 3)
     assert F.folder_checksum(F.list_folder(again)) == shapes.checksum   # the same seed, the same bytes
+
+
+def test_fashion_mnist_written_as_pngs_reads_back_as_the_idx_arrays(tmp_path, dataset):
+    """The folder path and the IDX path give the same pixels: a subset of Fashion-MNIST written as
+    DIR/train/<category>/<index>.png and DIR/test/…, read back, equals the IDX arrays image for image."""
+    from training.data import CATEGORIES
+    root = tmp_path / "fmnist"
+    parts = {"train": (dataset.train_images[:300], dataset.train_labels[:300]),
+             "test": (dataset.test_images[:100], dataset.test_labels[:100])}
+    for split, (images, labels) in parts.items():
+        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+            _png(root / split / CATEGORIES[label].replace("/", "-") / f"{i:05d}.png", image)
+    s = F.load(root, cache=tmp_path / "cache", progress=False)
+    assert s.split == {"source": "folders"} and s.images.shape == (400, 28, 28) and s.channels == 1
+    folder_of = {c.replace("/", "-"): c for c in CATEGORIES}
+    names = [folder_of[c] for c in s.categories]
+    for image, label, name, is_test in zip(s.images, s.labels, s.files, s.is_test, strict=True):
+        split, _, file = name.split("/")
+        want_images, want_labels = parts[split]
+        index = int(file.removesuffix(".png"))
+        assert is_test == (split == "test") and names[label] == CATEGORIES[want_labels[index]]
+        assert np.array_equal(image, want_images[index])
