@@ -3,9 +3,11 @@
 Compares the project's loop (whole dataset in memory, index-slice batches, optional bfloat16
 autocast on AMX) with a seed-style loop (per-item Dataset converting PIL images to tensors, a
 DataLoader with batch 256), same architecture and loss. Also prints the achieved GFLOP/s of a
-training step against the float32 (and bfloat16) matrix-multiply peak measured here.
+training step against the float32 (and bfloat16) matrix-multiply peak measured here. Then the
+``--config default`` architecture at the sizes a folder of your own images may have (28 grey, 32 and
+64 RGB: ``fit/presets.py``'s ``SCALED``), float32 and with the precision ``auto`` picks.
 
-    .venv/bin/python bench/train_throughput.py [--steps 40] [--batch-size 256]
+    .venv/bin/python bench/train_throughput.py [--steps 40] [--batch-size 256] [--sizes 28:1,32:3,64:3]
 """
 import argparse
 import os
@@ -19,8 +21,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import data as fmnist  # noqa: E402
+from training.fit.presets import PRESETS, SCALED  # noqa: E402
 from training.fit.train import fixed_log_sigma, train_step  # noqa: E402
-from training.model import VAE  # noqa: E402
+from training.model import VAE, VAEConfig  # noqa: E402
+from training.precision import use_bfloat16  # noqa: E402
 
 ARGS = dict(likelihood="gaussian", beta=1.0, sigma=None)  # the paper's loss
 
@@ -35,19 +39,29 @@ def matmul_peak(dtype, n=2048, reps=10) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def flops_per_image(batch_size: int) -> float:
+def flops_per_image(batch_size: int, model: VAE | None = None) -> float:
     from torch.utils.flop_counter import FlopCounterMode
-    model = VAE()
+    model = model or VAE()
     opt = torch.optim.Adam(model.parameters())
-    x = torch.rand(batch_size, 1, 28, 28)
+    side, channels = model.config.image_size, model.config.channels
+    x = torch.rand(batch_size, channels, side, side)
     with FlopCounterMode(display=False) as counter:
         train_step(model, opt, x, ARGS, fixed_log_sigma(ARGS), bf16=False)
     return counter.get_total_flops() / batch_size
 
 
-def project_loop(x_train, steps, bs, bf16) -> float:
+def default_at(size: int, channels: int) -> VAEConfig:
+    """``--config default``'s architecture at ``size`` pixels and ``channels``, as train --data builds it."""
+    preset = PRESETS["default"]
+    arch = dict(encoder_kernels=preset["encoder_kernels"], decoder_kernels=preset["decoder_kernels"])
+    arch.update(SCALED.get(size, {}))
+    return VAEConfig(latent_dim=preset["latent_dim"], encoder_head=preset["encoder_head"], image_size=size,
+                     channels=channels, **arch)
+
+
+def project_loop(x_train, steps, bs, bf16, config: VAEConfig | None = None) -> float:
     torch.manual_seed(0)
-    model = VAE()
+    model = VAE(config)
     if bf16:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)  # as training.train
@@ -105,6 +119,8 @@ def main():
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--sizes", default="28:1,32:3,64:3",
+                   help="SIZE:CHANNELS, comma-separated, for the default architecture (default: %(default)s)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     data = fmnist.load(allow_download=False)
@@ -127,6 +143,18 @@ def main():
         gf = ips * flops / 1e9
         print(f"{name:38s} {ips:9.0f} {ips / seed:7.2f}× {gf:8.0f} {100 * gf / fp32_peak:9.0f}%")
     print(f"60k-image epoch with the default loop: {60000 / ours16:.0f} s")
+    auto = use_bfloat16("auto", torch.device("cpu"))
+    print(f"\n--config default at a folder's sizes (random pixels; precision auto = "
+          f"{'bfloat16' if auto else 'float32'} here)")
+    print(f"{'size':12s} {'MFLOP/image':>11s} {'float32 images/s':>17s} {'auto images/s':>14s} "
+          f"{'60k-image epoch':>16s}")
+    for size, channels in (tuple(map(int, item.split(":"))) for item in a.sizes.split(",")):
+        config = default_at(size, channels)
+        x = torch.rand(max(bs * 4, 1024), channels, size, size)
+        f32 = project_loop(x, a.steps, bs, False, config)
+        best = project_loop(x, a.steps, bs, True, config) if auto else f32
+        print(f"{size}×{size}×{channels:<6d} {flops_per_image(bs, VAE(config)) / 1e6:11.1f} {f32:17.0f} "
+              f"{best:14.0f} {60000 / best:14.0f} s")
 
 
 if __name__ == "__main__":
