@@ -135,6 +135,10 @@ def test_embed_follows_the_models_folder(tmp_path):
     r = run_cli("generate", "--checkpoint", run, "--all", "--n", "2", "--sampler", "prior", "--out",
                 tmp_path / "p.npz")
     assert r.returncode == 1 and "need a classifier of the model's own images" in r.stderr
+    # the sample sheet: one column per category, in colour; ten rows with the clusters embed stored
+    assert run_cli("figure", "--checkpoint", run, "--out", tmp_path / "sheet.png").returncode == 0
+    sheet = Image.open(tmp_path / "sheet.png")
+    assert sheet.mode == "RGB" and sheet.size == (170 + 3 * (2 * 34 + 2), 10 * 3 * 36)
     # the folder changed: embedding it again is refused in one line
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(folder / "squares" / "extra.png")
     r = run_cli("embed", "--checkpoint", run, "--out", run, "--maps", "pca")
