@@ -160,6 +160,9 @@ def test_the_cache_is_read_until_the_folder_changes(tmp_path):
     other_size = F.load(root, 64, cache=cache, progress=False)  # another size: decoded once more
     assert not other_size.from_cache and other_size.size == 64
     assert F.load(root, 64, cache=cache, progress=False).from_cache
+    # only the folder's present version is kept (a copy of an older version elsewhere keeps its own)
+    entries = [p.name for p in cache.iterdir() if p.name.endswith(f"-v{F.CACHE_VERSION}")]
+    assert entries == [f"{added.checksum[:32]}-v{F.CACHE_VERSION}"]
 
 
 def test_the_data_command_reports_the_folder(tmp_path, monkeypatch):

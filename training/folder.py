@@ -255,13 +255,14 @@ def load(root: str | os.PathLike, size: int | None = None, *, skip_bad: bool = F
         from_cache = True
     else:
         images, meta = _decode(listing, size, progress)
-        if meta["bad"] and not skip_bad:
-            _refuse_bad(listing.root, meta["bad"])
         chosen = images.shape[1]
         entry.mkdir(parents=True, exist_ok=True)
         _save_npy(entry / f"images-{chosen}.npy", images)
         _save_text(meta_file, json.dumps(meta))
+        _forget_older_versions(where, listing.root, entry)
         from_cache = False
+        if meta["bad"] and not skip_bad:   # after caching: the next run refuses at once, or skips them
+            _refuse_bad(listing.root, meta["bad"])
     if not known.is_file():
         known.parent.mkdir(parents=True, exist_ok=True)
         _save_text(known, checksum)
@@ -281,6 +282,22 @@ def load(root: str | os.PathLike, size: int | None = None, *, skip_bad: bool = F
                     tuple(f for f, k in zip(listing.files, keep, strict=True) if k), checksum, split,
                     Counter({tuple(k): v for k, v in meta["sizes"]}), Counter(meta["modes"]), bad,
                     listing.ignored, from_cache)
+
+
+def _forget_older_versions(where: Path, root: Path, entry: Path) -> None:
+    """Note ``entry`` as the cache of the folder at ``root``, and remove the entry of its previous version
+    unless another folder (a copy elsewhere) still uses it: an edited 60,000-image folder would otherwise
+    leave most of a gigabyte behind."""
+    record = where / "roots" / f"{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]}.txt"
+    previous = record.read_text().strip() if record.is_file() else None
+    record.parent.mkdir(parents=True, exist_ok=True)
+    _save_text(record, entry.name)
+    if previous in (None, entry.name):
+        return
+    in_use = {r.read_text().strip() for r in record.parent.glob("*.txt")}
+    if previous not in in_use:
+        import shutil
+        shutil.rmtree(where / previous, ignore_errors=True)
 
 
 def _refuse_bad(root: Path, bad: list) -> None:
