@@ -99,9 +99,8 @@ def interpolation(b, live_data: dict | None):
     scrubber(b, za, zb, method, live_data)
 
 
-def hybrid_rows(b, ia, ib, mix: float) -> list[np.ndarray]:
-    """The first category's items, the second's and their hybrids at ``mix``, decoded."""
-    hz = (1 - mix) * b.mu[ia] + mix * b.mu[ib]
+def hybrid_rows(b, ia, ib, hz) -> list[np.ndarray]:
+    """The first category's items, the second's and their hybrids (latents ``hz``), decoded."""
     return [decode_pixels(b.model, b.mu[ia]), decode_pixels(b.model, b.mu[ib]), decode_pixels(b.model, hz)]
 
 
@@ -126,7 +125,7 @@ def hybrids(b, live_data: dict | None):
     ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     hz = (1 - mix) * b.mu[ia] + mix * b.mu[ib]
     if live_data is None:
-        rows = hybrid_rows(b, ia, ib, mix)
+        rows = hybrid_rows(b, ia, ib, hz)
         w.picture(rows_png(rows, scale=1),
                   f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
     else:
@@ -135,7 +134,7 @@ def hybrids(b, live_data: dict | None):
                             (f"{CATEGORIES[cat_b]} items", 1.0, 0.0), ("hybrids at mix {s}", 0.0, 1.0)):
             f.row([f.frame("mix", b.mu[i], b.mu[j], o, c) for i, j in pairs], title, columns=len(pairs))
         live.frames(keys.LIVE_HYBRIDS, live_data, keys.HYBRID_MIX, mix, live.control(label, lo, hi, step), f)
-    st.download_button("Download hybrids PNG", lambda: rows_png(hybrid_rows(b, ia, ib, mix)),
+    st.download_button("Download hybrids PNG", lambda: rows_png(hybrid_rows(b, ia, ib, hz)),
                        file_name="hybrids.png", mime="image/png", on_click="ignore")
     if st.toggle("Novelty check of the hybrids", key=keys.HYBRID_NOVELTY):
         w.novelty_check(b, hz, "hybrids")

@@ -136,6 +136,14 @@ def turn_off(reason: str) -> None:
     st.session_state[keys.LIVE_OFF] = reason
 
 
+def fall_back_if_failed(result) -> None:
+    """The browser said it cannot load the runtime or the decoder: live decoding off for the session,
+    and the view runs again, decoding on the server."""
+    if result.failed:
+        turn_off(result.failed)
+        st.rerun()
+
+
 def ready(b) -> tuple[dict | None, str | None]:
     """What the component needs (the runtime's and the decoder's URLs), or None and a one-line notice
     saying why this view decodes on the server instead."""
@@ -187,11 +195,8 @@ def frames(component: str, live_data: dict, value_key: str, value: float, contro
     data = {**live_data, "kind": "frames", "version": ss.get(keys.live_version(component), 0),
             "control": {**control, "value": value}, **rows.data(),
             "notes": None if notes is None else {"value": value, "rows": notes}}
-    result = COMPONENT(key=component, data=data, default={"released": None, "failed": None},
-                       on_released_change=lambda: None, on_failed_change=lambda: None)
-    if result.failed:
-        turn_off(result.failed)
-        st.rerun()
+    fall_back_if_failed(COMPONENT(key=component, data=data, default={"released": None, "failed": None},
+                                  on_released_change=lambda: None, on_failed_change=lambda: None))
 
 
 def still(component: str, live_data: dict, rows: Frames, name: str) -> None:
@@ -199,10 +204,8 @@ def still(component: str, live_data: dict, rows: Frames, name: str) -> None:
     (Compare's reconstructions, samples and paths). ``name`` marks the view's element for tests."""
     data = {**live_data, "kind": "frames", "version": 0, "control": None, "name": name, **rows.data(),
             "notes": None}
-    result = COMPONENT(key=component, data=data, default={"failed": None}, on_failed_change=lambda: None)
-    if result.failed:
-        turn_off(result.failed)
-        st.rerun()
+    fall_back_if_failed(COMPONENT(key=component, data=data, default={"failed": None},
+                                  on_failed_change=lambda: None))
 
 
 def control(label: str, lo: float, hi: float, step: float, help: str = "") -> dict:

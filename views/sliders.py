@@ -118,11 +118,9 @@ def decoded_in_the_browser(b, base: np.ndarray, base_name: str, shown: np.ndarra
     data = {**live_data, "kind": "sliders", "version": ss.get(keys.SLIDERS_VERSION, 0), "base": base.tolist(),
             "base_name": base_name, "dims": dims, "sweep": sweep,
             "strip": np.linspace(-SLIDER_RANGE, SLIDER_RANGE, 11).tolist()}
-    result = live.COMPONENT(key=keys.LIVE_SLIDERS, data=data, default={"moved": None, "failed": None},
-                          on_moved_change=lambda: None, on_failed_change=lambda: None)
-    if result.failed:   # the browser could not load the runtime or the decoder: decode here instead
-        live.turn_off(result.failed)
-        st.rerun()
+    live.fall_back_if_failed(live.COMPONENT(key=keys.LIVE_SLIDERS, data=data,
+                                            default={"moved": None, "failed": None},
+                                            on_moved_change=lambda: None, on_failed_change=lambda: None))
     on_show = set(shown.tolist())
     return {d: v for d, v in ss.get(keys.SLIDERS_MOVED_SAVED, {}).items() if d in on_show}
 
