@@ -104,8 +104,10 @@ def show(page):
     state.set_bundle(b)
     with shared_mode.whole_app():
         page.run()
-    st.sidebar.markdown("### Categories")
-    st.sidebar.markdown("<br>".join(swatch(c) for c in range(10)), unsafe_allow_html=True)
+    if b.categories:
+        st.sidebar.markdown("### Categories")
+        st.sidebar.markdown("<br>".join(swatch(b, c) for c in range(len(b.categories))),
+                            unsafe_allow_html=True)
 
 
 main()

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training import CATEGORIES, ModelLoadError, load_model
+from explorer.colours import palette
+from training import ModelLoadError, load_model
+from training.model_data import category_names
 from training.sampling import CategoryMixtures
 
 EMBEDDINGS = "embeddings.npz"
@@ -45,8 +47,8 @@ class Bundle:
     labels: np.ndarray         # N int
     index: np.ndarray          # N, index within the test split
     recon_mse: np.ndarray      # N float32
-    category_mean: np.ndarray  # 10×k
-    category_cov: np.ndarray   # 10×k×k
+    category_mean: np.ndarray  # categories×k
+    category_cov: np.ndarray   # categories×k×k
     kl_per_dim: np.ndarray     # k
     maps: dict = field(default_factory=dict)   # name -> N×2 float32
     metrics: dict | None = None                # metrics.json (evaluation), when present
@@ -64,6 +66,38 @@ class Bundle:
     @property
     def latent_dim(self) -> int:
         return self.mu.shape[1]
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The names of the model's categories (Fashion-MNIST's, or its folder's); empty for an
+        unlabelled folder."""
+        return category_names(self.meta)
+
+    def category_name(self, label: int) -> str:
+        return self.categories[int(label)]
+
+    @property
+    def colours(self) -> tuple[str, ...]:
+        return palette(len(self.categories))
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.image_size
+
+    @property
+    def channels(self) -> int:
+        return self.model.config.channels
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of one decoded picture: S×S grey, S×S×3 colour (``decode_pixels``)."""
+        s = self.image_size
+        return (s, s) if self.channels == 1 else (s, s, 3)
+
+    @property
+    def image_words(self) -> str:
+        """'28×28 greyscale', '64×64 colour': what the model sees, for captions."""
+        return f"{self.image_size}×{self.image_size} {'greyscale' if self.channels == 1 else 'colour'}"
 
     @property
     def key(self) -> str:
@@ -146,7 +180,3 @@ def _read_jsonl(path: Path) -> list:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, json.JSONDecodeError):
         return []
-
-
-def category_name(label: int) -> str:
-    return CATEGORIES[int(label)]

@@ -12,9 +12,10 @@ from training.synthesis.sample_sheets import image_grid
 
 
 def pixels(image: np.ndarray) -> np.ndarray:
-    """One 28×28 image in [0, 1] → uint8 28×28. The app sends images at their own size and the browser
-    enlarges them with square pixels (the page's ``image-rendering: pixelated``): a PNG of 784 pixels
-    instead of one enlarged 64 times, which the server had to build and encode at every rerun."""
+    """One image in [0, 1] (S×S grey or S×S×3 colour) → uint8 of the same shape. The app sends images
+    at their own size and the browser enlarges them with square pixels (the page's
+    ``image-rendering: pixelated``): a PNG of 784 pixels instead of one enlarged 64 times, which the
+    server had to build and encode at every rerun."""
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
@@ -36,7 +37,7 @@ def grid_png(images: np.ndarray, ncol: int, scale: int = 3) -> bytes:
 def rows_png(rows: list[np.ndarray], scale: int = 3) -> bytes:
     """Rows of equal length stacked into one PNG (e.g. pixel blend over latent interpolation)."""
     ncol = max(len(r) for r in rows)
-    padded = [np.concatenate([r, np.zeros((ncol - len(r), 28, 28), np.float32)]) for r in rows]
+    padded = [np.concatenate([r, np.zeros((ncol - len(r), *r.shape[1:]), np.float32)]) for r in rows]
     return grid_png(np.concatenate(padded), ncol=ncol, scale=scale)
 
 

@@ -76,7 +76,7 @@ def interpolate(a, b, steps: int, method: str = "linear") -> np.ndarray:
 
 def blend_pixels(img_a: np.ndarray, img_b: np.ndarray, steps: int) -> np.ndarray:
     """The pixel-space cross-fade the paper contrasts with latent interpolation (figure 7)."""
-    t = np.linspace(0.0, 1.0, steps)[:, None, None]
+    t = np.linspace(0.0, 1.0, steps).reshape(-1, *[1] * np.ndim(img_a))   # any image shape, grey or colour
     return (1 - t) * img_a[None] + t * img_b[None]
 
 

@@ -9,13 +9,12 @@ expected, and the view keeps its default for it. Pure: no Streamlit.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import numpy as np
-
-from training import CATEGORIES
 
 STREAMLIT_PARAMS = ("embed", "embed_options")   # Streamlit's own; never ours to read or write
 MAX_VALUE_CHARS = 2000   # a longer value is refused before parsing: links are typed and pasted by people
@@ -25,9 +24,14 @@ class LinkError(ValueError):
     """One parameter's value cannot be used; the message says what was expected."""
 
 
-def category_slug(c: int) -> str:
-    """'T-shirt/top' → 't-shirt-top', 'Ankle boot' → 'ankle-boot': readable in a URL."""
-    return CATEGORIES[c].lower().replace("/", "-").replace(" ", "-")
+def category_slug(name: str) -> str:
+    """'T-shirt/top' → 't-shirt-top', 'Ankle boot' → 'ankle-boot': readable in a URL. A folder's
+    category names are slugged the same way (letters and digits of any script are kept)."""
+    return re.sub(r"[\W_]+", "-", name.lower()).strip("-") or "-"
+
+
+def category_slugs(bundle) -> list[str]:
+    return [category_slug(name) for name in bundle.categories]
 
 
 def _number(text: str, kind, what: str):
@@ -125,18 +129,26 @@ class Choice(Param):
 
 @dataclass(frozen=True)
 class Category(Param):
-    """A category by its slug ('ankle-boot') or its number (0–9)."""
+    """A category of the model by its slug ('ankle-boot') or its number (0–9 for Fashion-MNIST). A
+    folder's names may give one slug twice ('a b', 'a-b') or a slug that is another's number: such a
+    category is linked by whichever of the two reads back as itself."""
 
     def parse(self, text, bundle):
-        slugs = [category_slug(c) for c in range(len(CATEGORIES))]
+        slugs = category_slugs(bundle)
         if text.lower() in slugs:
             return slugs.index(text.lower())
-        if text.isdigit() and int(text) < len(CATEGORIES):
+        if text.isdigit() and int(text) < len(slugs):
             return int(text)
-        raise LinkError("expected a category: " + ", ".join(slugs))
+        if not slugs:
+            raise LinkError("this model's images have no categories")
+        raise LinkError("expected a category: " + ", ".join(dict.fromkeys(slugs)))
 
     def format(self, value, bundle):
-        return category_slug(int(value))
+        slugs = category_slugs(bundle)
+        if not 0 <= int(value) < len(slugs):
+            return None
+        return next((text for text in (slugs[int(value)], str(int(value)))
+                     if self.parse(text, bundle) == int(value)), None)
 
 
 def row_of(bundle, test_index: int) -> int | None:

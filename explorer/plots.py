@@ -6,11 +6,9 @@ import pandas  # noqa: F401  imported before any figure is built: see _warm_up
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from explorer.colours import UNLABELLED, palette
 from training import CATEGORIES
 
-# One colour per category, the same in every view (Tableau 10, colour-blind friendlier than default).
-CATEGORY_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 GRID_STEPS = 48  # invisible points that make empty map space clickable
 
 
@@ -34,8 +32,10 @@ def _empty_space_grid(xy: np.ndarray):
 def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
                recon_mse: np.ndarray | None = None,
                selected_xy: tuple | None = None, extra: dict | list | None = None,
-               height: int = 560, for_groups: bool = False, shared: bool = False) -> go.Figure:
-    """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories).
+               height: int = 560, for_groups: bool = False, shared: bool = False,
+               categories: tuple[str, ...] = CATEGORIES) -> go.Figure:
+    """Scatter of the map, one WebGL trace per category (so the legend hides/shows categories); an
+    unlabelled set (no ``categories``, labels −1) is one trace.
     ``customdata`` is the global point index; the invisible grid trace has customdata −1. With
     ``for_groups`` a drag selects a box of points (not pans) and selected points stay small. ``shared``:
     a SharedFigure, for a figure cached for every session."""
@@ -48,13 +48,15 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
     by_error = colour_by == "reconstruction error" and recon_mse is not None
     if by_error:
         lo, hi = np.percentile(recon_mse, [1, 99])
-    for c, name in enumerate(CATEGORIES):
+    groups = list(enumerate(categories)) or [(-1, "images")]
+    colours = palette(len(categories)) or (UNLABELLED,)
+    for c, name in groups:
         sel = np.flatnonzero(labels == c)
-        marker = dict(size=4, color=CATEGORY_COLOURS[c], opacity=0.75)
+        marker = dict(size=4, color=colours[c], opacity=0.75)
         if by_error:
             marker = dict(size=4, color=recon_mse[sel], colorscale="Viridis", cmin=lo, cmax=hi,
-                          showscale=c == 0,
-                          colorbar=dict(title="recon MSE", thickness=12) if c == 0 else None)
+                          showscale=c <= 0,
+                          colorbar=dict(title="recon MSE", thickness=12) if c <= 0 else None)
         fig.add_trace(go.Scattergl(
             x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=name, customdata=sel, marker=marker,
             selected=dict(marker=dict(size=6, color="#111", opacity=1) if for_groups else
@@ -90,7 +92,7 @@ def latent_map(xy: np.ndarray, labels: np.ndarray, colour_by: str = "category",
 
 def kl_bars(kl_per_dim: np.ndarray) -> go.Figure:
     order = np.argsort(-kl_per_dim, kind="stable")
-    fig = go.Figure(go.Bar(x=[str(d) for d in order], y=kl_per_dim[order], marker_color=CATEGORY_COLOURS[0],
+    fig = go.Figure(go.Bar(x=[str(d) for d in order], y=kl_per_dim[order], marker_color=palette(1)[0],
                            hovertemplate="dimension %{x}<br>KL %{y:.3f} nats<extra></extra>"))
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10),
                       title="Average KL per latent dimension (nats), sorted",
@@ -99,14 +101,14 @@ def kl_bars(kl_per_dim: np.ndarray) -> go.Figure:
     return fig
 
 
-def latent_pair(mu: np.ndarray, dim_x: int, dim_y: int, category: int, prior: np.ndarray) -> go.Figure:
+def latent_pair(mu: np.ndarray, dim_x: int, dim_y: int, name: str, colour: str,
+                prior: np.ndarray) -> go.Figure:
     """Figure 4 of the paper, generalised: two latent coordinates of one category vs the prior."""
     fig = go.Figure()
     fig.add_trace(go.Scattergl(x=prior[:, 0], y=prior[:, 1], mode="markers", name="prior N(0, 1) samples",
                                marker=dict(size=3, color="#999", opacity=0.35)))
-    fig.add_trace(go.Scattergl(x=mu[:, dim_x], y=mu[:, dim_y], mode="markers", name=f"{CATEGORIES[category]} "
-                                                                                    "(μ)",
-                               marker=dict(size=4, color=CATEGORY_COLOURS[category], opacity=0.7)))
+    fig.add_trace(go.Scattergl(x=mu[:, dim_x], y=mu[:, dim_y], mode="markers", name=f"{name} (μ)",
+                               marker=dict(size=4, color=colour, opacity=0.7)))
     t = np.linspace(0, 2 * np.pi, 100)
     for r in (1, 2, 3):
         fig.add_trace(go.Scatter(x=r * np.cos(t), y=r * np.sin(t), mode="lines", showlegend=r == 1,
@@ -143,16 +145,18 @@ def training_curve(history: list, finetune: list = ()) -> go.Figure:
     return fig
 
 
-def agreement_by_noise(by_noise: dict, default_noise: float) -> go.Figure:
+def agreement_by_noise(by_noise: dict, default_noise: float,
+                       categories: tuple[str, ...] = CATEGORIES) -> go.Figure:
     """Category agreement against the sampling noise: one line per category measured, in its map
     colour, the overall share in black, and the app's default noise marked."""
     noise = by_noise["noise"]
     fig = go.Figure()
-    for c, name in enumerate(CATEGORIES):
+    colours = palette(len(categories))
+    for c, name in enumerate(categories):
         if name not in by_noise["per_category"]:
             continue
         fig.add_trace(go.Scatter(x=noise, y=by_noise["per_category"][name], name=name, mode="lines+markers",
-                                 line=dict(color=CATEGORY_COLOURS[c], width=1.5), marker=dict(size=5)))
+                                 line=dict(color=colours[c], width=1.5), marker=dict(size=5)))
     fig.add_trace(go.Scatter(x=noise, y=by_noise["overall"], name="all categories", mode="lines+markers",
                              line=dict(color="black", width=3)))
     fig.add_vline(x=default_noise, line_dash="dot", line_color="grey",

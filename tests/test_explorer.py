@@ -237,7 +237,8 @@ def test_training_curve_continues_with_the_decoder_fine_tuning():
 
 
 def test_agreement_by_noise_draws_every_category_the_overall_share_and_the_default():
-    from explorer.plots import CATEGORY_COLOURS, agreement_by_noise
+    from explorer.colours import TABLEAU_10 as CATEGORY_COLOURS
+    from explorer.plots import agreement_by_noise
     from training import CATEGORIES
     by_noise = {"noise": [0.0, 0.5, 1.0], "overall": [1.0, 0.9, 0.8],
                 "per_category": {c: [1.0, 0.9 - i / 100, 0.7] for i, c in enumerate(CATEGORIES)}}

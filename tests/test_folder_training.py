@@ -134,7 +134,8 @@ def test_embed_follows_the_models_folder(tmp_path):
     assert r.returncode == 1 and "expected one of discs, squares" in r.stderr
     r = run_cli("generate", "--checkpoint", run, "--all", "--n", "2", "--sampler", "prior", "--out",
                 tmp_path / "p.npz")
-    assert r.returncode == 1 and "need a classifier of the model's own images" in r.stderr
+    assert r.returncode == 1 and "no classifier to judge this model" in r.stderr
+    assert "classifier --data" in r.stderr
     # the sample sheet: one column per category, in colour; ten rows with the clusters embed stored
     assert run_cli("figure", "--checkpoint", run, "--out", tmp_path / "sheet.png").returncode == 0
     sheet = Image.open(tmp_path / "sheet.png")

@@ -8,7 +8,8 @@ import pytest
 from explorer import links
 from training import CATEGORIES
 
-BUNDLE = SimpleNamespace(index=np.arange(100, 200), key="model-1", latent_dim=8)   # test images 100–199
+BUNDLE = SimpleNamespace(index=np.arange(100, 200), key="model-1", latent_dim=8,   # test images 100–199
+                         categories=CATEGORIES)
 PARAMS = [links.Int("n", "n", 4, 64), links.Float("noise", "noise", 0.0, 2.0),
           links.Choice("path", "path", (("linear", "linear path"), ("spherical", "spherical path"))),
           links.Category("cat", "cat"), links.Item("item", "sel"), links.Spot("at", "spot"),
@@ -31,9 +32,9 @@ def test_a_test_image_is_named_by_its_number_in_the_test_split_not_by_its_row():
 
 
 def test_categories_by_slug_or_number():
-    assert [links.category_slug(c) for c in (0, 9)] == ["t-shirt-top", "ankle-boot"]
+    assert [links.category_slug(CATEGORIES[c]) for c in (0, 9)] == ["t-shirt-top", "ankle-boot"]
     for c in range(len(CATEGORIES)):
-        assert links.read({"cat": links.category_slug(c)}, PARAMS, BUNDLE)[0] == {"cat": c}
+        assert links.read({"cat": links.category_slug(CATEGORIES[c])}, PARAMS, BUNDLE)[0] == {"cat": c}
         assert links.read({"cat": str(c)}, PARAMS, BUNDLE)[0] == {"cat": c}
     assert links.read({"cat": "Ankle-Boot"}, PARAMS, BUNDLE)[0] == {"cat": 9}
 
@@ -108,3 +109,16 @@ def test_every_view_declares_its_address_and_link_once():
         assert {p.key for p in module.PARAMS} <= named, view.title
         names |= {p.name for p in module.PARAMS}
     assert names == every_view_parameter() and {"item", "at", "cat", "z", "with", "concept"} <= names
+
+
+def test_a_folders_categories_are_linked_by_their_own_names():
+    """Slugs come from the model's names; two names with one slug are linked by number, so a link
+    reopens the category it was made on, and a Fashion-MNIST name means nothing to a folder model."""
+    folder = SimpleNamespace(**{**vars(BUNDLE), "categories": ("Red Dress", "red-dress", "Été 2025", "0")})
+    param = links.Category("cat", "k")
+    assert [param.format(c, folder) for c in range(4)] == ["red-dress", "1", "été-2025", "0"]
+    for c in range(4):
+        assert links.read({"cat": param.format(c, folder)}, [param], folder)[0] == {"k": c}
+    assert links.read({"cat": "Été-2025"}, [param], folder)[0] == {"k": 2}
+    _, notices = links.read({"cat": "sneaker"}, [param], folder)
+    assert "expected a category: red-dress, été-2025, 0" in notices[0]

@@ -227,9 +227,17 @@ def try_load_test_images(data_dir=None) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def to_tensor(images: np.ndarray):
-    """uint8 N×28×28 → float32 N×1×28×28 in [0, 1], the model's input convention."""
+    """uint8 N×S×S (grey: Fashion-MNIST's N×28×28) or N×S×S×3 (colour) → float32 N×C×S×S in [0, 1],
+    the model's input convention."""
     import torch
-    return torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).unsqueeze(1).float().div_(255.0)
+    x = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))   # a copy: the array may be read-only
+    return channels_first(x).float().div_(255.0).contiguous()
+
+
+def channels_first(x):
+    """A batch of images N×S×S (grey) or N×S×S×3 (channels last, as files and numpy keep them) as
+    the N×C×S×S the networks take."""
+    return x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
 
 
 def random_hflip(x, generator=None):

@@ -194,7 +194,7 @@ def seeded_split(labels: np.ndarray, seed: int, fraction: float = TEST_FRACTION)
 def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int], str]:
     """One image as uint8 RGB, size×size: transparency onto black, the centre square, Lanczos. Also its
     original (width, height) and mode. Raises OSError, ValueError or PIL's errors on a bad file."""
-    from PIL import Image, ImageOps
+    from PIL import Image
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as im:
@@ -203,12 +203,19 @@ def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int], str]
                 raise ValueError(f"{width}×{height} pixels, more than {MAX_PIXELS:,}")
             mode = im.mode
             im.load()   # a truncated file fails here, not at open
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                ground = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-                im = Image.alpha_composite(ground, rgba)
-            rgb = ImageOps.fit(im.convert("RGB"), (size, size), Image.Resampling.LANCZOS)
-    return np.asarray(rgb, np.uint8), (width, height), mode
+            return fit_square(im, size), (width, height), mode
+
+
+def fit_square(im, size: int) -> np.ndarray:
+    """A PIL image as a folder model sees it: uint8 RGB size×size, transparency onto black, the centre
+    square, Lanczos. ``train --data`` reads every image so, and the app and ``encode`` a photo for such a
+    model."""
+    from PIL import Image, ImageOps
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        ground = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        im = Image.alpha_composite(ground, rgba)
+    return np.asarray(ImageOps.fit(im.convert("RGB"), (size, size), Image.Resampling.LANCZOS), np.uint8)
 
 
 def cache_dir() -> Path:
@@ -379,7 +386,5 @@ def as_channels(images: np.ndarray, channels: int) -> np.ndarray:
 
 def to_tensor(images: np.ndarray):
     """uint8 N×S×S or N×S×S×3 → float32 N×C×S×S in [0, 1], the model's input convention."""
-    import torch
-    x = torch.from_numpy(np.array(images, np.uint8, copy=True))   # a copy: the array may be read-only
-    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-    return x.float().div_(255.0).contiguous()
+    from .data import to_tensor as tensor
+    return tensor(images)

@@ -21,9 +21,11 @@ import torch
 from explorer import latent as lat
 from explorer import plots
 from explorer.assets import load_bundle
-from training.data import CATEGORIES, try_load_test_images
-from training.evaluation.classifier import load_classifier
+from training.data import try_load_test_images
+from training.errors import ProjectError
+from training.evaluation.classifier import load_judge
 from training.model import ModelLoadError
+from training.model_data import of_model
 from training.synthesis import concepts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,21 +68,39 @@ def get_bundle(directory: str, stamp: tuple):
     return load_bundle(directory)
 
 
+def classifier(b):
+    """The classifier that judges this model's pictures (its directory's own, else for a
+    Fashion-MNIST model the shipped one), or None: a folder model without ``classifier --data``."""
+    return _classifier(str(b.directory), b.key, b.meta)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
-def get_classifier(directory: str):
-    """The project's Fashion-MNIST classifier: the model directory's own, else the shipped one."""
-    for d in (Path(directory), ROOT / "assets"):
-        try:
-            return load_classifier(d)
-        except ModelLoadError:
-            continue
-    return None
+def _classifier(directory: str, key: str, _meta: dict):
+    try:
+        return load_judge(directory, _meta)
+    except ModelLoadError:
+        return None
+
+
+def test_images(b):
+    """The model's real test images and labels (Fashion-MNIST's when installed, never downloaded by
+    the app; a folder model's from its folder, through the folder's cache), or None without them."""
+    folder = (b.meta.get("training") or {}).get("data")
+    return _folder_test_images(b.key, b.meta) if folder else _fashion_mnist_test_images()
 
 
 @st.cache_resource(show_spinner=False)
-def get_test_images():
-    """The real test images when the dataset is installed (never downloaded by the app)."""
+def _fashion_mnist_test_images():
     return try_load_test_images()
+
+
+@st.cache_resource(show_spinner="Reading the model's images…", max_entries=2)
+def _folder_test_images(key: str, _meta: dict):
+    try:
+        d = of_model(_meta, progress=False)
+    except (ProjectError, OSError):   # the folder is gone or changed: pictures fall back to decoded means
+        return None
+    return d.test_images, d.test_labels
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -90,7 +110,7 @@ def plain_map_figure(_bundle, key: str, projection: str, colour_by: str):
     through Plotly's validators is most of a map rerun's time (~0.2 s), and with many users at
     once that time is the server's throughput. Shared, not copied: st.plotly_chart only reads it."""
     return plots.latent_map(_bundle.maps[projection], _bundle.labels, colour_by, _bundle.recon_mse,
-                            shared=True)
+                            shared=True, categories=_bundle.categories)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -101,11 +121,17 @@ def map_download(_bundle, key: str, projection: str, fmt: str) -> bytes:
         buf = io.BytesIO()
         np.savez_compressed(buf, index=b.index, label=b.labels, x=xy[:, 0], y=xy[:, 1], mu=b.mu)
         return buf.getvalue()
+    names = {**dict(enumerate(b.categories)), -1: ""}
     header = "index,label,category,x,y," + ",".join(f"mu_{j}" for j in range(b.latent_dim))
     lines = [header] + [
-        f"{b.index[i]},{b.labels[i]},{CATEGORIES[b.labels[i]]},{xy[i, 0]:.4f},{xy[i, 1]:.4f}," +
+        f"{b.index[i]},{b.labels[i]},{_csv_text(names[b.labels[i]])},{xy[i, 0]:.4f},{xy[i, 1]:.4f}," +
         ",".join(f"{v:.5f}" for v in b.mu[i]) for i in range(len(b.labels))]
     return ("\n".join(lines) + "\n").encode()
+
+
+def _csv_text(text: str) -> str:
+    """A field of the CSV: quoted where a folder's category name holds a comma or a quote."""
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
 
 
 @st.cache_data(show_spinner=False)
@@ -140,7 +166,8 @@ def concept_map_figure(_bundle, key: str, projection: str, with_rows: tuple, wit
               "symbol": "circle-open", "size": 8, "color": colour, "line": 1.5, "line_color": colour}
              for name, rows, colour in (("with", with_rows, "#1a9850"), ("without", without_rows, "#444"))
              if rows]
-    return plots.latent_map(xy, b.labels, "category", b.recon_mse, extra=rings, for_groups=True, shared=True)
+    return plots.latent_map(xy, b.labels, "category", b.recon_mse, extra=rings, for_groups=True, shared=True,
+                            categories=b.categories)
 
 
 @st.cache_resource(show_spinner="Measuring how well the groups separate…", max_entries=32)

@@ -10,9 +10,8 @@ import streamlit as st
 
 from explorer import latent as lat
 from explorer import links
-from explorer.assets import SHIPPED_MODELS, AssetError, category_name
+from explorer.assets import SHIPPED_MODELS, AssetError
 from explorer.live_frames import Frames
-from training.data import CATEGORIES
 from training.evaluation import catalogue
 from training.evaluation import metrics as M
 from training.inference import decode_pixels
@@ -137,7 +136,7 @@ def same_item(a, o, live_data):
     columns = st.columns(3 if original is not None else 2)
     if original is not None:
         with columns[0]:
-            w.big_image(original, f"test image {number} · {CATEGORIES[a.labels[ra]]}", 168)
+            w.big_image(original, f"test image {number} · {w.caption_category(a, ra)}", 168)
     for which, (b, r) in enumerate(((a, ra), (o, ro))):
         with columns[which - 2]:
             show(b, which, "item", b.mu[r][None], [f"{name_of(b)} · MSE {b.recon_mse[r]:.4f}"], 168,
@@ -147,7 +146,7 @@ def same_item(a, o, live_data):
 def same_samples(a, o, live_data):
     st.markdown("#### The same category, the same seed")
     c1, c2, c3 = st.columns([2, 1, 1])
-    c = c1.selectbox("Category", range(10), index=0, format_func=category_name, key=keys.COMPARE_CATEGORY)
+    c = w.category_box(c1, "Category", a, keys.COMPARE_CATEGORY)
     n = c2.number_input("Items", 4, 16, 8, step=4, key=keys.COMPARE_ITEMS)
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key=keys.COMPARE_SEED)
     for which, b in enumerate((a, o)):
@@ -173,8 +172,8 @@ def same_path(a, o, live_data):
             st.caption(f"{name_of(b)}: test images {first} and {last} are not both on its map.")
             continue
         path = lat.interpolate(b.mu[rows[0][0]], b.mu[rows[1][0]], STEPS)
-        st.caption(f"**{name_of(b)}**: linear in its latent space, {CATEGORIES[b.labels[rows[0][0]]]} → "
-                   f"{CATEGORIES[b.labels[rows[1][0]]]}")
+        st.caption(f"**{name_of(b)}**: linear in its latent space, {w.caption_category(b, rows[0][0])} → "
+                   f"{w.caption_category(b, rows[1][0])}")
         show(b, which, "path", path, None, None, live_data[which])
 
 
@@ -193,12 +192,25 @@ def side_by_side(a, o):
     w.link_box(URL_PATH, query, "and the same second model, item, category and seed")
 
 
+def _checksum(b) -> str | None:
+    return (b.meta.get("dataset") or {}).get("checksum")
+
+
+def _data_words(b) -> str:
+    folder = w.folder_of(b)
+    return f"{folder}, {len(b.categories)} categories" if folder else "Fashion-MNIST"
+
+
 def compare(a):
     o = other_model(a)
     if o is None:
         return
     if o.key == a.key:
         st.info("That is the loaded model itself: pick another to compare with.")
+        return
+    if (a.categories, _checksum(a)) != (o.categories, _checksum(o)):
+        st.info(f"{name_of(o)} was trained on other images than the loaded model ({_data_words(o)} against "
+                f"{_data_words(a)}): the two can only be compared on the same test images and categories.")
         return
     summary_table(a, o)
     side_by_side(a, o)

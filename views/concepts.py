@@ -6,14 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import streamlit as st
-import torch
 
 from explorer import latent as lat
 from explorer import links, selection
-from explorer.assets import MAP_LABELS, category_name
+from explorer.assets import MAP_LABELS
 from explorer.live_frames import Frames
-from training.data import CATEGORIES
-from training.evaluation.classifier import predict
 from training.inference import decode_pixels
 from training.sampling import DEFAULT_NOISE
 from training.synthesis import concepts as C
@@ -73,7 +70,7 @@ def open_upload(b, work: dict) -> None:
 def describe(b, rows) -> str:
     if not rows:
         return "none yet"
-    top = Counter(CATEGORIES[b.labels[r]] for r in rows).most_common(3)
+    top = Counter(b.categories[b.labels[r]] for r in rows).most_common(3)
     return f"**{len(rows):,}** items (" + ", ".join(f"{name} {n:,}" for name, n in top) + \
         (", …" if len({b.labels[r] for r in rows}) > 3 else "") + ")"
 
@@ -171,26 +168,25 @@ def start_latent(b, work: dict):
     if source in (MEAN, SAMPLES):
         without = work["without"] or work["with"]
         default = Counter(int(b.labels[r]) for r in without).most_common(1)[0][0] if without else 0
-        c = c2.selectbox("Category", range(10), index=default, format_func=category_name,
-                         key=keys.CONCEPT_CATEGORY)
+        c = w.category_box(c2, "Category", b, keys.CONCEPT_CATEGORY, default)
         if source == MEAN:
-            return b.category_mean[c][None], c, f"the {CATEGORIES[c]} mean", None
+            return b.category_mean[c][None], c, f"the {b.categories[c]} mean", None
         n = c3.number_input("Items", 4, 16, 8, step=4, key=keys.CONCEPT_ITEMS)
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=keys.CONCEPT_SEED)
         z = lat.category_samples(b, c, n, DEFAULT_NOISE, int(seed))
-        return z, c, f"{n} {CATEGORIES[c]} samples", (CATEGORIES[c], n, seed)
+        return z, c, f"{n} {b.categories[c]} samples", (b.categories[c], n, seed)
     chosen = sel if source in ("your image", "the point selected on the latent map") else \
         state.marked(source[-1], b)
     label = int(b.labels[chosen["index"]]) if chosen["kind"] == "point" else None
     return selection.latent_of(chosen, b)[None], label, source, None
 
 
-def verdicts(b, images: np.ndarray) -> np.ndarray:
-    return predict(cached.get_classifier(b.directory), torch.from_numpy(images)[:, None])[1]
-
-
-def called(probs: np.ndarray) -> list[str]:
-    return [f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}" for p in probs]
+def called(b, images: np.ndarray) -> list[str]:
+    """What the classifier calls each picture; blanks where no classifier judges this model."""
+    probs = w.judged(b, images)
+    if probs is None:
+        return [""] * len(images)
+    return [f"{b.categories[int(p.argmax())]} {float(p.max()):.0%}" for p in probs]
 
 
 def apply_panel(b, work: dict, concept: C.Concept):
@@ -208,32 +204,36 @@ def apply_panel(b, work: dict, concept: C.Concept):
     if samples is None:
         s = C.strengths(strength, STEPS)
         images = decode_pixels(b.model, C.push(z[0], direction, s))
-        probs = verdicts(b, images)
+        verdicts = called(b, images)
         if live_data is None:
-            w.strip(images, [f"{v:+.2f} · {c}" for v, c in zip(s, called(probs), strict=True)])
+            w.strip(images, [f"{v:+.2f} · {c}" if c else f"{v:+.2f}"
+                             for v, c in zip(s, verdicts, strict=True)])
         else:
             f = Frames(b.latent_dim)
             f.row([f.frame("line", z[0], direction, 0.0, c) for c in C.strengths(1.0, STEPS)],
                   captions=["{t}"] * STEPS, columns=STEPS, size=96)
             live.frames(keys.LIVE_CONCEPT, live_data, keys.CONCEPT_STRENGTH, strength, control, f,
-                        notes=[called(probs)])
+                        notes=[verdicts])
+        judge = cached.classifier(b) is not None
         st.caption(f"{what[0].upper() + what[1:]} pushed from −{strength:g} to +{strength:g} (the middle "
-                   "frame is the item itself); under each frame, the strength and what the classifier "
-                   "calls it"
-                   + (f": does it stay a {CATEGORIES[label]}?" if label is not None else "."))
+                   "frame is the item itself); under each frame, the strength"
+                   + (" and what the classifier calls it" if judge else "")
+                   + (f": does it stay a {b.categories[label]}?" if judge and label is not None else "."))
+        if not judge:
+            st.caption(w.no_judge_note(b))
         return
     category, n, seed = samples
     rows = [decode_pixels(b.model, z), decode_pixels(b.model, C.push(z, direction, strength))]
     if live_data is None:
         for title, images in zip(("as drawn", f"pushed by +{strength:g}"), rows, strict=True):
             st.markdown(f"**{what}, {title}**")
-            w.thumbnails(images, called(verdicts(b, images)), per_row=min(8, n), size=84)
+            w.thumbnails(images, called(b, images), per_row=min(8, n), size=84)
     else:
         f = Frames(b.latent_dim)
         for title, c in ((f"{what}, as drawn", 0.0), (f"{what}, pushed by +{{s}}", 1.0)):
             f.row([f.frame("line", zi, direction, 0.0, c) for zi in z], title, columns=min(8, n))
         live.frames(keys.LIVE_CONCEPT, live_data, keys.CONCEPT_STRENGTH, strength, control, f,
-                    notes=[called(verdicts(b, images)) for images in rows])
+                    notes=[called(b, images) for images in rows])
     source = work["source"]
     file = (str(cached.shipped_concepts(b, b.key)[source.split(":", 1)[1]][0].relative_to(cached.ROOT))
             if source and source.startswith("example:") else f"{slug(concept.name)}.json")

@@ -7,10 +7,8 @@ import streamlit as st
 
 from explorer import latent as lat
 from explorer import links, selection
-from explorer.assets import category_name
 from explorer.images import rows_png
 from explorer.live_frames import PATHS, Frames
-from training.data import CATEGORIES
 from training.inference import decode_pixels
 from views import keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
@@ -44,8 +42,7 @@ def pick_endpoint(b, name: str, col, default_cat: int):
             return selection.latent_of(marked, b), picture, None
         i = marked["index"] if marked["kind"] == "point" else None
         return selection.latent_of(marked, b), None if i is None else w.original_image(b, i), marked
-    c = col.selectbox(f"{name}: category", range(10), index=default_cat, format_func=category_name,
-                      key=keys.endpoint_category(name))
+    c = w.category_box(col, f"{name}: category", b, keys.endpoint_category(name), default_cat)
     members = np.flatnonzero(b.labels == c)
     k = col.number_input(f"{name}: item of the category", 0, len(members) - 1, 0,
                          key=keys.endpoint_item(name))
@@ -112,8 +109,9 @@ def hybrids(b, live_data: dict | None):
         h1, h2, h3, h4, h5 = st.columns(5)
     else:   # the mix is dragged below, over the pictures
         (h1, h2, h3, h5), h4 = st.columns(4), None
-    cat_a = h1.selectbox("First category", range(10), index=7, format_func=category_name, key=keys.HYBRID_A)
-    cat_b = h2.selectbox("Second category", range(10), index=9, format_func=category_name, key=keys.HYBRID_B)
+    first, second = (7, 9) if len(b.categories) == 10 else (0, 1)   # Fashion-MNIST: Sneaker × Ankle boot
+    cat_a = w.category_box(h1, "First category", b, keys.HYBRID_A, first)
+    cat_b = w.category_box(h2, "Second category", b, keys.HYBRID_B, second)
     n = h3.slider("Pairs", 2, 10, 6, key=keys.HYBRID_PAIRS)
     label, lo, hi, step = MIX
     if live_data is None:
@@ -127,11 +125,11 @@ def hybrids(b, live_data: dict | None):
     if live_data is None:
         rows = hybrid_rows(b, ia, ib, hz)
         w.picture(rows_png(rows, scale=1),
-                  f"rows: {CATEGORIES[cat_a]} items · {CATEGORIES[cat_b]} items · hybrids at mix {mix}")
+                  f"rows: {b.categories[cat_a]} items · {b.categories[cat_b]} items · hybrids at mix {mix}")
     else:
         f = Frames(b.latent_dim)
-        for title, o, c in ((f"{CATEGORIES[cat_a]} items", 0.0, 0.0),
-                            (f"{CATEGORIES[cat_b]} items", 1.0, 0.0), ("hybrids at mix {s}", 0.0, 1.0)):
+        for title, o, c in ((f"{b.categories[cat_a]} items", 0.0, 0.0),
+                            (f"{b.categories[cat_b]} items", 1.0, 0.0), ("hybrids at mix {s}", 0.0, 1.0)):
             f.row([f.frame("mix", b.mu[i], b.mu[j], o, c) for i, j in pairs], title, columns=len(pairs))
         live.frames(keys.LIVE_HYBRIDS, live_data, keys.HYBRID_MIX, mix, live.control(label, lo, hi, step), f)
     st.download_button("Download hybrids PNG", lambda: rows_png(hybrid_rows(b, ia, ib, hz)),

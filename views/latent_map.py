@@ -9,7 +9,6 @@ import streamlit as st
 from explorer import latent as lat
 from explorer import links, plots, selection
 from explorer.assets import MAP_LABELS
-from training.data import CATEGORIES
 from training.inference import decode_pixels
 from views import cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
@@ -53,7 +52,7 @@ def figure(b, projection: str, colour_by: str, sel):
     if ring is None and not extra:
         return cached.plain_map_figure(b, b.key, projection, colour_by)
     return plots.latent_map(b.maps[projection], b.labels, colour_by, b.recon_mse, selected_xy=ring,
-                            extra=extra)
+                            extra=extra, categories=b.categories)
 
 
 def detail(b, sel, projection: str):
@@ -65,7 +64,8 @@ def detail(b, sel, projection: str):
     image = decode_pixels(b.model, z)[0]
     if sel["kind"] == "point":
         i = sel["index"]
-        st.markdown(f"#### {w.swatch(b.labels[i])} · test image {b.index[i]}", unsafe_allow_html=True)
+        title = w.swatch(b, b.labels[i]) if b.categories else "Image"
+        st.markdown(f"#### {title} · test image {b.index[i]}", unsafe_allow_html=True)
         left, right = st.columns(2)
         with left:
             w.big_image(image, "decoded from its latent mean")
@@ -74,8 +74,7 @@ def detail(b, sel, projection: str):
             if orig is not None:
                 w.big_image(orig, "original test image")
             else:
-                st.caption("Install the dataset (`apt-get install dataset-fashion-mnist`) to see the "
-                           "original.")
+                st.caption(w.no_original_note(b))
         st.caption(f"Reconstruction MSE {b.recon_mse[i]:.4f}")
         idx, dist = lat.nearest_neighbours(b.mu, z, 8, exclude=i)
     elif sel["kind"] == "upload":
@@ -86,7 +85,7 @@ def detail(b, sel, projection: str):
         picture = state.uploaded_picture(sel)
         if picture is not None:
             with right:
-                w.big_image(picture, "what the model sees (28×28)")
+                w.big_image(picture, f"what the model sees ({b.image_size}×{b.image_size})")
         st.caption("Placed at the mean map position of its 5 nearest test latents (t-SNE and UMAP have "
                    "no exact out-of-sample map).")
         idx, dist = lat.nearest_neighbours(b.mu, z, 8)
@@ -102,7 +101,7 @@ def detail(b, sel, projection: str):
         idx, dist = lat.nearest_neighbours(b.mu, z, 8)
     w.mark_buttons(sel, *st.columns(2))
     st.markdown("**8 nearest neighbours in latent space** (decoded)")
-    captions = [f"{CATEGORIES[b.labels[j]]} · {d:.2f}" for j, d in zip(idx, dist, strict=True)]
+    captions = [f"{w.caption_category(b, j)} · {d:.2f}" for j, d in zip(idx, dist, strict=True)]
     # two strips of four, each one picture with its captions: a click sends 4 elements for them, not 24
     neighbours = decode_pixels(b.model, b.mu[idx])
     for row in range(0, len(idx), 4):
@@ -150,9 +149,17 @@ def main():
             state.select(selection.mix_selection(b, projection, links.spot_on_map(spot, b.maps[projection])))
         except links.LinkError as e:
             st.warning(f"This link's `at`: {e}. Nothing is selected.", icon=":material/link_off:")
-    st.markdown("A convolutional variational autoencoder maps every 28×28 product photo to a 128-dimensional "
-                "latent code and back. Explore that space: click the map, move latent sliders, sample new "
-                "items of a category, and cross products into hybrids.")
+    folder = w.folder_of(b)
+    if folder is None:
+        st.markdown(f"A convolutional variational autoencoder maps every 28×28 product photo to a "
+                    f"{b.latent_dim}-dimensional latent code and back. Explore that space: click the map, "
+                    "move latent sliders, sample new items of a category, and cross products into hybrids.")
+    else:
+        kinds = (f"{len(b.categories)} categories" if b.categories else "no categories")
+        st.markdown(f"A convolutional variational autoencoder trained on your images in `{folder}` "
+                    f"({b.image_words}, {kinds}) maps each to a {b.latent_dim}-dimensional latent code and "
+                    "back. Click the map, move latent sliders, sample new images of a category, and cross "
+                    "them into hybrids.")
     map_and_detail(b, projection, colour_by)
 
 

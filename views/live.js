@@ -75,15 +75,22 @@ function withTimeout(promise, ms) {
     () => reject(new Error(`the decoder did not load within ${Math.round(ms / 1000)} s`)), ms))]);
 }
 
-// 28×28 images in [0, 1] into a canvas, as the server makes its pictures (explorer/images.py): each
-// pixel round(clip(x, 0, 1) · 255); a strip's frames side by side on a grey ground, 2 pixels apart.
+// side×side images in [0, 1], as the decoder returns them (channels first: one plane of grey, or red,
+// green and blue planes), into a canvas as the server makes its pictures (explorer/images.py): each
+// value round(clip(x, 0, 1) · 255); a strip's frames side by side on a grey ground, 2 pixels apart.
 const RELEASE_QUIET_MS = 250;
-const SIDE = 28, PAD = 2, GROUND = Math.round(0.35 * 255);
-function paintFrame(ctx, pixels, offset, x0, y0) {
-  const image = ctx.createImageData(SIDE, SIDE), out = image.data;
-  for (let i = 0; i < SIDE * SIDE; i++) {
-    const g = Math.round(Math.min(1, Math.max(0, pixels[offset + i])) * 255);
-    out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = g;
+const PAD = 2, GROUND = Math.round(0.35 * 255);
+function byte(x) {
+  return Math.round(Math.min(1, Math.max(0, x)) * 255);
+}
+
+function paintFrame(ctx, pixels, offset, x0, y0, side, channels) {
+  const image = ctx.createImageData(side, side), out = image.data, plane = side * side;
+  const green = channels === 3 ? plane : 0, blue = channels === 3 ? 2 * plane : 0;
+  for (let i = 0; i < plane; i++) {
+    out[4 * i] = byte(pixels[offset + i]);
+    out[4 * i + 1] = byte(pixels[offset + green + i]);
+    out[4 * i + 2] = byte(pixels[offset + blue + i]);
     out[4 * i + 3] = 255;
   }
   ctx.putImageData(image, x0, y0);
@@ -117,10 +124,18 @@ class Live {
       (window.__liveFrames = {count: 0, strips: 0, times: [], latency: []});
   }
 
+  get side() { return this.data.side || 28; }   // the model's pictures: side×side, 1 or 3 channels
+  get channels() { return this.data.channels || 1; }
+  get frameSize() { return this.side * this.side * this.channels; }   // values per decoded frame
+
+  paint(ctx, pixels, offset, x0, y0) {
+    paintFrame(ctx, pixels, offset, x0, y0, this.side, this.channels);
+  }
+
   update(data, setStateValue) {
     this.data = data;
     this.setStateValue = setStateValue;
-    const signature = this.signature(data);
+    const signature = `${data.side}×${data.channels} ` + this.signature(data);
     if (this.built !== signature) {   // other latents, or a control the server set: new controls
       this.build(data);
       this.built = signature;
@@ -227,14 +242,14 @@ class Sliders extends Live {
       <div class="live-top">
         <div class="live-sliders"></div>
         <figure class="live-main">
-          <canvas class="live-image" width="${SIDE}" height="${SIDE}"></canvas>
+          <canvas class="live-image" width="${this.side}" height="${this.side}"></canvas>
           <figcaption class="live-caption"></figcaption>
           <div class="live-status"></div>
         </figure>
       </div>
       <p class="live-heading"><strong>Traversal strip</strong>: one dimension swept from −3 to +3, all others
         as set above.</p>
-      <canvas class="live-strip" width="${PAD + strip * (SIDE + PAD)}" height="${SIDE + 2 * PAD}"></canvas>
+      <canvas class="live-strip" width="${PAD + strip * (this.side + PAD)}" height="${this.side + 2 * PAD}"></canvas>
       <div class="live-strip-labels">${data.strip.map(v => `<span>${v >= 0 ? "+" : ""}${v.toFixed(1)}</span>`).join("")}</div>`;
     paintGround(root.querySelector(".live-strip"));
     const sliders = root.querySelector(".live-sliders");
@@ -302,10 +317,10 @@ class Sliders extends Live {
     const batch = new Float32Array(k * (1 + frames.length));
     batch.set(z, 0);
     frames.forEach((f, i) => { batch.set(z, k * (i + 1)); batch[k * (i + 1) + sweep] = values[f]; });
-    const pixels = await this.decode(batch, 1 + frames.length), n = SIDE * SIDE;
-    paintFrame(this.image.getContext("2d"), pixels, 0, 0, 0);
+    const pixels = await this.decode(batch, 1 + frames.length), n = this.frameSize;
+    this.paint(this.image.getContext("2d"), pixels, 0, 0, 0);
     const strip = this.strip.getContext("2d");
-    frames.forEach((f, i) => paintFrame(strip, pixels, n * (i + 1), PAD + f * (SIDE + PAD), PAD));
+    frames.forEach((f, i) => this.paint(strip, pixels, n * (i + 1), PAD + f * (this.side + PAD), PAD));
     if (part !== null) this.stripDone[part] = key;
     this.image.dataset.latent = Array.from(z).join(",");   // what is drawn, for tests and benchmarks
     if (this.stripDone[0] === key && this.stripDone[1] === key) this.strip.dataset.latent = key;
@@ -355,7 +370,7 @@ class Frames extends Live {
       row.frames.forEach(([op, a, b, o, c], f) => {
         const figure = document.createElement("figure");
         figure.className = "live-frame";
-        figure.innerHTML = `<canvas width="${SIDE}" height="${SIDE}"></canvas><figcaption></figcaption>`;
+        figure.innerHTML = `<canvas width="${this.side}" height="${this.side}"></canvas><figcaption></figcaption>`;
         grid.appendChild(figure);
         this.cells.push({op, a: this.vectors[a], b: this.vectors[b], o, c, row: r, index: f,
                          canvas: figure.querySelector("canvas"), caption: figure.querySelector("figcaption"),
@@ -401,9 +416,9 @@ class Frames extends Live {
       batch.set(z, k * i);
       return z;
     });
-    const pixels = await this.decode(batch, due.length), n = SIDE * SIDE;
+    const pixels = await this.decode(batch, due.length), n = this.frameSize;
     due.forEach((cell, i) => {
-      paintFrame(cell.canvas.getContext("2d"), pixels, n * i, 0, 0);
+      this.paint(cell.canvas.getContext("2d"), pixels, n * i, 0, 0);
       cell.canvas.__latent = latents[i];   // what is drawn, for tests and benchmarks
       cell.drawnAt = s;
     });

@@ -160,7 +160,8 @@ def ready(b) -> tuple[dict | None, str | None]:
     url, problem = decoder(b)
     if url is None:
         return None, f"Live decoding is off: {problem}. The pictures follow a slider when it is released."
-    return {"runtime": urls, "decoder": url, "timeout_ms": TIMEOUT_MS}, None
+    return {"runtime": urls, "decoder": url, "timeout_ms": TIMEOUT_MS, "side": b.image_size,
+            "channels": b.channels}, None
 
 
 def taken(component: str, value_key: str, default: float, lo: float, hi: float, step: float) -> float:

@@ -6,10 +6,9 @@ import numpy as np
 import streamlit as st
 
 from explorer import links
-from explorer.assets import category_name, embed_command
+from explorer.assets import embed_command
 from explorer.images import grid_png, labelled_npz
 from explorer.live_frames import Frames
-from training.data import CATEGORIES
 from training.evaluation import catalogue
 from training.inference import decode_pixels
 from training.sampling import DEFAULT_NOISE, sample_around, sample_mixture
@@ -58,11 +57,11 @@ def pick_cluster(order) -> int | None:
 def cluster_strip(b, c: int, order, component):
     mixtures = b.category_mixtures
     weights = mixtures.weight[c][order]
-    judged = catalogue.cluster_recognition(b.current_metrics, CATEGORIES[c], weights)
-    st.markdown(f"**The {CATEGORIES[c]} clusters**: each cluster's centre decoded; under it, the "
+    judged = catalogue.cluster_recognition(b.current_metrics, b.categories[c], weights)
+    st.markdown(f"**The {b.categories[c]} clusters**: each cluster's centre decoded; under it, the "
                 "cluster's share of the category's training images (each sample picks its cluster by "
                 "that share) and how many of the samples above came from it."
-                + (f" ✓: how often the evaluation's classifier recognises a {CATEGORIES[c]} in samples "
+                + (f" ✓: how often the evaluation's classifier recognises a {b.categories[c]} in samples "
                    "drawn from that cluster alone, beside how often it does in the cluster's real test "
                    "images. Samples that trail their real images mark a style the model draws less "
                    "clearly than the data shows it."
@@ -83,15 +82,15 @@ def draw(b, c: int, kind: str, order, rank: int | None, n: int, noise: float, se
     mixtures = b.category_mixtures
     if kind == CLUSTERS and rank is None:
         z, component = sample_mixture(mixtures.weight[c], mixtures.mean[c], mixtures.cov[c], n, noise, seed)
-        return z, component, mixtures.mean[c][component], f"from the {CATEGORIES[c]} clusters"
+        return z, component, mixtures.mean[c][component], f"from the {b.categories[c]} clusters"
     if kind == CLUSTERS:
         j = order[rank]
         z = sample_around(mixtures.mean[c][j], n, noise, seed, mixtures.cov[c][j])
         return (z, np.full(n, j), np.repeat(mixtures.mean[c][j][None], n, 0),
-                f"from {CATEGORIES[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)")
+                f"from {b.categories[c]} cluster {rank + 1} ({mixtures.weight[c][j]:.0%} of the category)")
     cov = b.category_cov[c] if kind == PAPERS else None
     z = sample_around(b.category_mean[c], n, noise, seed, cov)
-    return z, None, np.repeat(b.category_mean[c][None], n, 0), f"around the {CATEGORIES[c]} mean"
+    return z, None, np.repeat(b.category_mean[c][None], n, 0), f"around the {b.categories[c]} mean"
 
 
 def offsets(b, c: int, kind: str, order, rank: int | None, n: int, seed: int) -> np.ndarray:
@@ -113,7 +112,7 @@ def sampler(b):
         c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 2])
     else:   # the noise scale is dragged over the samples
         (c1, c2, c4, c5), c3 = st.columns([2, 1, 1, 2]), None
-    c = c1.selectbox("Category", range(10), index=8, format_func=category_name, key=keys.SAMPLE_CATEGORY)
+    c = w.category_box(c1, "Category", b, keys.SAMPLE_CATEGORY, 8)
     n = c2.number_input("Items", 4, 64, 16, step=4, key=keys.SAMPLE_ITEMS)
     lo, hi, step = NOISE
     if live_data is None:
@@ -121,8 +120,8 @@ def sampler(b):
     else:
         noise = live.taken(keys.LIVE_SAMPLES, keys.SAMPLE_NOISE, DEFAULT_NOISE, lo, hi, step)
     seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SAMPLE_SEED)
-    if c not in range(10):   # a value no option has (a crafted request)
-        c = 8
+    if c not in range(len(b.categories)):   # a value no option has (a crafted request)
+        c = 0
     if not shared_mode.allow("draw"):
         return
     mixtures = b.category_mixtures
@@ -144,7 +143,7 @@ def sampler(b):
         st.info(notice, icon=":material/speed:")
     left, right = st.columns([1, 4], gap="medium")
     with left:
-        st.markdown(w.swatch(c), unsafe_allow_html=True)
+        st.markdown(w.swatch(b, c), unsafe_allow_html=True)
         if rank is None:
             w.big_image(decode_pixels(b.model, b.category_mean[c])[0], "category mean, decoded", 168)
         else:
@@ -162,9 +161,9 @@ def sampler(b):
                         live.control("Noise scale", lo, hi, step, NOISE_HELP), f)
         measured = b.current_metrics
         if SAMPLER_KEYS.get(kind) == "mixture" and rank is not None:
-            note = catalogue.cluster_note(measured, CATEGORIES[c], mixtures.weight[c][order], rank, noise)
+            note = catalogue.cluster_note(measured, b.categories[c], mixtures.weight[c][order], rank, noise)
         else:
-            note = SAMPLER_KEYS.get(kind) and catalogue.recognised_note(measured, CATEGORIES[c], noise,
+            note = SAMPLER_KEYS.get(kind) and catalogue.recognised_note(measured, b.categories[c], noise,
                                                                          SAMPLER_KEYS[kind])
         if note:
             st.caption(note)
@@ -176,7 +175,7 @@ def sampler(b):
                            help="the samples as uint8 images, their category labels and their latent codes z",
                            on_click="ignore")
         if d3.toggle("Show on the latent map", key=keys.SAMPLE_ON_MAP):
-            state.show_samples_on_map(b, z, f"generated {CATEGORIES[c]}")
+            state.show_samples_on_map(b, z, f"generated {b.categories[c]}")
         elif (state.samples_on_map(b) or {}).get("name", "").startswith("generated"):
             state.hide_samples_on_map()
         query = linking.publish(PARAMS, b, **{keys.SAMPLE_CLUSTER_LINK: None if rank is None else rank + 1})

@@ -7,9 +7,7 @@ import streamlit as st
 
 from explorer import latent as lat
 from explorer import links, selection
-from explorer.assets import category_name
 from explorer.images import grid_png
-from training.data import CATEGORIES
 from training.inference import decode_pixels
 from views import keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
@@ -42,8 +40,8 @@ def slider_base(b):
         name = f"your image ({sel['name']})" if sel["kind"] == "upload" else "the selected point"
         return selection.latent_of(sel, b), name, ("sel", repr(sorted(sel.items())))
     if start == STARTS[1]:
-        c = c2.selectbox("Category", range(10), format_func=category_name, key=keys.SLIDER_CATEGORY)
-        return b.category_mean[c], f"the {CATEGORIES[c]} mean", ("cat", c)
+        c = w.category_box(c2, "Category", b, keys.SLIDER_CATEGORY)
+        return b.category_mean[c], f"the {b.categories[c]} mean", ("cat", c)
     return np.zeros(b.latent_dim, np.float32), "the origin", ("origin",)
 
 

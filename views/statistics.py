@@ -5,7 +5,6 @@ import streamlit as st
 
 from explorer import latent as lat
 from explorer import links, plots
-from explorer.assets import category_name
 from views import keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
@@ -19,13 +18,14 @@ PARAMS = [links.Category("cat", keys.STATISTICS_CATEGORY),
 def statistics(b):
     ranked = lat.rank_dimensions(b.kl_per_dim)
     c1, c2, c3, c4 = st.columns([3, 3, 3, 1], vertical_alignment="bottom")
-    c = c1.selectbox("Category", range(10), format_func=category_name, key=keys.STATISTICS_CATEGORY)
+    c = w.category_box(c1, "Category", b, keys.STATISTICS_CATEGORY)
     dx = c2.selectbox("x: latent dimension", range(b.latent_dim), index=int(ranked[0]), key=keys.STATISTICS_X)
     dy = c3.selectbox("y: latent dimension", range(b.latent_dim), index=int(ranked[1]), key=keys.STATISTICS_Y)
     with c4:
         w.link_box(URL_PATH, linking.publish(PARAMS, b), "and the same dimensions")
     prior = np.random.default_rng(0).standard_normal((2000, 2))
-    st.plotly_chart(plots.latent_pair(b.mu[b.labels == c], dx, dy, c, prior), key=keys.STATISTICS_PAIR_CHART)
+    st.plotly_chart(plots.latent_pair(b.mu[b.labels == c], dx, dy, b.categories[c], b.colours[c], prior),
+                    key=keys.STATISTICS_PAIR_CHART)
     st.caption("The paper's figure 4 plots dimensions 0 and 1 of T-shirts; here any pair and category. Used "
                "dimensions spread the categories apart; in unused ones every μ sits at 0, because their "
                "posterior is the prior itself.")

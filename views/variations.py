@@ -4,15 +4,14 @@ import numpy as np
 import streamlit as st
 import torch
 
+from explorer import latent as lat
 from explorer import links
-from explorer.assets import category_name
 from explorer.images import grid_png, labelled_npz
 from explorer.live_frames import Frames
-from training.data import CATEGORIES
-from training.evaluation.classifier import predict
+from training.data import channels_first
 from training.inference import decode_pixels
 from training.synthesis.augment import DEFAULT_TEMPERATURE, around_posterior
-from views import cached, keys, linking, live, shared_mode, state, url_path
+from views import keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 
 URL_PATH = url_path(__file__)
@@ -41,20 +40,25 @@ def source(b):
                    "your image")
     picture = state.uploaded_picture(marked) if chosen == label else None
     if picture is not None:
-        x = torch.from_numpy(picture.astype(np.float32))[None, None]
+        x = channels_first(torch.from_numpy(picture.astype(np.float32))[None])
         with torch.no_grad():
             mu, logvar = b.model.encode(x)
-        judged = predict(cached.get_classifier(b.directory), x)[1][0]   # its label: the classifier's
-        return mu[0].numpy(), logvar[0].numpy(), picture, int(judged.argmax()), marked["name"]
+        judged = w.judged(b, picture[None])   # its label: the classifier's, else its nearest items'
+        if judged is not None:
+            label = int(judged[0].argmax())
+        else:
+            near, _ = lat.nearest_neighbours(b.mu, mu[0].numpy(), 5)
+            label = int(np.bincount(b.labels[near]).argmax())
+        return mu[0].numpy(), logvar[0].numpy(), picture, label, marked["name"]
     if chosen == label and marked["kind"] == "point":
         i = marked["index"]
     else:
-        c = c2.selectbox("Category", range(10), index=7, format_func=category_name,
-                         key=keys.VARIATIONS_CATEGORY)
+        c = w.category_box(c2, "Category", b, keys.VARIATIONS_CATEGORY, 7)
         members = np.flatnonzero(b.labels == c)
         item = st.session_state.get(keys.VARIATIONS_ITEM, 0)
         if item >= len(members):   # from a link, or a category with more items
-            st.caption(f"Item {item} is past the {len(members):,} {CATEGORIES[c]} items: showing the first.")
+            st.caption(f"Item {item} is past the {len(members):,} {b.categories[c]} items: showing the "
+                       "first.")
             st.session_state[keys.VARIATIONS_ITEM] = 0
         i = int(members[c3.number_input("Item", 0, len(members) - 1, 0, key=keys.VARIATIONS_ITEM)])
     picture = w.original_image(b, i)
@@ -81,15 +85,19 @@ def variations(b):
         return
     z, _ = around_posterior(mu, logvar, n, strength, np.random.default_rng(seed))
     images = decode_pixels(b.model, z)
-    probs = predict(cached.get_classifier(b.directory), torch.from_numpy(images)[:, None])[1]
-    kept = probs.argmax(1) == label
-    captions = [("✓ " if k else "✗ ") + f"{CATEGORIES[int(p.argmax())]} {float(p.max()):.0%}"
-                for k, p in zip(kept, probs, strict=True)]
+    probs = w.judged(b, images)
+    if probs is None:
+        kept, captions = None, [""] * n
+    else:
+        kept = probs.argmax(1) == label
+        captions = [("✓ " if k else "✗ ") + f"{b.categories[int(p.argmax())]} {float(p.max()):.0%}"
+                    for k, p in zip(kept, probs, strict=True)]
     if notice:
         st.info(notice, icon=":material/speed:")
     left, right = st.columns([1, 4], gap="medium")
     with left:
-        st.markdown(w.swatch(label), unsafe_allow_html=True)
+        if label is not None:
+            st.markdown(w.swatch(b, label), unsafe_allow_html=True)
         w.big_image(picture, name, 168)
     with right:
         if live_data is None:
@@ -100,9 +108,12 @@ def variations(b):
             f.row([f.frame("line", mu, offset) for offset in offsets], columns=8)
             live.frames(keys.LIVE_VARIATIONS, live_data, keys.VARIATIONS_STRENGTH, strength,
                         live.control("Strength T", lo, hi, step, STRENGTH_HELP), f, notes=[captions])
-        st.caption(f"The classifier keeps the category in {kept.mean():.0%} of these {n} variants (✓). In a "
-                   "benchmark with few labels, such variants added at most a few tenths of a point to a "
-                   "classifier's accuracy: docs/augmentation.md.")
+        if kept is None:
+            st.caption(w.no_judge_note(b))
+        else:
+            st.caption(f"The classifier keeps the category in {kept.mean():.0%} of these {n} variants (✓). "
+                       "In a benchmark with few labels, such variants added at most a few tenths of a point "
+                       "to a classifier's accuracy: docs/augmentation.md.")
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", lambda: grid_png(images, ncol=8),
                            file_name=f"variations_{seed}.png", mime="image/png", on_click="ignore")

@@ -2,6 +2,7 @@
 novelty check and the link box. Layout only; the numbers come from ``explorer`` and ``training``."""
 from __future__ import annotations
 
+import html
 import io
 
 import numpy as np
@@ -9,16 +10,27 @@ import streamlit as st
 from PIL import Image
 
 from explorer import latent as lat
-from explorer import plots
 from explorer.images import grid_png, pixels
-from training.data import CATEGORIES
+from training.evaluation.classifier import probabilities
 from training.inference import decode_pixels
 from views import cached, keys, linking, state
 
 
-def swatch(label: int) -> str:
+def swatch(b, label: int) -> str:
+    """The category's colour on the map beside its name (escaped: a folder's names are the user's)."""
     return (f"<span style='display:inline-block;width:0.8em;height:0.8em;border-radius:2px;"
-            f"background:{plots.CATEGORY_COLOURS[label]};margin-right:0.35em'></span>{CATEGORIES[label]}")
+            f"background:{b.colours[label]};margin-right:0.35em'></span>{html.escape(b.categories[label])}")
+
+
+def category_box(col, label: str, b, key: str, index: int = 0, help: str | None = None) -> int:
+    """A selectbox of the model's categories by name; ``index`` is the default, held within the
+    categories of a folder with fewer than Fashion-MNIST's ten. A value left in the session by a model
+    with more categories is dropped, not passed to the widget."""
+    n = len(b.categories)
+    if not isinstance(st.session_state.get(key, 0), int) or not 0 <= st.session_state.get(key, 0) < n:
+        st.session_state.pop(key, None)
+    return col.selectbox(label, range(n), index=min(index, n - 1), format_func=b.category_name, key=key,
+                         help=help)
 
 
 def big_image(image: np.ndarray, caption: str, size: int | None = None):
@@ -68,8 +80,8 @@ def mark_buttons(sel: dict, col_a, col_b):
 
 
 def original_image(b, i: int):
-    """Test image of map row ``i`` in [0, 1], or None without the dataset."""
-    test = cached.get_test_images()
+    """Test image of map row ``i`` in [0, 1], or None without the model's data."""
+    test = cached.test_images(b)
     if test is None or b.index[i] >= len(test[0]):
         return None
     return test[0][b.index[i]].astype(np.float32) / 255.0
@@ -82,6 +94,37 @@ def originals_or_decoded(b, idx) -> np.ndarray:
                      for im, i in zip(images, idx, strict=True)])
 
 
+def folder_of(b) -> str | None:
+    """The folder of your own images the model was trained on, or None for Fashion-MNIST."""
+    return (b.meta.get("training") or {}).get("data")
+
+
+def no_original_note(b) -> str:
+    """Why a test image's original cannot be shown, and how to get it."""
+    folder = folder_of(b)
+    if folder:
+        return f"The original is in {folder}, which is missing or has changed since the model was trained."
+    return "Install the dataset (`apt-get install dataset-fashion-mnist`) to see the original."
+
+
+def judged(b, images: np.ndarray) -> np.ndarray | None:
+    """The classifier's probabilities of each category for decoded images (N×S×S or N×S×S×3 in
+    [0, 1]), or None where no classifier judges this model (a folder model before ``classifier``)."""
+    judge = cached.classifier(b)
+    return None if judge is None else probabilities(judge, images)
+
+
+def no_judge_note(b) -> str:
+    return (f"No classifier judges this model's images yet, so the pictures carry no verdicts: "
+            f"`python -m training classifier --data {folder_of(b)} --out {b.directory}` trains one.")
+
+
+def caption_category(b, row: int) -> str:
+    """The category of map row ``row`` for a caption; 'image' in an unlabelled set."""
+    label = int(b.labels[row])
+    return b.categories[label] if 0 <= label < len(b.categories) else "image"
+
+
 def novelty_check(b, latents: np.ndarray, label: str):
     """Nearest shipped item of each generated latent, with its distance next to the yardstick."""
     typical = cached.typical_nn_distance(b, b.key)
@@ -91,7 +134,7 @@ def novelty_check(b, latents: np.ndarray, label: str):
                f"For reference, a real item's nearest other item is typically {typical:.2f} away; "
                f"a generated item much closer than that is close to a copy.")
     images = originals_or_decoded(b, idx)
-    captions = [f"{CATEGORIES[b.labels[i]]} · d={d:.2f}" for i, d in zip(idx, dist, strict=True)]
+    captions = [f"{caption_category(b, i)} · d={d:.2f}" for i, d in zip(idx, dist, strict=True)]
     thumbnails(images, captions, per_row=min(8, len(images)))
 
 

@@ -4,9 +4,8 @@ import streamlit as st
 
 from explorer import selection
 from explorer.images import for_display
-from training.data import CATEGORIES
 from training.synthesis.encode import encode_prepared
-from training.synthesis.prepare import FORMATS, MAX_BYTES, ImageError, prepare
+from training.synthesis.prepare import FORMATS, MAX_BYTES, ImageError, prepare_for_model
 from views import SCRIPTS, cached, keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
@@ -18,7 +17,8 @@ PARAMS = []   # your picture lives only in this session: a link cannot carry it
 def take_upload(b) -> bool:
     """Prepare a newly dropped file once; False (with the reason shown) when it cannot be used."""
     limit_mb = min(st.get_option("server.maxUploadSize"), MAX_BYTES // 2**20)   # a shared server takes less
-    file = st.file_uploader(f"A product photo ({', '.join(f.upper() for f in FORMATS)}; up to {limit_mb} MB)",
+    what = "A product photo" if w.folder_of(b) is None else "An image"
+    file = st.file_uploader(f"{what} ({', '.join(f.upper() for f in FORMATS)}; up to {limit_mb} MB)",
                             type=UPLOAD_TYPES, key=keys.UPLOAD_FILE)
     if file is None:
         return True
@@ -28,14 +28,14 @@ def take_upload(b) -> bool:
         if not shared_mode.allow("upload"):
             return False
         try:
-            p = prepare(payload, file.name)
+            p = prepare_for_model(payload, file.name, b.meta)
         except ImageError as e:
             state.set_upload(None)
             st.error(str(e))
             return False
         # The session keeps a display-sized copy of the photo and its size for the caption, and the
         # encoding: the panel's reruns show it without running the model and the neighbour search again.
-        encoded = encode_prepared(b.model, p.model_input, cached.get_classifier(b.directory), b.mu, k=8,
+        encoded = encode_prepared(b.model, p.model_input, cached.classifier(b), b.mu, k=8,
                                   name=file.name, notes=p.notes)
         state.set_upload({"signature": signature, "name": file.name, "original": for_display(p.picture),
                           "size": p.size, "prepared": p.model_input, "encoded": encoded})
@@ -56,10 +56,11 @@ def upload_panel(b):
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2], gap="medium")
     with c1:
         st.image(up["original"],
-                 caption=f"{up['name']} ({up['size'][0]}×{up['size'][1]}, greyscale)",
+                 caption=f"{up['name']} ({up['size'][0]}×{up['size'][1]}"
+                         + (", greyscale)" if up["original"].ndim == 2 else ")"),
                  width="stretch")
     with c2:
-        w.big_image(r.prepared, "what the model sees (28×28)")
+        w.big_image(r.prepared, f"what the model sees ({b.image_size}×{b.image_size})")
     with c3:
         w.big_image(r.reconstruction, "decoded from its latent mean")
     with c4:
@@ -84,7 +85,7 @@ def upload_panel(b):
         state.start_sliders_at_selection()
         st.switch_page(SCRIPTS["Latent sliders"])
     st.markdown("**8 nearest test items in latent space**")
-    captions = [f"{CATEGORIES[b.labels[j]]} · {d:.2f}"
+    captions = [f"{w.caption_category(b, j)} · {d:.2f}"
                 for j, d in zip(r.neighbours, r.neighbour_distances, strict=True)]
     w.thumbnails(w.originals_or_decoded(b, r.neighbours), captions, per_row=8, size=84)
 
@@ -93,9 +94,14 @@ def main():
     b = state.bundle()
     linking.follow_link(URL_PATH, PARAMS, b)
     linking.publish(PARAMS, b)
-    st.markdown("Put your own picture into the latent space. It is prepared the way Fashion-MNIST was made — "
-                "greyscale, a light background turned dark, cropped to the object, padded to a square and "
-                "resized to 28×28 — then encoded, decoded and placed on the map.")
+    if w.folder_of(b) is None:
+        st.markdown("Put your own picture into the latent space. It is prepared the way Fashion-MNIST was "
+                    "made — greyscale, a light background turned dark, cropped to the object, padded to a "
+                    "square and resized to 28×28 — then encoded, decoded and placed on the map.")
+    else:
+        st.markdown(f"Put another picture into this model's latent space. It is read as the model's own "
+                    f"images were — its centre square, resized to {b.image_words} — then encoded, decoded "
+                    "and placed on the map.")
     upload_panel(b)
 
 

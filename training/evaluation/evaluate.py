@@ -22,25 +22,25 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .. import data as fmnist
 from .. import device as D
 from ..category_latents import category_mixtures, category_statistics, stored_category_mixtures
 from ..checkpoint import atomic_write_text
+from ..data import to_tensor
 from ..errors import ProjectError
 from ..fit.held_out import test_metrics
 from ..inference import decode_batched, encode_all
-from ..model import VAE, load_model
+from ..model import VAE, ModelLoadError, load_model
+from ..model_data import ModelData, of_model
 from ..precision import use_bfloat16
 from ..sampling import DEFAULT_NOISE, CategoryMixtures, sample_categories, sample_prior
 from . import metrics as M
-from .classifier import accuracy, classifier_dir_for, fit_classifier, load_classifier
+from .classifier import accuracy, fit_classifier, load_judge
 from .iwae import fit_common_sigma, importance_weighted
 from .judging import agreement_by_noise, classify, cluster_recognition
 from .references import ReferenceStore
-from .settings import FULL, QUICK, Settings
+from .settings import FULL, QUICK, Settings, for_folder
 from .trials import augmentation_trial, cas_real_reference, pixel_probe_code
 
-PIXELS = 28 * 28
 MAP_KEYS = {"tsne": "map_tsne", "umap": "map_umap", "pca": "map_pca", "pixel-tsne": "map_pixel_tsne"}
 
 
@@ -52,23 +52,30 @@ def _flat(pixels: np.ndarray) -> np.ndarray:
     return pixels.reshape(len(pixels), -1).astype(np.float32) / 255
 
 
-def by_category(values) -> dict:
-    return dict(zip(fmnist.CATEGORIES, values, strict=True))
-
-
 class Evaluation:
     """What the stages of one evaluation share: the model, its judge, the data and the settings, and
-    what several stages read (latents, category statistics, the judge's verdicts), each computed once."""
+    what several stages read (latents, category statistics, the judge's verdicts), each computed once.
+    A folder model without a judge of its own (``classifier --data``) is measured without the
+    stages that need one; ``judge_missing`` says why."""
 
-    def __init__(self, checkpoint: Path, model: VAE, classifier_dir: Path, data: fmnist.FashionMNIST,
+    def __init__(self, checkpoint: Path, model: VAE, classifier_dir, data: ModelData,
                  s: Settings, seed: int, refs: ReferenceStore, progress: bool):
         self.checkpoint, self.model, self.data, self.s, self.seed = checkpoint, model, data, s, seed
-        self.classifier_dir, self.classifier = classifier_dir, load_classifier(classifier_dir, D.of(model))
+        self.categories = data.categories
+        self.classifier, self.classifier_dir, self.judge_missing = None, None, None
+        try:
+            self.classifier = load_judge(checkpoint, model.info, classifier_dir, D.of(model))
+            self.classifier_dir = self.classifier.directory
+        except ModelLoadError as e:
+            if data.folder is None or classifier_dir:   # the shipped judge, or one asked for, must load
+                raise
+            self.judge_missing = str(e)
         self.refs, self.progress = refs, progress
         self.test_pix, self.test_lab = data.test_images[:s.test_images], data.test_labels[:s.test_images]
         self.train_pix = data.train_images[:s.train_images]
         self.train_lab = data.train_labels[:s.train_images]
-        self.x_test = fmnist.to_tensor(self.test_pix)
+        self.pixels = int(np.prod(self.test_pix.shape[1:]))   # per image: 28·28, or S·S·3 in colour
+        self.x_test = to_tensor(self.test_pix)
         self.y_test = torch.from_numpy(self.test_lab.astype(np.int64))
         self.likelihood = model.info.get("likelihood", "bernoulli")
         self.own_log_sigma = model.info.get("log_sigma")
@@ -107,6 +114,9 @@ class Evaluation:
         _, recon_pred = classify(self.classifier, decode_batched(self.model, self.test_latents[0]))
         return test_feats, test_pred, recon_pred
 
+    def by_category(self, values) -> dict:
+        return dict(zip(self.categories, values, strict=True))
+
 
 # --- the stages: each reads the evaluation's shared state and returns its part of metrics.json ------
 def elbo_and_latents(e: Evaluation) -> dict:
@@ -129,12 +139,12 @@ def iwae(e: Evaluation) -> dict:
     own, common, elbo_subset = importance_weighted(e.model, e.data.test_images[:n], e.likelihood,
                                                    e.own_log_sigma, common_log_sigma, e.s.iwae_k, g,
                                                    e.progress)
-    nll_common = M.discrete_nll_nats(-float(common.mean()), PIXELS)
+    nll_common = M.discrete_nll_nats(-float(common.mean()), e.pixels)
     return dict(iwae_nats=-float(own.mean()), iwae_k=e.s.iwae_k, iwae_subset=f"test images 0–{n - 1}",
                 iwae_subset_neg_elbo_nats=-float(elbo_subset.mean()),
                 iwae_standard_error_nats=(float(own.std(ddof=1) / math.sqrt(len(own))) if len(own) > 1
                                           else None),
-                nll_common_nats=nll_common, bits_per_dim=M.bits_per_dim(nll_common, PIXELS),
+                nll_common_nats=nll_common, bits_per_dim=M.bits_per_dim(nll_common, e.pixels),
                 common_sigma=math.exp(common_log_sigma),
                 common_likelihood="Gaussian, one σ fitted on the training images, data uniformly "
                                   "dequantised to 8 bits")
@@ -157,10 +167,14 @@ def probes(e: Evaluation) -> dict:
 
 def sample_quality(e: Evaluation) -> dict:
     """Samples judged by the classifier: agreement and Fréchet distances, for both category samplers."""
+    if e.classifier is None:
+        log(f"  sample quality skipped: {e.judge_missing}")
+        return {"sample_quality_skipped": e.judge_missing}
     test_feats, test_pred, recon_pred = e.judged_test_images
     cat_mean, cat_cov = e.category_gaussians
     n = min(e.s.samples, len(e.test_pix))
-    counts = np.bincount(e.test_lab[:n], minlength=len(fmnist.CATEGORIES))  # test-set proportions
+    k = len(e.categories)
+    counts = np.bincount(e.test_lab[:n], minlength=k)  # test-set proportions
 
     def fid(features: np.ndarray) -> float:
         """Fréchet distance between the judge's features of some images and of the test images."""
@@ -169,24 +183,24 @@ def sample_quality(e: Evaluation) -> dict:
     z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, e.seed)
     features, predicted = classify(e.classifier, decode_batched(e.model, z_cat))
     prior = decode_batched(e.model, sample_prior(n, cat_mean.shape[1], e.seed))
-    overall, per_category = M.agreement(predicted, y_cat)
-    misread = M.most_common_misreading(predicted, y_cat)
+    overall, per_category = M.agreement(predicted, y_cat, k)
+    misread = M.most_common_misreading(predicted, y_cat, k)
     return dict(
-        category_agreement=overall, category_agreement_per_category=by_category(per_category),
+        category_agreement=overall, category_agreement_per_category=e.by_category(per_category),
         # what the judge calls the samples it does not recognise, e.g. coats read as pullovers
-        category_misread_as={name: miss and {"category": fmnist.CATEGORIES[miss[0]], "share": miss[1]}
-                             for name, miss in by_category(misread).items()},
+        category_misread_as={name: miss and {"category": e.categories[miss[0]], "share": miss[1]}
+                             for name, miss in e.by_category(misread).items()},
         category_sampler={"noise": DEFAULT_NOISE, "covariance": "category", "samples": int(len(y_cat))},
         fid_classifier_prior=fid(classify(e.classifier, prior)[0]),
         fid_classifier_category=fid(features),
-        fid_classifier_real_train=fid(classify(e.classifier, fmnist.to_tensor(e.data.train_images[:n]))[0]),
+        fid_classifier_real_train=fid(classify(e.classifier, to_tensor(e.data.train_images[:n]))[0]),
         fid_samples=n, classifier_test_acc=float((test_pred == e.test_lab).mean()),
         # the same judge on reconstructions of real test images: how much the autoencoder alone loses
         reconstruction_agreement=float((recon_pred == e.test_lab).mean()),
-        reconstruction_agreement_per_category=by_category(M.agreement(recon_pred, e.test_lab)[1]),
-        classifier_recall_per_category=by_category(M.agreement(test_pred, e.test_lab)[1]),
+        reconstruction_agreement_per_category=e.by_category(M.agreement(recon_pred, e.test_lab, k)[1]),
+        classifier_recall_per_category=e.by_category(M.agreement(test_pred, e.test_lab, k)[1]),
         classifier=str(e.classifier_dir),
-        **agreement_by_noise(e.model, e.classifier, cat_mean, cat_cov, counts, e.seed),
+        **agreement_by_noise(e.model, e.classifier, cat_mean, cat_cov, counts, e.seed, names=e.categories),
         **cluster_sample_quality(e, counts, fid))
 
 
@@ -197,11 +211,11 @@ def cluster_sample_quality(e: Evaluation, counts: np.ndarray, fid) -> dict:
     _, test_pred, recon_pred = e.judged_test_images
     z, y = sample_categories(e.category_gaussians[0], None, counts, DEFAULT_NOISE, e.seed, mixtures)
     features, predicted = classify(e.classifier, decode_batched(e.model, z))
-    overall, per_category = M.agreement(predicted, y)
+    overall, per_category = M.agreement(predicted, y, len(e.categories))
     clusters = cluster_recognition(e.model, e.classifier, mixtures, e.test_latents[0], e.test_lab, test_pred,
-                                   recon_pred, e.s.cluster_samples, DEFAULT_NOISE, e.seed)
+                                   recon_pred, e.s.cluster_samples, DEFAULT_NOISE, e.seed, e.categories)
     return dict(category_agreement_mixture=overall,
-                category_agreement_mixture_per_category=by_category(per_category),
+                category_agreement_mixture_per_category=e.by_category(per_category),
                 fid_classifier_mixture=fid(features),
                 mixture_sampler={"noise": DEFAULT_NOISE, "components": e.s.mixture_components,
                                  "samples": int(len(y)), "fitted_from": fitted_from},
@@ -219,12 +233,12 @@ def cas(e: Evaluation) -> dict:
         z, y = sample_categories(cat_mean, covariances, per_category, e.s.cas_noise, e.seed + 1, mixtures)
         model = fit_classifier(decode_batched(e.model, z), torch.from_numpy(y), epochs=e.s.cas_epochs,
                                seed=e.seed, progress=e.progress, precision=e.s.classifier_precision,
-                               device=e.s.device)
+                               device=e.s.device, classes=len(e.categories))
         return accuracy(model, e.x_test, e.y_test), len(y)
 
     cas_acc, images = trained_on_samples()
     real = cas_real_reference(e.train_pix, e.train_lab, e.x_test, e.y_test, e.s, e.seed, e.refs,
-                              e.data.checksum)
+                              e.data.checksum, len(e.categories))
     return dict(cas_acc=cas_acc, cas_real_acc=real, cas_images=int(images), cas_epochs=e.s.cas_epochs,
                 cas_noise=e.s.cas_noise, cas_acc_mixture=trained_on_samples(e.mixtures[0])[0])
 
@@ -233,14 +247,14 @@ def augmentation(e: Evaluation) -> dict:
     """Does synthetic data help a classifier that has 1% of the labels?"""
     s = e.s
     trials = [augmentation_trial(e.model, e.seed + i, e.data.train_images[:s.train_images], e.train_lab,
-                                 e.x_test, e.y_test, s, e.refs, e.data.checksum)
+                                 e.x_test, e.y_test, s, e.refs, e.data.checksum, len(e.categories))
               for i in range(s.augmentation_seeds)]
     real_only, with_syn = np.array(trials).T
 
     def spread(accuracies: np.ndarray) -> float:
         return float(accuracies.std(ddof=1)) if len(trials) > 1 else 0.0
 
-    categories = len(fmnist.CATEGORIES)
+    categories = len(e.categories)
     return {"augmentation": {
         "labelled_images": s.augmentation_per_category * categories,
         "synthetic_images": s.augmentation_synthetic_per_category * categories,
@@ -261,7 +275,7 @@ def maps(e: Evaluation) -> dict:
         return {"map_trustworthiness": None}
     npz = np.load(emb)
     split, index = npz["split"], npz["index"]
-    pix = np.empty((len(index), 28, 28), np.uint8)
+    pix = np.empty((len(index), *e.data.test_images.shape[1:]), np.uint8)
     pix[split == 0] = e.data.test_images[index[split == 0]]
     pix[split == 1] = e.data.train_images[index[split == 1]]
     mu = npz["mu"].astype(np.float32)
@@ -320,8 +334,13 @@ def evaluate(checkpoint, out=None, quick: bool = False, seed: int = 0, classifie
     refs = ReferenceStore(reference_cache, recompute=recompute_references)
     model = load_model(checkpoint, device=device)
     model.eval().to(memory_format=torch.channels_last)  # 1.3–1.6× faster (de)coding, same outputs
-    e = Evaluation(checkpoint, model, classifier_dir_for(checkpoint, classifier_dir), fmnist.load(data_dir),
-                   s, seed, refs, progress)
+    data = of_model(model.info, data_dir, progress)
+    if not data.categories:
+        raise ProjectError(f"{checkpoint}: trained on an unlabelled folder ({data.folder}); the evaluation "
+                           "measures categories, so it needs DIR/<category>/<image>")
+    if data.folder is not None:
+        s = for_folder(s, data.train_labels[:s.train_images])
+    e = Evaluation(checkpoint, model, classifier_dir, data, s, seed, refs, progress)
     result = {"checkpoint": str(checkpoint), "weights_sha256": model.info.get("weights_sha256"),
               "likelihood": e.likelihood, "beta": model.info.get("beta"), "epoch": model.info.get("epoch"),
               "quick": quick, "seed": seed, "test_images": len(e.test_pix)}

@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from .. import device as D
+from ..data import channels_first
 from ..losses import reconstruction_nll
 from ..model import VAE
 from . import metrics as M
@@ -22,7 +23,7 @@ def fit_common_sigma(model: VAE, pixels: np.ndarray, g: torch.Generator, batch_s
     dequantised training images given one z ~ q(z|x) each (σ² = mean squared residual)."""
     total, count, device = 0.0, 0, D.of(model)
     for i in range(0, len(pixels), batch_size):
-        x = M.dequantise(torch.from_numpy(np.array(pixels[i:i + batch_size])).unsqueeze(1), g).to(device)
+        x = M.dequantise(channels_first(torch.from_numpy(np.array(pixels[i:i + batch_size]))), g).to(device)
         mu, logvar = model.encode(x)
         mean = model.decode(VAE.reparameterize(mu, logvar, g))
         total += float((x - mean).pow(2).sum())
@@ -33,7 +34,7 @@ def fit_common_sigma(model: VAE, pixels: np.ndarray, g: torch.Generator, batch_s
 @torch.no_grad()
 def log_weights(model: VAE, raw: torch.Tensor, likelihood: str, own_log_sigma, common_log_sigma: float,
                 k: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """N×K importance log weights log p(x, z_k) − log q(z_k|x), z_k ~ q(z|x), for N×1×28×28 uint8
+    """N×K importance log weights log p(x, z_k) − log q(z_k|x), z_k ~ q(z|x), for N×C×S×S uint8
     images: under the model's own likelihood (x = pixels/255, as trained) and under the common
     Gaussian likelihood (dequantised x), from the same z samples."""
     device = D.of(model)
@@ -58,7 +59,7 @@ def importance_weighted(model: VAE, pixels: np.ndarray, likelihood: str, own_log
     own, common, elbo = [], [], []
     for i in tqdm(range(0, len(pixels), per), desc=f"IWAE K={k}", disable=not progress, file=sys.stderr,
                   mininterval=0.5 if sys.stderr.isatty() else 30):
-        raw = torch.from_numpy(np.array(pixels[i:i + per])).unsqueeze(1)
+        raw = channels_first(torch.from_numpy(np.array(pixels[i:i + per])))
         lw_own, lw_common = log_weights(model, raw, likelihood, own_log_sigma, common_log_sigma, k, g)
         own.append(M.iwae_bound(lw_own).cpu())
         common.append(M.iwae_bound(lw_common).cpu())

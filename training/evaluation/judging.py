@@ -24,18 +24,17 @@ def classify(classifier, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def agreement_by_noise(model: VAE, classifier, mean: np.ndarray, cov: np.ndarray, counts, seed: int,
-                       scales=AGREEMENT_NOISE_SCALES) -> dict:
+                       scales=AGREEMENT_NOISE_SCALES, names=fmnist.CATEGORIES) -> dict:
     """Category agreement at each noise scale (the same sampler and seed as
     ``category_agreement``), and the judge's probability of each category for its decoded mean:
     where in a category's Gaussian its samples stop being recognised."""
     overall, per_category = [], []
     for noise in scales:
         z, y = sample_categories(mean, cov, counts, noise, seed)
-        total, per = M.agreement(classify(classifier, decode_batched(model, z))[1], y)
+        total, per = M.agreement(classify(classifier, decode_batched(model, z))[1], y, len(names))
         overall.append(total)
         per_category.append(per)
     probs = predict(classifier, decode_batched(model, mean))[1]
-    names = fmnist.CATEGORIES
     return {"category_agreement_by_noise": {
                 "noise": [float(x) for x in scales], "overall": overall,
                 "per_category": {name: [per[c] for per in per_category] for c, name in enumerate(names)}},
@@ -44,7 +43,7 @@ def agreement_by_noise(model: VAE, classifier, mean: np.ndarray, cov: np.ndarray
 
 def cluster_recognition(model: VAE, classifier, mixtures: CategoryMixtures, test_mu: np.ndarray,
                         test_labels: np.ndarray, test_pred: np.ndarray, recon_pred: np.ndarray, n: int,
-                        noise: float, seed: int) -> dict:
+                        noise: float, seed: int, names=fmnist.CATEGORIES) -> dict:
     """Per category, per cluster of its mixture (heaviest first): its weight, the share of n samples
     drawn around it alone at ``noise`` that the judge recognises, and, of the category's test images
     that the cluster owns (``assign_components``), how many there are and the share the judge
@@ -53,7 +52,7 @@ def cluster_recognition(model: VAE, classifier, mixtures: CategoryMixtures, test
     tell whether the autoencoder already loses it); one whose real items are misread is ambiguous
     in the data itself."""
     per_category = {}
-    for c, name in enumerate(fmnist.CATEGORIES):
+    for c, name in enumerate(names):
         mine = np.flatnonzero(test_labels == c)
         owner = assign_components(test_mu[mine], mixtures.weight[c], mixtures.mean[c], mixtures.cov[c])
         rows = []

@@ -2,7 +2,7 @@
 ``--quick``'s small fixed subsets for tests and CI (noisy numbers, seconds not minutes)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..sampling import MIXTURE_COMPONENTS
 
@@ -38,3 +38,15 @@ QUICK = Settings(test_images=500, train_images=3000, iwae_images=40, iwae_k=64, 
                  cas_per_category=100, cas_epochs=1, augmentation_seeds=1, augmentation_per_category=20,
                  augmentation_synthetic_per_category=40, augmentation_steps=20, map_points=500,
                  mixture_components=2, cluster_samples=10)
+
+
+def for_folder(s: Settings, train_labels) -> Settings:
+    """The settings held within a folder's own size: the CAS draws at most as many images per
+    category as the smallest category has, and the few-label benchmark keeps 1 % of the smallest
+    category (at least 2) with ten synthetic images per real one, as on Fashion-MNIST (60 and 600)."""
+    import numpy as np
+    smallest = int(np.bincount(train_labels).min())
+    labelled = min(s.augmentation_per_category, max(2, smallest // 100))
+    synthetic = min(s.augmentation_synthetic_per_category, 10 * labelled)
+    return replace(s, cas_per_category=min(s.cas_per_category, smallest), augmentation_per_category=labelled,
+                   augmentation_synthetic_per_category=synthetic)

@@ -29,7 +29,7 @@ from .settings import Settings
 def stratified_subset(labels: np.ndarray, per_category: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), per_category, replace=False)
-                                   for c in range(len(fmnist.CATEGORIES))]))
+                                   for c in range(int(labels.max()) + 1)]))
 
 
 @functools.cache
@@ -62,7 +62,7 @@ def classifier_key(caller, dataset_checksum: str, precision: str, device: str = 
 
 
 def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, seed: int,
-                       refs: ReferenceStore, dataset_checksum: str) -> float:
+                       refs: ReferenceStore, dataset_checksum: str, classes: int = 10) -> float:
     """The CAS protocol with real images in place of generated ones (as many per category, from the
     training set): the accuracy a perfect generator would score. Independent of the VAE, so cached."""
     key = classifier_key(cas_real_reference, dataset_checksum, s.classifier_precision, s.device,
@@ -74,20 +74,20 @@ def cas_real_reference(train_pixels, train_labels, test_x, test_y, s: Settings, 
         return accuracy(fit_classifier(fmnist.to_tensor(train_pixels[idx]),
                                        torch.from_numpy(train_labels[idx].astype(np.int64)),
                                        epochs=s.cas_epochs, seed=seed, precision=s.classifier_precision,
-                                       device=s.device),
+                                       device=s.device, classes=classes),
                         test_x, test_y)
     return refs.get("cas_real", key, compute)
 
 
 def augmentation_trial(model, classifier_seed: int, train_pixels, train_labels, test_x, test_y, s: Settings,
-                       refs: ReferenceStore, dataset_checksum: str):
+                       refs: ReferenceStore, dataset_checksum: str, classes: int = 10):
     """1% labelled real images, with and without synthetic images drawn from category statistics of
     that subset only; the same number of training batches for both; accuracy on the real test set.
     The real-only arm does not involve the VAE, so ``refs`` computes it once per key."""
     idx = stratified_subset(train_labels, s.augmentation_per_category, classifier_seed)
     x_real, y_real = fmnist.to_tensor(train_pixels[idx]), torch.from_numpy(train_labels[idx].astype(np.int64))
     fit = dict(steps=s.augmentation_steps, batch_size=64, seed=classifier_seed)
-    on = dict(precision=s.classifier_precision, device=s.device)
+    on = dict(precision=s.classifier_precision, device=s.device, classes=classes)
     real_key = classifier_key(augmentation_trial, dataset_checksum, s.classifier_precision, s.device,
                               train_images=len(train_pixels), test_images=len(test_x),
                               per_category=s.augmentation_per_category, **fit)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import device as D
 from .. import labelled
 from ..errors import ProjectError
-from ..evaluation.classifier import classifier_dir_for, load_classifier, probabilities
+from ..evaluation.classifier import load_judge, probabilities
 from ..inference import decode_pixels, encode_all
 from ..model import load_model
 
@@ -82,7 +82,7 @@ def run_augment(input_path, out, per_image: int, checkpoint="assets", seed: int 
     model = load_model(checkpoint, device=device)
     classifier = None
     if min_confidence is not None:
-        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
+        classifier = load_judge(checkpoint, model.info, classifier_dir, device)
     arrays = variants(model, images, labels, per_image, temperature, seed, classifier, min_confidence)
     files = labelled.write(out, fmt, arrays, extras_beside_idx=True)
     return {"inputs": len(images), "written": len(arrays["labels"]), "files": files}

@@ -10,19 +10,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import data as fmnist
 from .. import device as D
-from ..evaluation.classifier import classifier_dir_for, load_classifier
+from ..data import channels_first
+from ..evaluation.classifier import load_judge
+from ..inference import decode_pixels
 from ..model import ModelLoadError, load_model
-from .prepare import ImageError, prepare
+from ..model_data import category_names
+from .prepare import ImageError, prepare_for_model
 
 
 @dataclass
 class Encoded:
     name: str
-    prepared: np.ndarray        # 28×28 model input
+    prepared: np.ndarray        # the model input: 28×28, or S×S(×3) for a folder model
     z: np.ndarray               # latent mean μ (k)
-    reconstruction: np.ndarray  # 28×28
+    reconstruction: np.ndarray  # the same shape
     top3: list[tuple[str, float]]          # classifier's three most likely categories
     neighbours: np.ndarray | None = None   # indices of the nearest mapped latents, closest first
     neighbour_distances: np.ndarray | None = None
@@ -32,14 +34,15 @@ class Encoded:
 @torch.no_grad()
 def encode_prepared(model, prepared: np.ndarray, classifier=None, latents: np.ndarray | None = None,
                     k: int = 8, name: str = "image", notes: list[str] | None = None) -> Encoded:
-    x = torch.from_numpy(prepared.astype(np.float32))[None, None]
+    x = channels_first(torch.from_numpy(prepared.astype(np.float32))[None])
     mu, _ = model.encode(x.to(D.of(model)))
-    recon = model.decode(mu)[0, 0].cpu().numpy()
+    z = mu[0].cpu().numpy()
+    recon = decode_pixels(model, z)[0]
     top3 = []
     if classifier is not None:
+        names = category_names(model.info)
         p = torch.softmax(classifier(x.to(D.of(classifier))), 1)[0].cpu().numpy()
-        top3 = [(fmnist.CATEGORIES[i], float(p[i])) for i in np.argsort(-p)[:3]]
-    z = mu[0].cpu().numpy()
+        top3 = [(names[i], float(p[i])) for i in np.argsort(-p)[:3]]
     result = Encoded(name, prepared, z, recon, top3, notes=notes or [])
     if latents is not None and len(latents):
         d = np.linalg.norm(latents.astype(np.float32) - z[None], axis=1)
@@ -48,14 +51,15 @@ def encode_prepared(model, prepared: np.ndarray, classifier=None, latents: np.nd
     return result
 
 
-def neighbour_categories(labels: np.ndarray, neighbours: np.ndarray) -> list[tuple[str, int]]:
+def neighbour_categories(labels: np.ndarray, neighbours: np.ndarray,
+                         names: tuple[str, ...]) -> list[tuple[str, int]]:
     """Categories among the neighbours, most frequent first (ties: the nearer one first)."""
     order = []
     for c in labels[neighbours]:
         if c not in order:
             order.append(c)
     counts = {c: int((labels[neighbours] == c).sum()) for c in order}
-    return [(fmnist.CATEGORIES[c], counts[c]) for c in sorted(order, key=lambda c: -counts[c])]
+    return [(names[c], counts[c]) for c in sorted(order, key=lambda c: -counts[c])]
 
 
 def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None,
@@ -66,7 +70,7 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
     checkpoint, device = Path(checkpoint), D.resolve(device)
     model = load_model(checkpoint, device=device)
     try:
-        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
+        classifier = load_judge(checkpoint, model.info, classifier_dir, device)
     except ModelLoadError:
         classifier = None
     latents = labels = None
@@ -86,7 +90,7 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
             failed += 1
             continue
         try:
-            prepared = prepare(payload, str(p))
+            prepared = prepare_for_model(payload, str(p), model.info)
         except ImageError as e:
             lines.append(f"error: {e}")
             failed += 1
@@ -97,14 +101,15 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
         target_dir.mkdir(parents=True, exist_ok=True)
         recon_path = target_dir / f"{p.stem}.recon.png"
         side_by_side = np.concatenate([r.prepared, r.reconstruction], axis=1)
-        Image.fromarray((np.clip(side_by_side, 0, 1) * 255).round().astype(np.uint8), "L") \
-            .resize((56 * 4, 28 * 4), Image.NEAREST).save(recon_path)
+        side = r.prepared.shape[0]
+        Image.fromarray((np.clip(side_by_side, 0, 1) * 255).round().astype(np.uint8)) \
+            .resize((2 * side * 4, side * 4), Image.NEAREST).save(recon_path)
         lines.append(f"{p}:")
         lines += [f"  note: {n}" for n in r.notes]
         if r.top3:
             lines.append("  classifier: " + ", ".join(f"{c} {q:.2f}" for c, q in r.top3))
         if r.neighbours is not None:
-            near = neighbour_categories(labels, r.neighbours)
+            near = neighbour_categories(labels, r.neighbours, category_names(model.info))
             near_text = ", ".join(f"{c} {n}" for c, n in near)
             lines.append(f"  nearest {len(r.neighbours)} test latents: {near_text}")
         lines.append(f"  wrote {recon_path} (prepared input | reconstruction)")

@@ -24,7 +24,7 @@ from .. import device as D
 from .. import labelled
 from ..category_latents import for_model
 from ..errors import ProjectError
-from ..evaluation.classifier import classifier_dir_for, load_classifier, probabilities
+from ..evaluation.classifier import load_judge, probabilities
 from ..inference import decode_pixels
 from ..model import load_model
 from ..model_data import category_names
@@ -86,10 +86,7 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
         direction = loaded.direction
     classifier = None
     if min_confidence is not None or sampler == "prior":
-        if (model.info.get("training") or {}).get("data"):
-            raise ProjectError("--sampler prior and --min-confidence need a classifier of the model's own "
-                               "images; the shipped one knows Fashion-MNIST only")
-        classifier = load_classifier(classifier_dir_for(checkpoint, classifier_dir), device)
+        classifier = load_judge(checkpoint, model.info, classifier_dir, device)
     names = category_names(model.info)
     counts = np.zeros(len(names), np.int64)
     counts[categories] = n

@@ -25,9 +25,11 @@ def pca_2d(x: np.ndarray, seed: int) -> np.ndarray:
 
 
 def reduce_for_tsne(x: np.ndarray, seed: int, dims: int = 50) -> np.ndarray:
-    """PCA to 50 dimensions first, as is standard for t-SNE: faster, and removes noise."""
+    """PCA to 50 dimensions first, as is standard for t-SNE: faster, and removes noise. A set of fewer
+    points than that (a small folder's test split) keeps all its dimensions: PCA cannot make more
+    components than points."""
     from sklearn.decomposition import PCA
-    if x.shape[1] <= dims:
+    if x.shape[1] <= dims or len(x) <= dims:
         return x.astype(np.float32)
     return PCA(n_components=dims, random_state=seed).fit_transform(x).astype(np.float32)
 

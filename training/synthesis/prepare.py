@@ -36,9 +36,11 @@ EXIF_ORIENTATION = 0x0112      # values 5–8 turn the picture by a quarter: wid
 
 class Prepared(NamedTuple):
     """What ``prepare`` makes of a file."""
-    picture: np.ndarray       # the photo in greyscale, [0, 1], upright, longer side ≤ WORKING_SIDE
+    picture: np.ndarray       # the photo in [0, 1] (greyscale; colour for a colour model), upright, longer
+                              # side ≤ WORKING_SIDE
     size: tuple[int, int]     # the file's own width × height, upright
-    model_input: np.ndarray   # 28×28 float32 in [0, 1], light object on black, as the dataset's items
+    model_input: np.ndarray   # 28×28 float32 in [0, 1], light object on black, as the dataset's items; for a
+                              # folder model S×S or S×S×3 as its folder's images
     notes: list[str]          # for the user, e.g. that only an animation's first frame is used
 
 
@@ -46,7 +48,8 @@ class ImageError(ProjectError, ValueError):
     """A file that cannot be turned into a model input; the message is one line."""
 
 
-def open_image(payload: bytes, name: str = "image") -> tuple[Image.Image, tuple[int, int], list[str]]:
+def open_image(payload: bytes, name: str = "image",
+               draft: str = "L") -> tuple[Image.Image, tuple[int, int], list[str]]:
     """Decode the first frame of an image file, refusing empty, unknown, truncated and huge files; a
     large JPEG is decoded at a half, quarter or eighth of its size, no smaller than WORKING_SIDE.
     Returns the image, the file's own width × height and notes for the user (e.g. that only the first
@@ -73,7 +76,7 @@ def open_image(payload: bytes, name: str = "image") -> tuple[Image.Image, tuple[
                              "is used")
                 img.seek(0)
             if img.format == "JPEG":
-                img.draft("L", (WORKING_SIDE, WORKING_SIDE))   # the DCT's own scaling, and only the grey
+                img.draft(draft, (WORKING_SIDE, WORKING_SIDE))   # the DCT's own scaling (and only the grey)
             img.load()
     except ImageError:
         raise
@@ -122,6 +125,36 @@ def to_fashion_mnist(grey: np.ndarray, name: str = "image") -> np.ndarray:
     square[top:top + h, left:left + w] = x
     small = Image.fromarray((square * 255).round().astype(np.uint8), "L").resize((SIZE, SIZE), Image.LANCZOS)
     return np.asarray(small, np.float32) / 255.0
+
+
+def prepare_for_model(payload: bytes, name: str, meta: dict) -> Prepared:
+    """File bytes → what the model whose model.json is ``meta`` takes: prepared the Fashion-MNIST way
+    for a Fashion-MNIST model (``prepare``), as its folder's images were read for a folder model."""
+    dataset = meta.get("dataset") or {}
+    if not (meta.get("training") or {}).get("data"):
+        return prepare(payload, name)
+    return prepare_like_folder(payload, name, dataset.get("image_size", SIZE), dataset.get("channels", 3))
+
+
+def prepare_like_folder(payload: bytes, name: str, size: int, channels: int) -> Prepared:
+    """File bytes → the picture (in colour where the model is), its size and the model input as
+    ``train --data`` reads a folder's images: the centre square, resized to ``size``, in ``channels``
+    (training.folder.fit_square). No Fashion-MNIST steps: such a model saw its photos as they are."""
+    from ..folder import as_channels, fit_square
+    img, (w, h), notes = open_image(payload, name, draft="RGB" if channels == 3 else "L")
+    try:
+        turned = img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8) if hasattr(img, "getexif") else False
+        upright = ImageOps.exif_transpose(img) if hasattr(img, "getexif") else img
+        square = as_channels(fit_square(upright, size)[None], channels)[0]
+        shown = upright.convert("RGB" if channels == 3 else "L")
+        shown.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.BOX)
+    except (OSError, ValueError) as e:
+        raise ImageError(f"{name}: the image data is broken or truncated "
+                         f"({str(e).splitlines()[0][:120]})") from None
+    if min(w, h) < 0.9 * max(w, h):
+        notes.append(f"{name}: {w}×{h}; the model sees its centre square, as it saw its training images")
+    return Prepared(np.asarray(shown, np.float32) / 255.0, (h, w) if turned else (w, h),
+                    square.astype(np.float32) / 255.0, notes)
 
 
 def prepare(payload: bytes, name: str = "image") -> Prepared:
