@@ -104,3 +104,41 @@ def frame_latents(data: dict, s: float):
             assert path in ("line", "mix"), path
             out.append(table[a] + t * table[b] if path == "line" else (1 - t) * table[a] + t * table[b])
     return np.asarray(out, np.float32)
+
+
+# --- a model of your own images (train --data), shared by the app's and the browser's tests ----------
+COLOUR_FOLDER = {"blue squares": (30, 60, 230), "red discs": (220, 40, 30),   # as the folder sorts them;
+                 "Été, greens": (40, 200, 60)}                                # a comma, for the CSV
+
+
+def write_colour_folder(root: Path, size: int = 40, per_category: int = 24) -> Path:
+    """Three categories of seeded colour shapes on black, one folder each: ROOT/<name>/<nn>.png."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    for name, colour in COLOUR_FOLDER.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_category):
+            r, cy, cx = rng.integers(5, 12), rng.integers(12, size - 12), rng.integers(12, size - 12)
+            mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r) if "discs" in name else \
+                ((abs(yy - cy) < r) & (abs(xx - cx) < r))
+            image = np.zeros((size, size, 3), np.uint8)
+            image[mask] = colour
+            Image.fromarray(image).save(root / name / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def colour_folder_model(tmp_path_factory):
+    """A 32×32 colour model of three categories, embedded, with its own judge (about a minute)."""
+    tmp = tmp_path_factory.mktemp("colour_folder")
+    folder = write_colour_folder(tmp / "images")
+    run = tmp / "run"
+    quick = ["--precision", "fp32", "--threads", "2", "--quiet"]
+    for args in (("train", "--data", folder, "--out", run, "--epochs", "2", "--batch-size", "8", *quick),
+                 ("embed", "--checkpoint", run, "--out", run, "--threads", "2"),
+                 ("classifier", "--data", folder, "--out", run, "--epochs", "1", *quick)):
+        r = run_cli(*args)
+        assert r.returncode == 0, r.stderr
+    return run

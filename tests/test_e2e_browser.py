@@ -11,6 +11,7 @@ from appdriver.browser import (
     CHROMIUM,
     TEXT_EVERYWHERE,
     browser,
+    click_a_point,
     drag_a_box,
     drag_slider,
     hover_and_click,
@@ -251,3 +252,46 @@ def test_box_select_two_groups_and_the_concept_strip_appears():
         wait_for_text(page, "+2.00 · Ankle boot", timeout_ms=15000)
         wait_for_text(page, "−2.00 · Sneaker")
         assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_click_the_map_of_a_colour_folder_model_and_drag_its_colour_sliders(colour_folder_model):
+    """A model of your own colour images: its map's legend is the folder's names, a click shows the
+    point's original in colour, and the live sliders paint the decoder's red, green and blue."""
+    import torch
+
+    from training import load_model
+    model = load_model(colour_folder_model)
+    with running_app(colour_folder_model) as (url, _), browser(1280, 800) as page:
+        page.goto(url)
+        wait_for_map(page)
+        page.wait_for_timeout(1000)
+        traces = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(d => d.name)")
+        assert [t for t in traces if t != "empty space"] == ["blue squares", "red discs", "Été, greens"]
+        clicked = click_a_point(page, "red discs")
+        heading = page.locator("h4", has_text="test image").first.inner_text()
+        assert "red discs" in heading
+        src = image_with_caption(page, "original test image")
+        assert src
+        red, green, blue = page.evaluate("""async (src) => {
+            const img = new Image(); img.src = src; await img.decode();
+            const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+            const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+            const d = ctx.getImageData(0, 0, c.width, c.height).data, sum = [0, 0, 0];
+            for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) sum[k] += d[i + k];
+            return sum; }""", src)
+        assert red > 3 * green and red > 3 * blue, (clicked, red, green, blue)   # a red disc, in colour
+
+        page.get_by_text("Latent sliders", exact=True).click()
+        wait_for_live(page)
+        drag_slider(page, page.locator(".live-slider input").first, 0.3)
+        page.mouse.up()
+        page.wait_for_timeout(500)
+        latent, rgba = page.locator(".live-image").first.evaluate("""(canvas) => {
+            const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            return [(canvas.dataset.latent || '').split(',').filter(Boolean).map(Number), Array.from(d)];
+        }""")
+        drawn = np.array(rgba, np.int64).reshape(32, 32, 4)[..., :3]
+        with torch.no_grad():
+            expected = model.decode(torch.tensor([latent], dtype=torch.float32))[0].permute(1, 2, 0).numpy()
+        assert np.abs(drawn - np.round(np.clip(expected, 0, 1) * 255)).max() <= 1   # the decoder's colours
+        assert np.abs(drawn[..., 0] - drawn[..., 1]).max() > 0                     # not grey

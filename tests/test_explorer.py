@@ -287,3 +287,25 @@ def test_an_upload_is_kept_at_display_size_with_its_aspect_ratio():
     assert shown[0, 0] < 5 and shown[-1, -1] > 250   # dark at the top, light at the bottom, as the photo
     small = np.full((20, 30), 0.5, np.float32)
     assert for_display(small).shape == (20, 30)   # never enlarged
+
+
+def _cielab(hex_colour: str) -> np.ndarray:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = np.cbrt(xyz / np.array([0.95047, 1.0, 1.08883]))   # no colour here is dark enough for the linear part
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_the_palette_tells_every_category_of_a_folder_apart():
+    """Fashion-MNIST keeps Tableau 10; a folder's up to 32 categories each get a colour at least
+    ΔE*ab 25 from every other (Tableau 10's own closest pair is 25.9), none near white or grey."""
+    from explorer.colours import PALETTE, TABLEAU_10, palette
+    from training.folder import MAX_CATEGORIES
+    assert palette(10) == TABLEAU_10 and len(set(palette(MAX_CATEGORIES))) == MAX_CATEGORIES
+    lab = np.array([_cielab(c) for c in PALETTE])
+    distance = np.linalg.norm(lab[:, None] - lab[None], axis=2) + np.eye(len(lab)) * 1e9
+    assert distance.min() >= 25.0
+    assert distance[:20, :20].min() >= 25.8   # the first 20: no closer than Tableau 10 itself
+    chroma = np.hypot(lab[10:, 1], lab[10:, 2])
+    assert (chroma > 25).all() and (lab[10:, 0] < 85).all()

@@ -10,48 +10,17 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, let_go, live_view, run_cli
+from conftest import COLOUR_FOLDER, ROOT, let_go, live_view, run_cli
 from explorer import colours
 from views import SCRIPTS as PAGES
 
 APP = str(ROOT / "streamlit_app.py")
-NAMES = ["blue squares", "red discs", "Été, greens"]   # sorted as the folder lists them; a comma for the CSV
-COLOURS = {"red discs": (220, 40, 30), "blue squares": (30, 60, 230), "Été, greens": (40, 200, 60)}
-
-
-def _colour_folder(root, size=40, per_category=24):
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size]
-    for name, colour in COLOURS.items():
-        (root / name).mkdir(parents=True)
-        for i in range(per_category):
-            r, cy, cx = rng.integers(5, 12), rng.integers(12, size - 12), rng.integers(12, size - 12)
-            mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r) if "discs" in name else \
-                ((abs(yy - cy) < r) & (abs(xx - cx) < r))
-            image = np.zeros((size, size, 3), np.uint8)
-            image[mask] = colour
-            Image.fromarray(image).save(root / name / f"{i:02d}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def folder_model(tmp_path_factory):
-    """A 32×32 colour model of three categories, embedded, with its own judge (a minute on 2 cores)."""
-    tmp = tmp_path_factory.mktemp("folder_app")
-    folder = _colour_folder(tmp / "images")
-    run = tmp / "run"
-    quick = ["--precision", "fp32", "--threads", "2", "--quiet"]
-    for args in (("train", "--data", folder, "--out", run, "--epochs", "2", "--batch-size", "8", *quick),
-                 ("embed", "--checkpoint", run, "--out", run, "--threads", "2"),
-                 ("classifier", "--data", folder, "--out", run, "--epochs", "1", *quick)):
-        r = run_cli(*args)
-        assert r.returncode == 0, r.stderr
-    return run
+NAMES = list(COLOUR_FOLDER)
 
 
 @pytest.fixture
-def app(folder_model, monkeypatch):
-    monkeypatch.setenv("EXPLORER_MODEL_DIR", str(folder_model))
+def app(colour_folder_model, monkeypatch):
+    monkeypatch.setenv("EXPLORER_MODEL_DIR", str(colour_folder_model))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception and not at.error
@@ -99,13 +68,13 @@ def test_links_carry_the_folders_names_and_colour_pictures_reach_the_browser(app
     assert "expected a category: blue-squares, red-discs, été-greens" in app.warning[0].value
 
 
-def test_server_pictures_and_downloads_are_in_colour(folder_model):
+def test_server_pictures_and_downloads_are_in_colour(colour_folder_model):
     import views.cached as cached
     from explorer.assets import load_bundle
     from explorer.images import grid_png, rows_png
     from training.inference import decode_pixels
     from training.model_data import of_model
-    b = load_bundle(folder_model)
+    b = load_bundle(colour_folder_model)
     assert (b.categories, b.image_shape, b.colours) == (tuple(NAMES), (32, 32, 3), colours.palette(3))
     pictures = decode_pixels(b.model, b.mu[:4])
     assert pictures.shape == (4, 32, 32, 3)
@@ -124,9 +93,9 @@ def test_server_pictures_and_downloads_are_in_colour(folder_model):
     assert any(',"Été, greens",' in row for row in rows) and any(",red discs," in row for row in rows)
 
 
-def test_without_a_judge_the_views_say_how_to_make_one(folder_model, tmp_path, monkeypatch):
+def test_without_a_judge_the_views_say_how_to_make_one(colour_folder_model, tmp_path, monkeypatch):
     bare = tmp_path / "bare"
-    shutil.copytree(folder_model, bare)
+    shutil.copytree(colour_folder_model, bare)
     for name in ("classifier.safetensors", "classifier.json"):
         (bare / name).unlink()
     monkeypatch.setenv("EXPLORER_MODEL_DIR", str(bare))
@@ -140,3 +109,38 @@ def test_without_a_judge_the_views_say_how_to_make_one(folder_model, tmp_path, m
     assert "✓" not in _text(at)   # no verdicts from a judge of other images
     meta = json.loads((bare / "model.json").read_text())
     assert meta["dataset"]["categories"] == NAMES
+
+
+def test_the_commands_follow_the_colour_folder_model(colour_folder_model, tmp_path):
+    """augment takes the folder itself, encode prepares a photo as the folder's images were read, and
+    evaluate judges with the folder's own classifier or, without one, leaves its stages out."""
+    folder = json.loads((colour_folder_model / "model.json").read_text())["training"]["data"]
+    r = run_cli("augment", "--checkpoint", colour_folder_model, "--input", folder, "--per-image", "2",
+                "--out", tmp_path / "variants.npz")
+    assert r.returncode == 0, r.stderr
+    variants = np.load(tmp_path / "variants.npz")
+    assert variants["images"].shape == (144, 32, 32, 3)
+    assert np.bincount(variants["labels"]).tolist() == [48] * 3
+    r = run_cli("augment", "--checkpoint", ROOT / "assets", "--input", folder, "--per-image", "1",
+                "--out", tmp_path / "x.npz")
+    assert r.returncode == 1 and "the folder 'blue squares' is not a category of the model" in r.stderr
+    assert r.stderr.strip().count("\n") == 0 or "reading" in r.stderr   # one line (after a progress bar)
+    photo = tmp_path / "wide.png"
+    Image.fromarray(np.full((30, 90, 3), (220, 40, 30), np.uint8)).save(photo)
+    r = run_cli("encode", "--checkpoint", colour_folder_model, photo, "--out", tmp_path / "encoded")
+    assert r.returncode == 0, r.stderr
+    assert "classifier: " in r.stdout and "centre square" in r.stdout
+    recon = Image.open(tmp_path / "encoded" / "wide.recon.png")
+    assert recon.mode == "RGB" and recon.size == (2 * 32 * 4, 32 * 4)
+    assert np.asarray(recon)[:, :128].reshape(-1, 3).mean(0).round().tolist() == [220, 40, 30]
+    r = run_cli("evaluate", "--checkpoint", colour_folder_model, "--quick", "--parts", "samples",
+                "--out", tmp_path / "m.json", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert list(m["category_agreement_per_category"]) == NAMES and m["classifier"] == str(colour_folder_model)
+    bare = tmp_path / "bare"
+    shutil.copytree(colour_folder_model, bare, ignore=shutil.ignore_patterns("classifier.*"))
+    r = run_cli("evaluate", "--checkpoint", bare, "--quick", "--parts", "samples", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((bare / "metrics.json").read_text())
+    assert "category_agreement" not in m and "classifier --data" in m["sample_quality_skipped"]

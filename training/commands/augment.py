@@ -9,8 +9,10 @@ from . import arguments as A
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, metavar="LABELLED",
-                   help="an .npz with images (uint8 N×28×28) and labels (0–9), or a directory of IDX files "
-                        "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz)")
+                   help="an .npz with images (uint8 N×28×28, or the model's size) and labels (0–9, or the "
+                        "model's categories), a directory of IDX files (train-images-idx3-ubyte.gz, "
+                        "train-labels-idx1-ubyte.gz), or a folder DIR/<category>/<image> of the model's "
+                        "categories")
     p.add_argument("--per-image", type=A.positive_int, required=True, metavar="K",
                    help="variants of each input image")
     p.add_argument("--out", required=True, help="a .npz file, or with --format idx a directory or DIR/PREFIX "

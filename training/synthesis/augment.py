@@ -23,6 +23,7 @@ from ..errors import ProjectError
 from ..evaluation.classifier import load_judge, probabilities
 from ..inference import decode_pixels, encode_all
 from ..model import load_model
+from ..model_data import category_names
 
 DEFAULT_TEMPERATURE = 8.0   # the best measured at 600 labels (T = 1, 4, 8, 12, 16: docs/augmentation.md)
 DEFAULT_OVERSAMPLE = 3   # candidates per kept variant when the classifier filters them
@@ -77,9 +78,11 @@ def run_augment(input_path, out, per_image: int, checkpoint="assets", seed: int 
         raise ProjectError(f"--per-image {per_image}: expected a positive number of variants per image")
     if fmt == "npz" and Path(out).suffix != ".npz":
         raise ProjectError(f"--out {out}: expected a .npz file name (or --format idx)")
-    images, labels = labelled.read(input_path)
     device = D.resolve(device)
     model = load_model(checkpoint, device=device)
+    side, channels = model.config.image_size, model.config.channels
+    images, labels = labelled.read(input_path, (side, side) if channels == 1 else (side, side, 3),
+                                   category_names(model.info))
     classifier = None
     if min_confidence is not None:
         classifier = load_judge(checkpoint, model.info, classifier_dir, device)
