@@ -41,9 +41,9 @@ def idx_paths(out: str | os.PathLike) -> tuple[Path, Path]:
 
 def write(out: str | os.PathLike, fmt: str, arrays: dict[str, np.ndarray],
           extras_beside_idx: bool = False) -> list[str]:
-    """``images`` (uint8 N×28×28, or a folder model's N×S×S(×3)) and ``labels`` with any other arrays: one .npz, or gzipped IDX files
-    of the images and labels, with the other arrays in ``PREFIX-extra.npz`` beside them where asked.
-    Returns the files written."""
+    """``images`` (uint8 N×28×28, or a folder model's N×S×S(×3)) and ``labels`` with any other arrays:
+    one .npz, or gzipped IDX files of the images and labels, with the other arrays in
+    ``PREFIX-extra.npz`` beside them where asked. Returns the files written."""
     if fmt != "idx":
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
