@@ -3,73 +3,77 @@ that leaves their results unchanged (a refactor, a generalisation).
 
 Each reference is keyed on a hash of the code that computes it (training/evaluation/trials.py), so
 any edit of that code makes every shipped entry unreadable and the next full evaluation recomputes
-them for minutes. This script recomputes, on this machine and with the current code, each entry that
-this machine computed before (same environment, precision and threads), and only if every one of them
-comes out identical to the shipped value does it write the new code hashes into all entries of that
-name. A difference is printed and nothing is written: then the change did change the results, and
-the entries must be recomputed on each machine instead.
+them for minutes on each machine. This script runs the references' computations (the CAS on real
+images, and one seed of the few-label benchmark, both arms) with the code of revision ``--before`` and
+with the current code, on this machine, and only if every value comes out identical writes the
+current code hashes into the shipped entries. A difference is printed and nothing is written: the
+change did change the results, and the references must be recomputed instead.
 
-    python scripts/rekey_references.py [--precision fp32|bf16]   # a few minutes on 2 cores
+    python scripts/rekey_references.py --before REV   # several minutes on 2 cores
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+# Run in each checkout: the values its code computes, fp32 on 2 threads, nothing read from a cache.
+PROBE = """
+import json, sys, torch
+sys.path.insert(0, sys.argv[1]); torch.set_num_threads(2)
+from training import data as fmnist
+from training.evaluation import trials
+from training.evaluation.references import ReferenceStore
+from training.evaluation.settings import FULL
+from training.model import load_model
+d = fmnist.load()
+s = FULL.__class__(**{**FULL.__dict__, "classifier_precision": "fp32"})
+xt, yt = fmnist.to_tensor(d.test_images), torch.from_numpy(d.test_labels.astype("int64"))
+fresh = ReferenceStore(sys.argv[2], shipped=None, recompute=True)
+cas = trials.cas_real_reference(d.train_images, d.train_labels, xt, yt, s, 0, fresh, d.checksum)
+model = load_model(sys.argv[1] + "/assets")
+arms = trials.augmentation_trial(model, 0, d.train_images, d.train_labels, xt, yt, s, fresh, d.checksum)
+print(json.dumps({"cas_real": cas, "augmentation (real only, with synthetic)": list(arms)}))
+"""
 
-from training import data as fmnist  # noqa: E402
-from training.checkpoint import atomic_write_text  # noqa: E402
-from training.evaluation import trials  # noqa: E402
-from training.evaluation.references import SHIPPED, ReferenceStore, environment_key  # noqa: E402
-from training.evaluation.settings import FULL  # noqa: E402
-from training.model import load_model  # noqa: E402
+
+def values(checkout: Path, scratch: Path) -> dict:
+    r = subprocess.run([sys.executable, "-c", PROBE, str(checkout), str(scratch / f"{checkout.name}.json")],
+                       capture_output=True, text=True, cwd=checkout)
+    if r.returncode != 0:
+        raise SystemExit(f"{checkout}: the probe failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--before", required=True, help="the revision whose code computed the shipped entries")
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    doc = json.loads(SHIPPED.read_text())
-    codes = trials.reference_codes()
-    here = environment_key()
-    bf16 = a.precision == "bf16"
-    mine = [e for e in doc["entries"] if e["name"] in ("cas_real", "augmentation_real_only")
-            and all(e["key"].get(k) == v for k, v in here.items())
-            and e["key"].get("bfloat16") == bf16 and e["key"].get("threads") == a.threads]
-    if not mine:
-        print(f"no shipped entry was computed on a machine like this one ({here}, bfloat16 {bf16}, "
-              f"{a.threads} threads)", file=sys.stderr)
+    sys.path.insert(0, str(ROOT))
+    from training.checkpoint import atomic_write_text
+    from training.evaluation.references import SHIPPED
+    from training.evaluation.trials import reference_codes
+    with tempfile.TemporaryDirectory() as tmp:
+        before = Path(tmp) / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", str(before), a.before], cwd=ROOT, check=True,
+                       capture_output=True)
+        try:
+            old, new = values(before, Path(tmp)), values(ROOT, Path(tmp))
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT,
+                           capture_output=True)
+    for name in old:
+        same = "(same)" if old[name] == new[name] else "(DIFFERENT)"
+        print(f"{name}: {a.before} {old[name]}, now {new[name]} {same}")
+    if old != new:
+        print("the results changed: nothing rewritten; recompute the references instead", file=sys.stderr)
         return 1
-    d = fmnist.load()
-    s = FULL.__class__(**{**FULL.__dict__, "classifier_precision": a.precision})
-    x_test, y_test = fmnist.to_tensor(d.test_images), torch.from_numpy(d.test_labels.astype("int64"))
-    model = load_model(ROOT / "assets")
-    fresh = ReferenceStore(ROOT / "runs" / "rekey-references.json", shipped=None, recompute=True)
-    same = True
-    for e in mine:
-        seed = e["key"]["seed"]
-        if e["name"] == "cas_real":
-            value = trials.cas_real_reference(d.train_images, d.train_labels, x_test, y_test, s, seed, fresh,
-                                              d.checksum)
-        else:   # the real-only arm; the arm with synthetic images is not a reference
-            value = trials.augmentation_trial(model, seed, d.train_images, d.train_labels, x_test, y_test, s,
-                                              fresh, d.checksum)[0]
-        ok = value == e["value"]
-        same &= ok
-        print(f"{e['name']} seed {seed}: shipped {e['value']}, now {value} "
-              f"{'(same)' if ok else '(DIFFERENT)'}")
-    if not same:
-        print("the results changed: nothing rewritten; recompute the references on each machine",
-              file=sys.stderr)
-        return 1
+    doc, codes = json.loads(SHIPPED.read_text()), reference_codes()
     for e in doc["entries"]:
         e["key"]["code"] = codes[e["name"]]
     atomic_write_text(SHIPPED, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

@@ -4,6 +4,7 @@ of its own says so instead of borrowing Fashion-MNIST's."""
 import io
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,36 @@ def test_the_commands_follow_the_colour_folder_model(colour_folder_model, tmp_pa
     assert r.returncode == 0, r.stderr
     m = json.loads((bare / "metrics.json").read_text())
     assert "category_agreement" not in m and "classifier --data" in m["sample_quality_skipped"]
+
+
+@pytest.fixture(scope="module")
+def unlabelled_model(colour_folder_model, tmp_path_factory):
+    """The same images in one flat folder, without categories: a model of an unlabelled set."""
+    tmp = tmp_path_factory.mktemp("unlabelled")
+    source = json.loads((colour_folder_model / "model.json").read_text())["training"]["data"]
+    (tmp / "images").mkdir()
+    for i, path in enumerate(sorted(Path(source).rglob("*.png"))):
+        shutil.copy(path, tmp / "images" / f"{i:03d}.png")
+    for args in (("train", "--data", tmp / "images", "--out", tmp / "run", "--epochs", "1",
+                  "--batch-size", "8", "--precision", "fp32", "--threads", "2", "--quiet"),
+                 ("embed", "--checkpoint", tmp / "run", "--out", tmp / "run", "--threads", "2")):
+        r = run_cli(*args)
+        assert r.returncode == 0, r.stderr
+    return tmp / "run"
+
+
+def test_a_model_of_an_unlabelled_folder_opens_every_view(unlabelled_model, monkeypatch):
+    """Everything that needs no categories works; what needs them says so in one line."""
+    monkeypatch.setenv("EXPLORER_MODEL_DIR", str(unlabelled_model))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    told = {}
+    for view in PAGES:
+        _open(at, view)
+        assert not at.exception and not at.error and not at.warning, (view, at.exception)
+        told[view] = [i.value for i in at.info if "needs categories" in i.value]
+        assert not any("ategor" in box.label for box in at.selectbox), view
+    assert [v for v, lines in told.items() if lines] == ["Category sampling", "Interpolation & hybrids"]
+    assert "### Categories" not in " ".join(m.value for m in at.sidebar.markdown)
+    _open(at, "Latent sliders")
+    assert at.radio(key="slider_start").options == ["origin"]

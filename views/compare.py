@@ -145,6 +145,8 @@ def same_item(a, o, live_data):
 
 def same_samples(a, o, live_data):
     st.markdown("#### The same category, the same seed")
+    if w.needs_categories(a, "Sampling by category"):
+        return
     c1, c2, c3 = st.columns([2, 1, 1])
     c = w.category_box(c1, "Category", a, keys.COMPARE_CATEGORY)
     n = c2.number_input("Items", 4, 16, 8, step=4, key=keys.COMPARE_ITEMS)

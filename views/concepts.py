@@ -160,7 +160,8 @@ def start_latent(b, work: dict):
     sources = []
     if sel is not None:
         sources.append("your image" if sel["kind"] == "upload" else "the point selected on the latent map")
-    sources += [f"endpoint {m}" for m in keys.MARKS if state.marked(m, b) is not None] + [MEAN, SAMPLES]
+    sources += [f"endpoint {m}" for m in keys.MARKS if state.marked(m, b) is not None]
+    sources += [MEAN, SAMPLES] if b.categories else []
     if st.session_state.get(keys.CONCEPT_SOURCE) not in sources:
         st.session_state.pop(keys.CONCEPT_SOURCE, None)
     c1, c2, c3, c4 = st.columns([3, 2, 1, 1])

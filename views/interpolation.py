@@ -43,8 +43,9 @@ def pick_endpoint(b, name: str, col, default_cat: int):
         i = marked["index"] if marked["kind"] == "point" else None
         return selection.latent_of(marked, b), None if i is None else w.original_image(b, i), marked
     c = w.category_box(col, f"{name}: category", b, keys.endpoint_category(name), default_cat)
-    members = np.flatnonzero(b.labels == c)
-    k = col.number_input(f"{name}: item of the category", 0, len(members) - 1, 0,
+    members = w.members(b, c)
+    k = col.number_input(f"{name}: item of the category" if c is not None else f"{name}: image", 0,
+                         len(members) - 1, 0,
                          key=keys.endpoint_item(name))
     i = int(members[k])
     return b.mu[i], w.original_image(b, i), {"kind": "point", "index": i, "model": b.key}
@@ -103,6 +104,8 @@ def hybrid_rows(b, ia, ib, hz) -> list[np.ndarray]:
 
 def hybrids(b, live_data: dict | None):
     st.markdown("#### Hybrids gallery")
+    if w.needs_categories(b, "The hybrids gallery"):
+        return
     st.caption("Cross random pairs from two categories: similar ones (e.g. Sneaker × Ankle boot, paper fig. "
                "8) or dissimilar ones (e.g. Bag × Trouser, fig. 9).")
     if live_data is None:

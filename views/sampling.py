@@ -193,7 +193,8 @@ def main():
     st.markdown("Draw new items of a category from its clusters (the default: samples keep to the styles "
                 "the category has), or as the paper did, around the category's mean latent (fig. 5), "
                 "decoded on the left (fig. 6).")
-    sampler(b)
+    if not w.needs_categories(b, "Sampling by category"):
+        sampler(b)
 
 
 if __name__ == "__main__":   # Streamlit runs a page as __main__; tests import it

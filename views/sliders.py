@@ -26,12 +26,12 @@ PARAMS = [links.Choice("start", keys.SLIDER_START, START_WORDS),
 def slider_base(b):
     """The start: the selected point (or your image), a category's mean, or the origin."""
     sel = state.selected(b)
-    options = list(STARTS) if sel else list(STARTS[1:])
+    options = [s for s in (STARTS if sel else STARTS[1:]) if b.categories or s != STARTS[1]]
     if st.session_state.get(keys.SLIDER_START) not in (None, *options):
         if st.session_state[keys.SLIDER_START] == STARTS[0]:
             st.caption("Nothing is selected (a link does not carry your image): starting from a category "
                        "mean.")
-        st.session_state[keys.SLIDER_START] = STARTS[1]
+        st.session_state[keys.SLIDER_START] = options[0]
     c1, c2 = st.columns([1, 1])
     label = "your image" if sel and sel["kind"] == "upload" else "selected point"
     start = c1.radio("Start from", options, horizontal=True, key=keys.SLIDER_START,

@@ -5,6 +5,7 @@ import streamlit as st
 
 from explorer import latent as lat
 from explorer import links, plots
+from explorer.colours import UNLABELLED
 from views import keys, linking, shared_mode, state, url_path
 from views import widgets as w
 
@@ -24,7 +25,8 @@ def statistics(b):
     with c4:
         w.link_box(URL_PATH, linking.publish(PARAMS, b), "and the same dimensions")
     prior = np.random.default_rng(0).standard_normal((2000, 2))
-    st.plotly_chart(plots.latent_pair(b.mu[b.labels == c], dx, dy, b.categories[c], b.colours[c], prior),
+    name, colour = ("all images", UNLABELLED) if c is None else (b.categories[c], b.colours[c])
+    st.plotly_chart(plots.latent_pair(b.mu[w.members(b, c)], dx, dy, name, colour, prior),
                     key=keys.STATISTICS_PAIR_CHART)
     st.caption("The paper's figure 4 plots dimensions 0 and 1 of T-shirts; here any pair and category. Used "
                "dimensions spread the categories apart; in unused ones every μ sits at 0, because their "

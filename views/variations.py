@@ -46,6 +46,8 @@ def source(b):
         judged = w.judged(b, picture[None])   # its label: the classifier's, else its nearest items'
         if judged is not None:
             label = int(judged[0].argmax())
+        elif not b.categories:
+            label = None
         else:
             near, _ = lat.nearest_neighbours(b.mu, mu[0].numpy(), 5)
             label = int(np.bincount(b.labels[near]).argmax())
@@ -54,17 +56,18 @@ def source(b):
         i = marked["index"]
     else:
         c = w.category_box(c2, "Category", b, keys.VARIATIONS_CATEGORY, 7)
-        members = np.flatnonzero(b.labels == c)
+        members = w.members(b, c)
         item = st.session_state.get(keys.VARIATIONS_ITEM, 0)
         if item >= len(members):   # from a link, or a category with more items
-            st.caption(f"Item {item} is past the {len(members):,} {b.categories[c]} items: showing the "
-                       "first.")
+            of = f"{b.categories[c]} items" if c is not None else "images"
+            st.caption(f"Item {item} is past the {len(members):,} {of}: showing the first.")
             st.session_state[keys.VARIATIONS_ITEM] = 0
         i = int(members[c3.number_input("Item", 0, len(members) - 1, 0, key=keys.VARIATIONS_ITEM)])
     picture = w.original_image(b, i)
     if picture is None:
         picture = decode_pixels(b.model, b.mu[i])[0]
-    return b.mu[i], b.logvar[i], picture, int(b.labels[i]), f"test image {b.index[i]}"
+    label = int(b.labels[i]) if b.categories else None
+    return b.mu[i], b.logvar[i], picture, label, f"test image {b.index[i]}"
 
 
 @shared_mode.fragment
@@ -117,10 +120,11 @@ def variations(b):
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", lambda: grid_png(images, ncol=8),
                            file_name=f"variations_{seed}.png", mime="image/png", on_click="ignore")
-        d2.download_button("Download .npz", lambda: labelled_npz(images, label, z),
-                           file_name=f"variations_{seed}.npz",
-                           help="the variants as uint8 images, the item's label and their latent codes z",
-                           on_click="ignore")
+        if label is not None:   # an unlabelled set's variants have no label to write
+            d2.download_button("Download .npz", lambda: labelled_npz(images, label, z),
+                               file_name=f"variations_{seed}.npz",
+                               help="the variants as uint8 images, the item's label and their latent codes z",
+                               on_click="ignore")
         of_item = st.session_state.get(keys.VARIATIONS_OF, OF_ITEM) == OF_ITEM or state.selected(b) is None
         query = linking.publish([p for p in PARAMS if p.name != "item"] if of_item else PARAMS, b)
         with d3:

@@ -22,15 +22,33 @@ def swatch(b, label: int) -> str:
             f"background:{b.colours[label]};margin-right:0.35em'></span>{html.escape(b.categories[label])}")
 
 
-def category_box(col, label: str, b, key: str, index: int = 0, help: str | None = None) -> int:
+def category_box(col, label: str, b, key: str, index: int = 0, help: str | None = None) -> int | None:
     """A selectbox of the model's categories by name; ``index`` is the default, held within the
     categories of a folder with fewer than Fashion-MNIST's ten. A value left in the session by a model
-    with more categories is dropped, not passed to the widget."""
+    with more categories is dropped, not passed to the widget. None, and no box, for a model of an
+    unlabelled folder."""
     n = len(b.categories)
+    if n == 0:
+        return None
     if not isinstance(st.session_state.get(key, 0), int) or not 0 <= st.session_state.get(key, 0) < n:
         st.session_state.pop(key, None)
     return col.selectbox(label, range(n), index=min(index, n - 1), format_func=b.category_name, key=key,
                          help=help)
+
+
+def members(b, c: int | None) -> np.ndarray:
+    """The map rows of category ``c``; every row where there are no categories (``c`` None)."""
+    return np.arange(len(b.labels)) if c is None else np.flatnonzero(b.labels == c)
+
+
+def needs_categories(b, what: str) -> bool:
+    """Says in one line that ``what`` needs categories, where this model's images have none."""
+    if b.categories:
+        return False
+    st.info(f"{what} needs categories, and this model's images have none: it was trained on a folder of "
+            f"images without category folders (`{folder_of(b)}`). Images in DIR/<category>/<image> give "
+            "them.")
+    return True
 
 
 def big_image(image: np.ndarray, caption: str, size: int | None = None):

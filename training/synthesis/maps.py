@@ -54,7 +54,9 @@ def umap_2d(x: np.ndarray, seed: int) -> np.ndarray:
         warnings.simplefilter("ignore")
         import umap
         n_neighbors = min(15, len(x) - 1)
-        return umap.UMAP(n_neighbors=n_neighbors, min_dist=0.1, random_state=seed).fit_transform(x)
+        # the spectral start needs more points than a handful (a small folder's test split)
+        init = "spectral" if len(x) > 16 else "random"
+        return umap.UMAP(n_neighbors=n_neighbors, min_dist=0.1, random_state=seed, init=init).fit_transform(x)
 
 
 def parse_maps(maps: str | tuple) -> tuple[str, ...]:
