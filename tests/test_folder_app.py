@@ -178,3 +178,22 @@ def test_a_model_of_an_unlabelled_folder_opens_every_view(unlabelled_model, monk
     assert "### Categories" not in " ".join(m.value for m in at.sidebar.markdown)
     _open(at, "Latent sliders")
     assert at.radio(key="slider_start").options == ["origin"]
+
+
+def test_a_folder_model_is_judged_only_by_a_judge_of_its_own_images(colour_folder_model, tmp_path):
+    from training.evaluation.classifier import load_judge
+    from training.model import ModelLoadError
+    meta = json.loads((colour_folder_model / "model.json").read_text())
+    judge = load_judge(colour_folder_model, meta)
+    assert (judge.classes, judge.size, judge.channels) == (3, 32, 3)
+    assert judge.info["categories"] == NAMES and judge.info["data"] == meta["training"]["data"]
+    with pytest.raises(ModelLoadError, match=r"judges 10 categories at 28×28×1, the model has 3 at 32×32×3 "
+                                             r"\(its categories differ\); train its judge with `python -m "
+                                             r"training classifier --data "):
+        load_judge(colour_folder_model, meta, given=ROOT / "assets")
+    r = run_cli("classifier", "--data", meta["training"]["data"], "--out", colour_folder_model,
+                "--image-size", "64", "--epochs", "1", "--quiet")
+    assert r.returncode == 1 and "--image-size 64: the model in" in r.stderr
+    assert "its judge must match" in r.stderr
+    r = run_cli("classifier", "--out", tmp_path, "--channels", "3")
+    assert r.returncode == 1 and "--channels: only with --data DIR" in r.stderr
