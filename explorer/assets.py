@@ -68,6 +68,12 @@ class Bundle:
         return self.mu.shape[1]
 
     @property
+    def folder(self) -> str | None:
+        """The folder of your own images the model was trained on (``train --data``); None for
+        Fashion-MNIST."""
+        return (self.meta.get("training") or {}).get("data")
+
+    @property
     def categories(self) -> tuple[str, ...]:
         """The names of the model's categories (Fashion-MNIST's, or its folder's); empty for an
         unlabelled folder."""

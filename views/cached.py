@@ -85,7 +85,7 @@ def _classifier(directory: str, key: str, _meta: dict):
 def test_images(b):
     """The model's real test images and labels (Fashion-MNIST's when installed, never downloaded by
     the app; a folder model's from its folder, through the folder's cache), or None without them."""
-    folder = (b.meta.get("training") or {}).get("data")
+    folder = b.folder
     return _folder_test_images(b.key, b.meta) if folder else _fashion_mnist_test_images()
 
 

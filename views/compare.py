@@ -199,7 +199,7 @@ def _checksum(b) -> str | None:
 
 
 def _data_words(b) -> str:
-    folder = w.folder_of(b)
+    folder = b.folder
     return f"{folder}, {len(b.categories)} categories" if folder else "Fashion-MNIST"
 
 

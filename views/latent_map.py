@@ -149,7 +149,7 @@ def main():
             state.select(selection.mix_selection(b, projection, links.spot_on_map(spot, b.maps[projection])))
         except links.LinkError as e:
             st.warning(f"This link's `at`: {e}. Nothing is selected.", icon=":material/link_off:")
-    folder = w.folder_of(b)
+    folder = b.folder
     if folder is None:
         st.markdown(f"A convolutional variational autoencoder maps every 28×28 product photo to a "
                     f"{b.latent_dim}-dimensional latent code and back. Explore that space: click the map, "

@@ -36,7 +36,7 @@ def reconstructions(b):
 def main():
     b = state.bundle()
     linking.follow_link(URL_PATH, PARAMS, b)
-    folder = (b.meta.get("training") or {}).get("data")
+    folder = b.folder
     if cached.test_images(b) is None and folder:
         st.info(f"Reconstructions need the model's real test images, from {folder}, which is missing or has "
                 "changed since the model was trained (`python -m training data` on it says which).")

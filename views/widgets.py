@@ -46,7 +46,7 @@ def needs_categories(b, what: str) -> bool:
     if b.categories:
         return False
     st.info(f"{what} needs categories, and this model's images have none: it was trained on a folder of "
-            f"images without category folders (`{folder_of(b)}`). Images in DIR/<category>/<image> give "
+            f"images without category folders (`{b.folder}`). Images in DIR/<category>/<image> give "
             "them.")
     return True
 
@@ -112,14 +112,9 @@ def originals_or_decoded(b, idx) -> np.ndarray:
                      for im, i in zip(images, idx, strict=True)])
 
 
-def folder_of(b) -> str | None:
-    """The folder of your own images the model was trained on, or None for Fashion-MNIST."""
-    return (b.meta.get("training") or {}).get("data")
-
-
 def no_original_note(b) -> str:
     """Why a test image's original cannot be shown, and how to get it."""
-    folder = folder_of(b)
+    folder = b.folder
     if folder:
         return f"The original is in {folder}, which is missing or has changed since the model was trained."
     return "Install the dataset (`apt-get install dataset-fashion-mnist`) to see the original."
@@ -134,7 +129,7 @@ def judged(b, images: np.ndarray) -> np.ndarray | None:
 
 def no_judge_note(b) -> str:
     return (f"No classifier judges this model's images yet, so the pictures carry no verdicts: "
-            f"`python -m training classifier --data {folder_of(b)} --out {b.directory}` trains one.")
+            f"`python -m training classifier --data {b.folder} --out {b.directory}` trains one.")
 
 
 def caption_category(b, row: int) -> str:

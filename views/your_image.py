@@ -17,7 +17,7 @@ PARAMS = []   # your picture lives only in this session: a link cannot carry it
 def take_upload(b) -> bool:
     """Prepare a newly dropped file once; False (with the reason shown) when it cannot be used."""
     limit_mb = min(st.get_option("server.maxUploadSize"), MAX_BYTES // 2**20)   # a shared server takes less
-    what = "A product photo" if w.folder_of(b) is None else "An image"
+    what = "A product photo" if b.folder is None else "An image"
     file = st.file_uploader(f"{what} ({', '.join(f.upper() for f in FORMATS)}; up to {limit_mb} MB)",
                             type=UPLOAD_TYPES, key=keys.UPLOAD_FILE)
     if file is None:
@@ -94,7 +94,7 @@ def main():
     b = state.bundle()
     linking.follow_link(URL_PATH, PARAMS, b)
     linking.publish(PARAMS, b)
-    if w.folder_of(b) is None:
+    if b.folder is None:
         st.markdown("Put your own picture into the latent space. It is prepared the way Fashion-MNIST was "
                     "made — greyscale, a light background turned dark, cropped to the object, padded to a "
                     "square and resized to 28×28 — then encoded, decoded and placed on the map.")
