@@ -662,3 +662,20 @@ def test_recognised_note_quotes_the_nearest_measured_noise():
                    {"noise": [0.0], "overall": [1.0]}, [], "x",
                    {"noise": [], "overall": [], "per_category": {}}):
         assert recognised_note({"category_agreement_by_noise": broken}, "Coat", 0.5) is None
+
+
+def test_a_folder_keeps_the_cas_batches_of_fashion_mnist_and_the_few_label_benchmark_within_its_size():
+    """One pass over 1,490 digits is 12 batches and left even the real-image CAS at chance (0.10):
+    a folder's CAS trains for the batches the settings give on Fashion-MNIST."""
+    from training.evaluation.settings import CAS_BATCH, FULL, for_folder
+    labels = np.repeat(np.arange(10), 149)
+    s = for_folder(FULL, labels)
+    assert s.cas_per_category == 149
+    fashion_batches = math.ceil(10 * FULL.cas_per_category / CAS_BATCH) * FULL.cas_epochs
+    folder_batches = s.cas_epochs * math.ceil(1490 / CAS_BATCH)
+    assert fashion_batches == 469 and 469 <= folder_batches < 469 + 12
+    assert (s.augmentation_per_category, s.augmentation_synthetic_per_category) == (2, 20)
+    big = for_folder(FULL, np.repeat(np.arange(10), 30_000))    # as large as Fashion-MNIST: as on it
+    assert (big.cas_per_category, big.cas_epochs, big.augmentation_per_category) == (6000, 1, 60)
+    assert for_folder(FULL, np.repeat(np.arange(3), 30_000)).cas_epochs == 4    # 141 batches a pass
+    assert for_folder(QUICK, labels).cas_epochs == 1     # 100 a category: QUICK's own 8 batches

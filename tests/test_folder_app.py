@@ -197,3 +197,28 @@ def test_a_folder_model_is_judged_only_by_a_judge_of_its_own_images(colour_folde
     assert "its judge must match" in r.stderr
     r = run_cli("classifier", "--out", tmp_path, "--channels", "3")
     assert r.returncode == 1 and "--channels: only with --data DIR" in r.stderr
+
+
+def test_shared_mode_serves_an_allowed_folder_model_and_shows_visitors_no_server_path(colour_folder_model,
+                                                                                     monkeypatch):
+    """The owner's allow-list takes a folder model as it takes any; a visitor sees its categories in
+    every view and the names of its directory and folder, never where they lie on the server."""
+    monkeypatch.setenv("EXPLORER_SHARED", "1")
+    monkeypatch.setenv("EXPLORER_MODELS", str(colour_folder_model))
+    monkeypatch.setenv("EXPLORER_LIMITS", "action=1000,draw=1000")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert at.sidebar.selectbox(key="model_choice").options == [colour_folder_model.name]
+    folder = Path(json.loads((colour_folder_model / "model.json").read_text())["training"]["data"])
+    shown = {}
+    for view in PAGES:
+        _open(at, view)
+        assert not at.exception and not at.error and not at.warning, (view, at.exception)
+        shown[view] = " ".join([_text(at), *(str(e.value) for kind in ("code", "json") for e in at.get(kind)),
+                                *(e.value for e in at.sidebar.caption)])
+        assert str(folder.parent) not in shown[view] and str(colour_folder_model.parent) not in shown[view], view
+        for box in at.selectbox:
+            if "ategor" in box.label:
+                assert box.options == NAMES, (view, box.label)
+    assert f"trained on your images in `{folder.name}`" in shown["Latent map"]
+    assert "--data images" in shown["Model card"] and "**Model directory** `run`" in shown["Model card"]

@@ -200,7 +200,7 @@ def _checksum(b) -> str | None:
 
 def _data_words(b) -> str:
     folder = b.folder
-    return f"{folder}, {len(b.categories)} categories" if folder else "Fashion-MNIST"
+    return f"{shared_mode.shown_path(folder)}, {len(b.categories)} categories" if folder else "Fashion-MNIST"
 
 
 def compare(a):

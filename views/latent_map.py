@@ -156,7 +156,8 @@ def main():
                     "move latent sliders, sample new items of a category, and cross products into hybrids.")
     else:
         kinds = (f"{len(b.categories)} categories" if b.categories else "no categories")
-        st.markdown(f"A convolutional variational autoencoder trained on your images in `{folder}` "
+        where = shared_mode.shown_path(folder)
+        st.markdown(f"A convolutional variational autoencoder trained on your images in `{where}` "
                     f"({b.image_words}, {kinds}) maps each to a {b.latent_dim}-dimensional latent code and "
                     "back. Click the map, move latent sliders, sample new images of a category, and cross "
                     "them into hybrids.")

@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import plots
 from training.evaluation import catalogue
 from training.sampling import DEFAULT_NOISE
-from views import cached, keys, linking, state, url_path
+from views import cached, keys, linking, shared_mode, state, url_path
 
 REFERENCE_REPORT = "reports/benchmark.md"
 URL_PATH = url_path(__file__)
@@ -14,10 +14,11 @@ PARAMS = []   # the card of the model the sidebar loaded: nothing else to link
 
 def evaluation_card(b):
     st.subheader("Evaluation")
-    m = b.metrics
+    m = shared_mode.shown_paths(b.metrics, b.directory, b.folder)
     if not m:
-        st.info(f"No evaluation yet. `python -m training evaluate --checkpoint {b.directory}` measures "
-                "this model (about 10 minutes on 2 cores) and writes metrics.json, shown here.")
+        where = shared_mode.shown_path(b.directory)
+        st.info(f"No evaluation yet. `python -m training evaluate --checkpoint {where}` measures this model "
+                "(about 10 minutes on 2 cores) and writes metrics.json, shown here.")
         return
     if b.current_metrics is None:
         st.warning("metrics.json was measured on different weights than this model's; re-run the evaluation.")
@@ -57,10 +58,10 @@ def evaluation_card(b):
 
 
 def model_card(b):
-    m = b.meta
+    m = shared_mode.shown_paths(b.meta, b.directory, b.folder)
     test = m.get("metrics", {})
-    st.markdown(f"**Model directory** `{b.directory}` · {m.get('parameters', 0):,} parameters · "
-                f"latent dimension {b.latent_dim}")
+    st.markdown(f"**Model directory** `{shared_mode.shown_path(b.directory)}` · "
+                f"{m.get('parameters', 0):,} parameters · latent dimension {b.latent_dim}")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Test −ELBO (nats/image)", f"{test.get('neg_elbo', float('nan')):.1f}")
     c2.metric("Reconstruction NLL", f"{test.get('recon_nll', float('nan')):.1f}")
@@ -92,7 +93,7 @@ def model_card(b):
     evaluation_card(b)
     with st.expander("model.json and embeddings.json"):
         st.json(m, expanded=False)
-        st.json(b.info, expanded=False)
+        st.json(shared_mode.shown_paths(b.info, b.directory, b.folder), expanded=False)
 
 
 def main():

@@ -38,8 +38,9 @@ def main():
     linking.follow_link(URL_PATH, PARAMS, b)
     folder = b.folder
     if cached.test_images(b) is None and folder:
-        st.info(f"Reconstructions need the model's real test images, from {folder}, which is missing or has "
-                "changed since the model was trained (`python -m training data` on it says which).")
+        st.info(f"Reconstructions need the model's real test images, from {shared_mode.shown_path(folder)}, "
+                "which is missing or has changed since the model was trained (`python -m training data` on "
+                "it says which).")
         return
     if cached.test_images(b) is None:
         st.info("Reconstructions need the real test images, which are not installed here. Install them with "

@@ -44,6 +44,28 @@ def check_settings() -> None:
     limits()
 
 
+def shown_path(path) -> str:
+    """A server path as a page may show it: whole to the owner, only its last name to a visitor
+    (where a folder model's images or a run lie is the owner's business)."""
+    return Path(path).name if shared_mode() else str(path)
+
+
+def shown_paths(value, *paths):
+    """``value`` (text, or JSON-like lists and dicts of it) with each of ``paths`` written as
+    ``shown_path`` writes it: the model card's commands and JSON name the owner's directories."""
+    if not shared_mode():
+        return value
+    if isinstance(value, str):
+        for p in sorted((str(p) for p in paths if p), key=len, reverse=True):
+            value = value.replace(p, Path(p).name)
+        return value
+    if isinstance(value, dict):
+        return {k: shown_paths(v, *paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown_paths(v, *paths) for v in value]
+    return value
+
+
 def pickable_models() -> dict[str, str]:
     """Model name → directory that the pickers offer. Shared: the models the owner allows. Private:
     the shipped ones on this disk, and OTHER (no directory yet: the person types one)."""

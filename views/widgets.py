@@ -13,7 +13,7 @@ from explorer import latent as lat
 from explorer.images import grid_png, pixels
 from training.evaluation.classifier import probabilities
 from training.inference import decode_pixels
-from views import cached, keys, linking, state
+from views import cached, keys, linking, shared_mode, state
 
 
 def swatch(b, label: int) -> str:
@@ -46,8 +46,8 @@ def needs_categories(b, what: str) -> bool:
     if b.categories:
         return False
     st.info(f"{what} needs categories, and this model's images have none: it was trained on a folder of "
-            f"images without category folders (`{b.folder}`). Images in DIR/<category>/<image> give "
-            "them.")
+            f"images without category folders (`{shared_mode.shown_path(b.folder)}`). Images in "
+            "DIR/<category>/<image> give them.")
     return True
 
 
@@ -116,7 +116,8 @@ def no_original_note(b) -> str:
     """Why a test image's original cannot be shown, and how to get it."""
     folder = b.folder
     if folder:
-        return f"The original is in {folder}, which is missing or has changed since the model was trained."
+        return (f"The original is in {shared_mode.shown_path(folder)}, which is missing or has changed since "
+                "the model was trained.")
     return "Install the dataset (`apt-get install dataset-fashion-mnist`) to see the original."
 
 
@@ -129,7 +130,8 @@ def judged(b, images: np.ndarray) -> np.ndarray | None:
 
 def no_judge_note(b) -> str:
     return (f"No classifier judges this model's images yet, so the pictures carry no verdicts: "
-            f"`python -m training classifier --data {b.folder} --out {b.directory}` trains one.")
+            f"`python -m training classifier --data {shared_mode.shown_path(b.folder)} "
+            f"--out {shared_mode.shown_path(b.directory)}` trains one.")
 
 
 def caption_category(b, row: int) -> str:
