@@ -78,7 +78,8 @@ def main():
                                default=v.script == HOME) for v in views]
              for section, views in SECTIONS.items()}
     page = st.navigation(pages)
-    st.title(page.title if page.title != "Latent map" else TITLE)
+    heading = st.empty()   # the home page's title names the model's images once it is loaded
+    heading.title(page.title if page.title != "Latent map" else TITLE)
     try:
         shared_mode.check_settings()
     except ProjectError as e:   # a misconfigured server refuses to guess who its visitors are
@@ -89,10 +90,10 @@ def main():
     if not shared_mode.allow("action"):   # before the model, the maps and the view: a refusal costs little
         st.stop()
     with shared_mode.taking_turns():
-        show(page)
+        show(page, heading)
 
 
-def show(page):
+def show(page, heading):
     """The model, the chosen view and the sidebar's legend."""
     if lost_session.lost_an_earlier_session():
         st.info("The server process that held your session has stopped, so this is a new session. What "
@@ -102,6 +103,8 @@ def show(page):
     if b is None:
         st.stop()
     state.set_bundle(b)
+    if page.title == "Latent map" and b.folder:
+        heading.title(f"VAE explorer · {Path(b.folder).name}")
     with shared_mode.whole_app():
         page.run()
     if b.categories:

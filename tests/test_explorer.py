@@ -309,3 +309,13 @@ def test_the_palette_tells_every_category_of_a_folder_apart():
     assert distance[:20, :20].min() >= 25.8   # the first 20: no closer than Tableau 10 itself
     chroma = np.hypot(lab[10:, 1], lab[10:, 2])
     assert (chroma > 25).all() and (lab[10:, 0] < 85).all()
+
+
+def test_a_small_map_gets_larger_points_and_fashion_mnists_keep_theirs():
+    from explorer.plots import latent_map, marker_size
+    sizes = [marker_size(n) for n in (1, 72, 257, 1000, 10_000, 60_000)]
+    assert sizes[-2:] == [4.0, 4.0] and sizes[0] == 9.0
+    assert all(a >= b for a, b in zip(sizes, sizes[1:], strict=False)) and 6 < marker_size(257) < 7
+    xy = np.random.default_rng(0).normal(size=(257, 2))
+    fig = latent_map(xy, np.arange(257) % 3, categories=("a", "b", "c"))
+    assert {t.marker.size for t in fig.data if t.name in "abc"} == {marker_size(257)}

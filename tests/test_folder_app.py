@@ -55,6 +55,7 @@ def test_the_sidebar_names_and_colours_the_folders_categories(app):
         assert f"background:{colour};" in legend and name in legend
     intro = _text(app)
     assert "32×32 colour, 3 categories" in intro and "product photo" not in intro
+    assert [t.value for t in app.title] == ["VAE explorer · images"]   # the folder's name, not Fashion-MNIST
 
 
 def test_links_carry_the_folders_names_and_colour_pictures_reach_the_browser(app):
@@ -216,7 +217,8 @@ def test_shared_mode_serves_an_allowed_folder_model_and_shows_visitors_no_server
         assert not at.exception and not at.error and not at.warning, (view, at.exception)
         shown[view] = " ".join([_text(at), *(str(e.value) for kind in ("code", "json") for e in at.get(kind)),
                                 *(e.value for e in at.sidebar.caption)])
-        assert str(folder.parent) not in shown[view] and str(colour_folder_model.parent) not in shown[view], view
+        for where in (folder.parent, colour_folder_model.parent):
+            assert str(where) not in shown[view], view
         for box in at.selectbox:
             if "ategor" in box.label:
                 assert box.options == NAMES, (view, box.label)
