@@ -1,6 +1,7 @@
 """Training on a folder of your own images (train --data): the architecture scaled to 32 and 64 pixels
 and to RGB, what model.json records, an exact resume, and Fashion-MNIST's defaults left as they were."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -144,3 +145,27 @@ def test_embed_follows_the_models_folder(tmp_path):
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(folder / "squares" / "extra.png")
     r = run_cli("embed", "--checkpoint", run, "--out", run, "--maps", "pca")
     assert r.returncode == 1 and "the folder changed since the model was trained" in r.stderr
+
+
+def test_a_small_folder_trains_for_at_least_five_thousand_steps_unless_epochs_are_given(tmp_path):
+    """The preset's 50 epochs are 600 steps on 1,540 digits, too few (notes, step 39); a folder as
+    large as Fashion-MNIST, or a run given --epochs, keeps its number."""
+    from training.cli import build_parser
+    from training.commands.train import training_args
+    from training.fit.train import epochs_for_steps, folder_tensors
+    folder = _colour_folder(tmp_path / "shapes", per_category=12)   # 10 training images a category
+
+    def resolved(*flags):
+        ns = build_parser(only="train").parse_args(["train", "--data", str(folder), "--out", "x", *flags])
+        args = training_args(ns)
+        x_train, _, _ = folder_tensors(args, resumed=False, progress=False)
+        return len(x_train), args["epochs"]
+
+    n, epochs = resolved()
+    assert n == 20 and epochs == math.ceil(5000 / 1) == 5000          # one batch of 128 an epoch
+    assert resolved("--batch-size", "8") == (20, math.ceil(5000 / 3))  # 3 batches of 8 an epoch
+    assert resolved("--epochs", "7") == (20, 7)
+    assert epochs_for_steps(50, 5000, 60_000, 128) == 50              # 469 steps an epoch: as before
+    assert epochs_for_steps(50, 5000, 1540, 128) == 385
+    ns = build_parser(only="train").parse_args(["train", "--out", "x"])
+    assert "min_steps" not in training_args(ns)                       # Fashion-MNIST records as before

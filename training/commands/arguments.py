@@ -86,6 +86,33 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
                         "cache)")
 
 
+FOLDER_FLAGS = ("image_size", "channels", "skip_bad", "split_seed")
+
+
+def add_folder(parser: argparse.ArgumentParser, data_help: str, defaults: dict[str, str],
+               title: str = "your own images") -> None:
+    """--data DIR and the flags that only go with it (``FOLDER_FLAGS``; each None when not given)."""
+    from ..folder import IMAGE_SIZES
+    folder = parser.add_argument_group(title)
+    folder.add_argument("--data", metavar="DIR", help=data_help)
+    folder.add_argument("--image-size", type=int, choices=IMAGE_SIZES,
+                        help=f"with --data: the side the images are read at ({defaults['image_size']})")
+    folder.add_argument("--channels", type=int, choices=(1, 3),
+                        help=f"with --data: 1 grey or 3 RGB ({defaults['channels']})")
+    folder.add_argument("--skip-bad", action="store_true", default=None,
+                        help="with --data: leave unreadable images out")
+    folder.add_argument("--split-seed", type=non_negative_int,
+                        help=f"with --data and no train/ and test/ folders: the split's seed "
+                             f"({defaults['split_seed']})")
+
+
+def refuse_folder_flags(ns: argparse.Namespace, error: type[Exception]) -> None:
+    """A folder flag without --data is refused in one line, not ignored."""
+    given = [f"--{name.replace('_', '-')}" for name in FOLDER_FLAGS if getattr(ns, name) is not None]
+    if given and not ns.data:
+        raise error(f"{' '.join(given)}: only with --data DIR (a folder of your own images)")
+
+
 def add_limits(parser: argparse.ArgumentParser) -> None:
     """--limit and --eval-limit: train on the first N training images, measure on the first N test images."""
     parser.add_argument("--limit", type=positive_int, help="train on the first N training images only")

@@ -6,7 +6,6 @@ import argparse
 
 from ..errors import ProjectError
 from ..evaluation.classifier import train_classifier
-from ..folder import IMAGE_SIZES
 from . import arguments as A
 
 
@@ -20,24 +19,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     A.add_threads(p)
     A.add_device(p)
     A.add_data_dir(p)
-    folder = p.add_argument_group("your own images")
-    folder.add_argument("--data", metavar="DIR",
-                        help="judge DIR/<category>/<image> instead of Fashion-MNIST; when --out holds a "
-                             "model trained on DIR, at that model's size and channels and with its split")
-    folder.add_argument("--image-size", type=int, choices=IMAGE_SIZES, help="with --data (default: as train)")
-    folder.add_argument("--channels", type=int, choices=(1, 3), help="with --data (default: as train)")
-    folder.add_argument("--skip-bad", action="store_true", help="with --data: leave unreadable images out")
-    folder.add_argument("--split-seed", type=A.non_negative_int, help="with --data (default: as train)")
+    A.add_folder(p, "judge DIR/<category>/<image> instead of Fashion-MNIST; when --out holds a model trained "
+                    "on DIR, at that model's size and channels and with its split",
+                 dict.fromkeys(A.FOLDER_FLAGS, "default: as the model in --out, else as train"))
     A.add_quiet(p)
 
 
 def run(ns: argparse.Namespace) -> None:
-    if not ns.data:
-        given = [flag for flag, v in (("--image-size", ns.image_size), ("--channels", ns.channels),
-                                      ("--skip-bad", ns.skip_bad), ("--split-seed", ns.split_seed)) if v]
-        if given:
-            raise ProjectError(f"{' '.join(given)}: only with --data DIR (a folder of your own images)")
+    A.refuse_folder_flags(ns, ProjectError)
     train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, eval_limit=ns.eval_limit,
                      data_dir=ns.data_dir, threads=ns.threads, precision=ns.precision, progress=not ns.quiet,
                      command=ns.command_line, device=ns.device, folder=ns.data, image_size=ns.image_size,
-                     channels=ns.channels, skip_bad=ns.skip_bad, split_seed=ns.split_seed)
+                     channels=ns.channels, skip_bad=bool(ns.skip_bad), split_seed=ns.split_seed)

@@ -5,16 +5,14 @@ import argparse
 from pathlib import Path
 
 from ..fit import TrainingError, train
-from ..fit.presets import COMMON_DEFAULTS, PRESETS
-from ..folder import IMAGE_SIZES
+from ..fit.presets import COMMON_DEFAULTS, FOLDER_MIN_STEPS, PRESETS
 from ..losses import LIKELIHOODS
 from . import arguments as A
 
-FOLDER_FLAGS = ("image_size", "channels", "skip_bad", "split_seed")
 # Flags that override the preset; a resumed run refuses all of them but --epochs.
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "schedule", "latent_dim", "likelihood", "beta", "sigma", "seed",
                "limit", "eval_limit", "precision", "decoder_channels", "encoder_kernels", "decoder_kernels",
-               "encoder_head", "data", *FOLDER_FLAGS)
+               "encoder_head", "data", *A.FOLDER_FLAGS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last completed epoch with its own arguments; "
                         "--epochs may raise the total (a cosine schedule then stretches to the new total)")
-    p.add_argument("--epochs", type=A.positive_int)
+    p.add_argument("--epochs", type=A.positive_int,
+                   help="passes over the training images (default: the preset's, 50; with --data, raised "
+                        f"so that a small folder gets at least {FOLDER_MIN_STEPS:,} steps)")
     p.add_argument("--batch-size", type=A.positive_int)
     p.add_argument("--lr", type=A.positive_float, help="Adam's learning rate")
     p.add_argument("--schedule", choices=("constant", "cosine"), help="cosine: decay to 1%% of --lr")
@@ -53,19 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     A.add_device(p)
     A.add_compile(p)
     A.add_data_dir(p)
-    folder = p.add_argument_group("your own images (python -m training data DIR shows what is found)")
-    folder.add_argument("--data", metavar="DIR",
-                        help="train on DIR/<category>/<image> (or DIR/train/…, DIR/test/…) instead of "
-                             "Fashion-MNIST")
-    folder.add_argument("--image-size", type=int, choices=IMAGE_SIZES,
-                        help="with --data: the side the images are trained at, the architecture scaled to it "
-                             "(default: from the images)")
-    folder.add_argument("--channels", type=int, choices=(1, 3),
-                        help="with --data: 1 grey or 3 RGB (default: 1 where every image is grey, else 3)")
-    folder.add_argument("--skip-bad", action="store_true", default=None,
-                        help="with --data: leave unreadable images out")
-    folder.add_argument("--split-seed", type=A.non_negative_int,
-                        help="with --data and no train/ and test/ folders: the split's seed (default 0)")
+    A.add_folder(p, "train on DIR/<category>/<image> (or DIR/train/…, DIR/test/…) instead of Fashion-MNIST",
+                 {"image_size": "default: from the images; the architecture is scaled to it",
+                  "channels": "default: 1 where every image is grey, else 3", "split_seed": "default 0"},
+                 title="your own images (python -m training data DIR shows what is found)")
     A.add_quiet(p)
 
 
@@ -78,10 +69,9 @@ def training_args(ns: argparse.Namespace) -> dict:
         args.update(data=str(Path(ns.data).resolve()), skip_bad=bool(ns.skip_bad),
                     split_seed=ns.split_seed or 0)
         args.update({name: getattr(ns, name) for name in ("image_size", "channels") if getattr(ns, name)})
-    else:
-        given = [f"--{name.replace('_', '-')}" for name in FOLDER_FLAGS if getattr(ns, name) is not None]
-        if given:
-            raise TrainingError(f"{' '.join(given)}: only with --data DIR (a folder of your own images)")
+        if ns.epochs is None:   # the preset's epochs, raised for a small folder once its size is known
+            args["min_steps"] = FOLDER_MIN_STEPS
+    A.refuse_folder_flags(ns, TrainingError)
     return args
 
 

@@ -34,5 +34,9 @@ SCALED = {
     64: dict(encoder_channels=(32, 64, 128, 256, 512), encoder_kernels=(6, 4, 4, 4, 2),
              decoder_channels=(256, 128, 64, 32), decoder_kernels=(2, 4, 4, 4, 6)),
 }
+# A folder trained without --epochs gets at least this many optimiser steps: the preset's 50 epochs are
+# 600 steps on 1,540 digits, and the same run for 5,070 steps more than halved the test reconstruction
+# error (reports/notes.md, step 39). A folder of Fashion-MNIST's size already has more.
+FOLDER_MIN_STEPS = 5000
 COMMON_DEFAULTS = dict(seed=0, sigma=None, limit=None, eval_limit=None, precision="auto",
                        **{name: getattr(VAEConfig, name) for name in ARCHITECTURE_FLAGS})

@@ -129,10 +129,21 @@ def folder_tensors(args: dict, resumed: bool, progress: bool):
     train_rows, test_rows = np.flatnonzero(~images.is_test), np.flatnonzero(images.is_test)
     x_train = F.to_tensor(pixels[train_rows[: args["limit"]]])
     x_test = F.to_tensor(pixels[test_rows[: args["eval_limit"]]])
+    if not resumed and args.get("min_steps"):
+        preset = args["epochs"]
+        args["epochs"] = epochs_for_steps(preset, args["min_steps"], len(x_train), args["batch_size"])
+        if args["epochs"] > preset and progress:
+            print(f"{len(x_train):,} training images: {args['epochs']} epochs make at least "
+                  f"{args['min_steps']:,} steps (--epochs sets another number)")
     dataset = {"folder": args["data"], "checksum": images.checksum, "categories": list(images.categories),
                "split": images.split, "image_size": images.size, "channels": args["channels"],
                "train_images": len(x_train), "test_images": len(x_test), "left_out": len(images.bad)}
     return x_train, x_test, dataset
+
+
+def epochs_for_steps(epochs: int, min_steps: int, n: int, batch_size: int) -> int:
+    """``epochs``, or more where they make fewer than ``min_steps`` optimiser steps over ``n`` images."""
+    return max(epochs, math.ceil(min_steps / steps_per_epoch(n, batch_size)))
 
 
 def build_model(args: dict, device: torch.device | str = "cpu") -> VAE:
