@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ProjectError
-from ..evaluation.classifier import train_classifier
+from ..evaluation.classifier import ARCHITECTURES, train_classifier
 from . import arguments as A
 
 
@@ -14,6 +14,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory (e.g. assets, or the directory of the model it judges)")
     p.add_argument("--epochs", type=A.positive_int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="conv3",
+                   help="conv3: the judge evaluate uses (three conv blocks); residual: the independent "
+                        "judge, another architecture for methods that use the first inside training or "
+                        "sampling (default: %(default)s)")
     A.add_limits(p)
     A.add_precision(p, default="auto")
     A.add_threads(p)
@@ -30,4 +34,5 @@ def run(ns: argparse.Namespace) -> None:
     train_classifier(ns.out, epochs=ns.epochs, seed=ns.seed, limit=ns.limit, eval_limit=ns.eval_limit,
                      data_dir=ns.data_dir, threads=ns.threads, precision=ns.precision, progress=not ns.quiet,
                      command=ns.command_line, device=ns.device, folder=ns.data, image_size=ns.image_size,
-                     channels=ns.channels, skip_bad=bool(ns.skip_bad), split_seed=ns.split_seed)
+                     channels=ns.channels, skip_bad=bool(ns.skip_bad), split_seed=ns.split_seed,
+                     architecture=ns.architecture)

@@ -57,6 +57,58 @@ class FashionClassifier(nn.Module):
         return self.head(self.body(x))
 
 
+class ResidualBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(), nn.Conv2d(width, width, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(width))
+
+    def forward(self, x):
+        return F.relu(x + self.body(x))
+
+
+class ResidualClassifier(nn.Module):
+    """The independent judge: another architecture than ``FashionClassifier`` (a 5×5 stem, residual
+    blocks at 32, 64 and 128 channels with strided convolutions between, global average pooling, no
+    dropout), trained with another seed on real images only, for methods that use the first judge
+    inside training or sampling (issue 47: no circular judging)."""
+
+    def __init__(self, channels: int = 1, size: int = 28, classes: int = len(fmnist.CATEGORIES)):
+        super().__init__()
+        def down(i, o):
+            return [nn.Conv2d(i, o, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+        self.body = nn.Sequential(nn.Conv2d(channels, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32),
+                                  nn.ReLU(), ResidualBlock(32), *down(32, 64), ResidualBlock(64),
+                                  *down(64, 128), ResidualBlock(128), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(128, classes)
+        self.channels, self.size, self.classes = channels, size, classes
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """N×C×S×S in [0, 1] → N×128 (global average pooling)."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+# The judges' architectures by the name classifier.json records ("conv3" when it names none: the
+# files written before there was a second).
+ARCHITECTURES = {"conv3": FashionClassifier, "residual": ResidualClassifier}
+
+
+def build_classifier(architecture: str = "conv3", **shape) -> nn.Module:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"classifier architecture {architecture!r}: expected one of "
+                         f"{', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](**shape)
+
+
+def feature_dim(model: nn.Module) -> int:
+    """The width of ``model.features``: the last Linear's input."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].in_features
+
+
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Random horizontal flips and shifts of up to 2 pixels (clothes stay clothes)."""
     padded = F.pad(fmnist.random_hflip(x, g), (2, 2, 2, 2))
@@ -76,7 +128,7 @@ def predict(model: FashionClassifier, images: torch.Tensor, batch_size: int = 10
         feats.append(f.cpu())
         probs.append(torch.softmax(model.head(f), 1).cpu())
     if not feats:
-        return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, model.classes), np.float32)
+        return np.zeros((0, feature_dim(model)), np.float32), np.zeros((0, model.classes), np.float32)
     return torch.cat(feats).numpy(), torch.cat(probs).numpy()
 
 
@@ -101,16 +153,19 @@ def accuracy(model: FashionClassifier, x: torch.Tensor, y: torch.Tensor, batch_s
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, batch_size: int = 128,
                    lr: float = 2e-3,
                    seed: int = 0, steps: int | None = None, progress: bool = False, on_epoch=None,
-                   precision: str = "auto", device=None, classes: int | None = None) -> FashionClassifier:
+                   precision: str = "auto", device=None, classes: int | None = None,
+                   architecture: str = "conv3") -> FashionClassifier:
     """Train a FashionClassifier on N×C×S×S images in [0, 1] with labels 0 … ``classes`` − 1 (default:
     up to the largest label) on ``device`` (default: the CPU):
     AdamW, one-cycle schedule, flips and shifts, bfloat16 autocast where it pays (``precision``, see
     training.precision). ``steps`` caps the total number of batches (so runs on sets of different
-    sizes can get the same budget); ``on_epoch(model, epoch)`` is called after every epoch."""
+    sizes can get the same budget); ``on_epoch(model, epoch)`` is called after every epoch.
+    ``architecture``: one of ``ARCHITECTURES``."""
     device = torch.device(device or "cpu")
     torch.manual_seed(seed)
     # channels-last: 1.1–1.2× faster steps (bench/memory_format.py)
-    model = FashionClassifier(channels=x.shape[1], size=x.shape[-1], classes=classes or int(y.max()) + 1)
+    model = build_classifier(architecture, channels=x.shape[1], size=x.shape[-1],
+                             classes=classes or int(y.max()) + 1)
     model = model.to(device=device, memory_format=torch.channels_last)
     x, y = x.to(device), y.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -191,7 +246,7 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
                      threads: int | None = None, command: str = "", progress: bool = True,
                      precision: str = "auto", device: str = "auto", folder: str | None = None,
                      image_size: int | None = None, channels: int | None = None, skip_bad: bool = False,
-                     split_seed: int | None = None) -> dict:
+                     split_seed: int | None = None, architecture: str = "conv3") -> dict:
     """Train the judge on the training images (Fashion-MNIST's, or ``folder``'s: ``judge_data``) and
     write it after every epoch with its test accuracy."""
     torch.set_num_threads(threads or torch.get_num_threads())
@@ -211,7 +266,8 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
         seconds = round(time.perf_counter() - t0, 1)
         history.append({"epoch": epoch + 1, "test_accuracy": acc, "seconds": seconds})
         save_weights_and_config(model, Path(out) / WEIGHTS_FILE, Path(out) / CONFIG_FILE, {
-            "format": "fashion-mnist-classifier", "feature_dim": FEATURE_DIM, "epoch": epoch + 1,
+            "format": "fashion-mnist-classifier", "architecture": architecture,
+            "feature_dim": feature_dim(model), "epoch": epoch + 1,
             "test_accuracy": acc, "history": history, "dataset_checksum": data.checksum, "command": command,
             "test_images": len(xt), **dataset,
             "training": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit,
@@ -220,7 +276,8 @@ def train_classifier(out, epochs: int = 10, batch_size: int = 128, lr: float = 2
         model.train()
 
     fit_classifier(x, y, epochs, batch_size, lr, seed, progress=progress, on_epoch=checkpoint,
-                   precision=precision, device=device, classes=len(data.categories))
+                   precision=precision, device=device, classes=len(data.categories),
+                   architecture=architecture)
     return history[-1]
 
 
@@ -288,8 +345,12 @@ def load_classifier(directory: str | os.PathLike, device=None) -> FashionClassif
     meta = matching_config(cfg, payload, meta) if "weights_sha256" in meta else None
     if meta is None:
         raise ModelLoadError(f"{weights}: does not match the weights_sha256 in {CONFIG_FILE}")
-    model = FashionClassifier(channels=meta.get("channels", 1), size=meta.get("image_size", 28),
-                              classes=len(meta.get("categories") or fmnist.CATEGORIES))
+    try:
+        model = build_classifier(meta.get("architecture", "conv3"), channels=meta.get("channels", 1),
+                                 size=meta.get("image_size", 28),
+                                 classes=len(meta.get("categories") or fmnist.CATEGORIES))
+    except ValueError as e:
+        raise ModelLoadError(f"{cfg}: {e}") from None
     try:
         model.load_state_dict(load_safetensors(payload))
     except (SafetensorError, RuntimeError) as e:
