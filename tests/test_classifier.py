@@ -6,6 +6,7 @@ import torch
 
 from conftest import run_cli
 from training import ModelLoadError
+from training.checkpoint import save_weights_and_config
 from training.evaluation.classifier import FEATURE_DIM, augment, load_classifier, train_classifier
 from training.precision import cpu_has_amx, use_bfloat16
 
@@ -81,3 +82,34 @@ def test_cli_help_and_bad_arguments():
     assert run_cli("classifier", "--help").returncode == 0
     r = run_cli("classifier", "--out", "x", "--epochs", "0")
     assert r.returncode == 2 and "--epochs" in r.stderr
+    r = run_cli("classifier", "--out", "x", "--architecture", "vgg")
+    assert r.returncode == 2 and "--architecture: invalid choice: 'vgg'" in r.stderr
+
+
+@pytest.mark.slow
+def test_the_independent_judge_has_its_own_architecture_and_round_trips(tmp_path, dataset):
+    """The residual judge: another network than the first (pooled, not flattened, features of
+    another width; no dropout), recorded as such, loaded as such; a classifier.json naming no known
+    architecture is refused in one line."""
+    from torch import nn
+
+    from training.evaluation.classifier import build_classifier, feature_dim
+    first, second = build_classifier("conv3"), build_classifier("residual")
+    assert (feature_dim(first), feature_dim(second)) == (256, 128)
+    kinds = [{type(m) for m in net.modules()} for net in (first, second)]
+    assert nn.AdaptiveAvgPool2d in kinds[1] - kinds[0] and nn.Dropout in kinds[0] - kinds[1]
+    last = train_classifier(tmp_path, epochs=2, limit=3000, eval_limit=500, threads=2, progress=False,
+                            seed=1, architecture="residual")
+    assert last["test_accuracy"] > 0.5
+    meta = json.loads((tmp_path / "classifier.json").read_text())
+    assert (meta["architecture"], meta["feature_dim"]) == ("residual", 128)
+    model = load_classifier(tmp_path)
+    x = torch.from_numpy(dataset.test_images[:8].copy()).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        assert model.features(x).shape == (8, 128) and feature_dim(model) == 128
+        assert torch.equal(model(x), load_classifier(tmp_path)(x))
+    meta["architecture"] = "transformer"   # the edited config, signed again
+    save_weights_and_config(model, tmp_path / "classifier.safetensors", tmp_path / "classifier.json", meta)
+    with pytest.raises(ModelLoadError, match=r"classifier.json: classifier architecture 'transformer': "
+                                             r"expected one of conv3, residual"):
+        load_classifier(tmp_path)
