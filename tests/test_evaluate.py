@@ -286,6 +286,13 @@ def test_evaluate_quick_on_the_shipped_model_writes_every_key(quick_evaluated, d
                                     "fitted_from": f"{QUICK.train_images} training images, now"}
     per = m["category_agreement_mixture_per_category"]
     assert set(per) == set(m["category_agreement_per_category"]) and m["fid_classifier_mixture"] > 0
+    independent = m["independent_judge"]   # the same draws, judged by the second judge (assets/)
+    assert (independent["architecture"], independent["seed"]) == ("residual", 1)
+    assert independent["samples"] == m["category_sampler"]["samples"] and independent["real_recall"] > 0.8
+    for name in ("real_recall", "reconstruction_agreement", "category_agreement", "clusters_agreement"):
+        assert list(independent[f"{name}_per_category"]) == list(m["category_agreement_per_category"])
+        assert 0 <= independent[name] <= 1
+    assert independent["fid_category"] < independent["fid_prior"]
     clusters = m["mixture_clusters"]   # each cluster alone: its samples, and the real test items it owns
     assert clusters["noise"] == DEFAULT_NOISE and clusters["samples_per_cluster"] == QUICK.cluster_samples
     test_counts = np.bincount(load(data_dir, allow_download=False).test_labels[:QUICK.test_images],
@@ -679,3 +686,15 @@ def test_a_folder_keeps_the_cas_batches_of_fashion_mnist_and_the_few_label_bench
     assert (big.cas_per_category, big.cas_epochs, big.augmentation_per_category) == (6000, 1, 60)
     assert for_folder(FULL, np.repeat(np.arange(3), 30_000)).cas_epochs == 4    # 141 batches a pass
     assert for_folder(QUICK, labels).cas_epochs == 1     # 100 a category: QUICK's own 8 batches
+
+
+@pytest.mark.slow
+def test_without_the_independent_judge_its_stage_says_how_to_train_it(tmp_path, monkeypatch, data_dir):
+    from training.evaluation import evaluate as E
+    monkeypatch.setattr(E, "INDEPENDENT_JUDGE", tmp_path / "none")
+    m = E.evaluate(ASSETS, out=tmp_path / "m.json", quick=True, parts=("independent",), data_dir=data_dir,
+                   threads=2, progress=False, reference_cache=tmp_path / "refs.json")
+    assert "independent_judge" not in m
+    assert m["independent_judge_skipped"] == (f"{tmp_path / 'none'}: no independent judge; train it with "
+                                              "`python -m training classifier --architecture residual "
+                                              "--seed 1 --out assets/independent-judge`")

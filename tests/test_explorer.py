@@ -319,3 +319,21 @@ def test_a_small_map_gets_larger_points_and_fashion_mnists_keep_theirs():
     xy = np.random.default_rng(0).normal(size=(257, 2))
     fig = latent_map(xy, np.arange(257) % 3, categories=("a", "b", "c"))
     assert {t.marker.size for t in fig.data if t.name in "abc"} == {marker_size(257)}
+
+
+def test_the_independent_judges_table_has_every_category_and_survives_a_bad_file():
+    from training.evaluation.catalogue import INDEPENDENT_COLUMNS, independent_judge_table
+    names = ["T-shirt/top", "Trouser"]
+    judged = {"fid_prior": 9.5, "fid_category": 2.25, "fid_clusters": 1.0}
+    for i, (key, _) in enumerate(INDEPENDENT_COLUMNS):
+        judged[key] = 0.5 + i / 10
+        judged[f"{key}_per_category"] = dict(zip(names, (0.25 + i / 10, 0.75), strict=True))
+    table = independent_judge_table({"independent_judge": judged})
+    lines = table.splitlines()
+    assert lines[2] == "| **all** | **0.500** | **0.600** | **0.700** | **0.800** |"
+    assert lines[3] == "| T-shirt/top | 0.25 | 0.35 | 0.45 | 0.55 |"
+    assert lines[4].startswith("| Trouser | 0.75")
+    assert table.endswith("prior samples 9.5, samples around the mean 2.2, clusters' samples 1.0.")
+    del judged["fid_prior"]
+    assert independent_judge_table({"independent_judge": judged}) == ""
+    assert independent_judge_table({}) == "" and independent_judge_table(None) == ""

@@ -1,5 +1,7 @@
 """Model card: how the loaded model was made, its training curve, and its evaluation against the
 seed code's configuration and the project's targets."""
+from pathlib import Path
+
 import streamlit as st
 
 from explorer import plots
@@ -48,6 +50,14 @@ def evaluation_card(b):
                     f"(noise {m.get('category_sampler', {}).get('noise')}), in reconstructions and in the "
                     "real test images")
         st.markdown(catalogue.per_category_table(m))
+    independent = catalogue.independent_judge_table(m)
+    if independent:
+        judge = m["independent_judge"]
+        st.markdown(f"**Judged by the independent classifier** ({judge.get('architecture')} architecture, "
+                    f"seed {judge.get('seed')}, trained on real images only; "
+                    f"`{Path(judge['classifier']).name}`): "
+                    "the same images and draws as above, by a judge that no method here uses in training "
+                    "or sampling\n\n" + independent)
     by_noise = catalogue.agreement_by_noise(m)
     if by_noise:
         st.markdown("**How recognisable samples around the mean stay as the noise grows** (the paper's "

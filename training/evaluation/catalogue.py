@@ -282,6 +282,31 @@ def per_category_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+INDEPENDENT_COLUMNS = (("real_recall", "real test images"), ("reconstruction_agreement", "reconstructions"),
+                       ("clusters_agreement", "clusters' samples (default)"),
+                       ("category_agreement", "samples around the mean"))
+
+
+def independent_judge_table(metrics: dict | None) -> str:
+    """Markdown: how often the independent judge (``metrics["independent_judge"]``) recognises each
+    category in real images, reconstructions and both samplers' samples, overall first, then its
+    Fréchet distances; "" where the evaluation has no such block or it is malformed."""
+    judged = (metrics or {}).get("independent_judge")
+    try:
+        per = [(label, judged[f"{key}_per_category"]) for key, label in INDEPENDENT_COLUMNS]
+        lines = ["| | " + " | ".join(label for label, _ in per) + " |", table_separator(len(per))]
+        lines.append("| **all** | " + " | ".join(f"**{float(judged[key]):.3f}**"
+                                                for key, _ in INDEPENDENT_COLUMNS) + " |")
+        for c in per[0][1]:
+            lines.append(f"| {c} | " + " | ".join(f"{float(values[c]):.2f}" for _, values in per) + " |")
+        fids = ", ".join(f"{name} {float(judged[f'fid_{key}']):.1f}" for key, name in
+                         (("prior", "prior samples"), ("category", "samples around the mean"),
+                          ("clusters", "clusters' samples")))
+        return "\n".join(lines) + f"\n\nFréchet distances in its features, to the real test images: {fids}."
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return ""
+
+
 def agreement_by_noise(metrics: dict | None) -> dict | None:
     """metrics["category_agreement_by_noise"] if it is well formed (numbers, one per noise scale,
     overall and for every category listed), else None: a hand-edited or truncated metrics.json

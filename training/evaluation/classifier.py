@@ -28,6 +28,9 @@ from ..precision import use_bfloat16
 
 WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "classifier.json"
 REPO_ASSETS = Path(__file__).resolve().parents[2] / "assets"
+# The second judge, of another architecture and seed (``classifier --architecture residual --seed 1``):
+# evaluate's "independent" stage judges with it what methods that use the first judge produce.
+INDEPENDENT_JUDGE = REPO_ASSETS / "independent-judge"
 FEATURE_DIM = 256
 
 

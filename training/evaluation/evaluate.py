@@ -34,7 +34,15 @@ from ..model_data import ModelData, of_model
 from ..precision import use_bfloat16
 from ..sampling import DEFAULT_NOISE, CategoryMixtures, sample_categories, sample_prior
 from . import metrics as M
-from .classifier import accuracy, fit_classifier, load_judge
+from .classifier import (
+    CONFIG_FILE,
+    INDEPENDENT_JUDGE,
+    accuracy,
+    fit_classifier,
+    judge_mismatch,
+    load_classifier,
+    load_judge,
+)
 from .iwae import fit_common_sigma, importance_weighted
 from .judging import agreement_by_noise, classify, cluster_recognition
 from .references import ReferenceStore
@@ -204,6 +212,47 @@ def sample_quality(e: Evaluation) -> dict:
         **cluster_sample_quality(e, counts, fid))
 
 
+def independent_judgement(e: Evaluation) -> dict:
+    """The same images judged by the independent judge (``INDEPENDENT_JUDGE``: another architecture
+    and seed, trained on real images only), which no method here uses inside training or sampling:
+    real test images, their reconstructions, the samplers' samples (the same draws as
+    ``sample_quality``) and Fréchet distances in its features (issue 47: no circular judging)."""
+    directory = INDEPENDENT_JUDGE
+    if e.data.folder is not None:
+        return {"independent_judge_skipped": "a folder model: its judge is the folder's own classifier"}
+    if not (directory / CONFIG_FILE).is_file():
+        return {"independent_judge_skipped": f"{directory}: no independent judge; train it with `python -m "
+                                             "training classifier --architecture residual --seed 1 --out "
+                                             "assets/independent-judge`"}
+    judge = load_classifier(directory, D.of(e.model))
+    problem = judge_mismatch(judge, e.model.info)
+    if problem:
+        raise ProjectError(f"{directory / CONFIG_FILE}: {problem}")
+    k = len(e.categories)
+    n = min(e.s.samples, len(e.test_pix))
+    counts = np.bincount(e.test_lab[:n], minlength=k)
+    test_feats, test_pred = classify(judge, e.x_test)
+    _, recon_pred = classify(judge, decode_batched(e.model, e.test_latents[0]))
+    cat_mean, cat_cov = e.category_gaussians
+    drawn = {"category": sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, e.seed),
+             "clusters": sample_categories(cat_mean, None, counts, DEFAULT_NOISE, e.seed, e.mixtures[0])}
+    out = {"classifier": str(directory), "architecture": judge.info.get("architecture"),
+           "seed": (judge.info.get("training") or {}).get("seed"), "samples": n,
+           "real_recall": float((test_pred == e.test_lab).mean()),
+           "real_recall_per_category": e.by_category(M.agreement(test_pred, e.test_lab, k)[1]),
+           "reconstruction_agreement": float((recon_pred == e.test_lab).mean()),
+           "reconstruction_agreement_per_category": e.by_category(M.agreement(recon_pred, e.test_lab, k)[1])}
+    for name, (z, y) in drawn.items():
+        features, predicted = classify(judge, decode_batched(e.model, z))
+        overall, per_category = M.agreement(predicted, y, k)
+        out.update({f"{name}_agreement": overall,
+                    f"{name}_agreement_per_category": e.by_category(per_category),
+                    f"fid_{name}": M.frechet_distance_of(features, test_feats[:n])})
+    prior = decode_batched(e.model, sample_prior(n, cat_mean.shape[1], e.seed))
+    out["fid_prior"] = M.frechet_distance_of(classify(judge, prior)[0], test_feats[:n])
+    return {"independent_judge": out}
+
+
 def cluster_sample_quality(e: Evaluation, counts: np.ndarray, fid) -> dict:
     """The same measurements for the app's second category sampler, the categories' clusters, and
     each cluster on its own."""
@@ -303,7 +352,8 @@ def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.n
 # The optional stages (``--parts``) in the order they run, each with the name of its timing; the ELBO
 # and latent statistics always run first.
 STAGES = {"iwae": ("iwae", iwae), "probes": ("probes", probes), "samples": ("sample_quality", sample_quality),
-          "cas": ("cas", cas), "augmentation": ("augmentation", augmentation), "maps": ("maps", maps)}
+          "independent": ("independent_judge", independent_judgement), "cas": ("cas", cas),
+          "augmentation": ("augmentation", augmentation), "maps": ("maps", maps)}
 PARTS = tuple(STAGES)
 
 
