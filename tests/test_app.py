@@ -209,6 +209,11 @@ def test_model_card_shows_the_evaluation_beside_the_seed_code_reference(app):
         assert catalogue.formatted(ours, metric) in row and catalogue.formatted(ref, metric) in row
         assert metric.explanation in row
         assert f"| {catalogue.target_cell(ours, ref, metric)} |" in row
+    judged = ours["independent_judge"]   # the second judge's table: which judge judged what
+    assert ("**Judged by the independent classifier** (residual architecture, seed 1, trained on real "
+            "images only; `independent-judge`)") in text
+    pullover = judged["reconstruction_agreement_per_category"]["Pullover"]
+    assert f"| Pullover | {judged['real_recall_per_category']['Pullover']:.2f} | {pullover:.2f} |" in text
     measured = next(c.value for c in app.caption if c.value.startswith("Measured by"))
     assert f"`: {catalogue.evaluation_time(ours)}. " in measured
     if ours["references"]["seconds"] >= 30:   # the shipped evaluation computed references: shown apart
