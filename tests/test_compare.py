@@ -48,9 +48,10 @@ def test_the_shipped_paper_model_is_float16_embedded_and_evaluated_on_its_stored
     assert b.info["model_weights_sha256"] == b.meta["weights_sha256"]
     assert b.current_metrics is not None   # metrics.json measured these very weights
     assert b.current_metrics["active_units"] < 16   # the paper's loss leaves most dimensions unused
-    # what ships: the decoders as ONNX are made from the weights by scripts/setup.sh, not committed
+    # what ships: the decoders as ONNX are made from the weights by scripts/setup.sh, not committed; the
+    # bound is issue 47's (45 MB), which the independent judge's 1.9 MB took past the earlier 40
     total = sum(p.stat().st_size for p in (ROOT / "assets").rglob("*") if p.is_file() and p.suffix != ".onnx")
-    assert total <= 40e6, f"assets/ holds {total / 1e6:.1f} MB"
+    assert total <= 45e6, f"assets/ holds {total / 1e6:.1f} MB"
 
 
 def _app(monkeypatch, model_dir=ROOT / "assets"):
