@@ -115,11 +115,30 @@ class Evaluation:
         return fitted, f"{len(self.train_pix)} training images, now"
 
     @functools.cached_property
+    def reconstructions(self) -> torch.Tensor:
+        """The test images decoded from their μ."""
+        return decode_batched(self.model, self.test_latents[0])
+
+    @functools.cached_property
+    def draws(self) -> dict[str, tuple[torch.Tensor, np.ndarray | None]]:
+        """The decoded samples every judge sees, with their intended categories, in test-set
+        proportions: around each category's mean ("category"), from its clusters ("clusters"), and
+        from the prior N(0, I) (no categories). Drawn once, so both judges see the same images."""
+        n = min(self.s.samples, len(self.test_pix))
+        cat_mean, cat_cov = self.category_gaussians
+        counts = np.bincount(self.test_lab[:n], minlength=len(self.categories))
+        drawn = {"category": sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, self.seed),
+                 "clusters": sample_categories(cat_mean, None, counts, DEFAULT_NOISE, self.seed,
+                                               self.mixtures[0]),
+                 "prior": (sample_prior(n, cat_mean.shape[1], self.seed), None)}
+        return {name: (decode_batched(self.model, z), y) for name, (z, y) in drawn.items()}
+
+    @functools.cached_property
     def judged_test_images(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The judge's features and predictions for the real test images, and its predictions for
         their reconstructions."""
         test_feats, test_pred = classify(self.classifier, self.x_test)
-        _, recon_pred = classify(self.classifier, decode_batched(self.model, self.test_latents[0]))
+        _, recon_pred = classify(self.classifier, self.reconstructions)
         return test_feats, test_pred, recon_pred
 
     def by_category(self, values) -> dict:
@@ -188,9 +207,9 @@ def sample_quality(e: Evaluation) -> dict:
         """Fréchet distance between the judge's features of some images and of the test images."""
         return M.frechet_distance_of(features, test_feats[:n])
 
-    z_cat, y_cat = sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, e.seed)
-    features, predicted = classify(e.classifier, decode_batched(e.model, z_cat))
-    prior = decode_batched(e.model, sample_prior(n, cat_mean.shape[1], e.seed))
+    images, y_cat = e.draws["category"]
+    features, predicted = classify(e.classifier, images)
+    prior = e.draws["prior"][0]
     overall, per_category = M.agreement(predicted, y_cat, k)
     misread = M.most_common_misreading(predicted, y_cat, k)
     return dict(
@@ -230,26 +249,22 @@ def independent_judgement(e: Evaluation) -> dict:
         raise ProjectError(f"{directory / CONFIG_FILE}: {problem}")
     k = len(e.categories)
     n = min(e.s.samples, len(e.test_pix))
-    counts = np.bincount(e.test_lab[:n], minlength=k)
     test_feats, test_pred = classify(judge, e.x_test)
-    _, recon_pred = classify(judge, decode_batched(e.model, e.test_latents[0]))
-    cat_mean, cat_cov = e.category_gaussians
-    drawn = {"category": sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, e.seed),
-             "clusters": sample_categories(cat_mean, None, counts, DEFAULT_NOISE, e.seed, e.mixtures[0])}
+    _, recon_pred = classify(judge, e.reconstructions)
     out = {"classifier": str(directory), "architecture": judge.info.get("architecture"),
            "seed": (judge.info.get("training") or {}).get("seed"), "samples": n,
            "real_recall": float((test_pred == e.test_lab).mean()),
            "real_recall_per_category": e.by_category(M.agreement(test_pred, e.test_lab, k)[1]),
            "reconstruction_agreement": float((recon_pred == e.test_lab).mean()),
            "reconstruction_agreement_per_category": e.by_category(M.agreement(recon_pred, e.test_lab, k)[1])}
-    for name, (z, y) in drawn.items():
-        features, predicted = classify(judge, decode_batched(e.model, z))
+    for name in ("category", "clusters"):
+        images, y = e.draws[name]
+        features, predicted = classify(judge, images)
         overall, per_category = M.agreement(predicted, y, k)
         out.update({f"{name}_agreement": overall,
                     f"{name}_agreement_per_category": e.by_category(per_category),
                     f"fid_{name}": M.frechet_distance_of(features, test_feats[:n])})
-    prior = decode_batched(e.model, sample_prior(n, cat_mean.shape[1], e.seed))
-    out["fid_prior"] = M.frechet_distance_of(classify(judge, prior)[0], test_feats[:n])
+    out["fid_prior"] = M.frechet_distance_of(classify(judge, e.draws["prior"][0])[0], test_feats[:n])
     return {"independent_judge": out}
 
 
@@ -258,8 +273,8 @@ def cluster_sample_quality(e: Evaluation, counts: np.ndarray, fid) -> dict:
     each cluster on its own."""
     mixtures, fitted_from = e.mixtures
     _, test_pred, recon_pred = e.judged_test_images
-    z, y = sample_categories(e.category_gaussians[0], None, counts, DEFAULT_NOISE, e.seed, mixtures)
-    features, predicted = classify(e.classifier, decode_batched(e.model, z))
+    images, y = e.draws["clusters"]
+    features, predicted = classify(e.classifier, images)
     overall, per_category = M.agreement(predicted, y, len(e.categories))
     clusters = cluster_recognition(e.model, e.classifier, mixtures, e.test_latents[0], e.test_lab, test_pred,
                                    recon_pred, e.s.cluster_samples, DEFAULT_NOISE, e.seed, e.categories)
