@@ -213,7 +213,7 @@ def largest_upload(limit_mb: int) -> bytes:
 
 
 async def new_grid(user: WsUser, seed: int, n: int | None = None):
-    """On Category sampling, a grid with a new seed (and first, when given, ``n`` samples)."""
+    """On Sampling, a grid with a new seed (and first, when given, ``n`` samples)."""
     await user.goto("sampling")
     if n is not None:
         user.page = await user.s.set(user.page.widget("number_input", "sample_n").id, int_value=n)

@@ -142,7 +142,7 @@ async def move_slider(page, rng, stats):
 
 
 async def new_samples(page, rng, stats):
-    await _view(page, "Category sampling", "samples from the")
+    await _view(page, "Sampling", "samples from the")
     before = await page.wait_for_function(FIND_IMAGE, arg="samples from the", timeout=TIMEOUT_MS)
     before = await before.json_value()
     seed = page.locator('[data-testid="stNumberInput"] input').nth(1)

@@ -9,7 +9,7 @@ once per animation frame for --seconds, as a drag does, and the page reports:
   - decode + paint per frame, p50 and p95;
   - what the page sent the server during the drag, and after one release.
 Then the same drag on each view with one control over rows of frames (Interpolation's scrubber and the
-hybrids' mix, a concept's strength, Category sampling's noise scale with 16 and 64 samples, Variations'
+hybrids' mix, a concept's strength, Sampling's noise scale with 16 and 64 samples, Variations'
 strength): frames/s, input → pixels and decode + paint, with the latents decoded per frame.
 Then the first visit and a second one: from opening /sliders to the first live frame, beside the
 page's own load (its title shown), the bytes the page fetched, and the server's CPU seconds for it.
@@ -82,8 +82,8 @@ FRAME_VIEWS = [("Interpolation: scrubber (3 frames)", "/interpolation?a=5&b=6",
                 "Position between A (0) and B (1)"),
                ("Hybrids: mix (6 pairs)", "/interpolation", "Mix (0 = first, 1 = second)"),
                ("Concepts: strength (9 frames)", "/concepts?concept=long-sleeves", "Strength"),
-               ("Category sampling: noise (16)", "/sampling?cat=bag&n=16", "Noise scale"),
-               ("Category sampling: noise (64)", "/sampling?cat=bag&n=64", "Noise scale"),
+               ("Sampling: noise (16)", "/sampling?cat=bag&n=16", "Noise scale"),
+               ("Sampling: noise (64)", "/sampling?cat=bag&n=64", "Noise scale"),
                ("Variations: strength (16)", "/variations?cat=bag", "Strength T")]
 RELEASE = """() => { const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot &&
     e.shadowRoot.querySelector('.live-slider input'));

@@ -15,7 +15,7 @@ import numpy as np
 from explorer.colours import palette
 from training import ModelLoadError, load_model
 from training.model_data import category_names
-from training.sampling import CategoryMixtures
+from training.sampling import CategoryMixtures, LearnedPrior
 
 EMBEDDINGS = "embeddings.npz"
 MAP_LABELS = {
@@ -55,6 +55,7 @@ class Bundle:
     history: list = field(default_factory=list)  # metrics.jsonl (training curve), when present
     finetune_history: list = field(default_factory=list)  # finetune.jsonl (decoder fine-tuning), when present
     category_mixtures: CategoryMixtures | None = None   # each category's clusters, when embed wrote them
+    learned_prior: LearnedPrior | None = None   # the whole latent space's mixture, when embed wrote it
 
     @property
     def current_metrics(self) -> dict | None:
@@ -169,7 +170,8 @@ def load_bundle(directory: str | Path) -> Bundle:
                   kl_per_dim=arrays["kl_per_dim"].astype(np.float32), maps=maps, metrics=metrics,
                   history=history, finetune_history=finetune_history,
                   # None for embeddings from before mixtures existed: the app then offers the other samplers
-                  category_mixtures=CategoryMixtures.from_arrays(arrays, k))
+                  category_mixtures=CategoryMixtures.from_arrays(arrays, k),
+                  learned_prior=LearnedPrior.from_arrays(arrays, k))
 
 
 def _read_json(path: Path):

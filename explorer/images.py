@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from training import labelled
+from training.checkpoint import npz_bytes
 from training.synthesis.sample_sheets import image_grid
 
 
@@ -39,6 +40,12 @@ def rows_png(rows: list[np.ndarray], scale: int = 3) -> bytes:
     ncol = max(len(r) for r in rows)
     padded = [np.concatenate([r, np.zeros((ncol - len(r), *r.shape[1:]), np.float32)]) for r in rows]
     return grid_png(np.concatenate(padded), ncol=ncol, scale=scale)
+
+
+def unlabelled_npz(images: np.ndarray, z: np.ndarray) -> bytes:
+    """Generated images in [0, 1] drawn without a category, as ``generate`` writes them without
+    ``--category``: uint8 ``images`` and latent codes ``z``."""
+    return npz_bytes({"images": labelled.to_uint8(images), "z": np.asarray(z, np.float32)})
 
 
 def labelled_npz(images: np.ndarray, label: int, z: np.ndarray) -> bytes:

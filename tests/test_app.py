@@ -253,7 +253,7 @@ def test_category_sampling_says_how_often_the_judge_recognises_the_category(app)
 
     from training.evaluation import catalogue
     ours = json.loads((ASSETS / "metrics.json").read_text())
-    _open(app, "Category sampling")
+    _open(app, "Sampling")
     app.selectbox(key="sample_cat").set_value(6).run()          # shirts, at the default noise
     app.radio(key="sample_kind").set_value("around the mean (paper, fig. 6)").run()
     assert not app.exception
@@ -270,7 +270,7 @@ def test_category_clusters_show_their_decoded_centres_and_the_measured_agreement
     from training.evaluation import catalogue
     ours = json.loads((ASSETS / "metrics.json").read_text())
     weight = np.load(ASSETS / "embeddings.npz")["category_mixture_weight"][6]
-    _open(app, "Category sampling")
+    _open(app, "Sampling")
     app.selectbox(key="sample_cat").set_value(6).run()   # the clusters are the default sampler
     assert app.radio(key="sample_kind").value == "category clusters"
     assert not app.exception and not _errors(app)
@@ -298,7 +298,7 @@ def test_one_cluster_alone_draws_around_its_centre_and_quotes_its_own_measuremen
     ours = json.loads((ASSETS / "metrics.json").read_text())
     mixtures = CategoryMixtures.from_arrays(np.load(ASSETS / "embeddings.npz"))
     order = mixtures.components(2)
-    _open(app, "Category sampling")
+    _open(app, "Sampling")
     app.selectbox(key="sample_cat").set_value(2).run()                     # pullovers
     app.radio(key="sample_kind").set_value("category clusters").run()
     app.segmented_control(key="sample_cluster").set_value("3").run()
@@ -339,7 +339,7 @@ def test_clusters_measured_on_other_embeddings_are_not_quoted(tmp_path, monkeypa
         rows[-1]["weight"] += 0.01
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     at = _app(tmp_path, monkeypatch)
-    _open(at, "Category sampling")
+    _open(at, "Sampling")
     at.radio(key="sample_kind").set_value("category clusters").run()
     assert not at.exception and not _errors(at)
     shares = [c for image in at.get("image") for c in image.captions if " drawn" in c]
@@ -353,10 +353,64 @@ def test_embeddings_without_clusters_offer_the_other_samplers(tmp_path, monkeypa
     with np.load(ASSETS / "embeddings.npz") as e:
         np.savez(tmp_path / "embeddings.npz", **{k: e[k] for k in e.files if "mixture" not in k})
     at = _app(tmp_path, monkeypatch)
-    _open(at, "Category sampling")
+    _open(at, "Sampling")
     assert not at.exception and not _errors(at)
     assert at.radio(key="sample_kind").options == ["around the mean (paper, fig. 6)",
                                                    "around the mean, isotropic"]
+
+
+def test_the_whole_model_draws_from_its_learned_prior_and_links_back_to_the_same_samples(app, monkeypatch):
+    from training.evaluation import catalogue
+    from training.sampling import LearnedPrior
+    ours = json.loads((ASSETS / "metrics.json").read_text())
+    prior = LearnedPrior.from_arrays(np.load(ASSETS / "embeddings.npz"))
+    _open(app, "Sampling")
+    app.segmented_control(key="sample_source").set_value("the whole model").run()
+    assert not app.exception and not _errors(app)
+    assert app.radio(key="sample_prior").value == "learned prior"
+    live = live_view(app, "live_model_samples")
+    assert live["rows"][0]["title"] == "16 samples from the learned prior, noise {s}, seed 0"
+    assert live["control"]["value"] == 1.0
+    for noise in (1.0, 0.4):   # the browser's frames are the prior's own draws at every scale
+        drawn = prior.sample(16, noise, 0)[0]
+        np.testing.assert_allclose(frame_latents(live, noise), drawn, rtol=0, atol=1e-6)
+    # the components' decoded centres, heaviest first, with their shares and the samples drawn from each
+    shares = [c.value for c in app.caption if c.value.endswith(" drawn")]
+    heaviest_first = sorted(prior.weight[prior.weight > 0], reverse=True)
+    assert [c.split(" · ")[1] for c in shares] == [f"{w:.0%}" for w in heaviest_first]
+    assert sum(int(c.split(" · ")[2].split()[0]) for c in shares) == 16
+    note = catalogue.unconditional_note(ours, "learned", 1.0)
+    assert note and note in [c.value for c in app.caption]
+    let_go(app, "live_model_samples", 0.8)
+    app.number_input(key="sample_seed").set_value(7).run()
+    link = dict(app.query_params)
+    assert link == {"from": "model", "prior": "learned", "n": "16", "scale": "0.8", "seed": "7"}
+    fresh = _app(ASSETS, monkeypatch)
+    _open(fresh, "Sampling", **link)
+    assert not fresh.exception and not fresh.warning
+    made, again = live_view(app, "live_model_samples"), live_view(fresh, "live_model_samples")
+    assert again["vectors"] == made["vectors"] and again["control"]["value"] == 0.8
+    _open(fresh, "Sampling", cat="bag")   # a category's link shows that category again
+    assert fresh.selectbox(key="sample_cat").value == 8 and live_view(fresh, "live_samples") is not None
+    app.radio(key="sample_prior").set_value("N(0, I), the VAE's prior").run()   # the VAE's own prior
+    live = live_view(app, "live_model_samples")
+    assert live["rows"][0]["title"] == "16 samples from the prior N(0, I), noise {s}, seed 7"
+    drawn = 0.8 * lat.sample_prior(16, 128, 7)
+    np.testing.assert_allclose(frame_latents(live, 0.8), drawn, rtol=0, atol=1e-6)
+    assert not any(c.value.endswith(" drawn") for c in app.caption)
+
+
+def test_embeddings_without_a_learned_prior_offer_the_normal_prior_and_the_command(tmp_path, monkeypatch):
+    for f in ("model.safetensors", "model.json", "embeddings.json"):
+        shutil.copy(ASSETS / f, tmp_path / f)
+    with np.load(ASSETS / "embeddings.npz") as e:
+        np.savez(tmp_path / "embeddings.npz",
+                 **{k: e[k] for k in e.files if not k.startswith("learned_prior")})
+    at = _app(tmp_path, monkeypatch)
+    _open(at, "Sampling", **{"from": "model", "prior": "learned"})
+    assert not at.exception and not _errors(at)
+    radio = at.radio(key="sample_prior")
+    assert radio.options == ["N(0, I), the VAE's prior"] and "python -m training embed" in radio.help
 
 
 def test_model_card_without_evaluation_says_how_to_make_one(tmp_path, monkeypatch):
@@ -378,7 +432,7 @@ def test_a_malformed_noise_sweep_in_metrics_json_loses_the_chart_not_the_page(tm
     traces = [t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
     assert not at.exception and not any(t.get("name") == "all categories" for t in traces)
     assert any("Per category: how often" in md.value for md in at.markdown)   # the rest of the card is there
-    _open(at, "Category sampling")   # the clusters: measured apart
+    _open(at, "Sampling")   # the clusters: measured apart
     assert not at.exception and any("drawn from the clusters" in c.value for c in at.caption)
     at.radio(key="sample_kind").set_value("around the mean (paper, fig. 6)").run()  # its sweep is broken
     assert not at.exception and not any("evaluation's classifier" in c.value for c in at.caption)
@@ -459,7 +513,7 @@ def test_a_link_opens_the_map_with_its_point_projection_and_marks(app):
 
 
 def test_settings_made_in_one_session_reopen_the_same_images_in_another(app, monkeypatch):
-    _open(app, "Category sampling")
+    _open(app, "Sampling")
     app.selectbox(key="sample_cat").set_value(2).run()
     let_go(app, "live_samples", 0.8)
     app.number_input(key="sample_seed").set_value(42).run()
@@ -469,7 +523,7 @@ def test_settings_made_in_one_session_reopen_the_same_images_in_another(app, mon
                     "cluster": "2"}
     made = live_view(app, "live_samples")
     fresh = _app(ASSETS, monkeypatch)
-    _open(fresh, "Category sampling", **link)
+    _open(fresh, "Sampling", **link)
     assert not fresh.exception and not fresh.warning
     again = live_view(fresh, "live_samples")   # the same latents at the same scale: the same pictures
     assert again["vectors"] == made["vectors"] and again["rows"] == made["rows"]
@@ -500,9 +554,9 @@ def test_settings_made_in_one_session_reopen_the_same_images_in_another(app, mon
     ("Latent map", {"item": "10000"}, "`item=10000`: no test image 10000 on this model's map"),
     ("Latent map", {"map": "tsne3d"}, "`map=tsne3d`: expected one of tsne, umap, pca, pixel_tsne"),
     ("Latent map", {"at": "1e6,0"}, "`at`: expected a spot on the map"),
-    ("Category sampling", {"cat": "hats"}, "`cat=hats`: expected a category: t-shirt-top"),
-    ("Category sampling", {"noise": "5"}, "`noise=5`: expected a number from 0 to 2"),
-    ("Category sampling", {"cluster": "40"}, "`cluster=40`: this category has"),
+    ("Sampling", {"cat": "hats"}, "`cat=hats`: expected a category: t-shirt-top"),
+    ("Sampling", {"noise": "5"}, "`noise=5`: expected a number from 0 to 2"),
+    ("Sampling", {"cluster": "40"}, "`cluster=40`: this category has"),
     ("Latent sliders", {"z": "500:1"}, "`z=500:1`: expected 'dimension:value' pairs, dimensions 0–127"),
     ("Latent sliders", {"start": "item"}, "Nothing is selected"),
     ("Variations", {"k": "99999"}, "Item 99999 is past the 1,000 Sneaker items"),

@@ -126,13 +126,13 @@ def test_upload_an_image_see_what_the_model_sees_and_place_it_on_the_map(tmp_pat
         assert "your image" in start.inner_text() and "selected point" not in start.inner_text()
 
 
-def test_drawing_from_one_cluster_shows_its_centre_then_variations_of_a_sneaker():
+def test_one_cluster_then_the_whole_model_then_variations_of_a_sneaker():
     weight = np.load(ROOT / "assets" / "embeddings.npz")["category_mixture_weight"][8]
     second = f"2 · {sorted(weight, reverse=True)[1]:.0%} · 16 drawn"      # the bags' second-heaviest cluster
     with running_app(ROOT / "assets") as (url, _), browser(1280, 1000) as page:
         page.goto(url)
         wait_for_map(page)
-        page.get_by_text("Category sampling", exact=True).click()
+        page.get_by_text("Sampling", exact=True).click()
         page.get_by_text("category clusters", exact=True).click()
         wait_for_text(page, "samples from the Bag clusters")   # drawn in the browser (views/live.py)
         assert image_with_caption(page, "category mean, decoded")
@@ -143,6 +143,10 @@ def test_drawing_from_one_cluster_shows_its_centre_then_variations_of_a_sneaker(
         page.wait_for_function("() => document.body.innerText.includes('of samples from this cluster alone "
                                "at noise 0.5') && document.body.innerText.includes('%s')" % second,
                                timeout=20000)
+        # the whole model, no category named: its learned prior's samples and decoded components
+        page.get_by_text("the whole model", exact=True).click()
+        wait_for_text(page, "16 samples from the learned prior")
+        wait_for_text(page, "The learned prior's 32 components")
         # Variations: another view, one click away; sixteen judged variants of a sneaker
         page.get_by_text("Variations", exact=True).click()
         page.wait_for_function("() => document.body.innerText.includes('The classifier keeps the "

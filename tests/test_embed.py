@@ -42,6 +42,15 @@ def test_arrays_are_consistent(embedded, dataset):
     assert weight.shape == (10, 8) and means.shape == (10, 8, k) and covs.shape == (10, 8, k, k)
     np.testing.assert_allclose(weight.sum(1), 1, atol=1e-5)
     assert info["mixture_components"] == 8 and "mixtures_s" in info["timings"]
+    # the learned prior: one component for N images of 128 dimensions (fewer than 2 × 128 per component)
+    from training.latent_prior import stored_learned_prior
+    prior = stored_learned_prior(embedded / "out", load_model(embedded / "model"), training_images=N)
+    assert prior.weight.tolist() == [1.0] and info["learned_prior_components"] == 1
+    # fitted to one z ~ q(z|x) per image: the training μ's mean, give or take the mean of N draws of
+    # σε (σ ≈ 1 for untrained weights: 0.05 per dimension)
+    training_mean = (e["category_count"][:, None] * e["category_mean"]).sum(0) / N
+    np.testing.assert_allclose(prior.mean[0], training_mean, atol=0.25)
+    assert stored_learned_prior(embedded / "out", load_model(embedded / "model"), N + 1) is None
     assert info["points"] == N and info["float16_max_pixel_change"] < 0.5 / 255
     # the stored μ are the model's, to float16 precision
     model = load_model(embedded / "model")

@@ -324,7 +324,7 @@ def test_a_small_map_gets_larger_points_and_fashion_mnists_keep_theirs():
 def test_the_independent_judges_table_has_every_category_and_survives_a_bad_file():
     from training.evaluation.catalogue import INDEPENDENT_COLUMNS, independent_judge_table
     names = ["T-shirt/top", "Trouser"]
-    judged = {"fid_prior": 9.5, "fid_category": 2.25, "fid_clusters": 1.0}
+    judged = {"fid_prior": 9.5, "fid_learned": 2.0, "fid_category": 2.25, "fid_clusters": 1.0}
     for i, (key, _) in enumerate(INDEPENDENT_COLUMNS):
         judged[key] = 0.5 + i / 10
         judged[f"{key}_per_category"] = dict(zip(names, (0.25 + i / 10, 0.75), strict=True))
@@ -333,7 +333,44 @@ def test_the_independent_judges_table_has_every_category_and_survives_a_bad_file
     assert lines[2] == "| **all** | **0.500** | **0.600** | **0.700** | **0.800** |"
     assert lines[3] == "| T-shirt/top | 0.25 | 0.35 | 0.45 | 0.55 |"
     assert lines[4].startswith("| Trouser | 0.75")
-    assert table.endswith("prior samples 9.5, samples around the mean 2.2, clusters' samples 1.0.")
-    del judged["fid_prior"]
+    assert table.endswith("N(0, I) prior samples 9.5, learned-prior samples 2.0, samples around the mean "
+                          "2.2, clusters' samples 1.0.")
+    del judged["fid_learned"]   # an evaluation from before the learned prior
+    assert independent_judge_table({"independent_judge": judged}).endswith(
+        "N(0, I) prior samples 9.5, samples around the mean 2.2, clusters' samples 1.0.")
+    del judged["clusters_agreement"]
     assert independent_judge_table({"independent_judge": judged}) == ""
     assert independent_judge_table({}) == "" and independent_judge_table(None) == ""
+
+
+def test_the_learned_prior_fits_the_latents_it_is_given_and_refuses_malformed_arrays():
+    from training.latent_prior import fit_learned_prior, prior_components
+    from training.sampling import LearnedPrior
+    assert prior_components(60_000, 128) == 32 and prior_components(1_437, 128) == 5
+    assert prior_components(100, 128) == 1 and prior_components(60_000, 128, 8) == 8
+    # two well-separated clusters of μ (70 % and 30 %), each μ with posterior variance 0.25 (a stream
+    # other than the fit's seed 0, whose draws of ε would otherwise be the μ's own offsets)
+    rng = np.random.default_rng(12)
+    mu = np.concatenate([rng.normal(0, 1, (1400, 2)) + [8, 0], rng.normal(0, 1, (600, 2)) - [8, 0]])
+    prior = fit_learned_prior(mu.astype(np.float32), np.full_like(mu, np.log(0.25), np.float32), 2)
+    order = np.argsort(-prior.weight)
+    np.testing.assert_allclose(prior.weight[order], [0.7, 0.3], atol=1e-3)
+    np.testing.assert_allclose(prior.mean[order], [[8, 0], [-8, 0]], atol=0.15)
+    np.testing.assert_allclose(prior.cov[order[0]], np.eye(2) * 1.25, atol=0.12)   # z's: Cov(μ) + σ²
+    # noise 1 draws the fitted density, noise 0 its centres; a seed gives the same draws
+    z, component = prior.sample(4000, 1.0, 3)
+    assert z.shape == (4000, 2) and abs((z[:, 0] > 0).mean() - 0.7) < 0.03
+    assert np.array_equal(z, prior.sample(4000, 1.0, 3)[0])
+    assert not np.array_equal(z, prior.sample(4000, 1.0, 4)[0])
+    centres, which = prior.sample(10, 0.0, 1)
+    np.testing.assert_array_equal(centres, prior.mean[which])
+    # what embed stores reads back; malformed or missing arrays read as none
+    arrays = prior.to_arrays()
+    assert sorted(arrays) == ["learned_prior_cov", "learned_prior_mean", "learned_prior_weight"]
+    back = LearnedPrior.from_arrays(arrays, latent_dim=2)
+    assert back.components == 2 and np.array_equal(back.cov, prior.cov)
+    assert LearnedPrior.from_arrays(arrays, latent_dim=3) is None
+    for key, bad in (("learned_prior_weight", np.zeros(2)), ("learned_prior_mean", np.full((2, 2), np.nan)),
+                     ("learned_prior_cov", np.zeros((2, 2, 3)))):
+        assert LearnedPrior.from_arrays({**arrays, key: bad}) is None
+    assert LearnedPrior.from_arrays({}) is None

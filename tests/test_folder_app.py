@@ -59,14 +59,14 @@ def test_the_sidebar_names_and_colours_the_folders_categories(app):
 
 
 def test_links_carry_the_folders_names_and_colour_pictures_reach_the_browser(app):
-    _open(app, "Category sampling", cat="Été-greens")
+    _open(app, "Sampling", cat="Été-greens")
     assert app.selectbox(key="sample_cat").value == NAMES.index("Été, greens") and not app.warning
     data = live_view(app, "live_samples")
     if data is not None:   # the browser is told the pictures' shape: 32×32, three planes
         assert (data["side"], data["channels"]) == (32, 3)
         let_go(app, "live_samples", 0.5)
         assert not app.exception
-    _open(app, "Category sampling", cat="sneaker")
+    _open(app, "Sampling", cat="sneaker")
     assert "expected a category: blue-squares, red-discs, été-greens" in app.warning[0].value
 
 
@@ -175,10 +175,15 @@ def test_a_model_of_an_unlabelled_folder_opens_every_view(unlabelled_model, monk
         assert not at.exception and not at.error and not at.warning, (view, at.exception)
         told[view] = [i.value for i in at.info if "needs categories" in i.value]
         assert not any("ategor" in box.label for box in at.selectbox), view
-    assert [v for v, lines in told.items() if lines] == ["Category sampling", "Interpolation & hybrids"]
+    assert [v for v, lines in told.items() if lines] == ["Interpolation & hybrids"]
     assert "### Categories" not in " ".join(m.value for m in at.sidebar.markdown)
     _open(at, "Latent sliders")
     assert at.radio(key="slider_start").options == ["origin"]
+    _open(at, "Sampling")   # without categories: the whole model, from its learned prior
+    assert at.radio(key="sample_prior").options == ["learned prior", "N(0, I), the VAE's prior"]
+    live = live_view(at, "live_model_samples")   # decoded in the browser, or on the server without it
+    shown = live["rows"][0]["title"] if live else " ".join(c for i in at.get("image") for c in i.captions)
+    assert "16 samples from the learned prior" in shown
 
 
 def test_a_folder_model_is_judged_only_by_a_judge_of_its_own_images(colour_folder_model, tmp_path):

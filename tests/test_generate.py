@@ -95,7 +95,31 @@ def test_prior_sampler_labels_by_the_classifier(tmp_path):
         assert (p.argmax(1) == 1).all() and np.allclose(f["confidence"], p[:, 1], atol=0.05)
 
 
+def test_the_learned_prior_draws_without_a_category_and_labels_by_the_classifier_with_one(tmp_path):
+    from training.sampling import LearnedPrior
+    prior = LearnedPrior.from_arrays(np.load(ASSETS / "embeddings.npz"))
+    outs = []
+    for name, seed in (("a", 4), ("b", 4), ("c", 5)):   # no category: the learned prior, unlabelled
+        r = run_cli("generate", "--checkpoint", ASSETS, "--n", "24", "--seed", seed,
+                    "--out", tmp_path / f"{name}.npz")
+        assert r.returncode == 0, r.stderr
+        outs.append((tmp_path / f"{name}.npz").read_bytes())
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+    with np.load(tmp_path / "a.npz") as f:
+        assert sorted(f.files) == ["images", "z"] and f["images"].shape == (24, 28, 28)
+        # the draws are the stored prior's at noise 1, in the generator's first stream
+        np.testing.assert_allclose(f["z"], prior.sample(24, 1.0, np.random.default_rng(4))[0], atol=1e-5)
+    r = run_cli("generate", "--checkpoint", ASSETS, "--category", "Bag", "--n", "4", "--sampler", "learned",
+                "--out", tmp_path / "bags.npz")
+    assert r.returncode == 0, r.stderr
+    with np.load(tmp_path / "bags.npz") as f:   # kept where the classifier calls the draw a bag
+        assert f["labels"].tolist() == [8] * 4 and (f["confidence"] > 0.1).all()
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--n", "3", "--out", "x.npz", "--sampler", "mixture"], "--sampler mixture: draws from a category"),
+    (["--n", "3", "--out", "x.d", "--format", "idx"], "--format idx: needs labels"),
+    (["--n", "3", "--out", "x.npz", "--min-confidence", "0.5"], "--min-confidence: needs labels"),
     (["--category", "shoe", "--n", "3", "--out", "x.npz"], "expected one of T-shirt/top"),
     (["--all", "--n", "3", "--out", "x.txt"], "expected a .npz"),
     (["--all", "--n", "3", "--out", "x.npz", "--min-confidence", "1.5"], "between 0 and 1"),

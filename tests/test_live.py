@@ -133,7 +133,7 @@ def test_shared_mode_serves_the_allowed_models_decoders_and_no_other(monkeypatch
 CONTROLS = [("Interpolation & hybrids", "live_interp", "at", {"a": "5", "b": "6"}, 0.3),
             ("Interpolation & hybrids", "live_hybrids", "mix", {}, 0.85),
             ("Concepts", "live_concept", "s", {"concept": "long-sleeves"}, 3.25),
-            ("Category sampling", "live_samples", "noise", {"cat": "pullover"}, 1.2),
+            ("Sampling", "live_samples", "noise", {"cat": "pullover"}, 1.2),
             ("Variations", "live_variations", "t", {"cat": "bag"}, 2.5)]
 SERVER_SLIDERS = {"live_interp": "interp_at", "live_hybrids": "hyb_mix", "live_concept": "concept_strength",
                   "live_samples": "sample_noise", "live_variations": "var_strength"}
@@ -171,7 +171,7 @@ def test_a_live_control_is_drawn_by_the_browser_and_its_release_sets_the_link(mo
 
 
 def test_what_a_client_releases_is_held_to_the_controls_steps_and_bounds(monkeypatch):
-    at = _view(monkeypatch, "Category sampling")
+    at = _view(monkeypatch, "Sampling")
     for stamp, sent, kept in ((1, 7.5, 2.0), (2, -3, 0.0), (3, 0.8123, 0.8), (4, "nan", 0.8), (5, None, 0.8),
                               (6, "1e308", 2.0)):
         let_go(at, "live_samples", sent, stamp=stamp)

@@ -179,7 +179,7 @@ def test_a_link_that_names_a_path_loads_nothing(monkeypatch):
 def test_shared_mode_limits_new_sample_grids_per_minute(monkeypatch):
     monkeypatch.setitem(sharing.LIMITS, "draw", 12)   # a burst of 3
     at = _shared_app(monkeypatch)
-    at.switch_page(PAGES["Category sampling"]).run()   # the first grid
+    at.switch_page(PAGES["Sampling"]).run()   # the first grid
     for seed in (1, 2):
         at.number_input(key="sample_seed").set_value(seed).run()
         assert not at.warning, seed
@@ -195,7 +195,7 @@ def test_private_mode_has_no_limits(monkeypatch):
     monkeypatch.setenv("EXPLORER_MODEL_DIR", str(ROOT / "assets"))
     monkeypatch.delenv("EXPLORER_SHARED", raising=False)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
-    at.switch_page(PAGES["Category sampling"]).run()
+    at.switch_page(PAGES["Sampling"]).run()
     for seed in (1, 2, 3):
         at.number_input(key="sample_seed").set_value(seed).run()
     assert not at.warning and not at.exception
@@ -212,7 +212,7 @@ def test_the_owner_can_set_the_limits_and_a_bad_setting_is_one_line():
 def test_shared_mode_limits_every_interaction_per_minute(monkeypatch):
     monkeypatch.setitem(sharing.LIMITS, "action", 12)   # a burst of 3
     at = _shared_app(monkeypatch)                            # 1
-    at.switch_page(PAGES["Category sampling"]).run()         # 2
+    at.switch_page(PAGES["Sampling"]).run()         # 2
     at.number_input(key="sample_seed").set_value(1).run()    # 3
     assert not at.warning and at.get("image")
     at.number_input(key="sample_seed").set_value(2).run()    # 4: refused, and nothing drawn for it
@@ -233,7 +233,7 @@ def test_a_bad_limits_setting_stops_the_app_with_one_line(monkeypatch):
 
 @pytest.mark.serve
 def test_every_bounded_input_at_inside_and_outside_its_bound_over_the_websocket():
-    """What a crafted request can send for Category sampling's inputs: a value at a bound or just
+    """What a crafted request can send for Sampling's inputs: a value at a bound or just
     inside is used; one just outside is never used (Streamlit 1.67 puts the default in its place). The
     noise scale is dragged in the browser: a released value is held to its bounds and steps, and one
     that is no number leaves the scale as it was."""

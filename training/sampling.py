@@ -1,6 +1,7 @@
 """Drawing latents: around a category's mean (the app's category sampling, the evaluation, the
-``generate`` command), from a category's clusters, or from the prior. One implementation, so the
-numbers the evaluation reports are about the samples the app shows."""
+``generate`` command), from a category's clusters, from the prior N(0, I), or from the learned prior
+(a mixture fitted to where the training images' latents lie). One implementation, so the numbers the
+evaluation reports are about the samples the app shows."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -12,7 +13,9 @@ import numpy as np
 # measures them and the paper's sampler around each category's mean ("covariance") at this noise.
 DEFAULT_NOISE = 0.5
 DEFAULT_SAMPLER = "mixture"
-SAMPLERS = ("covariance", "mixture", "isotropic", "prior")
+SAMPLERS = ("covariance", "mixture", "isotropic", "prior", "learned")
+# The samplers that know no category: their samples are labelled by a classifier where labels are asked for.
+UNCONDITIONAL = ("prior", "learned")
 # Gaussians per category for the mixture sampler. The held-out log-likelihood of each category's μ
 # gains 23–33 nats per image from 1 to 6 components; 8 is within 2 nats of the best K ≤ 12 in nine
 # categories and 5 in the tenth, trousers (reports/notes.md, "A second category sampler that follows
@@ -37,17 +40,8 @@ class CategoryMixtures(NamedTuple):
     def from_arrays(cls, arrays, latent_dim: int | None = None) -> CategoryMixtures | None:
         """The mixtures stored in ``arrays`` (an npz or a dict) if present and well-formed, else
         None: embeddings from before mixtures existed have none."""
-        try:
-            weight, mean, cov = (np.asarray(arrays[cls.PREFIX + name], np.float64) for name in cls._fields)
-        except KeyError:
-            return None
-        c, m = weight.shape if weight.ndim == 2 else (0, 0)
-        k = latent_dim if latent_dim is not None else (mean.shape[-1] if mean.ndim == 3 else -1)
-        if (mean.shape != (c, m, k) or cov.shape != (c, m, k, k)
-                or not all(np.isfinite(p).all() for p in (weight, mean, cov))
-                or (weight < 0).any() or not (weight.sum(1) > 0).all()):
-            return None
-        return cls(weight, mean, cov)
+        parts = _stored_mixture(arrays, cls.PREFIX, cls._fields, 2, latent_dim)
+        return None if parts is None else cls(*parts)
 
     def components(self, c: int) -> np.ndarray:
         """Indices of category c's components, heaviest first."""
@@ -63,6 +57,54 @@ class CategoryMixtures(NamedTuple):
             if 0 <= rank < len(order):
                 weight[c, order[rank]] = 1.0
         return self._replace(weight=weight)
+
+
+class LearnedPrior(NamedTuple):
+    """A density over the whole latent space, fitted to where the encoder puts the training images (the
+    aggregate posterior q(z) = E_x q(z|x), no labels): K full-covariance Gaussians. N(0, I) is what the
+    ELBO asks q(z) to be, not what it is: prior samples land in the regions no image was encoded to,
+    and decode to blends. Sampling the fitted q(z) instead is the second stage of Dai & Wipf's
+    two-stage VAE (2019), with a mixture in place of their second VAE (``latent_prior.py`` fits it)."""
+    weight: np.ndarray   # K
+    mean: np.ndarray     # K×k
+    cov: np.ndarray      # K×k×k
+
+    PREFIX = "learned_prior_"   # their names in embeddings.npz
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {self.PREFIX + name: value for name, value in self._asdict().items()}
+
+    @classmethod
+    def from_arrays(cls, arrays, latent_dim: int | None = None) -> LearnedPrior | None:
+        """The prior stored in ``arrays`` if present and well-formed, else None (embeddings from
+        before it existed)."""
+        parts = _stored_mixture(arrays, cls.PREFIX, cls._fields, 1, latent_dim)
+        return None if parts is None else cls(*parts)
+
+    @property
+    def components(self) -> int:
+        return int((self.weight > 0).sum())
+
+    def sample(self, n: int, noise: float, seed: int | np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """n latents (n×k) and the component of each: noise = 1 samples the fitted density, 0 gives
+        the components' centres."""
+        return sample_mixture(self.weight, self.mean, self.cov, n, noise, seed)
+
+
+def _stored_mixture(arrays, prefix: str, fields: tuple[str, ...], lead: int, latent_dim: int | None):
+    """weight (lead axes × K), mean (… × K × k) and cov (… × K × k × k) stored under ``prefix`` in
+    ``arrays``, as float64, or None where any is missing, misshapen, not finite or without weight."""
+    try:
+        weight, mean, cov = (np.asarray(arrays[prefix + name], np.float64) for name in fields)
+    except KeyError:
+        return None
+    shape = weight.shape if weight.ndim == lead else (0,) * lead
+    k = latent_dim if latent_dim is not None else (mean.shape[-1] if mean.ndim == lead + 1 else -1)
+    if (mean.shape != (*shape, k) or cov.shape != (*shape, k, k)
+            or not all(np.isfinite(p).all() for p in (weight, mean, cov))
+            or (weight < 0).any() or not (weight.sum(-1) > 0).all()):
+        return None
+    return weight, mean, cov
 
 
 def sample_around(mean: np.ndarray, n: int, noise: float, seed: int | np.random.Generator,

@@ -23,7 +23,7 @@ SECTIONS = {
                 View("views/your_image.py", "Your image", "your-image", ":material/add_photo_alternate:"),
                 View("views/sliders.py", "Latent sliders", "sliders", ":material/tune:"),
                 View("views/concepts.py", "Concepts", "concepts", ":material/lightbulb:")),
-    "Generate": (View("views/sampling.py", "Category sampling", "sampling", ":material/grid_view:"),
+    "Generate": (View("views/sampling.py", "Sampling", "sampling", ":material/grid_view:"),
                  View("views/variations.py", "Variations", "variations", ":material/style:"),
                  View("views/interpolation.py", "Interpolation & hybrids", "interpolation",
                       ":material/compare_arrows:")),

@@ -106,7 +106,7 @@ def concept_map(projection: str) -> str:
     return f"concept_map_{projection}"
 
 
-# --- Category sampling --------------------------------------------------------------------------------
+# --- Sampling -----------------------------------------------------------------------------------------
 SAMPLE_CATEGORY = "sample_cat"
 SAMPLE_ITEMS = "sample_n"
 SAMPLE_NOISE = "sample_noise"
@@ -117,6 +117,10 @@ SAMPLE_CLUSTER = "sample_cluster"
 SAMPLE_CLUSTER_LINK = "sample_cluster_link"   # a link's cluster (once)
 SAMPLE_ON_MAP = "sample_on_map"
 SAMPLE_NOVELTY = "sample_novelty"
+SAMPLE_SOURCE = "sample_source"         # a category, or the whole model (no category)
+SAMPLE_PRIOR = "sample_prior"           # the whole model: its learned prior, or N(0, I)
+SAMPLE_MODEL_NOISE = "sample_model_noise"
+LIVE_MODEL_SAMPLES = "live_model_samples"   # the whole model's noise scale and samples, in the browser
 
 # --- Variations ---------------------------------------------------------------------------------------
 VARIATIONS_OF = "var_source"

@@ -1,7 +1,7 @@
 // Live decoding in the browser: pictures drawn while a control is dragged. Two kinds of view: the latent
 // sliders (data.kind "sliders": the sliders, the image and the traversal strip) and a control with rows
 // of frames (data.kind "frames": Interpolation's scrubber, the hybrids' mix, a concept's strength, the
-// noise scale of Category sampling and the strength of Variations), each frame a latent on a path that
+// noise scale of Sampling and the strength of Variations), each frame a latent on a path that
 // the control moves along (views/live_latent.js).
 //
 // The decoder is the model's own, exported as ONNX (training/synthesis/decoder_onnx.py), run by

@@ -1,7 +1,7 @@
 """Live decoding: the model's decoder runs in the visitor's browser, so the pictures follow a control
 while it is dragged and the server hears of the drag once, when it ends. The latent sliders are one
 kind of live view (``views/sliders.py``); the others are one control above rows of frames
-(``frames``: Interpolation's scrubber, the hybrids' mix, a concept's strength, Category sampling's
+(``frames``: Interpolation's scrubber, the hybrids' mix, a concept's strength, Sampling's
 noise scale, Variations' strength), each frame a latent the browser computes from vectors the server
 sends once (``explorer/live_frames.py``).
 

@@ -12,7 +12,7 @@ function setCoordinates(base, values) {
 
 // The latent of one frame at position t on its path from a by b:
 //   "line"  a + t·b          a point pushed along a direction (Concepts: z + s·d), or a mean plus a
-//                            fixed offset scaled (Category sampling: mean + scale·ε; Variations: μ + T·σε)
+//                            fixed offset scaled (Sampling: mean + scale·ε; Variations: μ + T·σε)
 //   "mix"   (1 − t)·a + t·b  the straight path from a to b (Interpolation's linear path, Hybrids)
 //   "slerp" the great-circle path of the directions, the norm going linearly (interpolate_spherical)
 function frameLatent(op, a, b, t) {

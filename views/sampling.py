@@ -1,17 +1,18 @@
-"""Category sampling: new items of a category, from its clusters (the default) or, as the paper
-did, around its mean (fig. 5 and 6). The samples follow the noise scale while it is dragged: the server
-sends their centres and offsets once and the browser decodes centre + scale · offset (views/live.py).
-The page body is a fragment: new settings redraw the samples."""
+"""Sampling: new items of a category, from its clusters (the default) or, as the paper did, around its
+mean (fig. 5 and 6); or from the whole model without naming a category, from its learned prior (a
+mixture fitted to where the training images' latents lie) or from N(0, I). The samples follow the noise
+scale while it is dragged: the server sends their centres and offsets once and the browser decodes
+centre + scale · offset (views/live.py). The page body is a fragment: new settings redraw the samples."""
 import numpy as np
 import streamlit as st
 
 from explorer import links
 from explorer.assets import embed_command
-from explorer.images import grid_png, labelled_npz
+from explorer.images import grid_png, labelled_npz, unlabelled_npz
 from explorer.live_frames import Frames
 from training.evaluation import catalogue
 from training.inference import decode_pixels
-from training.sampling import DEFAULT_NOISE, sample_around, sample_mixture
+from training.sampling import DEFAULT_NOISE, sample_around, sample_mixture, sample_prior
 from views import keys, linking, live, shared_mode, state, url_path
 from views import widgets as w
 
@@ -24,11 +25,22 @@ ALL_CLUSTERS = "all clusters"
 NOISE = (0.0, 2.0, 0.05)   # the noise scale's bounds and step
 NOISE_HELP = "0 gives the mean itself; 1 is one standard deviation of the chosen noise"
 
-PARAMS = [links.Category("cat", keys.SAMPLE_CATEGORY), links.Int("n", keys.SAMPLE_ITEMS, 4, 64),
-          links.Float("noise", keys.SAMPLE_NOISE, 0.0, 2.0), links.Int("seed", keys.SAMPLE_SEED),
-          links.Choice("sampler", keys.SAMPLE_KIND, (("clusters", CLUSTERS), ("paper", PAPERS),
-                                                     ("isotropic", ISOTROPIC))),
-          links.Int("cluster", keys.SAMPLE_CLUSTER_LINK, 1, 64, once=True)]
+# Drawing without a category: the learned prior (the default: its samples look like the data) or the
+# VAE's own prior, whose samples show why it is not used; at noise 1 both sample their density.
+BY_CATEGORY, WHOLE_MODEL = "a category", "the whole model"
+LEARNED, NORMAL = "learned prior", "N(0, I), the VAE's prior"
+MODEL_NOISE = 1.0
+
+CATEGORY_PARAMS = [links.Category("cat", keys.SAMPLE_CATEGORY), links.Int("n", keys.SAMPLE_ITEMS, 4, 64),
+                   links.Float("noise", keys.SAMPLE_NOISE, 0.0, 2.0), links.Int("seed", keys.SAMPLE_SEED),
+                   links.Choice("sampler", keys.SAMPLE_KIND, (("clusters", CLUSTERS), ("paper", PAPERS),
+                                                              ("isotropic", ISOTROPIC))),
+                   links.Int("cluster", keys.SAMPLE_CLUSTER_LINK, 1, 64, once=True)]
+MODEL_PARAMS = [links.Choice("from", keys.SAMPLE_SOURCE, (("category", BY_CATEGORY), ("model", WHOLE_MODEL))),
+                links.Choice("prior", keys.SAMPLE_PRIOR, (("learned", LEARNED), ("normal", NORMAL))),
+                links.Int("n", keys.SAMPLE_ITEMS, 4, 64),
+                links.Float("scale", keys.SAMPLE_MODEL_NOISE, 0.0, 2.0), links.Int("seed", keys.SAMPLE_SEED)]
+PARAMS = CATEGORY_PARAMS + [p for p in MODEL_PARAMS if p.name not in {q.name for q in CATEGORY_PARAMS}]
 
 
 def pick_cluster(order) -> int | None:
@@ -178,7 +190,8 @@ def sampler(b):
             state.show_samples_on_map(b, z, f"generated {b.categories[c]}")
         elif (state.samples_on_map(b) or {}).get("name", "").startswith("generated"):
             state.hide_samples_on_map()
-        query = linking.publish(PARAMS, b, **{keys.SAMPLE_CLUSTER_LINK: None if rank is None else rank + 1})
+        query = linking.publish(CATEGORY_PARAMS, b,
+                                **{keys.SAMPLE_CLUSTER_LINK: None if rank is None else rank + 1})
         with d4:
             w.link_box(URL_PATH, query, "and the same samples")
     if kind == CLUSTERS:
@@ -187,13 +200,117 @@ def sampler(b):
         w.novelty_check(b, z, "samples")
 
 
+def model_draw(b, kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The whole model's samples at noise 1 as centres and offsets (z = centre + noise · offset), and
+    each one's component of the learned prior (None for N(0, I))."""
+    if kind == LEARNED:
+        prior = b.learned_prior
+        offsets, component = sample_mixture(prior.weight, np.zeros_like(prior.mean), prior.cov, n, 1.0, seed)
+        return prior.mean[component], offsets, component
+    return np.zeros((n, b.latent_dim)), sample_prior(n, b.latent_dim, seed), None
+
+
+def prior_strip(b, component: np.ndarray):
+    prior = b.learned_prior
+    order = np.argsort(-prior.weight, kind="stable")[:prior.components]
+    st.markdown(f"**The learned prior's {len(order)} components**, heaviest first: each centre decoded, "
+                "with its share of the training images and how many of the samples above came from it. "
+                "No category went into them; they are where the encoder put the images.")
+    w.thumbnails(decode_pixels(b.model, prior.mean[order]),
+                 [f"{r + 1} · {prior.weight[j]:.0%} · {np.sum(component == j)} drawn"
+                  for r, j in enumerate(order)],
+                 per_row=8)
+
+
+@shared_mode.fragment
+def from_the_model(b):
+    """Samples without a category: from the learned prior, or from N(0, I)."""
+    ss = st.session_state
+    live_data, notice = live.ready(b)
+    if live_data is None:
+        c1, c2, c3, c4 = st.columns([3, 1, 2, 1])
+    else:
+        (c1, c2, c4), c3 = st.columns([3, 1, 1]), None
+    kinds = (LEARNED, NORMAL) if b.learned_prior is not None else (NORMAL,)
+    if ss.get(keys.SAMPLE_PRIOR) not in (None, *kinds):
+        ss.pop(keys.SAMPLE_PRIOR)   # the learned prior asked for on a model whose embeddings have none
+    kind = c1.radio("Prior", kinds, key=keys.SAMPLE_PRIOR, horizontal=True,
+                    help="learned prior: a mixture of Gaussians fitted to where the encoder put every "
+                         "training image, so samples land where images are; N(0, I): the prior the VAE was "
+                         "trained towards, whose samples also land between the images and decode to blends"
+                         + ("" if b.learned_prior is not None else
+                            ". The learned prior needs embeddings made since it was added: "
+                            f"`{embed_command(b.directory)}`"))
+    n = c2.number_input("Items", 4, 64, 16, step=4, key=keys.SAMPLE_ITEMS)
+    lo, hi, step = NOISE
+    help = "1 samples the prior itself; below 1, samples stay nearer its centres (less variety)"
+    if live_data is None:
+        noise = c3.slider("Noise scale", lo, hi, MODEL_NOISE, step, key=keys.SAMPLE_MODEL_NOISE, help=help)
+    else:
+        noise = live.taken(keys.LIVE_MODEL_SAMPLES, keys.SAMPLE_MODEL_NOISE, MODEL_NOISE, lo, hi, step)
+    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SAMPLE_SEED)
+    if not shared_mode.allow("draw"):
+        return
+    centres, offsets_at_1, component = model_draw(b, kind, n, seed)
+    z = centres + noise * offsets_at_1
+    if notice:
+        st.info(notice, icon=":material/speed:")
+    drawn_from = "the learned prior" if kind == LEARNED else "the prior N(0, I)"
+    title = f"{n} samples from {drawn_from}, noise {{s}}, seed {seed}"
+    if live_data is None:
+        w.picture(grid_png(decode_pixels(b.model, z), ncol=8, scale=1), title.format(s=noise))
+    else:
+        f = Frames(b.latent_dim)
+        f.row([f.frame("line", c, o) for c, o in zip(centres, offsets_at_1, strict=True)], title, columns=8)
+        live.frames(keys.LIVE_MODEL_SAMPLES, live_data, keys.SAMPLE_MODEL_NOISE, noise,
+                    live.control("Noise scale", lo, hi, step, help), f)
+    note = catalogue.unconditional_note(b.current_metrics, "learned" if kind == LEARNED else "prior", noise)
+    if note:
+        st.caption(note)
+    name = "learned-prior" if kind == LEARNED else "prior"
+    d1, d2, d3, d4 = st.columns([2, 2, 3, 2], vertical_alignment="center")
+    d1.download_button("Download PNG", lambda: grid_png(decode_pixels(b.model, z), ncol=8),
+                       file_name=f"samples_{name}_{seed}.png", mime="image/png", on_click="ignore")
+    d2.download_button("Download .npz", lambda: unlabelled_npz(decode_pixels(b.model, z), z),
+                       file_name=f"samples_{name}_{seed}.npz",
+                       help="the samples as uint8 images and their latent codes z (no labels: no category "
+                            "was asked for)", on_click="ignore")
+    if d3.toggle("Show on the latent map", key=keys.SAMPLE_ON_MAP):
+        state.show_samples_on_map(b, z, f"generated ({'learned prior' if kind == LEARNED else 'N(0, I)'})")
+    elif (state.samples_on_map(b) or {}).get("name", "").startswith("generated"):
+        state.hide_samples_on_map()
+    query = linking.publish(MODEL_PARAMS, b)
+    with d4:
+        w.link_box(URL_PATH, query, "and the same samples")
+    if component is not None:
+        prior_strip(b, component)
+    if st.toggle("Novelty check", key=keys.SAMPLE_NOVELTY):
+        w.novelty_check(b, z, "samples")
+
+
 def main():
     b = state.bundle()
-    linking.follow_link(URL_PATH, PARAMS, b)
-    st.markdown("Draw new items of a category from its clusters (the default: samples keep to the styles "
-                "the category has), or as the paper did, around the category's mean latent (fig. 5), "
-                "decoded on the left (fig. 6).")
-    if not w.needs_categories(b, "Sampling by category"):
+    ss = st.session_state
+    if linking.follow_link(URL_PATH, PARAMS, b) and "from" not in st.query_params:
+        ss[keys.SAMPLE_SOURCE] = BY_CATEGORY   # a category's link, opened where the whole model was shown
+    if not b.categories:   # an unlabelled folder: there is only the whole model to draw from
+        st.markdown("Draw new images from the whole model: from its learned prior, where the training "
+                    "images' latents lie, or from the N(0, I) prior it was trained towards.")
+        ss[keys.SAMPLE_SOURCE] = WHOLE_MODEL
+        from_the_model(b)
+        return
+    source = st.segmented_control("Sample from", (BY_CATEGORY, WHOLE_MODEL), default=BY_CATEGORY,
+                                  key=keys.SAMPLE_SOURCE,
+                                  help="a category: new items of the category you pick; the whole model: new "
+                                       "items without naming a category, as a generative model samples")
+    if source == WHOLE_MODEL:
+        st.markdown("New items from the whole model, no category named: from its learned prior (a mixture "
+                    "fitted to where the training images' latents lie), or from the N(0, I) prior.")
+        from_the_model(b)
+    else:
+        st.markdown("Draw new items of a category from its clusters (the default: samples keep to the styles "
+                    "the category has), or as the paper did, around the category's mean latent (fig. 5), "
+                    "decoded on the left (fig. 6).")
         sampler(b)
 
 

@@ -1,9 +1,10 @@
-"""``python -m training embed``: latents, category statistics and 2-D maps for the explorer
-(``synthesis/embed.py``)."""
+"""``python -m training embed``: latents, category statistics, the learned prior and 2-D maps for the
+explorer (``synthesis/embed.py``)."""
 from __future__ import annotations
 
 import argparse
 
+from ..latent_prior import PRIOR_COMPONENTS
 from ..sampling import MIXTURE_COMPONENTS
 from ..synthesis.embed import run_embed
 from ..synthesis.maps import MAPS
@@ -21,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=A.positive_int, help="first N images of each split only (quick runs)")
     p.add_argument("--mixture-components", type=A.positive_int, default=MIXTURE_COMPONENTS, metavar="K",
                    help="Gaussians per category for the 'mixture' sampler (default: %(default)s)")
+    p.add_argument("--prior-components", type=A.positive_int, default=PRIOR_COMPONENTS, metavar="K",
+                   help="Gaussians of the learned prior, the 'learned' sampler (at most: fewer where there "
+                        "are fewer than 2 × latent size training images per component; default: %(default)s)")
     A.add_threads(p)
     A.add_device(p)
     A.add_data_dir(p)
@@ -29,4 +33,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> None:
     run_embed(ns.checkpoint, ns.out, split=ns.split, maps=ns.maps, seed=ns.seed, limit=ns.limit,
               data_dir=ns.data_dir, threads=ns.threads, mixture_components=ns.mixture_components,
-              command=ns.command_line, device=ns.device)
+              command=ns.command_line, device=ns.device, prior_components=ns.prior_components)

@@ -7,7 +7,7 @@ import argparse
 from ..errors import ProjectError
 from ..model import read_config
 from ..model_data import category_names
-from ..sampling import DEFAULT_NOISE, DEFAULT_SAMPLER, SAMPLERS
+from ..sampling import DEFAULT_NOISE, DEFAULT_SAMPLER, SAMPLERS, UNCONDITIONAL
 from ..synthesis.generate import generate
 from . import arguments as A
 
@@ -27,17 +27,21 @@ def category_name_to_index(name: str, categories: tuple[str, ...]) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="assets", help="model directory (default: %(default)s)")
-    which = p.add_mutually_exclusive_group(required=True)
+    which = p.add_mutually_exclusive_group()
     which.add_argument("--category", help="one category, e.g. Sneaker or 'Ankle boot'")
     which.add_argument("--all", action="store_true", help="every category")
-    p.add_argument("--n", type=A.positive_int, required=True, help="images per category")
+    p.add_argument("--n", type=A.positive_int, required=True,
+                   help="images per category (without --category or --all: images, unlabelled)")
     p.add_argument("--noise", type=A.non_negative_float, default=None,
-                   help=f"noise scale (default: the app's {DEFAULT_NOISE}; 1.0 for --sampler prior)")
-    p.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                   help=f"noise scale (default: the app's {DEFAULT_NOISE}; 1.0 for --sampler prior and "
+                        "learned)")
+    p.add_argument("--sampler", choices=SAMPLERS,
                    help="mixture: the category's clusters, a fitted mixture of Gaussians (samples keep to "
                         "its styles); covariance: its fitted Gaussian around its mean, the paper's sampler; "
-                        "isotropic: N(0, I) around the mean; prior: N(0, I), labelled by the classifier "
-                        "(default: %(default)s)")
+                        "isotropic: N(0, I) around the mean; prior: N(0, I), labelled by the classifier; "
+                        "learned: the learned prior, a mixture fitted to every training image's latent, "
+                        "labelled by the classifier (both draw unlabelled without --category or --all; "
+                        f"default: {DEFAULT_SAMPLER}, or learned without a category)")
     p.add_argument("--cluster", type=A.positive_int, metavar="R",
                    help="with --sampler mixture: only each category's R-th heaviest cluster (1 = the "
                         "heaviest), one style, numbered as in the app")
@@ -59,12 +63,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> None:
     names = category_names(read_config(ns.checkpoint))   # the model's: Fashion-MNIST's or its folder's
-    if not names:
-        raise ProjectError(f"{ns.checkpoint}: trained on images without categories; generate draws from a "
-                           "category")
-    categories = list(range(len(names))) if ns.all else [category_name_to_index(ns.category, names)]
-    noise = ns.noise if ns.noise is not None else (1.0 if ns.sampler == "prior" else DEFAULT_NOISE)
-    summary = generate(ns.checkpoint, ns.out, categories, ns.n, noise, ns.sampler, ns.seed, ns.format,
+    wants_categories = ns.all or ns.category is not None
+    if wants_categories and not names:
+        raise ProjectError(f"{ns.checkpoint}: trained on images without categories; leave out --category and "
+                           "--all and draw with --sampler learned")
+    sampler = ns.sampler or (DEFAULT_SAMPLER if wants_categories else "learned")
+    categories = (None if not wants_categories else list(range(len(names))) if ns.all
+                  else [category_name_to_index(ns.category, names)])
+    noise = ns.noise if ns.noise is not None else (1.0 if sampler in UNCONDITIONAL else DEFAULT_NOISE)
+    summary = generate(ns.checkpoint, ns.out, categories, ns.n, noise, sampler, ns.seed, ns.format,
                        ns.min_confidence, ns.classifier, ns.data_dir, ns.cluster, ns.device, ns.concept,
                        ns.strength)
     if "min_confidence" in summary:

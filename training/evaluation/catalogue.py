@@ -80,6 +80,9 @@ GROUPS: list[tuple[str, list[Metric]]] = [
         Metric("fid_classifier_prior", "FID, prior samples",
                "Fréchet distance of classifier features: 10k z ~ N(0, I) samples vs 10k test images", "lower",
                ".2f", beats_reference=True),
+        Metric("fid_classifier_learned_prior", "FID, learned-prior samples",
+               "the same for 10k samples from the learned prior, a mixture fitted to where the training "
+               "images' latents lie (no category; the app's \"from the whole model\")", "lower", ".2f"),
         Metric("fid_classifier_category", "FID, category samples",
                "the same for 10k category samples in test-set proportions", "lower", ".2f",
                beats_reference=True),
@@ -300,8 +303,9 @@ def independent_judge_table(metrics: dict | None) -> str:
         for c in per[0][1]:
             lines.append(f"| {c} | " + " | ".join(f"{float(values[c]):.2f}" for _, values in per) + " |")
         fids = ", ".join(f"{name} {float(judged[f'fid_{key}']):.1f}" for key, name in
-                         (("prior", "prior samples"), ("category", "samples around the mean"),
-                          ("clusters", "clusters' samples")))
+                         (("prior", "N(0, I) prior samples"), ("learned", "learned-prior samples"),
+                          ("category", "samples around the mean"), ("clusters", "clusters' samples"))
+                         if f"fid_{key}" in judged)   # evaluations from before the learned prior lack it
         return "\n".join(lines) + f"\n\nFréchet distances in its features, to the real test images: {fids}."
     except (TypeError, KeyError, ValueError, AttributeError):
         return ""
@@ -357,6 +361,31 @@ def recognised_note(metrics: dict | None, category: str, noise: float,
             "plots it against the noise." + (f" From the category's clusters: {clusters[0]:.0%} at noise "
                                     f"{clusters[2]:g}."
                             if clusters else ""))
+
+
+def unconditional_note(metrics: dict | None, prior: str, noise: float) -> str | None:
+    """'The evaluation measured samples of the learned prior at noise 1 …': the Fréchet distance of
+    ``prior``'s samples ("learned" or "prior", N(0, I)) to the real test images beside the category
+    clusters' and the other prior's, in the independent judge's features where it judged them, else
+    the first judge's; None without that measurement."""
+    judged = (metrics or {}).get("independent_judge") or {}
+    if isinstance(judged, dict) and all(isinstance(judged.get(f"fid_{k}"), (int, float))
+                                        for k in ("learned", "prior", "clusters")):
+        fid = {k: judged[f"fid_{k}"] for k in ("learned", "prior", "clusters")}
+        features = "the independent classifier's features"
+    else:
+        keys = {"learned": "fid_classifier_learned_prior", "prior": "fid_classifier_prior",
+                "clusters": "fid_classifier_mixture"}
+        fid = {k: (metrics or {}).get(key) for k, key in keys.items()}
+        if not all(isinstance(v, (int, float)) for v in fid.values()):
+            return None
+        features = "the classifier's features"
+    names = {"learned": "the learned prior", "prior": "N(0, I)"}
+    other = "prior" if prior == "learned" else "learned"
+    at = "at noise 1" + ("" if abs(noise - 1.0) < 1e-9 else ", the only noise measured")
+    return (f"Samples of {names[prior]} {at}: Fréchet distance {fid[prior]:.1f} to the real test images in "
+            f"{features}, against {fid[other]:.1f} for {names[other]} and {fid['clusters']:.1f} for samples "
+            "of the categories' clusters (lower is closer to real images).")
 
 
 def cluster_recognition(metrics: dict | None, category: str,

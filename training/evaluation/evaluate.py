@@ -29,10 +29,11 @@ from ..data import to_tensor
 from ..errors import ProjectError
 from ..fit.held_out import test_metrics
 from ..inference import decode_batched, encode_all
+from ..latent_prior import fit_learned_prior, stored_learned_prior
 from ..model import VAE, ModelLoadError, load_model
 from ..model_data import ModelData, of_model
 from ..precision import use_bfloat16
-from ..sampling import DEFAULT_NOISE, CategoryMixtures, sample_categories, sample_prior
+from ..sampling import DEFAULT_NOISE, CategoryMixtures, LearnedPrior, sample_categories, sample_prior
 from . import metrics as M
 from .classifier import (
     CONFIG_FILE,
@@ -115,6 +116,16 @@ class Evaluation:
         return fitted, f"{len(self.train_pix)} training images, now"
 
     @functools.cached_property
+    def learned_prior(self) -> tuple[LearnedPrior, str]:
+        """The learned prior the app samples without a category, where embed fitted it to these weights
+        and this training set, else fitted now; and where it came from."""
+        stored = stored_learned_prior(self.checkpoint, self.model, len(self.train_pix))
+        if stored is not None:
+            return stored, str(self.checkpoint / "embeddings.npz")
+        fitted = fit_learned_prior(*self.train_latents, seed=self.seed)
+        return fitted, f"{len(self.train_pix)} training images, now"
+
+    @functools.cached_property
     def reconstructions(self) -> torch.Tensor:
         """The test images decoded from their μ."""
         return decode_batched(self.model, self.test_latents[0])
@@ -122,15 +133,17 @@ class Evaluation:
     @functools.cached_property
     def draws(self) -> dict[str, tuple[torch.Tensor, np.ndarray | None]]:
         """The decoded samples every judge sees, with their intended categories, in test-set
-        proportions: around each category's mean ("category"), from its clusters ("clusters"), and
-        from the prior N(0, I) (no categories). Drawn once, so both judges see the same images."""
+        proportions: around each category's mean ("category"), from its clusters ("clusters"); and
+        without categories from the prior N(0, I) ("prior") and the learned prior at noise 1
+        ("learned"). Drawn once, so both judges see the same images."""
         n = min(self.s.samples, len(self.test_pix))
         cat_mean, cat_cov = self.category_gaussians
         counts = np.bincount(self.test_lab[:n], minlength=len(self.categories))
         drawn = {"category": sample_categories(cat_mean, cat_cov, counts, DEFAULT_NOISE, self.seed),
                  "clusters": sample_categories(cat_mean, None, counts, DEFAULT_NOISE, self.seed,
                                                self.mixtures[0]),
-                 "prior": (sample_prior(n, cat_mean.shape[1], self.seed), None)}
+                 "prior": (sample_prior(n, cat_mean.shape[1], self.seed), None),
+                 "learned": (self.learned_prior[0].sample(n, 1.0, self.seed)[0], None)}
         return {name: (decode_batched(self.model, z), y) for name, (z, y) in drawn.items()}
 
     @functools.cached_property
@@ -210,6 +223,7 @@ def sample_quality(e: Evaluation) -> dict:
     images, y_cat = e.draws["category"]
     features, predicted = classify(e.classifier, images)
     prior = e.draws["prior"][0]
+    learned_features, learned_predicted = classify(e.classifier, e.draws["learned"][0])
     overall, per_category = M.agreement(predicted, y_cat, k)
     misread = M.most_common_misreading(predicted, y_cat, k)
     return dict(
@@ -219,6 +233,8 @@ def sample_quality(e: Evaluation) -> dict:
                              for name, miss in e.by_category(misread).items()},
         category_sampler={"noise": DEFAULT_NOISE, "covariance": "category", "samples": int(len(y_cat))},
         fid_classifier_prior=fid(classify(e.classifier, prior)[0]),
+        fid_classifier_learned_prior=fid(learned_features),
+        learned_prior=learned_prior_summary(e, learned_predicted, test_pred[:n]),
         fid_classifier_category=fid(features),
         fid_classifier_real_train=fid(classify(e.classifier, to_tensor(e.data.train_images[:n]))[0]),
         fid_samples=n, classifier_test_acc=float((test_pred == e.test_lab).mean()),
@@ -229,6 +245,20 @@ def sample_quality(e: Evaluation) -> dict:
         classifier=str(e.classifier_dir),
         **agreement_by_noise(e.model, e.classifier, cat_mean, cat_cov, counts, e.seed, names=e.categories),
         **cluster_sample_quality(e, counts, fid))
+
+
+def learned_prior_summary(e: Evaluation, predicted: np.ndarray, test_predicted: np.ndarray) -> dict:
+    """How the learned prior was fitted and sampled, and the share of its samples the judge puts in
+    each category beside its share of the real test images (a prior that drops a category shows it)."""
+    prior, fitted_from = e.learned_prior
+    k = len(e.categories)
+    shares = np.bincount(predicted, minlength=k) / max(1, len(predicted))
+    real = np.bincount(test_predicted, minlength=k) / max(1, len(test_predicted))
+    return {"components": prior.components, "noise": 1.0, "samples": int(len(predicted)),
+            "fitted_from": fitted_from,
+            "category_shares": e.by_category([round(float(v), 4) for v in shares]),
+            "real_category_shares": e.by_category([round(float(v), 4) for v in real]),
+            "share_total_variation": round(float(0.5 * np.abs(shares - real).sum()), 4)}
 
 
 def independent_judgement(e: Evaluation) -> dict:
@@ -264,7 +294,8 @@ def independent_judgement(e: Evaluation) -> dict:
         out.update({f"{name}_agreement": overall,
                     f"{name}_agreement_per_category": e.by_category(per_category),
                     f"fid_{name}": M.frechet_distance_of(features, test_feats[:n])})
-    out["fid_prior"] = M.frechet_distance_of(classify(judge, e.draws["prior"][0])[0], test_feats[:n])
+    for name in ("prior", "learned"):
+        out[f"fid_{name}"] = M.frechet_distance_of(classify(judge, e.draws[name][0])[0], test_feats[:n])
     return {"independent_judge": out}
 
 

@@ -12,6 +12,8 @@ Writes ``embeddings.npz`` (or ``embeddings_all.npz`` for ``--split all``) and a 
   category_count       10
   category_mixture_weight, _mean, _cov  10×K, 10×K×k, 10×K×k×k: each category's μ as a mixture
                        of K full-covariance Gaussians (its clusters; ``category_latents``)
+  learned_prior_weight, _mean, _cov  K, K×k, K×k×k: every training image's μ, categories or none, as
+                       one mixture (the learned prior, what "from the whole model" samples; ``latent_prior``)
   kl_per_dim           k   KL(q(z_j|x) || N(0,1)) averaged over the mapped images
 float16 is used for the per-image arrays only when decoding float16 μ changes no pixel by
 more than half a grey level (checked and recorded); statistics stay float32. Beside them goes
@@ -33,6 +35,7 @@ from .. import device as D
 from ..category_latents import category_mixtures, category_statistics
 from ..checkpoint import atomic_write_bytes, atomic_write_text, npz_bytes
 from ..inference import encode_all
+from ..latent_prior import PRIOR_COMPONENTS, fit_learned_prior
 from ..losses import kl_standard_normal
 from ..model import load_model
 from ..model_data import of_model
@@ -57,9 +60,9 @@ def embeddings_name(split: str) -> str:
 def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, seed: int = 0,
               limit: int | None = None, data_dir=None, threads: int | None = None,
               command: str | None = None, mixture_components: int = MIXTURE_COMPONENTS,
-              device: str = "auto") -> Path:
-    """Encode the images (on ``device``), fit the category statistics and mixtures, draw the maps
-    (on the CPU), write them."""
+              device: str = "auto", prior_components: int = PRIOR_COMPONENTS) -> Path:
+    """Encode the images (on ``device``), fit the category statistics, the category mixtures and the
+    learned prior, draw the maps (on the CPU), write them."""
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     maps = parse_maps(maps)
@@ -81,6 +84,10 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     log(f"fitting {mixture_components}-component mixtures to each category …")
     mixtures = category_mixtures(tr_mu, tr_logvar, train_labels, mixture_components, categories, seed=seed)
     timings["mixtures_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    log(f"fitting the learned prior (up to {prior_components} components) to {len(tr_mu)} training latents …")
+    prior = fit_learned_prior(tr_mu, tr_logvar, prior_components, seed=seed)
+    timings["learned_prior_s"] = round(time.perf_counter() - t, 2)
 
     # the mapped points: the test images, then (split "all") the training images; `which` is the split
     test = (te_mu, te_logvar, te_err, test_labels, test_images, np.zeros(len(te_mu), np.uint8),
@@ -99,7 +106,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         labels=labels.astype(np.uint8 if categories else np.int8), index=index.astype(np.int32), split=which,
         category_mean=cat_mean, category_cov=cat_cov, category_logvar_mean=cat_logvar,
         category_count=cat_count, kl_per_dim=kl.astype(np.float32),
-        **mixtures.to_arrays(),
+        **mixtures.to_arrays(), **prior.to_arrays(),
     )
     name = embeddings_name(split)
     atomic_write_bytes(out / name, npz_bytes(arrays, zipfile.ZIP_LZMA))
@@ -114,7 +121,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         "timings": timings, "model_weights_sha256": model.info.get("weights_sha256"),
         "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",
         **({"folder": data.folder, "categories": list(data.categories)} if data.folder else {}),
-        "mixture_components": mixture_components,
+        "mixture_components": mixture_components, "learned_prior_components": prior.components,
         "per_image_dtype": np.dtype(per_image).name, "float16_max_pixel_change": max_change,
         "threads": threads, "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

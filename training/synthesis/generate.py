@@ -9,6 +9,10 @@ Samplers (the same code as the app's category sampling, ``sampling.py``):
   isotropic   z = mean_c + noise · ε, ε ~ N(0, I)
   prior       z = noise · ε, ε ~ N(0, I), labelled by the classifier; drawn until each requested
               category has N (rejection sampling), since the prior knows no categories
+  learned     z from the learned prior, a mixture fitted to every training image's latent
+              (``latent_prior``), labelled by the classifier as the prior's are
+Without categories (no ``--category``/``--all``) the two unconditional samplers write N images with
+their latents and no labels: what the model draws when nobody names a category.
 With ``--min-confidence P`` the classifier keeps only samples it assigns to the intended category
 with probability ≥ P, and the command reports how many were kept.
 Every byte is a function of the seed: the same command writes the same files.
@@ -26,19 +30,28 @@ from ..category_latents import for_model
 from ..errors import ProjectError
 from ..evaluation.classifier import load_judge, probabilities
 from ..inference import decode_pixels
+from ..latent_prior import learned_prior_for
 from ..model import load_model
 from ..model_data import category_names
-from ..sampling import DEFAULT_SAMPLER, SAMPLERS, sample_categories
+from ..sampling import DEFAULT_SAMPLER, SAMPLERS, UNCONDITIONAL, sample_categories, sample_prior
 from . import concepts
 
-MAX_PRIOR_DRAWS = 200   # × N per category before the prior sampler gives up on a rare category
+MAX_PRIOR_DRAWS = 200   # × N per category before an unconditional sampler gives up on a rare category
 
 
 def check_arguments(out: Path, sampler: str, fmt: str, min_confidence: float | None,
-                    cluster: int | None) -> None:
-    """Refuse a bad combination before anything is loaded or drawn."""
+                    cluster: int | None, labelled: bool = True) -> None:
+    """Refuse a bad combination before anything is loaded or drawn; ``labelled``: categories were
+    asked for."""
     if sampler not in SAMPLERS:
         raise ProjectError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+    if not labelled:
+        if sampler not in UNCONDITIONAL:
+            raise ProjectError(f"--sampler {sampler}: draws from a category; give --category or --all, or "
+                               f"use --sampler {' or '.join(UNCONDITIONAL)} to draw without one")
+        for given, flag in ((fmt == "idx", "--format idx"), (min_confidence is not None, "--min-confidence")):
+            if given:
+                raise ProjectError(f"{flag}: needs labels; give --category or --all")
     if cluster is not None and (sampler != "mixture" or cluster < 1):
         raise ProjectError(f"--cluster {cluster}: expected a cluster number ≥ 1 (1 = the heaviest), with "
                          "--sampler mixture")
@@ -53,9 +66,10 @@ def draw(model, checkpoint: Path, classifier, counts: np.ndarray, noise: float, 
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
     """counts[c] latents for each category c with their labels, the classifier's probabilities where
     the sampler needed them, and where the category statistics came from."""
-    if sampler == "prior":
-        z, labels, probs = _prior_until_full(model, classifier, counts, noise, seed, model.config.latent_dim)
-        return z, labels, probs, {"statistics": "none (prior)"}
+    if sampler in UNCONDITIONAL:
+        draw_batch, about = unconditional(model, checkpoint, sampler, noise, data_dir)
+        z, labels, probs = _until_full(model, classifier, counts, draw_batch, seed, sampler)
+        return z, labels, probs, about
     mean, cov, mixtures, source = for_model(model, checkpoint, data_dir, mixtures=sampler == "mixture")
     about = {"statistics": source}
     if cluster is not None:
@@ -69,23 +83,39 @@ def draw(model, checkpoint: Path, classifier, counts: np.ndarray, noise: float, 
     return z, labels, None, about
 
 
-def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampler: str = DEFAULT_SAMPLER,
+def unconditional(model, checkpoint: Path, sampler: str, noise: float, data_dir):
+    """A function of (generator, m) drawing m latents from the prior N(0, I) or the learned prior,
+    and where its statistics came from."""
+    if sampler == "prior":
+        k = model.config.latent_dim
+        return (lambda rng, m: noise * sample_prior(m, k, rng)), {"statistics": "none (prior)"}
+    prior, source = learned_prior_for(model, checkpoint, data_dir)
+    return ((lambda rng, m: prior.sample(m, noise, rng)[0]),
+            {"statistics": source, "learned_prior_components": prior.components})
+
+
+def generate(checkpoint, out, categories: list[int] | None, n: int, noise: float,
+             sampler: str = DEFAULT_SAMPLER,
              seed: int = 0, fmt: str = "npz", min_confidence: float | None = None, classifier_dir=None,
              data_dir=None, cluster: int | None = None, device: str = "auto", concept=None,
              strength: float = 1.0) -> dict:
-    """Draw n images for each of ``categories`` (decoded on ``device``), pushed along a ``concept``
-    file's direction by ``strength`` where one is given, keep those the classifier is confident of
-    where asked, and write them; returns a summary of what was drawn, kept and written."""
+    """Draw n images for each of ``categories`` (decoded on ``device``), or n without labels where
+    ``categories`` is None, pushed along a ``concept`` file's direction by ``strength`` where one is
+    given, keep those the classifier is confident of where asked, and write them; returns a summary
+    of what was drawn, kept and written."""
     checkpoint = Path(checkpoint)
-    check_arguments(Path(out), sampler, fmt, min_confidence, cluster)
+    check_arguments(Path(out), sampler, fmt, min_confidence, cluster, labelled=categories is not None)
     device = D.resolve(device)
     model = load_model(checkpoint, device=device)
-    direction = None
+    direction, pushed = None, None
     if concept is not None:   # before anything is drawn: a concept of other weights is refused
         loaded = concepts.load(concept, model.info.get("weights_sha256", ""), model.config.latent_dim)
         direction = loaded.direction
+        pushed = {"file": str(concept), "name": loaded.name, "strength": strength}
+    if categories is None:
+        return _write_unlabelled(model, checkpoint, out, n, noise, sampler, seed, data_dir, direction, pushed)
     classifier = None
-    if min_confidence is not None or sampler == "prior":
+    if min_confidence is not None or sampler in UNCONDITIONAL:
         classifier = load_judge(checkpoint, model.info, classifier_dir, device)
     names = category_names(model.info)
     counts = np.zeros(len(names), np.int64)
@@ -95,7 +125,7 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
     summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed, **about}
     if direction is not None:
         z = concepts.push(z, direction, strength)
-        summary["concept"] = {"file": str(concept), "name": loaded.name, "strength": strength}
+        summary["concept"] = pushed
     images = decode_pixels(model, z)
     if classifier is not None and probs is None:
         probs = probabilities(classifier, images)
@@ -115,13 +145,31 @@ def generate(checkpoint, out, categories: list[int], n: int, noise: float, sampl
     return summary
 
 
-def _prior_until_full(model, classifier, counts, noise, seed, k):
+def _write_unlabelled(model, checkpoint: Path, out, n: int, noise: float, sampler: str, seed: int, data_dir,
+                      direction, pushed: dict | None) -> dict:
+    """n images from an unconditional sampler, written with their latents and no labels."""
+    draw_batch, about = unconditional(model, checkpoint, sampler, noise, data_dir)
+    z = draw_batch(np.random.default_rng(seed), n)
+    summary = {"checkpoint": str(checkpoint), "sampler": sampler, "noise": noise, "seed": seed, **about}
+    if direction is not None:
+        z = concepts.push(z, direction, pushed["strength"])
+        summary["concept"] = pushed
+    images = decode_pixels(model, z)
+    summary.update(drawn=n, kept=n)
+    arrays = {"images": labelled.to_uint8(images), "z": z.astype(np.float32)}
+    summary["files"] = labelled.write(out, "npz", arrays)
+    return summary
+
+
+def _until_full(model, classifier, counts, draw_batch, seed: int, sampler: str):
+    """Latents from ``draw_batch`` labelled by the classifier, kept until each category has its count
+    (rejection sampling): an unconditional sampler knows no categories."""
     rng = np.random.default_rng(seed)
     want = counts.copy()
     zs, labels, probs = [], [], []
     drawn, limit = 0, MAX_PRIOR_DRAWS * max(1, int(counts.max()))
     while want.sum() > 0 and drawn < limit * max(1, int((counts > 0).sum())):
-        z = noise * rng.standard_normal((1000, k))
+        z = draw_batch(rng, 1000)
         drawn += len(z)
         p = probabilities(classifier, decode_pixels(model, z))
         pred = p.argmax(1)
@@ -132,9 +180,9 @@ def _prior_until_full(model, classifier, counts, noise, seed, k):
                 labels.append(pred[i])
                 probs.append(p[i])
     if want.sum() > 0:
-        short = ", ".join(f"{fmnist.CATEGORIES[c]} {counts[c] - want[c]} of {counts[c]}"
-                          for c in np.flatnonzero(want))
-        raise ProjectError(f"--sampler prior: after {drawn} prior draws the classifier found too few of: "
-                         f"{short}; use --sampler covariance for rare categories")
+        names = category_names(model.info)
+        short = ", ".join(f"{names[c]} {counts[c] - want[c]} of {counts[c]}" for c in np.flatnonzero(want))
+        raise ProjectError(f"--sampler {sampler}: after {drawn} draws the classifier found too few of: "
+                           f"{short}; use --sampler mixture for rare categories")
     order = np.argsort(np.asarray(labels), kind="stable")  # grouped by category, like the other samplers
     return np.asarray(zs)[order], np.asarray(labels, np.int64)[order], np.asarray(probs)[order]
