@@ -375,7 +375,7 @@ def test_the_whole_model_draws_from_its_learned_prior_and_links_back_to_the_same
         drawn = prior.sample(16, noise, 0)[0]
         np.testing.assert_allclose(frame_latents(live, noise), drawn, rtol=0, atol=1e-6)
     # the components' decoded centres, heaviest first, with their shares and the samples drawn from each
-    shares = [c.value for c in app.caption if c.value.endswith(" drawn")]
+    shares = [c for image in app.get("image") for c in image.captions if c.endswith(" drawn")]
     heaviest_first = sorted(prior.weight[prior.weight > 0], reverse=True)
     assert [c.split(" · ")[1] for c in shares] == [f"{w:.0%}" for w in heaviest_first]
     assert sum(int(c.split(" · ")[2].split()[0]) for c in shares) == 16
@@ -397,7 +397,7 @@ def test_the_whole_model_draws_from_its_learned_prior_and_links_back_to_the_same
     assert live["rows"][0]["title"] == "16 samples from the prior N(0, I), noise {s}, seed 7"
     drawn = 0.8 * lat.sample_prior(16, 128, 7)
     np.testing.assert_allclose(frame_latents(live, 0.8), drawn, rtol=0, atol=1e-6)
-    assert not any(c.value.endswith(" drawn") for c in app.caption)
+    assert not any(c.endswith(" drawn") for image in app.get("image") for c in image.captions)
 
 
 def test_embeddings_without_a_learned_prior_offer_the_normal_prior_and_the_command(tmp_path, monkeypatch):
