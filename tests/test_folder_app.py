@@ -186,6 +186,22 @@ def test_a_model_of_an_unlabelled_folder_opens_every_view(unlabelled_model, monk
     assert "16 samples from the learned prior" in shown
 
 
+def test_a_model_of_an_unlabelled_folder_generates_from_its_learned_prior(unlabelled_model, tmp_path):
+    from training.sampling import LearnedPrior
+    prior = LearnedPrior.from_arrays(np.load(unlabelled_model / "embeddings.npz"))
+    assert prior is not None and prior.components >= 1
+    r = run_cli("generate", "--checkpoint", unlabelled_model, "--n", "5", "--out", tmp_path / "drawn.npz")
+    assert r.returncode == 0, r.stderr
+    from training import load_model
+    size = load_model(unlabelled_model).config.image_size
+    with np.load(tmp_path / "drawn.npz") as f:
+        assert sorted(f.files) == ["images", "z"] and f["images"].shape == (5, size, size, 3)
+        np.testing.assert_allclose(f["z"], prior.sample(5, 1.0, np.random.default_rng(0))[0], atol=1e-5)
+    r = run_cli("generate", "--checkpoint", unlabelled_model, "--all", "--n", "5",
+                "--out", tmp_path / "x.npz")
+    assert r.returncode != 0 and "without categories" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_a_folder_model_is_judged_only_by_a_judge_of_its_own_images(colour_folder_model, tmp_path):
     from training.evaluation.classifier import load_judge
     from training.model import ModelLoadError
