@@ -66,8 +66,8 @@ def load_model():
         st.error(f"Cannot load the model: {e.problem}")
         st.info(f"To rebuild: {e.fix}")
         return None
-    ft = b.meta.get("decoder_finetune")
-    sharpened = f" + {catalogue.plural(ft['epochs'], 'decoder fine-tuning epoch')}" if ft else ""
+    epochs = catalogue.finetune_epochs(b.meta)
+    sharpened = f" + {catalogue.plural(epochs, 'decoder fine-tuning epoch')}" if epochs else ""
     st.sidebar.caption(f"{b.meta.get('likelihood')} likelihood · {b.meta.get('epoch')} "
                        f"epochs{sharpened} · {len(b.labels):,} mapped test images")
     return b

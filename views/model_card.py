@@ -87,8 +87,9 @@ def model_card(b):
     ft = m.get("decoder_finetune")
     if ft:
         st.markdown(f"Decoder then fine-tuned: {catalogue.finetune_summary(m)}, "
-                    f"{ft.get('seconds', 0) / 60:.1f} min. The latent codes, maps and probes are the trained "
-                    "encoder's; the decoder draws sharper images at some cost in reconstruction error.")
+                    f"{catalogue.finetune_seconds(m) / 60:.1f} min. The latent codes, maps and probes are "
+                    "the trained encoder's; the decoder draws sharper images at some cost in reconstruction "
+                    "error.")
     exported = m.get("exported_from")
     if m.get("weights_dtype", "float32") != "float32":
         st.markdown(f"Weights stored as **{m['weights_dtype']}** (half the size; loading checks the type and "

@@ -8,8 +8,8 @@ from ..fit import TrainingError, finetune
 from ..fit.finetune import DEFAULTS
 from . import arguments as A
 
-FINETUNE_FLAGS = ("checkpoint", "epochs", "adversarial_weight", "lr", "disc_lr", "batch_size", "seed",
-                  "limit", "eval_limit")
+FINETUNE_FLAGS = ("checkpoint", "epochs", "adversarial_weight", "perceptual_weight", "perceptual_classifier",
+                  "lr", "disc_lr", "batch_size", "seed", "limit", "eval_limit")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,6 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adversarial-weight", type=A.non_negative_float, metavar="W",
                    help="the adversarial gradient at the decoder's last layer is W times the likelihood's "
                         f"(default {DEFAULTS['adversarial_weight']:g}; 0 = the likelihood alone)")
+    p.add_argument("--perceptual-weight", type=A.non_negative_float, metavar="W",
+                   help="add a perceptual term (a classifier's conv features), its gradient at the decoder's "
+                        "last layer W times the likelihood's (default 0 = none; the shipped model used 1). "
+                        "Judge the result by evaluate's independent judge, which never saw it")
+    p.add_argument("--perceptual-classifier", metavar="DIR",
+                   help="the classifier whose features the perceptual term compares (default: the one that "
+                        "judges --checkpoint: its own directory's, else the shipped assets/classifier)")
     p.add_argument("--lr", type=A.positive_float,
                    help=f"decoder learning rate, Adam (default {DEFAULTS['lr']:g})")
     p.add_argument("--disc-lr", type=A.positive_float,

@@ -430,16 +430,50 @@ def misreading(miss: dict | None) -> str:
     return f"{miss['category']} ({miss['share']:.3f})" if miss else "—"
 
 
+def finetune_stages(info: dict) -> list[dict]:
+    """The decoder fine-tuning stages that made a model, oldest first: each stage's record keeps its
+    source's own stage (``decoder_finetune.source.decoder_finetune``)."""
+    stages, ft = [], info.get("decoder_finetune")
+    while ft:
+        stages.insert(0, ft)
+        ft = (ft.get("source") or {}).get("decoder_finetune")
+    return stages
+
+
+def _stage_summary(ft: dict) -> str:
+    args = ft["args"]
+    terms = f"adversarial weight {args['adversarial_weight']:g}"
+    if args.get("perceptual_weight"):
+        terms += (f", perceptual weight {args['perceptual_weight']:g} in the features of the classifier in "
+                  f"{args.get('perceptual_classifier')}")
+    return f"{plural(ft['epochs'], 'epoch')} against a patch discriminator ({terms})"
+
+
 def finetune_summary(info: dict) -> str:
     """'none', or '2 epochs against a patch discriminator (adversarial weight 2), encoder frozen'
-    for a model whose decoder ``python -m training finetune-decoder`` trained further."""
-    ft = info.get("decoder_finetune")
-    if not ft:
+    for a model whose decoder ``python -m training finetune-decoder`` trained further; stages are
+    joined by 'then'."""
+    stages = finetune_stages(info)
+    if not stages:
         return "none"
-    return (f"{plural(ft['epochs'], 'epoch')} against a patch discriminator "
-            f"(adversarial weight {ft['args']['adversarial_weight']:g}), encoder frozen")
+    return " then ".join(_stage_summary(ft) for ft in stages) + ", encoder frozen"
+
+
+def finetune_seconds(info: dict) -> float:
+    return sum(ft.get("seconds", 0) for ft in finetune_stages(info))
+
+
+def finetune_epochs(info: dict) -> int:
+    return sum(ft["epochs"] for ft in finetune_stages(info))
+
+
+def perceptual_classifier(info: dict) -> str | None:
+    """The directory of the classifier whose features shaped this model's decoder, if any: that
+    classifier's figures on the model are not independent."""
+    return next((ft["args"].get("perceptual_classifier") for ft in reversed(finetune_stages(info))
+                 if ft["args"].get("perceptual_weight")), None)
 
 
 def training_commands(info: dict) -> list[str]:
     """The commands that made a model, in order: its training, then any decoder fine-tuning."""
-    return [c for c in (info.get("command", "?"), (info.get("decoder_finetune") or {}).get("command")) if c]
+    return [info.get("command", "?"), *(ft["command"] for ft in finetune_stages(info) if ft.get("command"))]

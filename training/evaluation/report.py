@@ -88,7 +88,7 @@ def evaluation_cell(m: dict) -> str:
 
 def _training_seconds(info: dict) -> float:
     """The VAE's training plus any decoder fine-tuning."""
-    return (info.get("train_seconds") or 0) + (info.get("decoder_finetune") or {}).get("seconds", 0)
+    return (info.get("train_seconds") or 0) + L.finetune_seconds(info)
 
 
 def model_table(metrics: dict[str, dict], infos: dict[str, dict]) -> list[str]:
