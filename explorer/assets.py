@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.colours import palette
-from training import ModelLoadError, load_model
+from training import ModelLoadError, load_model, stored_embeddings
 from training.model_data import category_names
 from training.sampling import CategoryMixtures, LearnedPrior
 
@@ -126,12 +126,11 @@ def load_bundle(directory: str | Path) -> Bundle:
                                  "and load runs/default — or restore the shipped assets with `git checkout "
                                  "assets`") from None
     path = directory / EMBEDDINGS
-    if not path.is_file():
-        raise AssetError(f"{path}: not found — this model has no precomputed maps",
-                         f"`{embed_command(directory)}`")
     try:
-        with np.load(path) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        stored = stored_embeddings.load(directory, model)
+        arrays = dict(stored.arrays)
+    except stored_embeddings.EmbeddingsError as e:
+        raise AssetError(str(e), f"`{embed_command(directory)}`") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise AssetError(f"{path}: unreadable ({str(e).splitlines()[0][:160]})",
                          f"`{embed_command(directory)}`") from None
@@ -142,16 +141,7 @@ def load_bundle(directory: str | Path) -> Bundle:
     if k != model.config.latent_dim:
         raise AssetError(f"{path}: latents have {k} dimensions but the model has {model.config.latent_dim}",
                          f"`{embed_command(directory)}`")
-    info = {}
-    info_path = directory / EMBEDDINGS.replace(".npz", ".json")
-    if info_path.is_file():
-        try:
-            info = json.loads(info_path.read_text())
-        except json.JSONDecodeError:
-            info = {}
-    if info.get("model_weights_sha256") not in (None, model.info.get("weights_sha256")):
-        raise AssetError(f"{path}: made from different weights than {directory / 'model.safetensors'}",
-                         f"`{embed_command(directory)}`")
+    info = stored.info
     maps = {name: arrays[f"map_{name}"].astype(np.float32) for name in MAP_LABELS if f"map_{name}" in arrays}
     if not maps:
         raise AssetError(f"{path}: contains no 2-D map", f"`{embed_command(directory)}`")

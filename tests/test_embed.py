@@ -144,3 +144,49 @@ def test_split_all_maps_test_and_training_images(embedded, dataset):
     assert e["split"].tolist() == [0] * 150 + [1] * 150
     assert e["labels"][150:].tolist() == dataset.train_labels[:150].tolist()
     assert json.loads((embedded / "all" / "embeddings_all.json").read_text())["split"] == "all"
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_decoder_borrows_its_sources_latents_and_nothing_else(tmp_path):
+    from explorer.assets import load_bundle
+    from training import stored_embeddings as S
+    from training.fit.finetune import decoder_parameters
+    from training.latent_prior import stored_learned_prior
+    torch.manual_seed(0)
+    src, ft = tmp_path / "src", tmp_path / "src" / "ft"
+    VAE().save_pretrained(src, {"likelihood": "bernoulli"})
+    assert run_cli("embed", "--checkpoint", src, "--out", src, "--limit", N, "--maps", "pca",
+                   "--threads", "1").returncode == 0
+    model = load_model(src)
+    with torch.no_grad():   # the same encoder, another decoder: what finetune-decoder makes
+        for p in decoder_parameters(model):
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(ft, {"likelihood": "bernoulli"})
+    r = run_cli("embed", "--checkpoint", ft, "--out", ft, "--latents-from", src, "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    info = json.loads((ft / "embeddings.json").read_text())
+    assert info["latents_from"] == ".." and info["max_latent_difference"] <= 2e-3   # float16 μ
+    with np.load(ft / "embeddings.npz") as own:
+        assert own.files == ["recon_mse"]        # all it stores: its own decoder's errors
+    lender, borrower = S.load(src, load_model(src)), S.load(ft, load_model(ft))
+    assert set(borrower.arrays) == set(lender.arrays)
+    assert np.array_equal(borrower.arrays["mu"], lender.arrays["mu"])
+    assert not np.array_equal(borrower.arrays["recon_mse"], lender.arrays["recon_mse"])
+    assert borrower.info["model_weights_sha256"] == load_model(ft).info["weights_sha256"]
+    assert borrower.info["category_statistics_from"] == lender.info["category_statistics_from"]
+    b = load_bundle(ft)   # the app opens it like any model
+    assert np.array_equal(b.maps["pca"], load_bundle(src).maps["pca"])
+    assert np.array_equal(b.recon_mse, borrower.arrays["recon_mse"].astype(np.float32))
+    assert stored_learned_prior(ft, load_model(ft), N) is not None
+    # refused: a model with another encoder, the lender's settings, a lender whose record is not its encoder's
+    other = tmp_path / "other"
+    VAE().save_pretrained(other, {"likelihood": "bernoulli"})
+    r = run_cli("embed", "--checkpoint", other, "--out", other, "--latents-from", src)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "encoder differs" in r.stderr
+    r = run_cli("embed", "--checkpoint", ft, "--out", ft, "--latents-from", src, "--maps", "pca")
+    assert r.returncode == 1 and "--maps: --latents-from takes these from the lender" in r.stderr
+    lender_info = json.loads((src / "embeddings.json").read_text())
+    (src / "embeddings.json").write_text(json.dumps({**lender_info, "encoder_sha256": "0" * 64}))
+    with pytest.raises(S.EmbeddingsError, match="made by another encoder"):
+        S.load(ft, load_model(ft))
+    assert S.stored(ft, load_model(ft)) is None

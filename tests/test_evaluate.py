@@ -205,9 +205,8 @@ def test_map_quality_of_a_map_that_is_the_space_itself(tmp_path):
     rng = np.random.default_rng(0)
     mu = rng.standard_normal((300, 2)).astype(np.float32)
     labels = (mu[:, 0] > 0).astype(np.int64)
-    np.savez(tmp_path / "embeddings.npz", map_pca=mu.astype(np.float16),
-             map_tsne=rng.standard_normal((300, 2)))
-    q = map_quality(tmp_path / "embeddings.npz", mu, np.zeros((300, 4), np.float32), labels, QUICK)
+    arrays = {"map_pca": mu.astype(np.float16), "map_tsne": rng.standard_normal((300, 2))}
+    q = map_quality(arrays, "embeddings.npz", mu, np.zeros((300, 4), np.float32), labels, QUICK)
     assert q["pca"]["trustworthiness"] > 0.99
     assert q["tsne"]["trustworthiness"] < 0.7   # a random map keeps few neighbourhoods
     assert q["pca"]["knn_acc"] == pytest.approx(q["latent_knn_acc"], abs=0.02)

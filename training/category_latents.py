@@ -5,11 +5,11 @@ evaluation, the sample sheets and the app read them back where they were fitted 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from . import stored_embeddings
 from .inference import encode_all
 from .sampling import MIXTURE_COMPONENTS, CategoryMixtures
 
@@ -72,35 +72,36 @@ def stored_category_mixtures(directory, model, components: int | None = None,
     ``training_images`` training images with ``components`` components, where given), else None
     (then fit them with ``category_mixtures``): the evaluation and ``generate`` use the mixtures
     the app samples."""
-    directory = Path(directory)
-    try:
-        info = json.loads((directory / "embeddings.json").read_text())
-        if (info.get("model_weights_sha256") != model.info.get("weights_sha256")
-                or components is not None and info.get("mixture_components") != components
-                or training_images is not None
-                and info.get("category_statistics_from") != f"{training_images} training images"):
-            return None
-        with np.load(directory / "embeddings.npz") as npz:
-            return CategoryMixtures.from_arrays(npz)
-    except (OSError, ValueError, KeyError):
+    found = own_stored(directory, model, training_images)
+    if found is None or components is not None and found.info.get("mixture_components") != components:
         return None
+    return CategoryMixtures.from_arrays(found.arrays)
+
+
+def own_stored(directory, model, training_images: int | None = None):
+    """The directory's embeddings (``stored_embeddings``) if made for these very weights, and (where
+    given) from ``training_images`` training images; else None."""
+    found = stored_embeddings.stored(directory, model)
+    if (found is None or found.info.get("model_weights_sha256") != model.info.get("weights_sha256")
+            or training_images is not None
+            and found.info.get("category_statistics_from") != f"{training_images} training images"):
+        return None
+    return found
 
 
 def for_model(model, directory: Path, data_dir=None, mixtures: bool = False):
     """Category means, covariances and (with ``mixtures``) mixtures, and where they came from: the
     directory's embeddings when they were made for these weights and hold what is asked for,
     otherwise the 60k training images encoded now (needs the dataset)."""
-    meta_file = directory / "embeddings.json"
-    try:
-        meta = json.loads(meta_file.read_text())
-        if meta.get("model_weights_sha256") == model.info.get("weights_sha256"):
-            with np.load(directory / "embeddings.npz") as npz:
-                mixture = CategoryMixtures.from_arrays(npz) if mixtures else None
-                if mixture is not None or not mixtures:  # embeddings from before mixtures: fit them below
-                    return (npz["category_mean"].astype(np.float64), npz["category_cov"].astype(np.float64),
-                            mixture, f"{directory / 'embeddings.npz'}")
-    except (OSError, ValueError, KeyError):
-        pass
+    found = own_stored(directory, model)
+    if found is not None:
+        try:
+            mixture = CategoryMixtures.from_arrays(found.arrays) if mixtures else None
+            if mixture is not None or not mixtures:  # embeddings from before mixtures: fit them below
+                return (found.arrays["category_mean"].astype(np.float64),
+                        found.arrays["category_cov"].astype(np.float64), mixture, str(found.path))
+        except (OSError, ValueError, KeyError):
+            pass
     from .model_data import of_model
     data = of_model(model.info, data_dir)   # Fashion-MNIST, or the folder the model was trained on
     mu, logvar, _ = encode_all(model, data.train_images)

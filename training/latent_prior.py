@@ -4,11 +4,11 @@ it and stores it with a model's maps; ``generate --sampler learned``, the evalua
 it back where it was fitted to the same weights, and fit it now where it was not."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from .category_latents import own_stored
 from .inference import encode_all
 from .sampling import LearnedPrior
 
@@ -48,17 +48,8 @@ def _float32(weight, mean, cov) -> LearnedPrior:
 def stored_learned_prior(directory, model, training_images: int | None = None) -> LearnedPrior | None:
     """The learned prior ``embed`` wrote into ``directory`` if it was fitted to these weights' latents
     (of ``training_images`` training images, where given), else None."""
-    directory = Path(directory)
-    try:
-        info = json.loads((directory / "embeddings.json").read_text())
-        if (info.get("model_weights_sha256") != model.info.get("weights_sha256")
-                or training_images is not None
-                and info.get("category_statistics_from") != f"{training_images} training images"):
-            return None
-        with np.load(directory / "embeddings.npz") as npz:
-            return LearnedPrior.from_arrays(npz, model.config.latent_dim)
-    except (OSError, ValueError, KeyError):
-        return None
+    found = own_stored(directory, model, training_images)
+    return None if found is None else LearnedPrior.from_arrays(found.arrays, model.config.latent_dim)
 
 
 def learned_prior_for(model, directory, data_dir=None, seed: int = 0) -> tuple[LearnedPrior, str]:

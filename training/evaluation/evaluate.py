@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .. import device as D
-from ..category_latents import category_mixtures, category_statistics, stored_category_mixtures
+from ..category_latents import category_mixtures, category_statistics, own_stored, stored_category_mixtures
 from ..checkpoint import atomic_write_text
 from ..data import to_tensor
 from ..errors import ProjectError
@@ -362,31 +362,32 @@ def augmentation(e: Evaluation) -> dict:
 
 def maps(e: Evaluation) -> dict:
     """The shipped 2-D maps: do neighbours on the map stay neighbours in the latent space?"""
-    emb, emb_meta = e.checkpoint / "embeddings.npz", e.checkpoint / "embeddings.json"
-    made_for = json.loads(emb_meta.read_text()).get("model_weights_sha256") if emb_meta.is_file() else None
-    if not emb.is_file() or made_for != e.model.info.get("weights_sha256"):
+    found = own_stored(e.checkpoint, e.model)
+    if found is None:
         log(f"  no maps of this model in {e.checkpoint}: map_trustworthiness skipped "
             f"(`python -m training embed --checkpoint {e.checkpoint} --out {e.checkpoint}` makes them)")
         return {"map_trustworthiness": None}
-    npz = np.load(emb)
+    npz = found.arrays
     split, index = npz["split"], npz["index"]
     pix = np.empty((len(index), *e.data.test_images.shape[1:]), np.uint8)
     pix[split == 0] = e.data.test_images[index[split == 0]]
     pix[split == 1] = e.data.train_images[index[split == 1]]
     mu = npz["mu"].astype(np.float32)
-    return {"map_trustworthiness": map_quality(emb, mu, _flat(pix), npz["labels"], e.s)}
+    return {"map_trustworthiness": map_quality(found.arrays, found.path.name, mu, _flat(pix), npz["labels"],
+                                               e.s)}
 
 
-def map_quality(embeddings: Path, mu_by_point: np.ndarray, pixels_by_point: np.ndarray, labels: np.ndarray,
+def map_quality(arrays, file: str, mu_by_point: np.ndarray, pixels_by_point: np.ndarray, labels: np.ndarray,
                 s: Settings) -> dict:
-    """Trustworthiness (k = s.trust_k) of each stored map and the 5-NN accuracy inside it."""
+    """Trustworthiness (k = s.trust_k) of each map in ``arrays`` (an embeddings npz's, from ``file``)
+    and the 5-NN accuracy inside it."""
     from sklearn.manifold import trustworthiness
-    npz = np.load(embeddings)
+    npz = arrays
     n = len(labels) if s.map_points is None else min(s.map_points, len(labels))
-    out = {"points": n, "k": s.trust_k, "file": embeddings.name,
+    out = {"points": n, "k": s.trust_k, "file": file,
            "latent_knn_acc": M.leave_one_out_knn_accuracy(mu_by_point[:n], labels[:n])}
     for name, key in MAP_KEYS.items():
-        if key not in npz.files:
+        if key not in npz:
             continue
         xy = npz[key][:n].astype(np.float32)
         high = pixels_by_point[:n] if name == "pixel-tsne" else mu_by_point[:n]

@@ -19,6 +19,10 @@ float16 is used for the per-image arrays only when decoding float16 μ changes n
 more than half a grey level (checked and recorded); statistics stay float32. Beside them goes
 ``decoder.onnx``, the decoder the app's pages run in the browser (``decoder_onnx``), unless one made
 from these weights is already there.
+
+``--latents-from DIR`` (``run_borrowed_embed``) is for a model whose decoder alone differs from DIR's
+model: it checks that the encoders are the same and writes only recon_mse, borrowing everything else
+from DIR's embeddings (``stored_embeddings``).
 """
 from __future__ import annotations
 
@@ -40,6 +44,9 @@ from ..losses import kl_standard_normal
 from ..model import load_model
 from ..model_data import of_model
 from ..sampling import MIXTURE_COMPONENTS
+from ..stored_embeddings import EMBEDDINGS, EmbeddingsError, encoder_sha256
+from ..stored_embeddings import INFO as INFO_FILE
+from ..stored_embeddings import load as load_embeddings
 from .decoder_onnx import DECODER_FILE, ensure_decoder
 from .maps import MAPS, log, parse_maps, two_d_maps
 
@@ -119,6 +126,7 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
         "latent_dim": int(mu.shape[1]),
         "seed": seed, "limit": limit, "maps": list(maps), "implementations": implementations,
         "timings": timings, "model_weights_sha256": model.info.get("weights_sha256"),
+        "encoder_sha256": encoder_sha256(model),
         "dataset_checksum": data.checksum, "category_statistics_from": f"{len(tr_mu)} training images",
         **({"folder": data.folder, "categories": list(data.categories)} if data.folder else {}),
         "mixture_components": mixture_components, "learned_prior_components": prior.components,
@@ -128,3 +136,53 @@ def run_embed(checkpoint, out, split: str = "test", maps: str | tuple = MAPS, se
     atomic_write_text(out / name.replace(".npz", ".json"), json.dumps(info, indent=2) + "\n")
     log(f"wrote {out / name} ({(out / name).stat().st_size / 1e6:.1f} MB)")
     return out / name
+
+
+def run_borrowed_embed(checkpoint, out, latents_from, data_dir=None, threads: int | None = None,
+                       command: str | None = None, device: str = "auto") -> Path:
+    """Embeddings for the model in ``checkpoint`` that borrow the latents, maps and statistics of the
+    model in ``latents_from``, whose encoder it shares (checked): only its own reconstruction errors
+    are computed and written, with ``latents_from`` recorded relative to ``out``."""
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    model = load_model(checkpoint, device=D.resolve(device))
+    lender_dir = Path(latents_from)
+    lender_model = load_model(lender_dir)
+    lender = load_embeddings(lender_dir, lender_model)
+    if lender.info.get("latents_from") or lender.info.get("model_weights_sha256") != lender_model.info.get(
+            "weights_sha256"):
+        raise EmbeddingsError(f"--latents-from {lender_dir}: its embeddings are not its own model's; "
+                              f"run `python -m training embed --checkpoint {lender_dir} --out {lender_dir}`")
+    if encoder_sha256(model) != encoder_sha256(lender_model):
+        raise EmbeddingsError(f"--latents-from {lender_dir}: its encoder differs from {checkpoint}'s, "
+                              "so its latents are not this model's; embed without --latents-from")
+    data = of_model(model.info, data_dir)
+    split, index = lender.arrays["split"], lender.arrays["index"]
+    images = np.empty((len(index), *data.test_images.shape[1:]), data.test_images.dtype)
+    images[split == 0] = data.test_images[index[split == 0]]
+    images[split == 1] = data.train_images[index[split == 1]]
+    t0 = time.perf_counter()
+    log(f"reconstructing the {len(images)} mapped images with this model's decoder …")
+    mu, _, err = encode_all(model, images)
+    drift = float(np.abs(mu - lender.arrays["mu"].astype(np.float32)).max())
+    if drift > 1e-2:   # same encoder, same images: only the lender's float16 storage may differ
+        raise EmbeddingsError(f"--latents-from {lender_dir}: its stored μ is {drift:.3g} away from this "
+                              "model's; re-run embed there")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / EMBEDDINGS, npz_bytes({"recon_mse": err.astype(np.float16)}, zipfile.ZIP_LZMA))
+    timings = {"reconstruct_s": round(time.perf_counter() - t0, 2)}
+    if ensure_decoder(model, out / DECODER_FILE):
+        log(f"wrote {out / DECODER_FILE} (the decoder for the browser, checked against torch)")
+    info = {
+        "file": EMBEDDINGS, "decoder": DECODER_FILE,
+        "latents_from": os.path.relpath(lender_dir.resolve(), out.resolve()),
+        "borrowed": "everything but recon_mse: the encoder, and so every latent and map, is the lender's",
+        "points": int(len(mu)), "model_weights_sha256": model.info.get("weights_sha256"),
+        "encoder_sha256": encoder_sha256(model), "max_latent_difference": drift, "timings": timings,
+        "threads": threads, "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    log(f"wrote {out / EMBEDDINGS} ({(out / EMBEDDINGS).stat().st_size / 1e3:.0f} kB; the rest is "
+        f"{lender_dir}'s)")
+    return out / EMBEDDINGS

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from .. import device as D
+from .. import stored_embeddings
 from ..data import channels_first
 from ..evaluation.classifier import load_judge
 from ..inference import decode_pixels
@@ -74,11 +75,10 @@ def encode_files(paths: list[str], checkpoint, out_dir=None, classifier_dir=None
     except ModelLoadError:
         classifier = None
     latents = labels = None
-    emb = checkpoint / "embeddings.npz"
-    if emb.is_file():
+    found = stored_embeddings.stored(checkpoint, model)   # the nearest mapped images, where embed ran
+    if found is not None:
         try:
-            with np.load(emb) as npz:
-                latents, labels = npz["mu"].astype(np.float32), npz["labels"].astype(np.int64)
+            latents, labels = found.arrays["mu"].astype(np.float32), found.arrays["labels"].astype(np.int64)
         except (OSError, ValueError, KeyError):
             latents = labels = None
     lines, failed = [], 0
