@@ -26,7 +26,10 @@ MAP_LABELS = {
 }
 REQUIRED = ("mu", "logvar", "labels", "index", "recon_mse", "category_mean", "category_cov", "kl_per_dim")
 # The models a fresh clone ships, by the name the model picker shows (directories relative to the repository).
-SHIPPED_MODELS = {"default": "assets", "paper's loss (σ² = ½)": "assets/paper"}
+# "previous default" is the default before its decoder's perceptual fine-tuning: the same encoder, so it
+# borrows the default's latents and maps (embed --latents-from) and costs only its weights.
+SHIPPED_MODELS = {"default": "assets", "paper's loss (σ² = ½)": "assets/paper",
+                  "previous default": "assets/previous"}
 TRAIN_COMMAND = "python -m training train --config default --out runs/default"
 
 
@@ -178,3 +181,18 @@ def _read_jsonl(path: Path) -> list:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, json.JSONDecodeError):
         return []
+
+
+def source_model(meta: dict, candidates: dict[str, str]) -> tuple[str, Path, dict | None] | None:
+    """(name, directory, its metrics.json) of the model among ``candidates`` (name → directory) that
+    ``meta``'s last decoder fine-tuning started from: its weights, or the weights it was exported from,
+    are the recorded source's. None where no candidate is."""
+    source = ((meta.get("decoder_finetune") or {}).get("source") or {}).get("weights_sha256")
+    if not source:
+        return None
+    for name, directory in candidates.items():
+        info = _read_json(Path(directory) / "model.json") if directory else None
+        if isinstance(info, dict) and source in (info.get("weights_sha256"),
+                                                 (info.get("exported_from") or {}).get("weights_sha256")):
+            return name, Path(directory), _read_json(Path(directory) / "metrics.json")
+    return None

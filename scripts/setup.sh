@@ -39,10 +39,11 @@ else
 fi
 # The shipped models' decoders as ONNX (assets/**/decoder.onnx, made from the weights, not committed).
 .venv/bin/python - <<'EOF'
+from explorer.assets import SHIPPED_MODELS
 from training import load_model
 from training.synthesis.decoder_onnx import DECODER_FILE, ensure_decoder
 
-for directory in ("assets", "assets/paper"):
+for directory in SHIPPED_MODELS.values():
     if ensure_decoder(load_model(directory), f"{directory}/{DECODER_FILE}"):
         print(f"setup: exported {directory}/{DECODER_FILE} (checked against torch)")
 EOF

@@ -321,6 +321,53 @@ def test_a_small_map_gets_larger_points_and_fashion_mnists_keep_theirs():
     assert {t.marker.size for t in fig.data if t.name in "abc"} == {marker_size(257)}
 
 
+def test_the_change_table_sets_each_figure_beside_the_source_models():
+    from training.evaluation.catalogue import change_table, largest_shortfall
+    real = {"Pullover": 0.9, "Shirt": 0.7}
+    before = {"nll_common_nats": 3612.3, "recon_mse": 0.0072, "reconstruction_agreement": 0.87,
+              "independent_judge": {"real_recall_per_category": real, "reconstruction_agreement": 0.8677,
+                                    "reconstruction_agreement_per_category": {"Pullover": 0.64,
+                                                                              "Shirt": 0.68},
+                                    "fid_learned": 1.57}}
+    after = {"nll_common_nats": 3600.0, "recon_mse": 0.0073, "reconstruction_agreement": 0.95,
+             "independent_judge": {"real_recall_per_category": real, "reconstruction_agreement": 0.883,
+                                   "reconstruction_agreement_per_category": {"Pullover": 0.75, "Shirt": 0.69},
+                                   "fid_learned": 1.01}}
+    assert largest_shortfall(before, "reconstruction_agreement") == pytest.approx(("Pullover", 26.0))
+    assert largest_shortfall(after, "clusters_agreement") is None   # not measured
+    rows = change_table(after, before, shaped_by_first_judge=True).splitlines()
+    assert rows[0] == "| | this model | before | change |"
+    assert "| NLL, common likelihood (nats) | **3600.0** | 3612.3 | -12.3 ✓ |" in rows
+    assert "| Reconstruction MSE | **0.0073** | 0.0072 | +0.0001 ✗ |" in rows
+    # the project's classifier shaped the decoder: its rows are marked, the independent judge's are not
+    assert "| Reconstruction agreement † | **0.9500** | 0.8700 | +0.0800 ✓ |" in rows
+    assert "| Reconstructions recognised, independent judge | **0.8830** | 0.8677 | +0.0153 ✓ |" in rows
+    assert "| FID of learned-prior samples, independent judge | **1.01** | 1.57 | -0.56 ✓ |" in rows
+    assert ("| Largest shortfall against real images, reconstructions (independent judge) | **Pullover 15.0 "
+            "points** | Pullover 26.0 points | 11.0 points smaller ✓ |") in rows
+    assert rows[-1].startswith("† judged by the classifier whose features")
+    assert not any("Linear probe" in r for r in rows)   # measured by neither: left out
+    assert "†" not in change_table(after, before)
+
+
+def test_a_fine_tuned_model_finds_the_model_it_started_from(tmp_path):
+    import json
+
+    from explorer.assets import source_model
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "model.json").write_text(json.dumps({"weights_sha256": "aaa"}))
+    (tmp_path / "b" / "model.json").write_text(json.dumps({"weights_sha256": "bbb",
+                                                           "exported_from": {"weights_sha256": "src"}}))
+    (tmp_path / "b" / "metrics.json").write_text(json.dumps({"recon_mse": 0.1}))
+    meta = {"decoder_finetune": {"source": {"weights_sha256": "src"}}}
+    candidates = {"A": str(tmp_path / "a"), "B": str(tmp_path / "b"), "other": ""}
+    assert source_model(meta, candidates) == ("B", tmp_path / "b", {"recon_mse": 0.1})   # its float16 copy
+    assert source_model({"decoder_finetune": {"source": {"weights_sha256": "aaa"}}}, candidates)[0] == "A"
+    assert source_model({}, candidates) is None
+    assert source_model({"decoder_finetune": {"source": {"weights_sha256": "zzz"}}}, candidates) is None
+
+
 def test_the_independent_judges_table_has_every_category_and_survives_a_bad_file():
     from training.evaluation.catalogue import INDEPENDENT_COLUMNS, independent_judge_table
     names = ["T-shirt/top", "Trouser"]

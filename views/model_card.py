@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer import plots
+from explorer.assets import SHIPPED_MODELS, source_model
 from training.evaluation import catalogue
 from training.sampling import DEFAULT_NOISE
 from views import cached, keys, linking, shared_mode, state, url_path
@@ -58,6 +59,15 @@ def evaluation_card(b):
                     f"`{Path(judge['classifier']).name}`): "
                     "the same images and draws as above, by a judge that no method here uses in training "
                     "or sampling\n\n" + independent)
+    source = source_model(b.meta, shared_mode.pickable_models())
+    if source:
+        name, directory, before = source
+        shaped = catalogue.perceptual_classifier(b.meta) is not None
+        opened = f" ([open it in Compare](compare?with={directory.name}))" if name in SHIPPED_MODELS else ""
+        st.markdown(f"**Against the model its decoder was fine-tuned from**: {name}, "
+                    f"`{shared_mode.shown_path(directory)}`{opened}. The encoder, and so every latent, map "
+                    "and probe, is the same; what changed is the decoder.\n\n"
+                    + catalogue.change_table(b.metrics, before, shaped))
     by_noise = catalogue.agreement_by_noise(m)
     if by_noise:
         st.markdown("**How recognisable samples around the mean stay as the noise grows** (the paper's "

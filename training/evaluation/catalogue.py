@@ -477,3 +477,69 @@ def perceptual_classifier(info: dict) -> str | None:
 def training_commands(info: dict) -> list[str]:
     """The commands that made a model, in order: its training, then any decoder fine-tuning."""
     return [info.get("command", "?"), *(ft["command"] for ft in finetune_stages(info) if ft.get("command"))]
+
+
+# What a decoder fine-tuning changes, for the card's table against the model it started from: the
+# likelihood the issue keeps, then what the independent judge (which never shaped the decoder) sees.
+CHANGE_KEYS = ("nll_common_nats", "recon_mse", "linear_probe_acc", "reconstruction_agreement",
+               "category_agreement_mixture", "fid_classifier_mixture", "fid_classifier_learned_prior",
+               "fid_classifier_prior")
+INDEPENDENT_CHANGES = (
+    Metric("independent_judge.reconstruction_agreement", "Reconstructions recognised, independent judge", "",
+           "higher", ".4f"),
+    Metric("independent_judge.clusters_agreement", "Default sampler's samples recognised, independent judge",
+           "", "higher", ".4f"),
+    Metric("independent_judge.fid_clusters", "FID of the default sampler's samples, independent judge", "",
+           "lower", ".2f"),
+    Metric("independent_judge.fid_learned", "FID of learned-prior samples, independent judge", "", "lower",
+           ".2f"),
+)
+SHORTFALLS = (("reconstruction_agreement", "reconstructions"),
+              ("clusters_agreement", "the default sampler's samples"))
+
+
+def metric(key: str) -> Metric:
+    return next(m for _, group in GROUPS for m in group if m.key == key)
+
+
+def largest_shortfall(metrics: dict | None, key: str) -> tuple[str, float] | None:
+    """(category, points) where the independent judge recognises ``key``'s images (its
+    ``{key}_per_category``) furthest below the category's real images; None where not measured."""
+    judged = (metrics or {}).get("independent_judge") or {}
+    try:
+        real, got = judged["real_recall_per_category"], judged[f"{key}_per_category"]
+        gaps = {c: 100 * (float(real[c]) - float(got[c])) for c in real}
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(gaps.items(), key=lambda kv: kv[1]) if gaps else None
+
+
+def change_table(new: dict | None, old: dict | None, shaped_by_first_judge: bool = False) -> str:
+    """Markdown: each figure of ``new`` beside ``old`` (two evaluations' metrics.json) and the change,
+    ✓ / ✗ where it is better / worse. With ``shaped_by_first_judge``, the rows the project's classifier
+    judges say that its features trained the new decoder, so only the independent judge's rows count."""
+    rows = ["| | this model | before | change |", "|---|---:|---:|---:|"]
+    first_judge = {"reconstruction_agreement", "category_agreement_mixture", "fid_classifier_mixture",
+                   "fid_classifier_learned_prior", "fid_classifier_prior"}
+    for m in (*(metric(k) for k in CHANGE_KEYS), *INDEPENDENT_CHANGES):
+        value, before = lookup(new, m.key), lookup(old, m.key)
+        if value is None and before is None:
+            continue
+        label = m.label + (" †" if shaped_by_first_judge and m.key in first_judge else "")
+        change = "—" if value is None or before is None else format(float(value) - float(before),
+                                                                     "+" + m.fmt.lstrip("+"))
+        mark = {"better": " ✓", "worse": " ✗"}.get(compare(value, before, m.better), "")
+        rows.append(f"| {label} | **{formatted(new, m)}** | {formatted(old, m)} | {change}{mark} |")
+    for key, what in SHORTFALLS:
+        now, then = largest_shortfall(new, key), largest_shortfall(old, key)
+        if now or then:
+            cell = lambda s: f"{s[0]} {s[1]:.1f} points" if s else "—"   # noqa: E731
+            change = "—"
+            if now and then and now[1] != then[1]:
+                smaller = now[1] < then[1]
+                change = f"{abs(now[1] - then[1]):.1f} points {'smaller ✓' if smaller else 'larger ✗'}"
+            rows.append(f"| Largest shortfall against real images, {what} (independent judge) | "
+                        f"**{cell(now)}** | {cell(then)} | {change} |")
+    note = ("\n\n† judged by the classifier whose features the perceptual term trained this decoder on: not "
+            "independent evidence; the independent judge's rows are." if shaped_by_first_judge else "")
+    return "\n".join(rows) + note
