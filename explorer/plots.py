@@ -129,8 +129,8 @@ def latent_pair(mu: np.ndarray, dim_x: int, dim_y: int, name: str, colour: str,
 
 def training_curve(history: list, finetune: list = ()) -> go.Figure:
     """Test −ELBO, reconstruction NLL and KL per epoch; a decoder fine-tuning's epochs continue the
-    same lines after the training's last epoch, in a shaded band (the KL stays flat there: the
-    encoder is frozen)."""
+    same lines after the training's last epoch, in a shaded band per stage (the KL stays flat there:
+    the encoder is frozen)."""
     last = history[-1]["epoch"] if history else 0
     points = list(history) + [{**h, "epoch": last + h["epoch"]} for h in finetune]
     epochs = [h["epoch"] for h in points]
@@ -140,9 +140,12 @@ def training_curve(history: list, finetune: list = ()) -> go.Figure:
                                  mode="lines+markers"))
     fig.add_trace(go.Scatter(x=epochs, y=[h["test"]["kl"] for h in points], name="test KL", yaxis="y2",
                              mode="lines+markers"))
-    if finetune:
-        fig.add_vrect(x0=last + 0.5, x1=epochs[-1] + 0.5, fillcolor="grey", opacity=0.12, line_width=0,
-                      annotation_text="decoder fine-tuning", annotation_position="top left")
+    stages = sorted({h.get("stage", 1) for h in finetune})
+    for i, stage in enumerate(stages):
+        xs = [last + h["epoch"] for h in finetune if h.get("stage", 1) == stage]
+        label = "decoder fine-tuning" + (f", stage {stage}" if len(stages) > 1 else "")
+        fig.add_vrect(x0=min(xs) - 0.5, x1=max(xs) + 0.5, fillcolor="grey", opacity=0.08 + 0.06 * (i % 2),
+                      line_width=0, annotation_text=label, annotation_position="top left")
     # The KL axis gets its own round ticks; as drawn in the app they were otherwise synced to the
     # left axis's grid (60.21, 56.17, …).
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch",

@@ -234,6 +234,14 @@ def test_training_curve_continues_with_the_decoder_fine_tuning():
     (band,) = fig.layout.shapes
     assert (band.x0, band.x1) == (3.5, 5.5)
     assert not training_curve(train).layout.shapes                 # no fine-tuning, no band
+    # two stages (a fine-tuning of a fine-tuned model, as finetune.stage_log writes them): a band each
+    from training.fit.finetune import stage_log
+    staged = stage_log(stage_log([], finetune), [epoch(e, 6.0) for e in (1, 2, 3)])
+    assert [(h["epoch"], h["stage"]) for h in staged] == [(1, 1), (2, 1), (3, 2), (4, 2), (5, 2)]
+    fig = training_curve(train, staged)
+    assert [(b.x0, b.x1) for b in fig.layout.shapes] == [(3.5, 5.5), (5.5, 8.5)]
+    assert [a.text for a in fig.layout.annotations] == ["decoder fine-tuning, stage 1",
+                                                        "decoder fine-tuning, stage 2"]
 
 
 def test_agreement_by_noise_draws_every_category_the_overall_share_and_the_default():

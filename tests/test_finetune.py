@@ -171,6 +171,15 @@ def test_perceptual_finetuning_records_its_classifier_and_refuses_a_missing_one(
     assert args["perceptual_classifier_sha256"] == shipped["weights_sha256"]
     history = [json.loads(line) for line in (out / ft.LOG_FILE).read_text().splitlines()]
     assert history[0]["train"]["perceptual"] > 0 and history[0]["train"]["perceptual_lambda"] > 0
+    # a fine-tuning of this fine-tuned model: a second stage, its log and record following the first
+    again = tmp_path / "again"
+    assert run_cli("finetune-decoder", "--checkpoint", out, "--out", again, "--epochs", "1",
+                   *QUICK).returncode == 0
+    log = [json.loads(line) for line in (again / ft.LOG_FILE).read_text().splitlines()]
+    assert [(h["epoch"], h["stage"]) for h in log] == [(1, 1), (2, 2)] and log[0] == history[0] | {"stage": 1}
+    meta = json.loads((again / "model.json").read_text())
+    assert [s["args"].get("perceptual_weight") for s in catalogue.finetune_stages(meta)] == [1.0, 0.0]
+    assert len(catalogue.training_commands(meta)) == 3
     r = run_cli("finetune-decoder", "--checkpoint", source, "--out", tmp_path / "none", "--epochs", "1",
                 "--perceptual-weight", "1", "--perceptual-classifier", tmp_path / "nowhere", *QUICK)
     assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "no classifier" in r.stderr

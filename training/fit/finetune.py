@@ -153,6 +153,23 @@ def _info(source_info: dict, args: dict, epoch: int, history: list, commands: li
                                                if source_info.get("decoder_finetune") else {})}}}
 
 
+def earlier_stages(checkpoint) -> list[dict]:
+    """The source model's own fine-tuning log (its finetune.jsonl), each epoch with its stage (1 for a
+    log from before stages were recorded); [] for a model whose decoder was never fine-tuned."""
+    path = Path(checkpoint) / LOG_FILE
+    if not path.is_file():
+        return []
+    return [{"stage": 1, **json.loads(line)} for line in path.read_text().splitlines() if line.strip()]
+
+
+def stage_log(earlier: list[dict], history: list[dict]) -> list[dict]:
+    """What finetune.jsonl holds: the earlier stages' epochs, then this run's, numbered on from them
+    and marked as the next stage, so that the model card's curve shows every stage."""
+    offset = earlier[-1]["epoch"] if earlier else 0
+    stage = max((e["stage"] for e in earlier), default=0) + 1
+    return earlier + [{**h, "epoch": offset + h["epoch"], "stage": stage} for h in history]
+
+
 def start(out: Path, args: dict, resume: bool, command: str):
     """The run to go on with: its arguments, the model, the source model's config, and (resuming)
     the resume state, the epochs done, the history, the seconds spent and the commands so far."""
@@ -264,6 +281,8 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
     posteriors = encode_all(model, x_train, errors=False)
     mu, logvar = (torch.from_numpy(p).to(device) for p in posteriors[:2])
     disc, opt_g, opt_d = optimisers(model, args, state)
+    earlier = (json.loads(state.get("earlier_log_json", "[]")) if state is not None
+               else earlier_stages(args["checkpoint"]))
     perceptual = perceptual_distance(args, device)
     if start_epoch >= args["epochs"]:
         print(f"{out}: already fine-tuned for {start_epoch} epochs (--epochs {args['epochs']}); "
@@ -286,8 +305,9 @@ def run(args: dict, out: str | os.PathLike, resume: bool = False, data_dir=None,
             "model": model.state_dict(), "discriminator": disc.state_dict(), "optimizer": opt_g.state_dict(),
             "disc_optimizer": opt_d.state_dict(), "epoch": epoch + 1, "torch_rng": torch.get_rng_state(),
             "args_json": json.dumps(args), "history_json": json.dumps(history), "seconds": seconds,
-            "commands_json": json.dumps(commands), "source_info_json": json.dumps(source_info)}))
-        write_log(out / LOG_FILE, history)
+            "commands_json": json.dumps(commands), "source_info_json": json.dumps(source_info),
+            "earlier_log_json": json.dumps(earlier)}))
+        write_log(out / LOG_FILE, stage_log(earlier, history))
         print(f"epoch {epoch + 1}: test recon MSE {test['recon_mse']:.5f}, neg-ELBO {test['neg_elbo']:.2f} "
               f"nats, discriminator loss {train['d_loss']:.3f}, {seconds:.0f} s", flush=True)
     return out
