@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from training import load_model  # noqa: E402
 from training.data import CATEGORIES, load, to_tensor  # noqa: E402
 from training.evaluation import metrics as M  # noqa: E402
-from training.evaluation.classifier import INDEPENDENT_JUDGE, load_classifier  # noqa: E402
+from training.evaluation.classifier import INDEPENDENT_JUDGE, load_classifier, probabilities  # noqa: E402
 from training.evaluation.judging import classify  # noqa: E402
 from training.synthesis.augment import variants  # noqa: E402
 
@@ -51,23 +51,29 @@ def main():
     first = load_classifier(ROOT / "assets")
     real, real_per = M.agreement(classify(judge, to_tensor(images))[1], labels, len(CATEGORIES))
     print(f"independent judge on the {len(images):,} real test images: {real:.4f}")
-    print("| model | T | filter | kept | recognised | gap (points) | worst category (points) | met? | s |")
-    print("|---|---:|---|---:|---:|---:|---|---|---:|")
+    print("| model | T | filter | images with a variant (fewest) | recognised | gap (points) | "
+          "worst category (points) | met? | s |")
+    print("|---|---:|---|---|---:|---:|---|---|---:|")
     for checkpoint in args.checkpoint:
         model = load_model(checkpoint).eval()
         for t in args.temperature:
             for filt in args.min_confidence:
                 t0 = time.perf_counter()
                 threshold = None if filt == "none" else float(filt)
-                out = variants(model, images, labels, 1, t, 0, first if threshold else None, threshold)
+                judge = (lambda decoded: probabilities(first, decoded)) if threshold else None  # noqa: E731
+                out = variants(model, images, labels, 1, t, 0, judge, threshold)
                 pix = torch.from_numpy(out["images"]).float().div(255).unsqueeze(1)
                 got, per = M.agreement(classify(judge, pix)[1], out["labels"].astype(np.int64),
                                        len(CATEGORIES))
                 gaps = {c: 100 * (real_per[c] - per[c]) for c in range(len(CATEGORIES))}
+                with_variant = np.bincount(labels[np.unique(out["source"])], minlength=len(CATEGORIES))
+                fewest = int(np.argmin(with_variant / np.bincount(labels, minlength=len(CATEGORIES))))
                 worst = max(gaps, key=gaps.get)
                 gap = 100 * (real - got)
-                kept = len(out["labels"]) / len(images)
-                print(f"| {Path(checkpoint).name} | {t:g} | {filt} | {kept:.2f} | "
+                kept = len(np.unique(out["source"])) / len(images)
+                share = with_variant[fewest] / (labels == fewest).sum()
+                print(f"| {Path(checkpoint).name} | {t:g} | {filt} | {kept:.2f} ({CATEGORIES[fewest]} "
+                      f"{share:.2f}) | "
                       f"{got:.4f} | {gap:+.1f} | {CATEGORIES[worst]} {gaps[worst]:+.1f} | "
                       f"{verdict(gap, gaps[worst])} | {time.perf_counter() - t0:.0f} |", flush=True)
 

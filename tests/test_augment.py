@@ -24,18 +24,20 @@ def _augment(*args):
 
 
 def test_writes_k_labelled_variants_of_each_image_and_the_same_bytes_for_a_seed(labelled, tmp_path):
-    r = _augment("--input", labelled, "--per-image", 3, "--out", tmp_path / "a.npz")
+    def unfiltered(*args):
+        return _augment(*args, "--min-confidence", 0)
+    r = unfiltered("--input", labelled, "--per-image", 3, "--out", tmp_path / "a.npz")
     assert r.returncode == 0, r.stderr
-    assert "wrote 150 variants of 50 images" in r.stdout
+    assert "wrote 150 variants of 50 images" in r.stdout and "recognised" not in r.stdout
     out, source = np.load(tmp_path / "a.npz"), np.load(labelled)
     assert set(out.files) == {"images", "labels", "source"}
     assert out["images"].dtype == np.uint8 and out["images"].shape == (150, 28, 28)
     assert out["source"].tolist() == np.repeat(np.arange(50), 3).tolist()
     assert (out["labels"] == source["labels"][out["source"]]).all()
-    assert _augment("--input", labelled, "--per-image", 3, "--out", tmp_path / "b.npz").returncode == 0
+    assert unfiltered("--input", labelled, "--per-image", 3, "--out", tmp_path / "b.npz").returncode == 0
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    assert _augment("--input", labelled, "--per-image", 3, "--seed", 1, "--out",
-                    tmp_path / "c.npz").returncode == 0
+    assert unfiltered("--input", labelled, "--per-image", 3, "--seed", 1, "--out",
+                      tmp_path / "c.npz").returncode == 0
     assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()
 
 
@@ -63,6 +65,52 @@ def test_the_classifier_filter_keeps_confident_variants_at_most_k_per_image(labe
     assert len(out["labels"]) > 50   # most images have confident variants
 
 
+def test_the_default_keeps_labels_as_often_as_real_photos_by_the_independent_judge(dataset, tmp_path):
+    """The default (T = 4, the classifier's filter at 0.5) on 50 real test images of each category:
+    the independent judge, which never saw the filter, recognises the variants as their source's
+    category at least as often as the real images, within 3 points, and every category within 10 on
+    this small subset (the full test set: within 5; docs/augmentation.md)."""
+    from training.evaluation.classifier import INDEPENDENT_JUDGE, load_classifier, probabilities
+    idx = np.concatenate([np.flatnonzero(dataset.test_labels == c)[:50] for c in range(10)])
+    images, labels = dataset.test_images[idx], dataset.test_labels[idx]
+    np.savez(tmp_path / "test.npz", images=images, labels=labels)
+    r = _augment("--input", tmp_path / "test.npz", "--per-image", 1, "--out", tmp_path / "v.npz")
+    assert r.returncode == 0, r.stderr
+    assert "each recognised by the classifier with probability ≥ 0.5" in r.stdout
+    out = np.load(tmp_path / "v.npz")
+    assert (out["confidence"] >= 0.5).all()
+    assert len(out["labels"]) >= 0.85 * len(idx)   # most images keep a variant; the rest are counted
+    missing = np.bincount(labels[np.setdiff1d(np.arange(len(idx)), out["source"])], minlength=10)
+    if missing.any():
+        assert "without a variant: " in r.stdout and f"{fmnist.CATEGORIES[missing.argmax()]} " in r.stdout
+    judge = load_classifier(INDEPENDENT_JUDGE)
+    real = probabilities(judge, images / 255).argmax(1) == labels
+    kept = probabilities(judge, out["images"] / 255).argmax(1) == out["labels"]
+    assert kept.mean() >= real.mean() - 0.03
+    for c in range(10):
+        assert kept[out["labels"] == c].mean() >= real[labels == c].mean() - 0.10, fmnist.CATEGORIES[c]
+
+
+def test_a_model_without_a_classifier_is_augmented_unfiltered_with_a_note(colour_folder_model, tmp_path):
+    import shutil
+    model, folder = tmp_path / "model", colour_folder_model.parent / "images"
+    model.mkdir()
+    for name in ("model.safetensors", "model.json"):   # the folder model without its judge
+        shutil.copyfile(colour_folder_model / name, model / name)
+    r = run_cli("augment", "--checkpoint", model, "--input", folder, "--per-image", 1,
+                "--out", tmp_path / "v.npz")
+    assert r.returncode == 0, r.stderr
+    assert "note: unfiltered: " in r.stderr and "wrote 72 variants of 72 images" in r.stdout
+    # asked for by name, the filter that cannot run is an error, and nothing is written
+    r = run_cli("augment", "--checkpoint", model, "--input", folder, "--per-image", 1,
+                "--min-confidence", 0.5, "--out", tmp_path / "w.npz")
+    assert r.returncode == 1 and "no classifier" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "w.npz").exists()
+    r = run_cli("augment", "--checkpoint", colour_folder_model, "--input", folder, "--per-image", 1,
+                "--out", tmp_path / "x.npz")   # with its judge: filtered by default
+    assert r.returncode == 0 and "recognised by the classifier with probability ≥ 0.5" in r.stdout, r.stderr
+
+
 def test_idx_in_and_out(labelled, tmp_path):
     arrays = np.load(labelled)
     (tmp_path / "in").mkdir()
@@ -72,7 +120,7 @@ def test_idx_in_and_out(labelled, tmp_path):
     images, labels = read_labelled(tmp_path / "in")
     assert (images == arrays["images"]).all() and (labels == arrays["labels"]).all()
     r = _augment("--input", tmp_path / "in", "--per-image", 1, "--format", "idx", "--out",
-                 str(tmp_path / "out") + "/")
+                 str(tmp_path / "out") + "/", "--min-confidence", 0)
     assert r.returncode == 0, r.stderr
     variants = fmnist.read_idx_file(tmp_path / "out" / "train-images-idx3-ubyte.gz")
     assert variants.shape == (50, 28, 28)

@@ -16,22 +16,25 @@ PAPER = ROOT / SHIPPED_MODELS["paper's loss (σ² = ½)"]
 
 
 def test_export_halves_the_weights_and_loading_checks_their_type(tmp_path):
-    out = tmp_path / "half"
-    r = run_cli("export", "--checkpoint", "assets", "--out", str(out))
+    # the shipped default is itself stored in float16: a float32 copy of it stands for a trained run
+    source, out = tmp_path / "full", tmp_path / "half"
+    r = run_cli("export", "--checkpoint", "assets", "--out", str(source), "--dtype", "float32")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("export", "--checkpoint", str(source), "--out", str(out))
     assert r.returncode == 0, r.stderr
     meta = json.loads((out / "model.json").read_text())
-    original = json.loads((ROOT / "assets" / "model.json").read_text())
-    assert meta["weights_dtype"] == "float16"
+    original = json.loads((source / "model.json").read_text())
+    assert (original["weights_dtype"], meta["weights_dtype"]) == ("float32", "float16")
     assert meta["exported_from"]["weights_sha256"] == original["weights_sha256"]
-    size = (ROOT / "assets" / "model.safetensors").stat().st_size
+    size = (source / "model.safetensors").stat().st_size
     assert (out / "model.safetensors").stat().st_size < 0.55 * size
-    full, half = load_model(ROOT / "assets"), load_model(out)
+    full, half = load_model(source), load_model(out)
     assert next(half.parameters()).dtype == torch.float32   # stored in half, computed in float32
     z = torch.randn(32, full.config.latent_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert (full.decode(z) - half.decode(z)).abs().max() < 2e-3
     # a config that says float16 beside float32 tensors is refused in one line
-    shutil.copyfile(ROOT / "assets" / "model.safetensors", out / "model.safetensors")
+    shutil.copyfile(source / "model.safetensors", out / "model.safetensors")
     meta["weights_sha256"] = original["weights_sha256"]
     (out / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="float32 tensors but model.json says weights_dtype float16"):

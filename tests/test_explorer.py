@@ -358,6 +358,25 @@ def test_the_change_table_sets_each_figure_beside_the_source_models():
     assert "†" not in change_table(after, before)
 
 
+def test_issue_47s_targets_read_off_the_independent_judge():
+    from training.evaluation.catalogue import independent_targets
+    real = {"Pullover": 0.91, "Bag": 0.99}
+    judged = {"real_recall_per_category": real, "reconstruction_agreement": 0.93,
+              "reconstruction_agreement_per_category": {"Pullover": 0.85, "Bag": 0.99},
+              "clusters_agreement_per_category": {"Pullover": 0.872, "Bag": 0.998},
+              "fid_learned": 1.11, "fid_category": 1.51}
+    lines = independent_targets({"independent_judge": judged})
+    # 0.93 overall, but pullovers 6 points below their real images: missed
+    assert lines[0].endswith(": 0.930, Pullover 6.0 points below: **missed**")
+    assert lines[1].endswith("the furthest, Pullover, 3.8 points below: met")
+    assert lines[2].endswith("1.11 against 1.51 (0.74×): met")
+    judged["reconstruction_agreement_per_category"]["Pullover"] = 0.87
+    assert independent_targets({"independent_judge": judged})[0].endswith("4.0 points below: met")
+    judged["fid_learned"] = 3.1
+    assert independent_targets({"independent_judge": judged})[2].endswith("(2.05×): **missed**")
+    assert independent_targets({}) == [] and independent_targets(None) == []
+
+
 def test_a_fine_tuned_model_finds_the_model_it_started_from(tmp_path):
     import json
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..synthesis.augment import DEFAULT_OVERSAMPLE, DEFAULT_TEMPERATURE, run_augment
+from ..synthesis.augment import DEFAULT_MIN_CONFIDENCE, DEFAULT_OVERSAMPLE, DEFAULT_TEMPERATURE, run_augment
 from . import arguments as A
 
 
@@ -24,7 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="z = μ + T·σ·ε around each image's posterior (default: %(default)s)")
     p.add_argument("--min-confidence", type=A.probability, metavar="P",
                    help="keep only variants the classifier assigns to their source's label with probability "
-                        f"≥ P, from {DEFAULT_OVERSAMPLE}× as many candidates")
+                        f"≥ P, from {DEFAULT_OVERSAMPLE}× as many candidates (default "
+                        f"{DEFAULT_MIN_CONFIDENCE:g}, which keeps labels as well as real photos do; 0 = keep "
+                        "every variant)")
     p.add_argument("--classifier", help="classifier directory (default: the checkpoint's, else assets/)")
     A.add_device(p)
 
@@ -33,4 +36,11 @@ def run(ns: argparse.Namespace) -> None:
     summary = run_augment(ns.input, ns.out, ns.per_image, ns.checkpoint, ns.seed, ns.format, ns.temperature,
                           ns.min_confidence, ns.classifier, ns.device)
     files = " and ".join(summary["files"])
-    print(f"wrote {summary['written']} variants of {summary['inputs']} images to {files}")
+    kept = (f", each recognised by the classifier with probability ≥ {summary['min_confidence']:g}"
+            if summary["min_confidence"] else "")
+    print(f"wrote {summary['written']} variants of {summary['inputs']} images to {files}{kept}")
+    if summary["without_variant"]:
+        counts = ", ".join(f"{name} {k}" for name, k in summary["without_variant"].items())
+        print(f"images none of whose {DEFAULT_OVERSAMPLE}× candidates passed, so without a variant: {counts}")
+    if summary["note"]:
+        print(f"note: {summary['note']}", file=sys.stderr)
