@@ -483,14 +483,28 @@ def test_variations_of_a_category_item_and_of_a_clicked_point(app):
     assert not [r for r in app.radio if r.key == "var_source"]   # nothing selected yet: no lone choice
     let_go(app, "live_variations", 3.0)   # the strength, dragged in the browser and let go at 3
     live = live_view(app, "live_variations")
-    verdicts = live["notes"]["rows"][0]
     assert live["notes"]["value"] == live["control"]["value"] == 3.0
-    # the variants are the first sneaker's posterior widened threefold, decoded and judged
     first = int(np.flatnonzero(e["labels"] == 7)[0])
-    z, _ = around_posterior(e["mu"][first], e["logvar"][first], 16, 3.0, np.random.default_rng(0))
+    mu, logvar = e["mu"][first], e["logvar"][first]
+    judge, model = load_classifier(ASSETS), load_model(ASSETS)
+    # by default, as augment keeps them: of 48 draws, the first 16 the classifier gives "Sneaker" ≥ 0.5
+    assert app.radio(key="var_show").value == "recognised"
+    drawn, _ = around_posterior(mu, logvar, 48, 3.0, np.random.default_rng(0))
+    probs = predict(judge, torch.from_numpy(decode_pixels(model, drawn))[:, None])[1]
+    kept = np.flatnonzero(probs[:, 7] >= 0.5)[:16]
+    np.testing.assert_allclose(frame_latents(live, 3.0), drawn[kept], rtol=0, atol=1e-6)
+    assert all(v.startswith("✓ Sneaker") for v in live["notes"]["rows"][0])
+    told = f"The first {len(kept)} of 48 draws the classifier gives"
+    assert any(c.value.startswith(told) for c in app.caption)
+    # every draw: the posterior as it is, each draw judged
+    app.radio(key="var_show").set_value("every draw").run()
+    live = live_view(app, "live_variations")
+    verdicts = live["notes"]["rows"][0]
+    # the variants are the first sneaker's posterior widened threefold, decoded and judged
+    z, _ = around_posterior(mu, logvar, 16, 3.0, np.random.default_rng(0))
     np.testing.assert_allclose(frame_latents(live, 3.0), z, rtol=0, atol=1e-6)   # what the browser draws
-    images = decode_pixels(load_model(ASSETS), z)
-    probs = predict(load_classifier(ASSETS), torch.from_numpy(images)[:, None])[1]
+    images = decode_pixels(model, z)
+    probs = predict(judge, torch.from_numpy(images)[:, None])[1]
     assert verdicts == [("✓ " if p.argmax() == 7 else "✗ ") + f"{CATEGORIES[p.argmax()]} {p.max():.0%}"
                         for p in probs]
     kept = next(c.value for c in app.caption if c.value.startswith("The classifier keeps the category"))

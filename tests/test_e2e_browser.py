@@ -149,8 +149,8 @@ def test_one_cluster_then_the_whole_model_then_variations_of_a_sneaker():
         wait_for_text(page, "The learned prior's 32 components")
         # Variations: another view, one click away; sixteen judged variants of a sneaker
         page.get_by_text("Variations", exact=True).click()
-        page.wait_for_function("() => document.body.innerText.includes('The classifier keeps the "
-                               "category in')", timeout=20000)
+        page.wait_for_function("() => document.body.innerText.includes('draws the classifier gives the "
+                               "item')", timeout=20000)
         first = int(np.flatnonzero(np.load(ROOT / "assets" / "embeddings.npz")["labels"] == 7)[0])
         assert image_with_caption(page, f"test image {first}")
         wait_for_text(page, "✓ Sneaker")   # a variant, with the classifier's verdict

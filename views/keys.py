@@ -130,6 +130,7 @@ VARIATIONS_STRENGTH = "var_strength"
 LIVE_VARIATIONS = "live_variations"   # the strength control and the variants, decoded in the browser
 VARIATIONS_COUNT = "var_n"
 VARIATIONS_SEED = "var_seed"
+VARIATIONS_SHOW = "var_show"   # the variants the classifier recognises, or every draw
 
 # --- Interpolation & hybrids --------------------------------------------------------------------------
 INTERPOLATION_STEPS = "interp_steps"

@@ -33,6 +33,12 @@ def evaluation_card(b):
                "(the published loss and learning rate), trained and evaluated the same way "
                f"({REFERENCE_REPORT}); ✓ / ✗ beside a value: better / worse than it. Targets are the bars "
                "this project set for its shipped model; docs/evaluation.md says why one is missed.")
+    shaped_by = catalogue.perceptual_classifier(b.meta)
+    if shaped_by:
+        st.info(f"This decoder was trained with a perceptual term in the features of the classifier in "
+                f"`{shaped_by}`, the one that judges the generated images below: its verdicts on this model "
+                "are not independent. The independent classifier's table further down is the evidence.",
+                icon=":material/balance:")
     for title, group in catalogue.GROUPS:
         rows = ["| | this model | seed-code | target | what it measures |", "|---|---:|---:|---|---|"]
         for metric in group:
@@ -59,6 +65,9 @@ def evaluation_card(b):
                     f"`{Path(judge['classifier']).name}`): "
                     "the same images and draws as above, by a judge that no method here uses in training "
                     "or sampling\n\n" + independent)
+        targets = catalogue.independent_targets(m)
+        if targets:
+            st.markdown("Issue 47's targets, by this judge:\n" + "".join(f"\n- {t}" for t in targets))
     source = source_model(b.meta, shared_mode.pickable_models())
     if source:
         name, directory, before = source

@@ -45,6 +45,13 @@ def around_posterior(mu: np.ndarray, logvar: np.ndarray, per_image: int, tempera
     return mu[source] + temperature * np.exp(0.5 * logvar[source]) * eps, source
 
 
+def first_passing(passed: np.ndarray, groups: int, per_group: int) -> np.ndarray:
+    """Which candidates to keep: the first ``per_group`` that passed in each of ``groups`` consecutive,
+    equal runs of ``passed`` (each source's candidates, in the order drawn)."""
+    rank = np.cumsum(passed.reshape(groups, -1), axis=1).ravel()
+    return passed & (rank <= per_group)
+
+
 def posterior_latents(model, images: np.ndarray, per_image: int, temperature: float,
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``around_posterior`` of each image's q(z|x)."""
@@ -67,10 +74,7 @@ def variants(model, images: np.ndarray, labels: np.ndarray, per_image: int,
     arrays = {}
     if filtered:
         confidence = judge(decoded)[np.arange(len(source)), labels[source]]
-        passed = confidence >= min_confidence
-        # the first per_image candidates of each source that pass, in the order drawn
-        rank = np.cumsum(passed.reshape(len(images), draws), axis=1).ravel()
-        keep = passed & (rank <= per_image)
+        keep = first_passing(confidence >= min_confidence, len(images), per_image)
         z, source, decoded = z[keep], source[keep], decoded[keep]
         arrays["confidence"] = confidence[keep].astype(np.float32)
     return {"images": labelled.to_uint8(decoded), "labels": labels[source].astype(np.uint8),
