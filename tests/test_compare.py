@@ -3,6 +3,7 @@ and the Compare models view, bad second directories included."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -80,13 +81,31 @@ def test_compare_view_shows_both_models_side_by_side(monkeypatch):
     assert at.selectbox(key="compare_choice").value == "paper's loss (σ² = ½)"
     tables = "\n".join(m.value for m in at.markdown)
     assert "| Active latent units (Var μ > 0.01) | 122 of 128 | 5 of 128 |" in tables
-    assert "| Weights stored as | float32 | float16 |" in tables
+    assert "| Weights stored as | float16 | float16 |" in tables
     from training.evaluation import catalogue
     first = catalogue.GROUPS[0][1][0]
     assert "| better |" in tables and f"| {first.label} |" in tables
     at.number_input(key="compare_item").set_value(4321).run()
     at.selectbox(key="compare_cat").set_value(7).run()
     assert not at.exception and not at.error
+
+
+
+def test_the_previous_default_opens_in_compare_with_the_same_latents_and_its_own_decoder(monkeypatch):
+    at = _app(monkeypatch)
+    at.query_params["with"] = "previous"   # the link the model card gives
+    at.switch_page(PAGES["Compare models"]).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="compare_choice").value == "previous default"
+    tables = "\n".join(m.value for m in at.markdown)
+    assert "| Active latent units (Var μ > 0.01) | 122 of 128 | 122 of 128 |" in tables
+    default, previous = load_bundle(ROOT / "assets"), load_bundle(ROOT / "assets" / "previous")
+    assert np.array_equal(default.mu, previous.mu)
+    assert np.array_equal(default.maps["tsne"], previous.maps["tsne"])
+    assert not np.array_equal(default.recon_mse, previous.recon_mse)   # its own decoder's errors
+    assert previous.meta["exported_from"]["weights_sha256"] == (
+        default.meta["decoder_finetune"]["source"]["weights_sha256"])
+    assert previous.current_metrics is not None   # evaluated on its stored weights
 
 
 def test_compare_view_says_in_one_line_why_a_second_model_cannot_load(monkeypatch, tmp_path):

@@ -165,6 +165,13 @@ def test_sample_sheet_adds_two_rows_of_cluster_samples_where_embed_stored_them(d
     # the rows before the clusters' are the same images; the cluster rows are new ones
     assert np.array_equal(with_clusters[:7 * row], plain[:7 * row])
     assert not np.array_equal(with_clusters[7 * row:8 * row], plain[5 * row:6 * row])
+    # with the learned prior, the fourth row is its samples, the rest unchanged
+    from training.latent_prior import stored_learned_prior
+    prior = stored_learned_prior(ASSETS, model)
+    learned = np.asarray(sample_sheet(model, dataset, stats=stats, learned_prior=prior))
+    assert np.array_equal(learned[:3 * row], plain[:3 * row])
+    assert np.array_equal(learned[4 * row:], plain[4 * row:])
+    assert not np.array_equal(learned[3 * row:4 * row], plain[3 * row:4 * row])
 
 
 def test_the_default_sampler_is_the_categories_clusters(tmp_path):

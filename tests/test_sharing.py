@@ -123,7 +123,8 @@ def test_shared_mode_offers_only_the_allowed_models_and_no_directory_box(monkeyp
     assert at.sidebar.selectbox(key="model_choice").options == list(SHIPPED_MODELS)
     assert not [t for t in at.sidebar.text_input if t.key == "model_dir"]
     at.switch_page(PAGES["Compare models"]).run()
-    assert not at.exception and at.selectbox(key="compare_choice").options == ["paper's loss (σ² = ½)"]
+    assert not at.exception and at.selectbox(key="compare_choice").options == [
+        "paper's loss (σ² = ½)", "previous default"]
     assert not [t for t in at.text_input if t.key == "compare_dir"]
 
 
@@ -173,7 +174,7 @@ def test_a_link_that_names_a_path_loads_nothing(monkeypatch):
     at.query_params["item"] = "../../etc/passwd"
     at.switch_page(PAGES["Latent map"]).run()
     assert not at.exception
-    assert "gaussian likelihood · 50 epochs + 2" in at.sidebar.caption[0].value
+    assert "gaussian likelihood · 50 epochs + 4 decoder fine-tuning epochs" in at.sidebar.caption[0].value
 
 
 def test_shared_mode_limits_new_sample_grids_per_minute(monkeypatch):

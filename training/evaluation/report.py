@@ -14,6 +14,7 @@ from .. import category_latents
 from .. import data as fmnist
 from ..checkpoint import atomic_write_bytes, atomic_write_text
 from ..errors import ProjectError
+from ..latent_prior import stored_learned_prior
 from ..model import VAEConfig, load_model
 from ..synthesis.sample_sheets import sample_sheet
 from . import catalogue as L
@@ -218,7 +219,8 @@ def draw_sheets(loaded: dict, models: dict[str, Path], grid_dir: Path, data_dir,
         png = grid_dir / f"{name}.png"
         stats = category_latents.for_model(model, models[name], data_dir)[:2]
         mixtures = category_latents.stored_category_mixtures(models[name], model)
-        sheet = sample_sheet(model, data, seed=seed, stats=stats, mixtures=mixtures)
+        sheet = sample_sheet(model, data, seed=seed, stats=stats, mixtures=mixtures,
+                             learned_prior=stored_learned_prior(models[name], model))
         atomic_write_bytes(png, _png_bytes(sheet))
         print(f"drew {png}", flush=True)
 

@@ -15,9 +15,10 @@ from ..category_latents import category_statistics, stored_category_mixtures
 from ..errors import ProjectError
 from ..folder import to_tensor
 from ..inference import encode_all
+from ..latent_prior import stored_learned_prior
 from ..model import load_model
 from ..model_data import ModelData, of_model
-from ..sampling import DEFAULT_NOISE, CategoryMixtures, sample_categories
+from ..sampling import DEFAULT_NOISE, CategoryMixtures, LearnedPrior, sample_categories
 
 
 def image_grid(images: np.ndarray, ncol: int, scale: int = 3, pad: int = 2) -> Image.Image:
@@ -53,9 +54,11 @@ def labelled_rows(rows: list[tuple[str, np.ndarray]], ncol: int, scale: int = 3,
 def sample_sheet(model, data: ModelData | fmnist.FashionMNIST, seed: int = 0, noise: float = DEFAULT_NOISE,
                  interpolate: tuple[int, int] | None = None,
                  stats: tuple[np.ndarray, np.ndarray] | None = None,
-                 mixtures: CategoryMixtures | None = None) -> Image.Image:
+                 mixtures: CategoryMixtures | None = None,
+                 learned_prior: LearnedPrior | None = None) -> Image.Image:
     """Row by row: one test image per category, its reconstruction from μ, two rows of prior
-    samples, the decoded category means (paper fig. 5), two rows of samples around them with the
+    samples (the second, with ``learned_prior``, from the learned prior: the whole model without a
+    category), the decoded category means (paper fig. 5), two rows of samples around them with the
     app's sampler (fig. 6), with ``mixtures`` two rows from the categories' clusters (the app's
     second sampler), and a latent interpolation between test images of two categories.
     ``stats`` = (category means, covariances) saves encoding the training set when known. One column
@@ -92,7 +95,10 @@ def sample_sheet(model, data: ModelData | fmnist.FashionMNIST, seed: int = 0, no
         return images[:, 0].numpy() if images.shape[1] == 1 else images.permute(0, 2, 3, 1).numpy()
 
     rows = [("test images", sq(x)), ("reconstructions", sq(recon)),
-            ("prior samples z ~ N(0, I)", sq(prior[:columns])), ("prior samples", sq(prior[columns:]))]
+            ("prior samples z ~ N(0, I)", sq(prior[:columns])),
+            ("learned-prior samples", sq(model.decode(torch.from_numpy(
+                learned_prior.sample(columns, 1.0, seed)[0]).float()))) if learned_prior is not None
+            else ("prior samples", sq(prior[columns:]))]
     if names:
         rows += [("category means", sq(model.decode(torch.from_numpy(np.asarray(mean, np.float32))))),
                  (f"category samples, noise {noise}", sq(around[:c])), ("category samples", sq(around[c:]))]
@@ -109,5 +115,6 @@ def write_sample_sheet(checkpoint, out, seed: int = 0, data_dir=None) -> None:
         raise ProjectError(f"--out {out}: expected a .png file name")
     model = load_model(checkpoint)
     sheet = sample_sheet(model, of_model(model.info, data_dir), seed=seed,
-                         mixtures=stored_category_mixtures(checkpoint, model))
+                         mixtures=stored_category_mixtures(checkpoint, model),
+                         learned_prior=stored_learned_prior(checkpoint, model))
     sheet.save(out)
