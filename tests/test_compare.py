@@ -99,6 +99,7 @@ def test_the_previous_default_opens_in_compare_with_the_same_latents_and_its_own
     assert at.selectbox(key="compare_choice").value == "previous default"
     tables = "\n".join(m.value for m in at.markdown)
     assert "| Active latent units (Var μ > 0.01) | 122 of 128 | 122 of 128 |" in tables
+    assert "| Decoder fine-tuning | 4 epochs, adversarial + perceptual | 2 epochs, adversarial |" in tables
     default, previous = load_bundle(ROOT / "assets"), load_bundle(ROOT / "assets" / "previous")
     assert np.array_equal(default.mu, previous.mu)
     assert np.array_equal(default.maps["tsne"], previous.maps["tsne"])

@@ -70,10 +70,20 @@ def likelihood(b) -> str:
     return b.meta.get("likelihood", "?") + sigma
 
 
+def finetuning(b) -> str:
+    """'none', or the decoder's fine-tuning epochs and which terms trained it."""
+    epochs = catalogue.finetune_epochs(b.meta)
+    if not epochs:
+        return "none"
+    terms = "adversarial + perceptual" if catalogue.perceptual_classifier(b.meta) else "adversarial"
+    return f"{catalogue.plural(epochs, 'epoch')}, {terms}"
+
+
 def summary_table(a, o):
     rows = ["| | " + name_of(a) + " | " + name_of(o) + " |", "|---|---:|---:|"]
     for label, get in (("Likelihood", likelihood),
                        ("Epochs", lambda b: b.meta.get("epoch")),
+                       ("Decoder fine-tuning", finetuning),
                        ("Parameters", lambda b: f"{b.meta.get('parameters', 0):,}"),
                        ("Weights stored as", lambda b: b.meta.get("weights_dtype", "float32")),
                        ("Active latent units (Var μ > 0.01)",
