@@ -60,8 +60,8 @@ def main():
             for filt in args.min_confidence:
                 t0 = time.perf_counter()
                 threshold = None if filt == "none" else float(filt)
-                judge = (lambda decoded: probabilities(first, decoded)) if threshold else None  # noqa: E731
-                out = variants(model, images, labels, 1, t, 0, judge, threshold)
+                keeps = (lambda decoded: probabilities(first, decoded)) if threshold else None  # noqa: E731
+                out = variants(model, images, labels, 1, t, 0, keeps, threshold)
                 pix = torch.from_numpy(out["images"]).float().div(255).unsqueeze(1)
                 got, per = M.agreement(classify(judge, pix)[1], out["labels"].astype(np.int64),
                                        len(CATEGORIES))
