@@ -308,7 +308,8 @@ def test_a_dragged_mix_redraws_the_hybrids_before_release_with_the_servers_pixel
         assert websocket_sends(page) == sends, "the browser told the server during the drag"
         assert value > 0.6 and [c[1] for c in cells[:8]] == [c[1] for c in first[:8]]   # the items stay
         hybrids = np.array([latent for latent, _ in cells[8:]], np.float32)
-        want = (1 - value) * e["mu"][ia] + value * e["mu"][ib]
+        mu = e["mu"].astype(np.float32)   # stored in float16; the view mixes in float32
+        want = (1 - value) * mu[ia] + value * mu[ib]
         np.testing.assert_allclose(hybrids, want, rtol=0, atol=1e-6)   # the view's mix, at the thumb's value
         for latent, grey in cells[8:]:   # the server's pixels for the same latent, to 8 bits
             assert np.abs(np.array(grey) - _server_pixels(latent)).max() <= 1
