@@ -386,8 +386,8 @@ def test_the_whole_model_draws_from_its_learned_prior_and_links_back_to_the_same
     # the components' decoded centres, heaviest first, with their shares and the samples drawn from each
     shares = [c for image in app.get("image") for c in image.captions if c.endswith(" drawn")]
     heaviest_first = sorted(prior.weight[prior.weight > 0], reverse=True)
-    assert [c.split(" · ")[1] for c in shares] == [f"{w:.0%}" for w in heaviest_first]
-    assert sum(int(c.split(" · ")[2].split()[0]) for c in shares) == 16
+    assert [c.split(" · ")[0] for c in shares] == [f"{w:.0%}" for w in heaviest_first]
+    assert sum(int(c.split(" · ")[1].split()[0]) for c in shares) == 16
     note = catalogue.unconditional_note(ours, "learned", 1.0)
     assert note and note in [c.value for c in app.caption]
     let_go(app, "live_model_samples", 0.8)

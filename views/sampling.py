@@ -216,10 +216,9 @@ def prior_strip(b, component: np.ndarray):
     st.markdown(f"**The learned prior's {len(order)} components**, heaviest first: each centre decoded, "
                 "with its share of the training images and how many of the samples above came from it. "
                 "No category went into them; they are where the encoder put the images.")
+    # share and draws only: no command picks a component by its rank, and a third part wraps at 84 px
     w.thumbnails(decode_pixels(b.model, prior.mean[order]),
-                 [f"{r + 1} · {prior.weight[j]:.0%} · {np.sum(component == j)} drawn"
-                  for r, j in enumerate(order)],
-                 per_row=8)
+                 [f"{prior.weight[j]:.0%} · {np.sum(component == j)} drawn" for j in order], per_row=8)
 
 
 @shared_mode.fragment
