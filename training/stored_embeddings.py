@@ -44,11 +44,8 @@ class StoredArrays(Mapping):
     """The arrays of one or more npz files, later files overriding earlier ones, each read on first
     use: decompressing all of a 15 MB LZMA file takes a second, one array a few milliseconds."""
 
-    def __init__(self, paths: list[Path]):
-        self._where: dict[str, Path] = {}
-        for path in paths:
-            with np.load(path) as npz:
-                self._where.update({k: path for k in npz.files})
+    def __init__(self, where: dict[str, Path]):
+        self._where = where   # array name → the file that holds it
         self._read: dict[str, np.ndarray] = {}
 
     def __getitem__(self, key: str) -> np.ndarray:
@@ -78,8 +75,9 @@ def _info(directory: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
-def _require(path: Path) -> None:
-    """Raise a one-line EmbeddingsError unless ``path`` is a readable npz."""
+def _names(path: Path) -> list[str]:
+    """The array names in the npz ``path``, or a one-line EmbeddingsError where it is missing or
+    unreadable (only its directory is read)."""
     if not path.is_file():
         raise EmbeddingsError(f"{path}: not found — this model has no precomputed maps")
     try:
@@ -88,7 +86,8 @@ def _require(path: Path) -> None:
         raise EmbeddingsError(f"{path}: unreadable ({str(e).splitlines()[0][:160]})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise EmbeddingsError(f"{path}: unreadable (a single array, not an npz archive)")
-    npz.close()
+    with npz:
+        return list(npz.files)
 
 
 def load(directory, model) -> StoredEmbeddings:
@@ -96,16 +95,15 @@ def load(directory, model) -> StoredEmbeddings:
     one-line EmbeddingsError saying what is missing, unreadable or made for other weights."""
     directory = Path(directory)
     path = directory / EMBEDDINGS
-    _require(path)
+    where = dict.fromkeys(_names(path), path)
     info = _info(directory)
     if info.get("model_weights_sha256") not in (None, model.info.get("weights_sha256")):
         raise EmbeddingsError(f"{path}: made from different weights than {directory / 'model.safetensors'}")
-    paths = [path]
     lender = info.get("latents_from")
     if lender:
         lender_dir = (directory / lender).resolve()
         lender_path = lender_dir / EMBEDDINGS
-        _require(lender_path)
+        lent = dict.fromkeys(_names(lender_path), lender_path)
         lender_info = _info(lender_dir)
         try:
             lender_weights = json.loads((lender_dir / "model.json").read_text()).get("weights_sha256")
@@ -117,9 +115,9 @@ def load(directory, model) -> StoredEmbeddings:
         if lender_info.get("encoder_sha256") != encoder_sha256(model):
             raise EmbeddingsError(f"{lender_path}: made by another encoder than the model in {directory}'s, "
                                   "so its latents are not this model's")
-        paths.insert(0, lender_path)
+        where = {**lent, **where}   # the borrower's own arrays over the lender's
         info = {**lender_info, **info}
-    return StoredEmbeddings(info, StoredArrays(paths), path)
+    return StoredEmbeddings(info, StoredArrays(where), path)
 
 
 def stored(directory, model) -> StoredEmbeddings | None:
